@@ -1,1 +1,29 @@
-//! praxis-http
+//! praxis-http: the HTTP conventions every praxis system shares.
+//!
+//! - [`problem`]: RFC 9457 `application/problem+json` errors with stable `type` URIs.
+//! - [`extract`]: `Json`, `Query`, `Path` extractors whose rejections are problems.
+//! - [`request_id`], access log and metrics: applied to every route by [`app::app`].
+//! - [`auth`]: admin bearer key and the `Caller` extractor.
+//! - [`idempotency`]: `Idempotency-Key` store on the system's database.
+//! - [`pagination`]: opaque cursors and limits.
+//! - [`service`] and [`app`]: what systems hand the binary, and how it serves them.
+
+pub mod access_log;
+pub mod app;
+pub mod auth;
+pub mod extract;
+pub mod idempotency;
+pub mod metrics;
+mod ops;
+pub mod pagination;
+pub mod problem;
+pub mod request_id;
+pub mod service;
+mod stack;
+
+pub use app::{HttpOptions, app, install_metrics_recorder};
+pub use auth::{AuthSettings, Caller};
+pub use extract::{Json, Path, Query};
+pub use ops::{Dependency, Health, Readiness};
+pub use problem::{FieldError, Problem};
+pub use service::Service;

@@ -1,1 +1,14 @@
-//! praxis-kit
+//! praxis-kit: pure building blocks shared by every praxis crate.
+//!
+//! Nothing here performs I/O: each module is a small algorithm with a property test against a
+//! simple reference implementation.
+//!
+//! - [`base62`]: short public codes (`0-9A-Za-z`).
+//! - [`scramble`]: a keyed bijection that turns a sequential counter into non-sequential codes.
+//! - [`jitter`]: spread a duration by a random fraction (cache TTLs, poll intervals).
+//! - [`backoff`]: exponential backoff with full jitter and a ceiling (retries).
+
+pub mod backoff;
+pub mod base62;
+pub mod jitter;
+pub mod scramble;

@@ -1,1 +1,143 @@
-//! praxis-shortener
+//! praxis-shortener: the URL shortener of praxis.
+//!
+//! - Create links (one or a thousand at once) with generated or custom codes, expiry, visit
+//!   limits, tags, redirect status and query forwarding; `Idempotency-Key` and
+//!   `find_if_exists` make retries safe.
+//! - Redirect at `/{code}` from an in-process cache (then Redis, then the database) behind a
+//!   Bloom filter of existing codes ([`hot`]).
+//! - Count visits through a bounded buffer, batched bus events and an exactly-once consumer
+//!   ([`visits`], [`workers`]).
+//! - Manage, list, QR-code and report on links ([`api`]).
+//!
+//! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
+
+pub mod allocator;
+pub mod api;
+pub mod bloom;
+pub mod domain;
+pub mod error;
+pub mod hot;
+pub mod links;
+mod migrations;
+pub mod qr;
+pub mod settings;
+pub mod store;
+pub mod visits;
+pub mod workers;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use praxis_http::Service;
+use praxis_http::idempotency::IdempotencyStore;
+use praxis_infra::cache::CacheOptions;
+use praxis_infra::{InfraError, Platform};
+
+pub use error::ShortenerError;
+pub use migrations::MIGRATIONS;
+pub use settings::ShortenerSettings;
+
+use crate::allocator::CodeAllocator;
+use crate::api::AppState;
+use crate::bloom::CodeFilter;
+use crate::domain::codes::CodeFormat;
+use crate::domain::link::Target;
+use crate::hot::Resolver;
+use crate::links::{CREATED_CHANNEL, Links};
+use crate::store::Store;
+use crate::visits::{BatchOptions, VisitSink};
+use crate::workers::Maintenance;
+
+/// Name of the redirect cache (L1 per process, L2 key space in Redis).
+pub const CACHE_NAME: &str = "shortener.links";
+
+/// Builds the shortener on `platform`: checks the settings, runs its migrations (and the
+/// idempotency table's), loads the Bloom filter of existing codes, starts its background
+/// tasks (visit batcher, statistics consumer, created-code listener, maintenance), all bound
+/// to `platform.shutdown`, and returns its routes.
+///
+/// On shutdown the visit batcher publishes what it holds when the token is cancelled, so the
+/// binary should cancel the token and give tasks a moment before closing the bus and pool.
+pub async fn service(
+    platform: &Platform,
+    settings: ShortenerSettings,
+) -> Result<Service, InfraError> {
+    settings
+        .validate()
+        .map_err(|e| InfraError::Config(e.to_string()))?;
+    let settings = Arc::new(settings);
+    platform.db.migrate(&MIGRATIONS).await?;
+    platform
+        .db
+        .migrate(&praxis_http::idempotency::MIGRATIONS)
+        .await?;
+    let store = Store::new(platform.db.clone());
+
+    let filter = Arc::new(CodeFilter::new(
+        settings.bloom_capacity,
+        settings.bloom_false_positive_rate,
+    ));
+    let rebuild = Arc::new(Notify::new());
+    // Subscribe before the first build so announcements made meanwhile are not missed.
+    let created_rx = platform.broadcaster.subscribe(CREATED_CHANNEL);
+    workers::rebuild_filter(&store, &filter, settings.bloom_capacity).await?;
+
+    let cache = platform.caches.build::<Target>(
+        CACHE_NAME,
+        CacheOptions {
+            capacity: settings.cache_capacity,
+            ttl: settings.cache_ttl,
+            negative_ttl: settings.negative_ttl,
+            jitter: 0.1,
+            use_l2: settings.cache_use_l2,
+        },
+    );
+    let format =
+        CodeFormat::new(settings.code_length).map_err(|e| InfraError::Config(e.to_string()))?;
+    let allocator = CodeAllocator::new(store.clone(), format, u64::from(settings.block_size));
+    let links = Links::new(
+        store.clone(),
+        allocator,
+        filter.clone(),
+        cache.clone(),
+        platform.broadcaster.clone(),
+        settings.clone(),
+        rebuild.clone(),
+    );
+    let resolver = Resolver::new(store.clone(), cache, filter.clone());
+
+    let (sink, visits_rx) = VisitSink::channel(settings.visit_buffer);
+    workers::subscribe_stats(&platform.bus, store.clone())?;
+    let shutdown = platform.shutdown.clone();
+    platform.tasks.spawn(visits::run_batcher(
+        visits_rx,
+        platform.bus.clone(),
+        BatchOptions {
+            max: settings.visit_batch_max,
+            interval: settings.visit_flush_interval,
+        },
+        shutdown.clone(),
+    ));
+    platform.tasks.spawn(workers::run_created_listener(
+        created_rx,
+        filter.clone(),
+        rebuild.clone(),
+        shutdown.clone(),
+    ));
+    platform.tasks.spawn(workers::run_maintenance(
+        store,
+        filter,
+        rebuild,
+        Maintenance {
+            min_capacity: settings.bloom_capacity,
+            rebuild_every: settings.bloom_rebuild_interval,
+        },
+        shutdown,
+    ));
+
+    let idempotency = IdempotencyStore::new(platform.db.clone(), settings.idempotency_ttl);
+    let state = AppState::new(links, resolver, sink, idempotency, settings);
+    let (router, openapi) = api::router(state);
+    Ok(Service::new("shortener", router, openapi))
+}

@@ -1,1 +1,81 @@
-fn main() {}
+//! The praxis binary: `serve`, `migrate`, `config`. See `praxis --help`.
+
+mod admin_key;
+mod cli;
+mod config;
+mod context;
+mod logging;
+mod migrate;
+mod serve;
+mod shutdown;
+mod systems;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use config::{Config, LoadOptions, ProcessEnv};
+
+/// Exit status for an invalid configuration (like a usage error).
+const CONFIG_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_args();
+    let known = systems::names();
+    let loaded = config::load(&LoadOptions {
+        env: &ProcessEnv,
+        flags: cli.command.flags().values(),
+        config_flag: cli.config.clone(),
+        default_file: PathBuf::from("praxis.toml"),
+        known_systems: &known,
+    });
+    let config = match loaded {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("praxis: invalid configuration:");
+            for error in &errors.0 {
+                eprintln!("  {error}");
+            }
+            return ExitCode::from(CONFIG_ERROR);
+        }
+    };
+
+    match cli.command {
+        Command::Config(_) => {
+            print!("{}", config::render::render(&config));
+            ExitCode::SUCCESS
+        }
+        Command::Serve(_) => run_async(config, |c| async move { serve::run(c).await }),
+        Command::Migrate(_) => run_async(config, |c| async move { migrate::run(&c).await }),
+    }
+}
+
+/// Starts logging and a Tokio runtime, runs `f`, and turns its error into exit status 1.
+fn run_async<F, Fut>(config: Config, f: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    if let Err(e) = logging::init(config.log_format, &config.log_level) {
+        eprintln!("praxis: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("praxis: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "praxis failed");
+            eprintln!("praxis: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

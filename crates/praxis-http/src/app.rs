@@ -1,0 +1,143 @@
+//! The app: every service's routes, the operational routes, and the request stack.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use praxis_infra::Platform;
+use utoipa::OpenApi as _;
+use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
+
+pub use crate::metrics::install_metrics_recorder;
+
+use crate::auth::AuthSettings;
+use crate::metrics::RedMetrics;
+use crate::ops;
+use crate::problem::{FieldError, Problem};
+use crate::service::Service;
+use crate::stack::{StackConfig, StackLayer};
+
+/// Settings of the HTTP stack.
+#[derive(Clone)]
+pub struct HttpOptions {
+    /// Largest request body in bytes (413 above it).
+    pub body_limit: usize,
+    /// Time allowed until the response head (503 `timeout` after it); `Duration::ZERO`
+    /// disables the timeout.
+    pub request_timeout: Duration,
+    /// Emit one access-log event per request (target `"access"`).
+    pub access_log: bool,
+    /// Serve `/metrics` and record RED metrics; `None` turns both off.
+    pub metrics: Option<PrometheusHandle>,
+    /// Who may write.
+    pub auth: AuthSettings,
+}
+
+impl Default for HttpOptions {
+    /// 1 MiB bodies, 30 s timeout, access log on, metrics off, no admin key.
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            access_log: true,
+            metrics: None,
+            auth: AuthSettings::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("access_log", &self.access_log)
+            .field("metrics", &self.metrics.is_some())
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(ops::healthz, ops::readyz, ops::metrics),
+    components(schemas(Problem, FieldError)),
+    tags((name = "ops", description = "Health, readiness and metrics"))
+)]
+struct OpsApi;
+
+/// Merges services, adds `/healthz`, `/readyz` (`platform.readiness()`), `/metrics` (when
+/// `opts.metrics` is set), `/api/openapi.json`, a 404 problem fallback, and wraps every route
+/// in the request stack: request id (taken from `x-request-id` or generated, echoed), access
+/// log, RED metrics, body limit (413), timeout (503), panic (500); bare error responses such as
+/// axum's 405 become problems.
+///
+/// # Panics
+/// When two services register the same route (a wiring bug, caught at start).
+pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Router {
+    let mut router = Router::new();
+    let mut doc = openapi_base();
+    for s in services {
+        tracing::debug!(service = s.name, "mounting service");
+        router = router.merge(s.router);
+        doc.merge(s.openapi);
+    }
+    doc.merge(OpsApi::openapi());
+    let doc_json = match doc.to_json() {
+        Ok(json) => Bytes::from(json),
+        Err(e) => {
+            tracing::error!(error = %e, "openapi document failed to serialize");
+            Bytes::from_static(b"{}")
+        }
+    };
+
+    router = router
+        .route("/healthz", get(ops::healthz))
+        .merge(
+            Router::new()
+                .route("/readyz", get(ops::readyz))
+                .with_state(platform.clone()),
+        )
+        .merge(
+            Router::new()
+                .route("/api/openapi.json", get(ops::openapi))
+                .with_state(doc_json),
+        );
+    if let Some(handle) = opts.metrics.clone() {
+        let state = ops::MetricsState { handle, platform };
+        router = router.merge(
+            Router::new()
+                .route("/metrics", get(ops::metrics))
+                .with_state(state),
+        );
+    }
+
+    let stack = StackLayer::new(StackConfig {
+        body_limit: opts.body_limit,
+        timeout: (!opts.request_timeout.is_zero()).then_some(opts.request_timeout),
+        access_log: opts.access_log,
+        metrics: opts.metrics.is_some().then(RedMetrics::default),
+        auth: Arc::new(opts.auth),
+    });
+    router.fallback(not_found).layer(stack)
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no route matches this path")
+}
+
+/// The document every service's description is merged into: title "praxis".
+fn openapi_base() -> OpenApi {
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("praxis")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some("Classic distributed-system designs, built for real."))
+                .build(),
+        )
+        .build()
+}

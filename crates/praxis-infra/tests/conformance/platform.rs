@@ -1,0 +1,211 @@
+//! Platform: mode chosen from configuration, readiness per dependency, graceful close,
+//! and errors that name what to fix.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use praxis_infra::bus::{Bus, Event};
+use praxis_infra::testing::{self, TestBackend};
+use praxis_infra::{Db, InfraError, Platform, PlatformConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::eventually;
+
+on_every_backend!(readiness_reports_each_dependency, close_drains_the_bus);
+
+async fn readiness_reports_each_dependency(t: TestBackend) -> anyhow::Result<()> {
+    let report = t.platform.readiness().await;
+    let names: Vec<&str> = report.iter().map(|d| d.name.as_str()).collect();
+    match t.name {
+        "sqlite" => {
+            assert_eq!(names, ["db"]);
+            assert_eq!(
+                (t.platform.bus.kind(), t.platform.broadcaster.kind()),
+                ("embedded", "local")
+            );
+            assert!(!t.platform.caches.has_l2());
+        }
+        _ => {
+            assert_eq!(names, ["db", "redis", "nats"]);
+            assert_eq!(
+                (t.platform.bus.kind(), t.platform.broadcaster.kind()),
+                ("nats", "nats")
+            );
+            assert!(t.platform.caches.has_l2());
+        }
+    }
+    assert!(report.iter().all(|d| d.ok), "{report:?}");
+    assert_eq!(report[0].detail, t.name);
+    Ok(())
+}
+
+async fn close_drains_the_bus(t: TestBackend) -> anyhow::Result<()> {
+    let handled = Arc::new(AtomicUsize::new(0));
+    {
+        let handled = handled.clone();
+        t.platform
+            .bus
+            .subscribe("conf.close", "g", move |_e: Event| {
+                let handled = handled.clone();
+                async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })?;
+    }
+    for i in 0..5 {
+        t.platform
+            .bus
+            .publish("conf.close", "k", format!("{i}").as_bytes())
+            .await?;
+    }
+    t.platform.close(Duration::from_secs(10)).await;
+    assert!(t.platform.shutdown.is_cancelled());
+    if t.name == "sqlite" {
+        // Embedded: close waited until every subscribed group handled everything.
+        assert_eq!(handled.load(Ordering::SeqCst), 5);
+    } else {
+        // Scaled: close waited until the outbox was relayed; a new process consumes the rest.
+        let db = Db::connect(&t.config.database_url).await?;
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM praxis_outbox")
+            .fetch_one(db.pool())
+            .await?;
+        assert_eq!(left, 0);
+    }
+    assert!(t.platform.db.ping().await.is_err(), "pool closed");
+    Ok(())
+}
+
+fn config(dir: &std::path::Path) -> PlatformConfig {
+    PlatformConfig {
+        database_url: testing::sqlite_url(dir),
+        redis_url: None,
+        nats_url: None,
+        data_dir: dir.join("data"),
+        prefix: "praxis".into(),
+    }
+}
+
+#[tokio::test]
+async fn configuration_errors_name_the_setting() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bad_db = PlatformConfig {
+        database_url: "mysql://localhost/x".into(),
+        ..config(dir.path())
+    };
+    let err = Platform::connect(&bad_db)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("mysql accepted"))?;
+    assert!(
+        matches!(err, InfraError::Config(_)) && err.to_string().contains("database_url"),
+        "{err}"
+    );
+
+    let bad_prefix = PlatformConfig {
+        prefix: "no spaces".into(),
+        ..config(dir.path())
+    };
+    let err = Platform::connect(&bad_prefix)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("bad prefix accepted"))?;
+    assert!(err.to_string().contains("prefix"), "{err}");
+
+    let no_redis = PlatformConfig {
+        redis_url: Some("redis://127.0.0.1:1".into()),
+        ..config(dir.path())
+    };
+    let err = Platform::connect(&no_redis)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("dead redis accepted"))?;
+    assert!(
+        matches!(err, InfraError::Redis(_)) && err.is_transient(),
+        "{err}"
+    );
+
+    let no_nats = PlatformConfig {
+        nats_url: Some("nats://127.0.0.1:1".into()),
+        ..config(dir.path())
+    };
+    let err = Platform::connect(&no_nats)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("dead nats accepted"))?;
+    assert!(
+        matches!(err, InfraError::Nats { .. }) && err.to_string().contains("nats_url"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_mode_creates_its_files() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cfg = PlatformConfig {
+        database_url: format!(
+            "sqlite://{}",
+            dir.path().join("nested/dir/praxis.db").display()
+        ),
+        ..config(dir.path())
+    };
+    let platform = Platform::connect(&cfg).await?;
+    assert!(dir.path().join("nested/dir/praxis.db").is_file());
+    assert!(cfg.data_dir.is_dir());
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(platform.db.pool())
+        .await?;
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(platform.db.pool())
+        .await?;
+    assert_eq!(fk, 1);
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(platform.db.pool())
+        .await?;
+    assert_eq!(sync, 1, "synchronous=NORMAL");
+    platform.close(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_relay_works_from_sqlite() -> anyhow::Result<()> {
+    // SQLite + NATS: the relay takes its non-locking path.
+    let dir = tempfile::tempdir()?;
+    let db = Db::connect(&testing::sqlite_url(dir.path())).await?;
+    let client = async_nats::connect(testing::nats_url()).await?;
+    let token = CancellationToken::new();
+    let bus = Bus::nats_with(
+        db.clone(),
+        client,
+        &testing::unique_prefix(),
+        token.clone(),
+        testing::bus_options(),
+    )
+    .await?;
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    {
+        let seen = seen.clone();
+        bus.subscribe("conf.sqlite", "g", move |e: Event| {
+            seen.lock().push(e.payload);
+            futures::future::ready(Ok(()))
+        })?;
+    }
+    for i in 0..5u8 {
+        bus.publish("conf.sqlite", "k", &[i]).await?;
+    }
+    eventually("5 events", Duration::from_secs(15), || async {
+        Ok(seen.lock().len() == 5)
+    })
+    .await?;
+    assert_eq!(
+        *seen.lock(),
+        vec![vec![0], vec![1], vec![2], vec![3], vec![4]]
+    );
+    bus.flush(Duration::from_secs(5)).await?;
+    token.cancel();
+    assert!(bus.join(Duration::from_secs(5)).await);
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! Request and response bodies of the shortener API (serde + OpenAPI schemas).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use praxis_http::Problem;
+
+use crate::domain::days::format_rfc3339_ms;
+use crate::domain::link::Availability;
+use crate::settings::ShortenerSettings;
+use crate::store::LinkRecord;
+
+/// Body of `POST /api/v1/links` (and one item of a bulk create).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLink {
+    /// Target URL: absolute http or https, at most 2048 bytes, no user:password, not on the
+    /// short domain itself.
+    #[schema(example = "https://example.com/a/long/page?with=query")]
+    pub url: String,
+    /// Custom code: 3..=64 of `[A-Za-z0-9_-]`, not a reserved word. Generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// Expiry as an RFC 3339 timestamp (may be in the past). Excludes `ttl_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2026-12-31T23:59:59Z")]
+    pub expires_at: Option<String>,
+    /// Expiry as seconds from now. Excludes `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+    /// Redirects served before the link answers 410; counted exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_visits: Option<i64>,
+    /// Tags (trimmed, deduplicated), at most 32 of at most 64 characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Redirect status: 301, 302 or 307 (default from the settings, 301).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<u16>,
+    /// Append the short URL's query string to the target (default from the settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_query: Option<bool>,
+    /// Return the caller's existing live link to the same URL (200) instead of creating one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub find_if_exists: bool,
+}
+
+/// Body of `PATCH /api/v1/links/{code}`: absent fields are unchanged; `null` clears
+/// `expires_at`, `ttl_seconds` and `max_visits`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLink {
+    /// New target URL (same rules as on create).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New expiry (RFC 3339), or `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub expires_at: Option<Option<String>>,
+    /// New expiry in seconds from now, or `null` for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, nullable)]
+    pub ttl_seconds: Option<Option<i64>>,
+    /// New visit limit, or `null` for none. The count of visits so far is kept.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, nullable)]
+    pub max_visits: Option<Option<i64>>,
+    /// Replaces the tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// New redirect status: 301, 302 or 307.
+    #[serde(default)]
+    pub redirect: Option<u16>,
+    /// Whether to forward the query string.
+    #[serde(default)]
+    pub forward_query: Option<bool>,
+}
+
+/// `Some(None)` for an explicit `null`, `Some(Some(v))` for a value (absent stays `None`
+/// through `#[serde(default)]`).
+fn nullable<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// Whether a link redirects now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkStatus {
+    /// It redirects.
+    Active,
+    /// Its expiry has passed (410).
+    Expired,
+    /// It used up its visits (410).
+    Exhausted,
+}
+
+/// A link as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LinkView {
+    /// The code.
+    #[schema(example = "aZ3kP9q")]
+    pub code: String,
+    /// The public short URL.
+    #[schema(example = "https://sho.rt/aZ3kP9q")]
+    pub short_url: String,
+    /// The target URL (normalized).
+    pub url: String,
+    /// Who owns it.
+    pub owner: String,
+    /// Whether the code is a custom alias.
+    pub custom: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+    /// Expiry (RFC 3339).
+    pub expires_at: Option<String>,
+    /// Visit limit.
+    pub max_visits: Option<i64>,
+    /// Visits left before the limit (exact; only for links with a limit).
+    pub remaining_visits: Option<i64>,
+    /// Visits counted in the statistics (applied asynchronously, within seconds).
+    pub visits: i64,
+    /// Tags, sorted.
+    pub tags: Vec<String>,
+    /// Redirect status.
+    pub redirect: u16,
+    /// Whether the query string is forwarded.
+    pub forward_query: bool,
+    /// Whether it redirects now.
+    pub status: LinkStatus,
+}
+
+impl LinkView {
+    /// The view of a stored link at `now_ms`.
+    pub fn new(rec: &LinkRecord, settings: &ShortenerSettings, now_ms: i64) -> Self {
+        let l = &rec.link;
+        let status = match l.availability(now_ms) {
+            Availability::Active => LinkStatus::Active,
+            Availability::Expired => LinkStatus::Expired,
+            Availability::Exhausted => LinkStatus::Exhausted,
+        };
+        Self {
+            code: l.code.clone(),
+            short_url: settings.short_url(&l.code),
+            url: l.url.clone(),
+            owner: l.owner.clone(),
+            custom: l.custom,
+            created_at: format_rfc3339_ms(l.created_at),
+            updated_at: format_rfc3339_ms(l.updated_at),
+            expires_at: l.expires_at.map(format_rfc3339_ms),
+            max_visits: l.max_visits,
+            remaining_visits: l.max_visits.map(|m| (m - l.visit_count).max(0)),
+            visits: rec.visits,
+            tags: l.tags.clone(),
+            redirect: l.redirect.status(),
+            forward_query: l.forward_query,
+            status,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/links/bulk`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkCreate {
+    /// 1..=1000 links, each like the body of `POST /api/v1/links`. Each item is checked on
+    /// its own: a bad item fails alone.
+    #[schema(value_type = Vec<CreateLink>)]
+    pub links: Vec<serde_json::Value>,
+}
+
+/// Outcome of one bulk item.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkItem {
+    /// Position of the item in the request.
+    pub index: usize,
+    /// What a single create would have answered: 201, 200 (found existing), 400, 409, ...
+    pub status: u16,
+    /// The link, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkView>,
+    /// The problem, on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+/// Answer of a bulk create (always 200; look at each item's status).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkResult {
+    /// Items that succeeded (created or found).
+    pub succeeded: usize,
+    /// Items that failed.
+    pub failed: usize,
+    /// One result per item, in request order.
+    pub results: Vec<BulkItem>,
+}
+
+/// Query of `GET /api/v1/links`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1..=500 (default 50; larger values are capped).
+    pub limit: Option<u32>,
+    /// Only links with this tag.
+    pub tag: Option<String>,
+}
+
+/// A page of links, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LinkPage {
+    /// Links of this page.
+    pub items: Vec<LinkView>,
+    /// Cursor of the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /api/v1/links/{code}/stats`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    /// First day (UTC, `YYYY-MM-DD`, inclusive).
+    pub from: Option<String>,
+    /// Last day (UTC, `YYYY-MM-DD`, inclusive).
+    pub to: Option<String>,
+}
+
+/// Visits of one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DayVisits {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Visits that day.
+    pub visits: i64,
+}
+
+/// Visits from one referring host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReferrerVisits {
+    /// The referring host.
+    pub host: String,
+    /// Visits from it.
+    pub visits: i64,
+}
+
+/// Statistics of a link. Counted from visit batches applied exactly once, within seconds of
+/// the redirects; never more than the redirects served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StatsView {
+    /// The code.
+    pub code: String,
+    /// All-time visits.
+    pub total: i64,
+    /// Visits in the range.
+    pub in_range: i64,
+    /// Visits per day in the range (days with visits only), ascending.
+    pub daily: Vec<DayVisits>,
+    /// Visits per user-agent class (`bot`, `mobile`, `desktop`, `other`) in the range.
+    pub agents: BTreeMap<String, i64>,
+    /// Top 20 referring hosts in the range.
+    pub referrers: Vec<ReferrerVisits>,
+}
+
+/// Query of `GET /api/v1/links/{code}/qr`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QrParams {
+    /// `png` (default) or `svg`.
+    pub format: Option<String>,
+    /// Image size in pixels, 64..=2048 (default 256); the picture is the largest whole
+    /// multiple of the module count that fits.
+    pub size: Option<u32>,
+}

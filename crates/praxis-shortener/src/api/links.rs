@@ -1,0 +1,324 @@
+//! Link management routes.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::{FieldError, Json, Path, Problem, Query};
+
+use super::auth::Access;
+use super::dto::{
+    BulkCreate, BulkItem, BulkResult, CreateLink, LinkPage, LinkView, ListParams, UpdateLink,
+};
+use super::idempotent::{idempotent, to_json};
+use super::{AppState, TAG};
+use crate::domain::days::now_ms;
+use crate::domain::tags::MAX_TAG_LEN;
+use crate::links::{Created, NewLink, validate_create};
+use crate::store::ListKey;
+
+/// Default page size of the list route.
+const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size of the list route.
+const MAX_LIMIT: u32 = 500;
+
+/// Create a short link.
+///
+/// Generated codes are `code_length` base62 characters that do not follow creation order.
+/// With `find_if_exists`, the caller's newest live link to the same URL is returned with 200.
+/// A retry with the same `Idempotency-Key` and body replays the first answer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/links",
+    tag = TAG,
+    request_body = CreateLink,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried create")),
+    responses(
+        (status = 201, description = "Created", body = LinkView),
+        (status = 200, description = "Existing link returned (find_if_exists)", body = LinkView),
+        (status = 400, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Alias taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_link(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    Json(req): Json<CreateLink>,
+) -> Response {
+    let who = match access.creator(state.settings()) {
+        Ok(w) => w,
+        Err(p) => return p.into_response(),
+    };
+    let body = serde_json::to_vec(&req).unwrap_or_default();
+    let store = &state.inner.idempotency;
+    idempotent(
+        store,
+        &headers,
+        who.owner,
+        "POST /api/v1/links",
+        &body,
+        || async {
+            let now = now_ms();
+            let item =
+                validate_create(&req, state.settings(), now, "").map_err(Problem::validation)?;
+            let mut results = state
+                .links()
+                .create_all(who.owner, std::slice::from_ref(&item))
+                .await?;
+            let created = results
+                .pop()
+                .ok_or_else(|| Problem::internal("create returned no result"))??;
+            let (status, rec) = match created {
+                Created::New(rec) => (StatusCode::CREATED, rec),
+                Created::Existing(rec) => (StatusCode::OK, rec),
+            };
+            Ok((
+                status,
+                to_json(&LinkView::new(&rec, state.settings(), now))?,
+            ))
+        },
+    )
+    .await
+}
+
+/// Create up to 1000 links at once.
+///
+/// Every item is validated on its own; the valid ones are written in one transaction. The
+/// answer is always 200 with one result per item (`status` is what a single create would have
+/// answered: 201, 200, 400, 409, ...). A malformed body or an item count outside 1..=1000 is a
+/// 400 for the whole request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/links/bulk",
+    tag = TAG,
+    request_body = BulkCreate,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried bulk create")),
+    responses(
+        (status = 200, description = "One result per item", body = BulkResult),
+        (status = 400, description = "Malformed body or bad item count", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn bulk_create(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    Json(req): Json<BulkCreate>,
+) -> Response {
+    let who = match access.creator(state.settings()) {
+        Ok(w) => w,
+        Err(p) => return p.into_response(),
+    };
+    let max = state.settings().bulk_max;
+    if req.links.is_empty() || req.links.len() > max {
+        let mut p = Problem::validation(vec![FieldError::new(
+            "links",
+            format!("must hold 1 to {max} links, got {}", req.links.len()),
+        )]);
+        p.detail = format!("a bulk create takes 1 to {max} links");
+        return p.into_response();
+    }
+    let body = serde_json::to_vec(&req).unwrap_or_default();
+    let store = &state.inner.idempotency;
+    idempotent(
+        store,
+        &headers,
+        who.owner,
+        "POST /api/v1/links/bulk",
+        &body,
+        || async {
+            let now = now_ms();
+            let settings = state.settings();
+            let mut results: Vec<Option<BulkItem>> = vec![None; req.links.len()];
+            let mut valid: Vec<(usize, NewLink)> = Vec::new();
+            for (index, value) in req.links.iter().enumerate() {
+                let prefix = format!("links[{index}].");
+                match parse_item(value, &prefix).and_then(|r| {
+                    validate_create(&r, settings, now, &prefix).map_err(Problem::validation)
+                }) {
+                    Ok(item) => valid.push((index, item)),
+                    Err(p) => results[index] = Some(failed(index, p)),
+                }
+            }
+            let items: Vec<NewLink> = valid.iter().map(|(_, i)| i.clone()).collect();
+            let outcomes = state.links().create_all(who.owner, &items).await?;
+            for ((index, _), outcome) in valid.iter().zip(outcomes) {
+                results[*index] = Some(match outcome {
+                    Ok(Created::New(rec)) => succeeded(
+                        *index,
+                        StatusCode::CREATED,
+                        LinkView::new(&rec, settings, now),
+                    ),
+                    Ok(Created::Existing(rec)) => {
+                        succeeded(*index, StatusCode::OK, LinkView::new(&rec, settings, now))
+                    }
+                    Err(e) => failed(*index, e.to_problem()),
+                });
+            }
+            let results: Vec<BulkItem> = results.into_iter().flatten().collect();
+            let ok = results.iter().filter(|r| r.link.is_some()).count();
+            let answer = BulkResult {
+                succeeded: ok,
+                failed: results.len() - ok,
+                results,
+            };
+            Ok((StatusCode::OK, to_json(&answer)?))
+        },
+    )
+    .await
+}
+
+/// One bulk item as a create request; errors name `links[i].field`.
+fn parse_item(value: &serde_json::Value, prefix: &str) -> Result<CreateLink, Problem> {
+    let bytes = serde_json::to_vec(value).map_err(Problem::internal)?;
+    praxis_http::extract::json_from_slice::<CreateLink>(&bytes).map_err(|mut p| {
+        for e in &mut p.errors {
+            e.field = if e.field == "body" {
+                prefix.trim_end_matches('.').to_owned()
+            } else {
+                format!("{prefix}{}", e.field)
+            };
+        }
+        p
+    })
+}
+
+fn succeeded(index: usize, status: StatusCode, link: LinkView) -> BulkItem {
+    BulkItem {
+        index,
+        status: status.as_u16(),
+        link: Some(link),
+        problem: None,
+    }
+}
+
+fn failed(index: usize, problem: Problem) -> BulkItem {
+    BulkItem {
+        index,
+        status: problem.status.as_u16(),
+        link: None,
+        problem: Some(problem),
+    }
+}
+
+/// List the caller's links, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/links",
+    tag = TAG,
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of links", body = LinkPage),
+        (status = 400, description = "Bad cursor, limit or tag", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_links(
+    State(state): State<AppState>,
+    access: Access,
+    Query(params): Query<ListParams>,
+) -> Result<Json<LinkPage>, Problem> {
+    let who = access.manager()?;
+    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after: Option<ListKey> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    if let Some(tag) = &params.tag
+        && (tag.trim().is_empty() || tag.chars().count() > MAX_TAG_LEN)
+    {
+        return Err(Problem::validation(vec![FieldError::new(
+            "tag",
+            format!("must be 1 to {MAX_TAG_LEN} characters"),
+        )]));
+    }
+    let tag = params.tag.as_deref().map(str::trim);
+    let rows = state.links().list(who, tag, after.as_ref(), limit).await?;
+    let page = Page::from_overfetch(rows, limit, |r| (r.link.created_at, r.link.code.clone()));
+    let now = now_ms();
+    Ok(Json(LinkPage {
+        items: page
+            .items
+            .iter()
+            .map(|r| LinkView::new(r, state.settings(), now))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One link.
+#[utoipa::path(
+    get,
+    path = "/api/v1/links/{code}",
+    tag = TAG,
+    params(("code" = String, Path, description = "The link's code")),
+    responses(
+        (status = 200, description = "The link", body = LinkView),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_link(
+    State(state): State<AppState>,
+    access: Access,
+    Path(code): Path<String>,
+) -> Result<Json<LinkView>, Problem> {
+    let who = access.manager()?;
+    let rec = state.links().get(who, &code).await?;
+    Ok(Json(LinkView::new(&rec, state.settings(), now_ms())))
+}
+
+/// Change a link. Absent fields stay; `null` clears expiry or visit limit. Every process's
+/// redirect reflects the change at once.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/links/{code}",
+    tag = TAG,
+    params(("code" = String, Path, description = "The link's code")),
+    request_body = UpdateLink,
+    responses(
+        (status = 200, description = "The changed link", body = LinkView),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_link(
+    State(state): State<AppState>,
+    access: Access,
+    Path(code): Path<String>,
+    Json(patch): Json<UpdateLink>,
+) -> Result<Json<LinkView>, Problem> {
+    let who = access.manager()?;
+    let rec = state.links().update(who, &code, &patch).await?;
+    Ok(Json(LinkView::new(&rec, state.settings(), now_ms())))
+}
+
+/// Delete a link with its statistics; afterwards it is 404 everywhere.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/links/{code}",
+    tag = TAG,
+    params(("code" = String, Path, description = "The link's code")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_link(
+    State(state): State<AppState>,
+    access: Access,
+    Path(code): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let who = access.manager()?;
+    state.links().delete(who, &code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,302 @@
+//! The harness: a platform, the shortener service on it, and the full app driven with
+//! `tower::ServiceExt::oneshot`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use praxis_http::{AuthSettings, HttpOptions};
+use praxis_infra::Platform;
+use praxis_infra::platform::PlatformOptions;
+use praxis_infra::testing::{self, TestBackend};
+use praxis_shortener::ShortenerSettings;
+
+/// The admin key of every test app.
+pub const KEY: &str = "test-admin-key";
+/// The short domain of every test app.
+pub const BASE: &str = "https://sho.rt/";
+
+/// Settings used by the tests: the test short domain and a fast visit flush.
+pub fn settings() -> ShortenerSettings {
+    ShortenerSettings {
+        base_url: url::Url::parse(BASE).expect("base url"),
+        visit_flush_interval: Duration::from_millis(100),
+        ..ShortenerSettings::default()
+    }
+}
+
+/// One app on one backend.
+pub struct Harness {
+    /// The test backend that owns the data (`None` for another "process" on it).
+    pub backend: Option<TestBackend>,
+    /// `"sqlite"` or `"postgres"`.
+    pub name: &'static str,
+    /// The platform the app runs on.
+    pub platform: Platform,
+    /// The full app.
+    pub app: Router,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Resp {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with this status; returns the body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status}, got {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not a problem: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let body = self.json();
+        assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{body}");
+        body
+    }
+
+    /// Asserts the status; returns the JSON body (or Null when empty).
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status}, got {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+
+    /// The field names of a validation problem.
+    pub fn fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.platform.shutdown.cancel();
+    }
+}
+
+impl Harness {
+    /// Embedded backend, default test settings.
+    pub async fn embedded() -> Self {
+        Self::on(testing::embedded().await, settings(), false).await
+    }
+
+    /// Scaled backend, default test settings.
+    pub async fn scaled() -> Self {
+        Self::on(testing::scaled().await, settings(), false).await
+    }
+
+    /// The same kind of backend as `self`, with other settings (fresh data).
+    pub async fn sibling(&self, settings: ShortenerSettings, anonymous_writes: bool) -> Self {
+        let backend = match self.name {
+            "sqlite" => testing::embedded().await,
+            _ => testing::scaled().await,
+        };
+        Self::on(backend, settings, anonymous_writes).await
+    }
+
+    /// The app on `backend`.
+    pub async fn on(
+        backend: TestBackend,
+        settings: ShortenerSettings,
+        anonymous_writes: bool,
+    ) -> Self {
+        let platform = backend.platform.clone();
+        let name = backend.name;
+        let mut h = Self::on_platform(name, platform, settings, anonymous_writes).await;
+        h.backend = Some(backend);
+        h
+    }
+
+    /// Another "process" on the same data as `self`: a new platform from the same config.
+    pub async fn another_process(&self, settings: ShortenerSettings) -> Self {
+        let config = &self.backend.as_ref().expect("a backend harness").config;
+        let opts = PlatformOptions {
+            bus: testing::bus_options(),
+            ..PlatformOptions::default()
+        };
+        let platform = Platform::connect_with(config, &opts)
+            .await
+            .expect("second platform");
+        Self::on_platform(self.name, platform, settings, false).await
+    }
+
+    /// The app on a platform.
+    pub async fn on_platform(
+        name: &'static str,
+        platform: Platform,
+        settings: ShortenerSettings,
+        anonymous_writes: bool,
+    ) -> Self {
+        let service = praxis_shortener::service(&platform, settings)
+            .await
+            .unwrap_or_else(|e| panic!("shortener service failed to start on {name}: {e}"));
+        let opts = HttpOptions {
+            access_log: false,
+            auth: AuthSettings {
+                admin_key: Some(KEY.into()),
+                allow_anonymous_writes: anonymous_writes,
+            },
+            ..HttpOptions::default()
+        };
+        let app = praxis_http::app(vec![service], platform.clone(), opts);
+        Self {
+            backend: None,
+            name,
+            platform,
+            app,
+        }
+    }
+
+    /// Sends a request.
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// A request with the admin key.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        self.call_with(
+            method,
+            path,
+            body,
+            &[("authorization", &format!("Bearer {KEY}"))],
+        )
+        .await
+    }
+
+    /// A request with explicit headers (no admin key unless given).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    /// A request with a raw body and content type, with the admin key.
+    pub async fn raw(&self, method: Method, path: &str, content_type: &str, body: &str) -> Resp {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {KEY}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// Creates a link, asserting 201; returns the link.
+    pub async fn create(&self, body: Value) -> Value {
+        self.call(Method::POST, "/api/v1/links", Some(body))
+            .await
+            .ok(201)
+    }
+
+    /// Follows a short link anonymously with GET.
+    pub async fn follow(&self, code: &str) -> Resp {
+        self.call_with(Method::GET, &format!("/{code}"), None, &[])
+            .await
+    }
+
+    /// Statistics of a link.
+    pub async fn stats(&self, code: &str) -> Value {
+        self.call(Method::GET, &format!("/api/v1/links/{code}/stats"), None)
+            .await
+            .ok(200)
+    }
+}
+
+/// Polls `check` until it returns `Some` or `deadline` passes (then panics with `what`).
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= end {
+            panic!("not reached within {deadline:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The code of a created link.
+pub fn code(link: &Value) -> String {
+    link["code"].as_str().expect("code").to_owned()
+}

@@ -1,0 +1,322 @@
+//! The command line: `praxis serve | migrate | config`, one flag per configuration key.
+
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::keys::{self, Default as KeyDefault};
+
+/// praxis: classic distributed-system designs as real, tested services.
+#[derive(Debug, Parser)]
+#[command(
+    name = "praxis",
+    version,
+    about = "praxis: classic distributed-system designs as real, tested services",
+    long_about = "praxis: classic distributed-system designs as real, tested services.\n\n\
+        One binary runs every system (today: the URL shortener). By default it is embedded: an \
+        SQLite file under ./data, an in-process cache and an in-process event bus, nothing else \
+        to install. Point it at PostgreSQL (database_url), Redis (redis_url) and NATS JetStream \
+        (nats_url) and it runs scaled: many processes share them, and `serve --only` runs a \
+        subset of the systems per process.\n\n\
+        Configuration is layered: built-in defaults < praxis.toml (--config, PRAXIS_CONFIG, or \
+        ./praxis.toml when present) < PRAXIS_* environment variables < command-line flags. \
+        Every value is checked at start; `praxis config` shows the effective values and where \
+        each came from. The admin key is a secret: set it with PRAXIS_ADMIN_KEY or \
+        admin_key_file, never in praxis.toml or on the command line."
+)]
+pub struct Cli {
+    /// Config file to read (default: ./praxis.toml when present; env PRAXIS_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server with the selected systems.
+    #[command(
+        long_about = "Run the HTTP server with the selected systems (default: all).\n\n\
+        Applies pending migrations, serves every system's routes plus /healthz, /readyz, \
+        /metrics and /api/openapi.json, and logs one line per request. On SIGTERM or SIGINT it \
+        stops accepting connections, lets in-flight requests finish, flushes buffered work and \
+        pending bus events within shutdown_grace, then exits 0; a second signal exits at once.\n\n\
+        In embedded mode without a configured admin key, the first start generates one into \
+        <data_dir>/admin.key (mode 0600) and logs its path, never the key."
+    )]
+    Serve(ConfigFlags),
+
+    /// Apply the database migrations of every selected system, then exit.
+    #[command(
+        long_about = "Apply the database migrations of the shared infrastructure (event \
+        bus outbox, idempotency keys) and of every selected system (default: all) to \
+        database_url, then exit. Safe to run again and from several processes at once. \
+        `praxis serve` applies them too; this is for deployments that migrate before rolling \
+        out."
+    )]
+    Migrate(ConfigFlags),
+
+    /// Print the effective configuration (secrets masked) and where each value came from.
+    #[command(
+        long_about = "Print the effective configuration as TOML: every key with its \
+        value, secrets masked (admin_key = \"****\", URL passwords ****), and a trailing \
+        comment saying where the value came from (default, file, env or flag). Exits 2 with \
+        one line per problem when a value is invalid, naming the key, its source and what was \
+        expected."
+    )]
+    Config(ConfigFlags),
+}
+
+/// One flag per configuration key (the admin key, a secret, has none: use PRAXIS_ADMIN_KEY or
+/// --admin-key-file). An empty value unsets an optional key.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigFlags {
+    /// Systems to run, comma-separated, or all [env: PRAXIS_ONLY] [default: all].
+    #[arg(long, value_name = "SYSTEMS")]
+    pub only: Option<String>,
+
+    /// Address to bind, HOST:PORT; port 0 picks a free one [env: PRAXIS_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Folder for the SQLite file, generated admin key and local files [env: PRAXIS_DATA_DIR] [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<String>,
+
+    /// sqlite:///ABS/PATH.db or postgres://USER@HOST:PORT/DB [env: PRAXIS_DATABASE_URL] [default: sqlite file <data_dir>/praxis.db].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// redis://HOST:PORT for the shared cache and invalidation; unset = in-process [env: PRAXIS_REDIS_URL].
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// nats://HOST:PORT of NATS JetStream for the event bus; unset = embedded bus [env: PRAXIS_NATS_URL].
+    #[arg(long, value_name = "URL")]
+    pub nats_url: Option<String>,
+
+    /// File holding the admin key (the key itself: env PRAXIS_ADMIN_KEY only) [env: PRAXIS_ADMIN_KEY_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<String>,
+
+    /// Public base URL of short links, e.g. https://sho.rt [env: PRAXIS_BASE_URL] [default: http://<bound address>].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Let callers without the admin key create links [env: PRAXIS_ANONYMOUS_CREATE] [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_create: Option<String>,
+
+    /// Redirect status when a link does not choose one: 301, 302 or 307 [env: PRAXIS_DEFAULT_REDIRECT] [default: 302].
+    #[arg(long, value_name = "STATUS")]
+    pub default_redirect: Option<String>,
+
+    /// Append the short link's query string to the target URL [env: PRAXIS_FORWARD_QUERY] [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub forward_query: Option<String>,
+
+    /// Largest request body, bytes or with a unit (512KiB, 2MiB) [env: PRAXIS_BODY_LIMIT] [default: 2MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub body_limit: Option<String>,
+
+    /// Longest a request may run before a 503 (500ms, 10s, 1m) [env: PRAXIS_REQUEST_TIMEOUT] [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+
+    /// Time for draining requests and flushing on shutdown [env: PRAXIS_SHUTDOWN_GRACE] [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
+
+    /// Log format: json or pretty [env: PRAXIS_LOG_FORMAT] [default: json].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Log filter: a level or directives (info,praxis_shortener=debug) [env: PRAXIS_LOG_LEVEL] [default: info].
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// Log one line per request [env: PRAXIS_ACCESS_LOG] [default: true].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub access_log: Option<String>,
+
+    /// Record Prometheus metrics and serve /metrics [env: PRAXIS_METRICS] [default: true].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics: Option<String>,
+
+    /// Prefix of Redis keys and NATS streams/subjects [env: PRAXIS_PREFIX] [default: praxis].
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+}
+
+impl Cli {
+    /// Parses the process arguments (exits with usage help on error). `praxis config --help`
+    /// also lists every key, built from the key table.
+    pub fn parse_args() -> Self {
+        let matches = Self::command()
+            .mut_subcommand("config", |c| c.after_long_help(keys_help()))
+            .get_matches();
+        match Self::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    }
+}
+
+/// Every configuration key with its environment variable, flag, default and meaning.
+pub fn keys_help() -> String {
+    let mut out = String::from("Keys (praxis.toml key, environment variable, flag):\n");
+    for key in keys::KEYS {
+        let flag = key.flag().unwrap_or_else(|| "(no flag: secret)".to_owned());
+        let default = match key.default {
+            KeyDefault::Value(v) => format!("default {v}"),
+            KeyDefault::Derived(how) => format!("default {how}"),
+            KeyDefault::Unset(what) => format!("unset: {what}"),
+        };
+        out.push_str(&format!(
+            "  {}  {}  {}\n      {}; {}\n",
+            key.name,
+            key.env_var(),
+            flag,
+            key.doc,
+            default
+        ));
+    }
+    out
+}
+
+impl ConfigFlags {
+    /// The flags that were given, as (configuration key, text).
+    pub fn values(&self) -> Vec<(&'static str, String)> {
+        let all: [(&'static str, &Option<String>); 19] = [
+            ("only", &self.only),
+            ("listen", &self.listen),
+            ("data_dir", &self.data_dir),
+            ("database_url", &self.database_url),
+            ("redis_url", &self.redis_url),
+            ("nats_url", &self.nats_url),
+            ("admin_key_file", &self.admin_key_file),
+            ("base_url", &self.base_url),
+            ("anonymous_create", &self.anonymous_create),
+            ("default_redirect", &self.default_redirect),
+            ("forward_query", &self.forward_query),
+            ("body_limit", &self.body_limit),
+            ("request_timeout", &self.request_timeout),
+            ("shutdown_grace", &self.shutdown_grace),
+            ("log_format", &self.log_format),
+            ("log_level", &self.log_level),
+            ("access_log", &self.access_log),
+            ("metrics", &self.metrics),
+            ("prefix", &self.prefix),
+        ];
+        all.into_iter()
+            .filter_map(|(key, value)| value.clone().map(|v| (key, v)))
+            .collect()
+    }
+}
+
+impl Command {
+    /// The configuration flags of whichever subcommand was chosen.
+    pub fn flags(&self) -> &ConfigFlags {
+        match self {
+            Command::Serve(flags) | Command::Migrate(flags) | Command::Config(flags) => flags,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::config::keys;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_non_secret_key_has_a_documented_flag() {
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").expect("serve exists");
+        for key in keys::KEYS {
+            let id = key.name;
+            let arg = serve.get_arguments().find(|a| a.get_id() == id);
+            if key.secret {
+                assert!(arg.is_none(), "secret {id} must have no flag");
+                continue;
+            }
+            let arg = arg.unwrap_or_else(|| panic!("no flag for key {id}"));
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(
+                help.contains(&format!("[env: {}]", key.env_var())),
+                "help of --{id} must name {}: {help}",
+                key.env_var()
+            );
+        }
+    }
+
+    #[test]
+    fn flags_map_to_keys() {
+        let cli = Cli::try_parse_from([
+            "praxis",
+            "serve",
+            "--listen",
+            "0.0.0.0:1",
+            "--metrics",
+            "--only",
+            "shortener",
+            "--config",
+            "x.toml",
+        ])
+        .expect("parses");
+        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
+        let mut values = cli.command.flags().values();
+        values.sort();
+        assert_eq!(
+            values,
+            vec![
+                ("listen", "0.0.0.0:1".to_owned()),
+                ("metrics", "true".to_owned()),
+                ("only", "shortener".to_owned()),
+            ]
+        );
+        let keys_in_values: Vec<_> = ConfigFlags::default().values();
+        assert!(keys_in_values.is_empty());
+    }
+
+    #[test]
+    fn flag_values_cover_every_flag() {
+        // Every flag set must come back from values(), so none is silently ignored.
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").expect("serve exists");
+        let mut argv = vec!["praxis".to_owned(), "serve".to_owned()];
+        let mut expected = 0;
+        for arg in serve.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "config" || long == "help" {
+                continue;
+            }
+            argv.push(format!("--{long}=v"));
+            expected += 1;
+        }
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        assert_eq!(cli.command.flags().values().len(), expected);
+    }
+
+    #[test]
+    fn keys_help_lists_every_key() {
+        let help = keys_help();
+        for key in keys::KEYS {
+            assert!(help.contains(&key.env_var()), "{}", key.name);
+        }
+    }
+
+    #[test]
+    fn admin_key_is_not_a_flag() {
+        assert!(Cli::try_parse_from(["praxis", "serve", "--admin-key", "x"]).is_err());
+    }
+}

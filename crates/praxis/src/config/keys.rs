@@ -1,0 +1,202 @@
+//! The table of configuration keys: one row per key, with its default and documentation. The
+//! CLI help, the environment variable names, `praxis config` and the unknown-key check all read
+//! this table, so adding a key starts here.
+
+/// What a key is when nothing sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    /// A fixed default, written as it would be in `praxis.toml`.
+    Value(&'static str),
+    /// Computed from other keys; the text says from what.
+    Derived(&'static str),
+    /// Unset unless configured; the text says what unset means.
+    Unset(&'static str),
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    /// Name in `praxis.toml`; the environment variable is `PRAXIS_<NAME>`, the flag `--<name>`.
+    pub name: &'static str,
+    /// What the key is when nothing sets it.
+    pub default: Default,
+    /// Secrets are never printed or logged; they are not accepted in `praxis.toml` nor as a flag
+    /// (command lines are visible to every local user), only from the environment.
+    pub secret: bool,
+    /// One-line description (shown by `praxis config --help` and in the example file).
+    pub doc: &'static str,
+}
+
+impl KeySpec {
+    /// The environment variable that sets this key (`PRAXIS_LISTEN`).
+    pub fn env_var(&self) -> String {
+        format!("PRAXIS_{}", self.name.to_ascii_uppercase())
+    }
+
+    /// The command-line flag that sets this key (`--data-dir`), `None` for secrets.
+    pub fn flag(&self) -> Option<String> {
+        (!self.secret).then(|| format!("--{}", self.name.replace('_', "-")))
+    }
+}
+
+/// Every key, in the order `praxis config` prints them.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec {
+        name: "listen",
+        default: Default::Value("127.0.0.1:8080"),
+        secret: false,
+        doc: "address the HTTP server binds (HOST:PORT; port 0 picks a free one)",
+    },
+    KeySpec {
+        name: "data_dir",
+        default: Default::Value("./data"),
+        secret: false,
+        doc: "folder for the embedded SQLite database, the generated admin key and local files",
+    },
+    KeySpec {
+        name: "database_url",
+        default: Default::Derived("sqlite file <data_dir>/praxis.db"),
+        secret: false,
+        doc: "sqlite:///ABS/PATH.db, sqlite://REL/PATH.db or postgres://USER@HOST:PORT/DB",
+    },
+    KeySpec {
+        name: "redis_url",
+        default: Default::Unset("in-process cache and broadcast"),
+        secret: false,
+        doc: "redis://HOST:PORT for the shared cache (L2) and cross-process invalidation",
+    },
+    KeySpec {
+        name: "nats_url",
+        default: Default::Unset("embedded bus: outbox table dispatched in-process"),
+        secret: false,
+        doc: "nats://HOST:PORT of a NATS server with JetStream, for the event bus",
+    },
+    KeySpec {
+        name: "admin_key",
+        default: Default::Unset("embedded mode generates one into <data_dir>/admin.key"),
+        secret: true,
+        doc: "bearer token for admin writes (secret: environment only, at least 16 characters)",
+    },
+    KeySpec {
+        name: "admin_key_file",
+        default: Default::Unset("see admin_key"),
+        secret: false,
+        doc: "file holding the admin key (trailing whitespace ignored); excludes admin_key",
+    },
+    KeySpec {
+        name: "base_url",
+        default: Default::Derived("http://<bound listen address>"),
+        secret: false,
+        doc: "public base URL of short links (https://sho.rt)",
+    },
+    KeySpec {
+        name: "anonymous_create",
+        default: Default::Value("false"),
+        secret: false,
+        doc: "let callers without the admin key create links",
+    },
+    KeySpec {
+        name: "default_redirect",
+        default: Default::Value("301"),
+        secret: false,
+        doc: "HTTP status of redirects when a link does not choose one: 301, 302 or 307",
+    },
+    KeySpec {
+        name: "forward_query",
+        default: Default::Value("false"),
+        secret: false,
+        doc: "append the short link's query string to the target URL",
+    },
+    KeySpec {
+        name: "body_limit",
+        default: Default::Value("2MiB"),
+        secret: false,
+        doc: "largest accepted request body (bytes, or with a unit: 512KiB, 2MiB)",
+    },
+    KeySpec {
+        name: "request_timeout",
+        default: Default::Value("10s"),
+        secret: false,
+        doc: "longest a request may run before it is answered 503 (500ms, 10s, 1m)",
+    },
+    KeySpec {
+        name: "shutdown_grace",
+        default: Default::Value("10s"),
+        secret: false,
+        doc: "on SIGTERM/SIGINT, how long in-flight requests and bus flushes may take",
+    },
+    KeySpec {
+        name: "log_format",
+        default: Default::Value("json"),
+        secret: false,
+        doc: "json (one object per line) or pretty (for a terminal)",
+    },
+    KeySpec {
+        name: "log_level",
+        default: Default::Value("info"),
+        secret: false,
+        doc: "tracing filter: a level (info) or directives (info,praxis_shortener=debug)",
+    },
+    KeySpec {
+        name: "access_log",
+        default: Default::Value("true"),
+        secret: false,
+        doc: "log one line per request (target \"access\")",
+    },
+    KeySpec {
+        name: "metrics",
+        default: Default::Value("true"),
+        secret: false,
+        doc: "record Prometheus metrics and serve them at /metrics",
+    },
+    KeySpec {
+        name: "prefix",
+        default: Default::Value("praxis"),
+        secret: false,
+        doc: "prefix of Redis keys and NATS streams/subjects, so deployments can share servers",
+    },
+    KeySpec {
+        name: "only",
+        default: Default::Value("all"),
+        secret: false,
+        doc: "systems to run, comma-separated (all = every system)",
+    },
+];
+
+/// The row of `name`, if it is a key.
+pub fn find(name: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// Every key name, comma-separated (for error messages).
+pub fn names() -> String {
+    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_env_vars_and_flags() {
+        let data_dir = find("data_dir").expect("data_dir is a key");
+        assert_eq!(data_dir.env_var(), "PRAXIS_DATA_DIR");
+        assert_eq!(data_dir.flag().as_deref(), Some("--data-dir"));
+        let admin_key = find("admin_key").expect("admin_key is a key");
+        assert_eq!(admin_key.flag(), None);
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn key_names_are_unique_and_lowercase() {
+        let mut seen = std::collections::HashSet::new();
+        for key in KEYS {
+            assert!(seen.insert(key.name), "duplicate key {}", key.name);
+            assert!(
+                key.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                key.name
+            );
+        }
+    }
+}

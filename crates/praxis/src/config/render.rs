@@ -1,0 +1,185 @@
+//! `praxis config`: the effective configuration as TOML, secrets masked, each line commented
+//! with where its value came from.
+
+use super::keys::{self, Default as KeyDefault};
+use super::units::{format_duration, format_size};
+use super::values::mask_url;
+use super::{Config, Origin};
+
+/// Renders `cfg` as commented TOML.
+pub fn render(cfg: &Config) -> String {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for spec in keys::KEYS {
+        let (value, note) = value_of(cfg, spec.name);
+        let origin = cfg.origin(spec.name);
+        let comment = match (&origin, spec.default, note) {
+            (_, _, Some(note)) => note,
+            (Origin::Default, KeyDefault::Derived(how), None) => format!("default: {how}"),
+            (Origin::Default, KeyDefault::Unset(what), None) => format!("default: unset, {what}"),
+            (origin, _, None) => origin.to_string(),
+        };
+        rows.push((format!("{} = {value}", spec.name), comment));
+    }
+
+    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    out.push_str("# praxis effective configuration (secrets masked)\n");
+    out.push_str(&format!("# mode: {}\n", cfg.mode()));
+    match &cfg.file {
+        Some(path) => out.push_str(&format!("# config file: {}\n", path.display())),
+        None => out.push_str("# config file: none\n"),
+    }
+    for (line, comment) in rows {
+        out.push_str(&format!("{line:<width$}  # {comment}\n"));
+    }
+    out
+}
+
+/// The TOML text of a key's value and, when the origin alone does not explain it, a note.
+fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
+    let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
+    let opt = |v: &Option<String>| {
+        v.as_deref()
+            .map(mask_url)
+            .map(|v| s(&v))
+            .unwrap_or_else(|| s(""))
+    };
+    match key {
+        "listen" => (s(&cfg.listen.to_string()), None),
+        "data_dir" => (s(&cfg.data_dir.display().to_string()), None),
+        "database_url" => (s(&mask_url(&cfg.database_url)), None),
+        "redis_url" => (opt(&cfg.redis_url), None),
+        "nats_url" => (opt(&cfg.nats_url), None),
+        "admin_key" => match (&cfg.admin_key, &cfg.admin_key_file) {
+            (Some(_), Some(_)) => (s("****"), Some("read from admin_key_file".to_owned())),
+            (Some(_), None) => (s("****"), None),
+            (None, _) => (
+                s(""),
+                Some(format!(
+                    "unset: embedded serve uses (or generates) {}; scaled serve requires one",
+                    cfg.generated_admin_key_path().display()
+                )),
+            ),
+        },
+        "admin_key_file" => (
+            s(&cfg
+                .admin_key_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()),
+            None,
+        ),
+        "base_url" => match &cfg.base_url {
+            Some(url) => (s(url.as_str()), None),
+            None => (
+                s(""),
+                Some(format!(
+                    "default: unset, serve uses http://<bound address> (listen {})",
+                    cfg.listen
+                )),
+            ),
+        },
+        "anonymous_create" => (cfg.anonymous_create.to_string(), None),
+        "default_redirect" => (cfg.default_redirect.to_string(), None),
+        "forward_query" => (cfg.forward_query.to_string(), None),
+        "body_limit" => (s(&format_size(cfg.body_limit as u64)), None),
+        "request_timeout" => (s(&format_duration(cfg.request_timeout)), None),
+        "shutdown_grace" => (s(&format_duration(cfg.shutdown_grace)), None),
+        "log_format" => (s(&cfg.log_format.to_string()), None),
+        "log_level" => (s(&cfg.log_level), None),
+        "access_log" => (cfg.access_log.to_string(), None),
+        "metrics" => (cfg.metrics.to_string(), None),
+        "prefix" => (s(&cfg.prefix), None),
+        "only" => (
+            toml::Value::Array(
+                cfg.only
+                    .iter()
+                    .map(|n| toml::Value::String(n.clone()))
+                    .collect(),
+            )
+            .to_string(),
+            None,
+        ),
+        other => (s(""), Some(format!("no renderer for {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use super::super::{LoadOptions, load};
+    use super::*;
+
+    fn cfg(env: &[(&str, &str)], flags: &[(&'static str, &str)]) -> Config {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        load(&LoadOptions {
+            env: &env,
+            flags: flags.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            config_flag: None,
+            default_file: PathBuf::from("/nonexistent/praxis.toml"),
+            known_systems: &["shortener"],
+        })
+        .expect("config loads")
+    }
+
+    fn line<'a>(out: &'a str, key: &str) -> &'a str {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no line for {key} in\n{out}"))
+    }
+
+    #[test]
+    fn every_key_is_printed_with_its_origin() {
+        let out = render(&cfg(
+            &[("PRAXIS_PREFIX", "envp")],
+            &[("listen", "0.0.0.0:9")],
+        ));
+        for spec in keys::KEYS {
+            line(&out, spec.name);
+        }
+        assert!(line(&out, "listen").ends_with("# flag --listen"), "{out}");
+        assert!(line(&out, "prefix").contains("\"envp\""), "{out}");
+        assert!(
+            line(&out, "prefix").ends_with("# env PRAXIS_PREFIX"),
+            "{out}"
+        );
+        assert!(line(&out, "log_level").ends_with("# default"), "{out}");
+        assert!(line(&out, "body_limit").contains("\"2MiB\""), "{out}");
+        assert!(line(&out, "only").contains("[\"shortener\"]"), "{out}");
+        assert!(out.contains("# mode: embedded"), "{out}");
+    }
+
+    #[test]
+    fn secrets_and_url_passwords_are_masked() {
+        let out = render(&cfg(
+            &[
+                ("PRAXIS_ADMIN_KEY", "super-secret-admin-key"),
+                ("PRAXIS_DATABASE_URL", "postgres://u:pgsecret@127.0.0.1/db"),
+            ],
+            &[],
+        ));
+        assert!(!out.contains("super-secret-admin-key"), "{out}");
+        assert!(!out.contains("pgsecret"), "{out}");
+        assert!(
+            line(&out, "admin_key").starts_with("admin_key = \"****\""),
+            "{out}"
+        );
+        assert!(
+            line(&out, "admin_key").ends_with("# env PRAXIS_ADMIN_KEY"),
+            "{out}"
+        );
+        assert!(out.contains("# mode: scaled"), "{out}");
+    }
+
+    #[test]
+    fn output_parses_as_toml() {
+        let out = render(&cfg(&[], &[]));
+        let table: toml::Table = toml::from_str(&out).expect("valid TOML");
+        assert_eq!(table.len(), keys::KEYS.len());
+    }
+}

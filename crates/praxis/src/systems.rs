@@ -1,0 +1,87 @@
+//! The registry of systems: every system the binary can run, by name, with its migrations and
+//! the function that builds its [`Service`]. Adding a system is one entry in [`SYSTEMS`] (plus
+//! the function that maps the configuration onto that system's settings).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use anyhow::Context;
+use praxis_http::Service;
+use praxis_infra::{MigrationSet, Platform};
+
+use crate::context::RunContext;
+
+/// What building a system returns.
+pub type BuildFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Service>> + Send + 'a>>;
+
+/// One system the binary can run.
+pub struct System {
+    /// Name used by `--only` and in logs.
+    pub name: &'static str,
+    /// The system's own migrations (also applied by `praxis migrate`).
+    pub migrations: &'static MigrationSet,
+    /// Builds the system's service: runs its migrations, starts its workers, returns its routes.
+    pub build: for<'a> fn(&'a Platform, &'a RunContext) -> BuildFuture<'a>,
+}
+
+/// Every system, in start order.
+pub static SYSTEMS: &[System] = &[System {
+    name: "shortener",
+    migrations: &praxis_shortener::MIGRATIONS,
+    build: shortener,
+}];
+
+/// Migrations shared by every system (event bus outbox, idempotency keys), applied first.
+pub fn shared_migrations() -> [&'static MigrationSet; 2] {
+    [
+        &praxis_infra::bus::MIGRATIONS,
+        &praxis_http::idempotency::MIGRATIONS,
+    ]
+}
+
+/// The names of every system, in start order.
+pub fn names() -> Vec<&'static str> {
+    SYSTEMS.iter().map(|s| s.name).collect()
+}
+
+/// The systems named in `only` (already validated by the config), in registry order.
+pub fn selected(only: &[String]) -> Vec<&'static System> {
+    SYSTEMS
+        .iter()
+        .filter(|s| only.iter().any(|o| o == s.name))
+        .collect()
+}
+
+fn shortener<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
+    Box::pin(async move {
+        let cfg = &ctx.config;
+        let settings = praxis_shortener::ShortenerSettings {
+            base_url: ctx.base_url.clone(),
+            default_redirect: cfg.default_redirect,
+            forward_query: cfg.forward_query,
+            anonymous_create: cfg.anonymous_create,
+            ..praxis_shortener::ShortenerSettings::default()
+        };
+        praxis_shortener::service(platform, settings)
+            .await
+            .context("cannot start the shortener")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_selection_keeps_registry_order() {
+        let names = names();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        let all: Vec<String> = names.iter().rev().map(|n| (*n).to_owned()).collect();
+        let picked: Vec<&str> = selected(&all).iter().map(|s| s.name).collect();
+        assert_eq!(picked, names);
+        assert!(selected(&["nope".to_owned()]).is_empty());
+    }
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests: they run the real `praxis` binary as a child process, each on a free port
+//! with its own temporary directory (and, for scaled mode, its own PostgreSQL database and
+//! Redis/NATS prefix), and talk to it over HTTP.
+//!
+//! Scaled-mode tests need PostgreSQL, Redis and NATS (`PRAXIS_TEST_POSTGRES_URL`,
+//! `PRAXIS_TEST_REDIS_URL`, `PRAXIS_TEST_NATS_URL`, localhost defaults) and fail, never skip,
+//! when one is unreachable. `scripts/test` starts them.
+#![allow(clippy::panic, clippy::expect_used)]
+
+mod cli_config;
+mod crash;
+mod migrate;
+mod scaled;
+mod serve;
+mod shutdown;
+mod support;

@@ -1,0 +1,198 @@
+//! `praxis serve` in embedded mode: operational routes, access log, admin key handling.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{
+    ADMIN_KEY, Scaled, Server, client, create_code, data_dir, describe, env_refs, run, temp_dir,
+    visit,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_health_readiness_metrics_and_openapi() {
+    let dir = temp_dir();
+    let data = data_dir(dir.path()).display().to_string();
+    let server = Server::start(
+        dir.path(),
+        &["--data-dir", &data],
+        &[("PRAXIS_ADMIN_KEY", ADMIN_KEY)],
+    );
+    let http = client();
+
+    let resp = http
+        .get(server.url("/healthz"))
+        .header("x-request-id", "e2e-request-1")
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("e2e-request-1")
+    );
+
+    let resp = http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("readyz json");
+    assert_eq!(body["dependencies"][0]["name"], "db", "{body}");
+    assert_eq!(body["dependencies"][0]["ok"], true, "{body}");
+
+    let resp = http
+        .get(server.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi");
+    assert_eq!(resp.status().as_u16(), 200);
+    let doc: Value = resp.json().await.expect("openapi json");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')),
+        "{doc}"
+    );
+    assert!(doc["paths"]["/api/v1/links"].is_object(), "{doc}");
+    assert!(doc["paths"]["/{code}"].is_object(), "{doc}");
+
+    // A link round trip, so the shortener is really wired.
+    let code = create_code(&http, &server, "https://example.com/e2e/serve").await;
+    let (status, location) = visit(&http, &server, &code).await.expect("redirect");
+    assert_eq!(status, 301, "default_redirect is 301");
+    assert_eq!(location.as_deref(), Some("https://example.com/e2e/serve"));
+
+    let resp = http
+        .get(server.url("/no/such/route"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+
+    let resp = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.text().await.expect("metrics text");
+    assert!(text.contains("praxis_http_requests_total"), "{text}");
+
+    // One access-log line per request, with the request id.
+    server.wait_for_log("request", Duration::from_secs(5));
+    let logs = server.json_logs();
+    let line = logs
+        .iter()
+        .find(|l| l["target"] == "access" && l["request_id"] == "e2e-request-1")
+        .unwrap_or_else(|| panic!("no access line for e2e-request-1\n{}", server.logs()));
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["route"], "/healthz", "{line}");
+    let start = logs
+        .iter()
+        .find(|l| l["message"] == "praxis listening")
+        .expect("listening line");
+    assert_eq!(start["mode"], "embedded", "{start}");
+    assert!(
+        !server.logs().contains(ADMIN_KEY),
+        "the admin key was logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_serve_generates_an_admin_key_once_and_never_logs_it() {
+    let dir = temp_dir();
+    let data = data_dir(dir.path());
+    let data_arg = data.display().to_string();
+    let key_path = data.join("admin.key");
+
+    let mut first = Server::start(dir.path(), &["--data-dir", &data_arg], &[]);
+    let key = std::fs::read_to_string(&key_path).expect("admin.key written");
+    let key = key.trim().to_owned();
+    assert!(key.len() >= 32, "generated key too short");
+    let mode = std::fs::metadata(&key_path)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "admin.key must be private");
+    assert!(first.logs().contains("admin.key"), "{}", first.logs());
+    assert!(!first.logs().contains(&key), "the generated key was logged");
+
+    let http = client();
+    let status = |server: &Server, key: String| {
+        let http = http.clone();
+        let url = server.url("/api/v1/links");
+        async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({ "url": "https://example.com/e2e/key" }))
+                .send()
+                .await
+                .expect("create")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(&first, key.clone()).await, 201);
+    assert_eq!(status(&first, "not-the-admin-key-000".into()).await, 401);
+    first.signal("TERM");
+    assert!(first.wait_exit(Duration::from_secs(30)).success());
+
+    // The next start reuses it.
+    let second = Server::start(dir.path(), &["--data-dir", &data_arg], &[]);
+    assert_eq!(status(&second, key.clone()).await, 201);
+    assert_eq!(
+        std::fs::read_to_string(&key_path)
+            .expect("still there")
+            .trim(),
+        key
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_serve_requires_a_configured_admin_key() {
+    let scaled = Scaled::new().await;
+    let dir = temp_dir();
+    let mut env = scaled.env();
+    env.retain(|(k, _)| *k != "PRAXIS_ADMIN_KEY");
+    let out = run(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0"],
+        &env_refs(&env),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scaled mode needs an admin key"),
+        "{}",
+        describe(&out)
+    );
+    assert!(err.contains("PRAXIS_ADMIN_KEY"), "{}", describe(&out));
+}
+
+#[test]
+fn an_address_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = temp_dir();
+    let data = data_dir(dir.path()).display().to_string();
+    let out = run(
+        dir.path(),
+        &["serve", "--listen", &addr, "--data-dir", &data],
+        &[("PRAXIS_ADMIN_KEY", ADMIN_KEY)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        describe(&out)
+    );
+}
