@@ -68,6 +68,17 @@ pub enum Command {
         expected."
     )]
     Config(ConfigFlags),
+
+    /// Measure a running server with the open-loop load generator (no coordinated omission).
+    #[command(
+        long_about = "Measure an HTTP endpoint or a scenario (scenarios/*.toml) at a \
+        constant arrival rate, wrk2-style: each request is scheduled at its intended time \
+        whatever the server does, and latency is measured from that time, so a stalled server \
+        shows in the tail. `praxis bench reference` serves a bare axum redirect to measure \
+        beside a service; `praxis bench compare A.json B.json` prints the differences. Does \
+        not read the praxis configuration."
+    )]
+    Bench(praxis_bench::BenchArgs),
 }
 
 /// One flag per configuration key (the admin key, a secret, has none: use PRAXIS_ADMIN_KEY or
@@ -218,10 +229,12 @@ impl ConfigFlags {
 }
 
 impl Command {
-    /// The configuration flags of whichever subcommand was chosen.
-    pub fn flags(&self) -> &ConfigFlags {
+    /// The configuration flags of whichever subcommand was chosen (`bench` has none: it
+    /// measures a server and does not read the praxis configuration).
+    pub fn flags(&self) -> Option<&ConfigFlags> {
         match self {
-            Command::Serve(flags) | Command::Migrate(flags) | Command::Config(flags) => flags,
+            Command::Serve(flags) | Command::Migrate(flags) | Command::Config(flags) => Some(flags),
+            Command::Bench(_) => None,
         }
     }
 }
@@ -274,7 +287,7 @@ mod tests {
         ])
         .expect("parses");
         assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
-        let mut values = cli.command.flags().values();
+        let mut values = cli.command.flags().expect("serve has flags").values();
         values.sort();
         assert_eq!(
             values,
@@ -304,7 +317,10 @@ mod tests {
             expected += 1;
         }
         let cli = Cli::try_parse_from(argv).expect("parses");
-        assert_eq!(cli.command.flags().values().len(), expected);
+        assert_eq!(
+            cli.command.flags().expect("serve has flags").values().len(),
+            expected
+        );
     }
 
     #[test]

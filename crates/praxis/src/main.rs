@@ -21,10 +21,14 @@ const CONFIG_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
+    let flags = match &cli.command {
+        Command::Bench(args) => return run_bench(args.clone()),
+        other => other.flags().cloned().unwrap_or_default(),
+    };
     let known = systems::names();
     let loaded = config::load(&LoadOptions {
         env: &ProcessEnv,
-        flags: cli.command.flags().values(),
+        flags: flags.values(),
         config_flag: cli.config.clone(),
         default_file: PathBuf::from("praxis.toml"),
         known_systems: &known,
@@ -47,6 +51,28 @@ fn main() -> ExitCode {
         }
         Command::Serve(_) => run_async(config, |c| async move { serve::run(c).await }),
         Command::Migrate(_) => run_async(config, |c| async move { migrate::run(&c).await }),
+        Command::Bench(args) => run_bench(args),
+    }
+}
+
+/// Runs `praxis bench` on a current-thread runtime (the generator starts its own threads).
+fn run_bench(args: praxis_bench::BenchArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("praxis: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(praxis_bench::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("praxis bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
