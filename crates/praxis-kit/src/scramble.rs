@@ -129,10 +129,10 @@ impl CodeScrambler {
     }
 }
 
-/// `(a + b) mod m` for `a, b < m` without overflow.
+/// `(a + b) mod m` for `a, b < m`; halves are below `62^5 < 2^30`, so the sum cannot overflow.
 fn add_mod(a: u64, b: u64, m: u64) -> u64 {
-    let s = u128::from(a) + u128::from(b);
-    (s % u128::from(m)) as u64
+    let s = a + b;
+    if s >= m { s - m } else { s }
 }
 
 /// `(a - b) mod m` for `a, b < m`.
