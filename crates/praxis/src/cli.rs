@@ -129,6 +129,10 @@ pub struct ConfigFlags {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub forward_query: Option<String>,
 
+    /// Most links in the shortener's redirect cache (L1) [env: PRAXIS_CACHE_CAPACITY] [default: 100000].
+    #[arg(long, value_name = "N")]
+    pub cache_capacity: Option<String>,
+
     /// Largest request body, bytes or with a unit (512KiB, 2MiB) [env: PRAXIS_BODY_LIMIT] [default: 2MiB].
     #[arg(long, value_name = "SIZE")]
     pub body_limit: Option<String>,
@@ -201,7 +205,7 @@ pub fn keys_help() -> String {
 impl ConfigFlags {
     /// The flags that were given, as (configuration key, text).
     pub fn values(&self) -> Vec<(&'static str, String)> {
-        let all: [(&'static str, &Option<String>); 19] = [
+        let all: [(&'static str, &Option<String>); 20] = [
             ("only", &self.only),
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
@@ -213,6 +217,7 @@ impl ConfigFlags {
             ("anonymous_create", &self.anonymous_create),
             ("default_redirect", &self.default_redirect),
             ("forward_query", &self.forward_query),
+            ("cache_capacity", &self.cache_capacity),
             ("body_limit", &self.body_limit),
             ("request_timeout", &self.request_timeout),
             ("shutdown_grace", &self.shutdown_grace),

@@ -59,6 +59,7 @@ fn shortener<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a>
             base_url: ctx.base_url.clone(),
             default_redirect: cfg.default_redirect,
             forward_query: cfg.forward_query,
+            cache_capacity: cfg.cache_capacity,
             anonymous_create: cfg.anonymous_create,
             ..praxis_shortener::ShortenerSettings::default()
         };

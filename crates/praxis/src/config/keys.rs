@@ -108,6 +108,12 @@ pub const KEYS: &[KeySpec] = &[
         doc: "append the short link's query string to the target URL",
     },
     KeySpec {
+        name: "cache_capacity",
+        default: Default::Value("100000"),
+        secret: false,
+        doc: "most links kept in the shortener's in-process redirect cache (L1)",
+    },
+    KeySpec {
         name: "body_limit",
         default: Default::Value("2MiB"),
         secret: false,

@@ -133,6 +133,8 @@ pub struct Config {
     pub default_redirect: u16,
     /// Whether the short link's query string is appended to the target.
     pub forward_query: bool,
+    /// Most links in the shortener's in-process redirect cache (L1).
+    pub cache_capacity: u64,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
     /// Longest a request may run.
@@ -299,6 +301,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     let anonymous_create = r.required("anonymous_create", values::boolean);
     let default_redirect = r.required("default_redirect", values::redirect_status);
     let forward_query = r.required("forward_query", values::boolean);
+    let cache_capacity = r.required("cache_capacity", values::cache_capacity);
     let body_limit = r.required("body_limit", |t| {
         let n = units::parse_size(t)?;
         if n == 0 || n > 1 << 30 {
@@ -357,6 +360,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         Some(anonymous_create),
         Some(default_redirect),
         Some(forward_query),
+        Some(cache_capacity),
         Some(body_limit),
         Some(request_timeout),
         Some(shutdown_grace),
@@ -378,6 +382,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         anonymous_create,
         default_redirect,
         forward_query,
+        cache_capacity,
         body_limit,
         request_timeout,
         shutdown_grace,
@@ -410,6 +415,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         anonymous_create,
         default_redirect,
         forward_query,
+        cache_capacity,
         body_limit,
         request_timeout,
         shutdown_grace,

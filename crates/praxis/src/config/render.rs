@@ -82,6 +82,7 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         "anonymous_create" => (cfg.anonymous_create.to_string(), None),
         "default_redirect" => (cfg.default_redirect.to_string(), None),
         "forward_query" => (cfg.forward_query.to_string(), None),
+        "cache_capacity" => (cfg.cache_capacity.to_string(), None),
         "body_limit" => (s(&format_size(cfg.body_limit as u64)), None),
         "request_timeout" => (s(&format_duration(cfg.request_timeout)), None),
         "shutdown_grace" => (s(&format_duration(cfg.shutdown_grace)), None),

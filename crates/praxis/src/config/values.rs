@@ -11,6 +11,17 @@ pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// Reads the redirect cache capacity: a whole number of links, at least 1 (`_` separators
+/// allowed: 1_000_000).
+pub fn cache_capacity(text: &str) -> Result<u64, String> {
+    match text.trim().replace('_', "").parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a link count (expected a whole number of at least 1, e.g. 1000000)"
+        )),
+    }
+}
+
 /// Reads a boolean: true/false, yes/no, on/off, 1/0 (case-insensitive).
 pub fn boolean(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -226,6 +237,15 @@ mod tests {
         );
         assert!(socket_addr("localhost:80").is_err());
         assert!(socket_addr("1.2.3.4").is_err());
+    }
+
+    #[test]
+    fn cache_capacities() {
+        assert_eq!(cache_capacity("1000000"), Ok(1_000_000));
+        assert_eq!(cache_capacity(" 1_000_000 "), Ok(1_000_000));
+        for bad in ["0", "-1", "1e6", "lots", ""] {
+            assert!(cache_capacity(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
