@@ -17,6 +17,7 @@ use crate::auth::AuthSettings;
 use crate::metrics::RedMetrics;
 use crate::ops;
 use crate::problem::{FieldError, Problem};
+use crate::ratelimit::RateLimits;
 use crate::service::Service;
 use crate::stack::{StackConfig, StackLayer};
 
@@ -34,6 +35,8 @@ pub struct HttpOptions {
     pub metrics: Option<PrometheusHandle>,
     /// Who may write.
     pub auth: AuthSettings,
+    /// Rate-limit policies; `None` (the default) or no policies adds no layer at all.
+    pub rate_limit: Option<RateLimits>,
 }
 
 impl Default for HttpOptions {
@@ -45,6 +48,7 @@ impl Default for HttpOptions {
             access_log: true,
             metrics: None,
             auth: AuthSettings::default(),
+            rate_limit: None,
         }
     }
 }
@@ -57,6 +61,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("access_log", &self.access_log)
             .field("metrics", &self.metrics.is_some())
             .field("auth", &self.auth)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -78,6 +83,7 @@ struct OpsApi;
 /// # Panics
 /// When two services register the same route (a wiring bug, caught at start).
 pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Router {
+    let limiter = platform.limiter.clone();
     let mut router = Router::new();
     let mut doc = openapi_base();
     for s in services {
@@ -122,7 +128,13 @@ pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Rou
         metrics: opts.metrics.is_some().then(RedMetrics::default),
         auth: Arc::new(opts.auth),
     });
-    router.fallback(not_found).layer(stack)
+    router = router.fallback(not_found);
+    // Inside the stack (429s get the request id, the access log and metrics); only when
+    // there are policies, so a server without them pays nothing.
+    if let Some(limits) = opts.rate_limit.as_ref().filter(|l| !l.is_empty()) {
+        router = router.layer(limits.layer(limiter));
+    }
+    router.layer(stack)
 }
 
 async fn not_found() -> Problem {

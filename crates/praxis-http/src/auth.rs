@@ -1,26 +1,134 @@
-//! Who is calling: an admin (bearer admin key) or an anonymous client.
+//! Who is calling: the authentication port every system uses.
 //!
-//! A placeholder for real accounts (the identity system replaces it): one admin key, compared
-//! in constant time, and a setting that opens writes to anonymous callers on purpose.
+//! A request's bearer token is resolved once into a [`Principal`] by [`principal`]: the
+//! bootstrap admin key (compared in constant time) is the admin principal; any other token is
+//! handed to the configured [`Authenticator`] (the identity system's: JWT access tokens and
+//! `prx_` API keys). The result is cached in the request extensions, so the rate-limit layer and
+//! the [`Caller`] extractor share one lookup.
+//!
+//! Handlers take a [`Caller`] and ask it for what they need: [`Caller::require_scope`] (401
+//! when anonymous, 403 when the scope is missing), [`Caller::owner_id`], [`Caller::is_admin`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::header;
 use axum::http::request::Parts;
 
 use crate::problem::Problem;
 use crate::stack::RequestContext;
 
+/// Subject of the bootstrap admin principal.
+pub const ADMIN_SUBJECT: &str = "admin";
+
+/// Owner id reported for anonymous callers.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Plan tier of principals whose plan is not set.
+pub const DEFAULT_PLAN: &str = "free";
+
+/// How a principal proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A JWT access token (from a login, or from the configured external identity provider).
+    Account,
+    /// An API key (`prx_<key id>_<secret>`).
+    ApiKey {
+        /// The key's id (the part after `prx_`), never the secret.
+        key_id: String,
+    },
+    /// The bootstrap admin key of the configuration.
+    BootstrapAdmin,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Account id (UUIDv7 text), or [`ADMIN_SUBJECT`] for the bootstrap admin key.
+    pub subject: String,
+    /// How it authenticated.
+    pub kind: PrincipalKind,
+    /// Granted scopes, e.g. `links:read`, `links:write`; the admin implies every scope.
+    pub scopes: Vec<String>,
+    /// Whether the principal has the admin role.
+    pub admin: bool,
+    /// Plan tier for rate limits ([`DEFAULT_PLAN`] unless set).
+    pub plan: String,
+}
+
+impl Principal {
+    /// The principal of the bootstrap admin key.
+    pub fn bootstrap_admin() -> Self {
+        Self {
+            subject: ADMIN_SUBJECT.to_owned(),
+            kind: PrincipalKind::BootstrapAdmin,
+            scopes: Vec::new(),
+            admin: true,
+            plan: DEFAULT_PLAN.to_owned(),
+        }
+    }
+
+    /// Whether the principal may act with `scope` (the admin may do everything).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.admin || self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The API key id when the principal authenticated with an API key.
+    pub fn api_key_id(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::ApiKey { key_id } => Some(key_id),
+            _ => None,
+        }
+    }
+}
+
+/// Why a bearer token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// The token is not valid; the text says why (expired, wrong issuer, bad signature, ...).
+    /// Answered 401 `unauthorized` with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Rejected(String),
+    /// The authenticator could not decide (its database or the JWKS endpoint is down).
+    /// Answered 503 `unavailable`.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl AuthFailure {
+    /// A rejection with this reason.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        AuthFailure::Rejected(reason.into())
+    }
+
+    /// The problem answered for this failure.
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            AuthFailure::Rejected(reason) => Problem::unauthorized(reason.clone()),
+            AuthFailure::Unavailable(reason) => Problem::unavailable(reason.clone()),
+        }
+    }
+}
+
+/// Turns a bearer token that is not the bootstrap admin key into a [`Principal`].
+#[async_trait::async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    /// Checks `bearer` (the text after `Bearer `) and returns who it belongs to.
+    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure>;
+}
+
 /// Authentication settings; the app's stack hands them to every request.
 #[derive(Clone, Default)]
 pub struct AuthSettings {
-    /// The admin bearer key; `None` means no caller can be admin.
+    /// The bootstrap admin bearer key; `None` means no caller is the bootstrap admin.
     pub admin_key: Option<String>,
-    /// Lets anonymous callers use write routes (off by default: writes need the admin key).
+    /// Lets anonymous callers pass [`Caller::require_write`] (off by default).
     pub allow_anonymous_writes: bool,
+    /// Resolves every other bearer token (access tokens, API keys); `None` rejects them.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 impl fmt::Debug for AuthSettings {
@@ -28,6 +136,7 @@ impl fmt::Debug for AuthSettings {
         f.debug_struct("AuthSettings")
             .field("admin_key", &self.admin_key.as_ref().map(|_| "***"))
             .field("allow_anonymous_writes", &self.allow_anonymous_writes)
+            .field("authenticator", &self.authenticator.is_some())
             .finish()
     }
 }
@@ -49,83 +158,198 @@ impl AuthSettings {
     }
 }
 
-/// The caller of a request; an extractor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
-    /// Presented the admin key.
-    Admin,
-    /// Sent no `Authorization` header.
-    Anonymous,
+/// The settings on the request (from the app's stack or an [`AuthSettings::layer`]).
+fn settings_in(parts: &Parts) -> Option<Arc<AuthSettings>> {
+    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+        return Some(ctx.auth.clone());
+    }
+    if let Some(s) = parts.extensions.get::<Arc<AuthSettings>>() {
+        return Some(s.clone());
+    }
+    parts
+        .extensions
+        .get::<AuthSettings>()
+        .cloned()
+        .map(Arc::new)
+}
+
+/// The settings on the request, or the defaults (no admin key, no authenticator).
+fn settings_of(parts: &Parts) -> Arc<AuthSettings> {
+    settings_in(parts).unwrap_or_default()
+}
+
+/// The outcome of [`principal`], cached in the request extensions.
+#[derive(Clone)]
+struct Resolved(Result<Option<Principal>, Problem>);
+
+/// Resolves the request's principal once and caches it in the request extensions; both the
+/// rate-limit layer and the extractors use it.
+///
+/// No `Authorization` header is `Ok(None)` (anonymous). `Bearer <admin key>` is the bootstrap
+/// admin; any other bearer token goes to the configured [`Authenticator`]. A header that is not
+/// `Bearer <token>`, or a token that is not accepted, is 401 `unauthorized` (with
+/// `WWW-Authenticate: Bearer`); an authenticator that cannot decide is 503.
+///
+/// The settings come from the request extensions (the app's stack adds them), so call this
+/// inside the stack; without settings nothing is cached and every token is rejected.
+pub async fn principal(parts: &mut Parts) -> Result<Option<Principal>, Problem> {
+    if let Some(Resolved(done)) = parts.extensions.get::<Resolved>() {
+        return done.clone();
+    }
+    let settings = settings_in(parts);
+    let outcome = resolve(parts, settings.as_deref()).await;
+    if settings.is_some() {
+        parts.extensions.insert(Resolved(outcome.clone()));
+    }
+    outcome
+}
+
+async fn resolve(
+    parts: &Parts,
+    settings: Option<&AuthSettings>,
+) -> Result<Option<Principal>, Problem> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("");
+    let token = match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return Err(Problem::unauthorized(
+                "the authorization header must be `Bearer <token>`",
+            ));
+        }
+    };
+    if token.is_empty() {
+        return Err(Problem::unauthorized("the bearer token is empty"));
+    }
+    let Some(settings) = settings else {
+        return Err(Problem::unauthorized("the bearer token is not valid"));
+    };
+    if settings.is_admin_key(token) {
+        return Ok(Some(Principal::bootstrap_admin()));
+    }
+    match &settings.authenticator {
+        Some(auth) => auth
+            .authenticate(token)
+            .await
+            .map(Some)
+            .map_err(|f| f.to_problem()),
+        None => Err(Problem::unauthorized("the bearer token is not valid")),
+    }
+}
+
+/// The caller of a request; an extractor. Anonymous when no `Authorization` header was sent;
+/// a header with a token that is not accepted is rejected with 401 before the handler runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    principal: Option<Principal>,
+    anonymous_writes: bool,
 }
 
 impl Caller {
-    /// Ok for the admin, and for anonymous callers when anonymous writes are allowed;
-    /// otherwise 401 `unauthorized`.
-    pub fn require_write(&self, settings: &AuthSettings) -> Result<(), Problem> {
-        match self {
-            Caller::Admin => Ok(()),
-            Caller::Anonymous if settings.allow_anonymous_writes => Ok(()),
-            Caller::Anonymous => Err(Problem::unauthorized(
-                "this route needs the admin key: send Authorization: Bearer <key>",
-            )),
+    /// A caller with this principal (`None` = anonymous); for tests and internal calls.
+    pub fn new(principal: Option<Principal>) -> Self {
+        Self {
+            principal,
+            anonymous_writes: false,
         }
     }
 
-    /// Owner recorded on created resources: `"admin"` or `"anonymous"`.
+    /// The authenticated principal, `None` when anonymous.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// Whether no credentials were sent.
+    pub fn is_anonymous(&self) -> bool {
+        self.principal.is_none()
+    }
+
+    /// Whether the caller has the admin role (the bootstrap admin key, or an admin account).
+    pub fn is_admin(&self) -> bool {
+        self.principal.as_ref().is_some_and(|p| p.admin)
+    }
+
+    /// Owner id recorded on created resources: the principal's subject (an account id, or
+    /// `"admin"` for the bootstrap admin key), or `"anonymous"`.
     pub fn owner_id(&self) -> &str {
-        match self {
-            Caller::Admin => "admin",
-            Caller::Anonymous => "anonymous",
+        self.principal
+            .as_ref()
+            .map_or(ANONYMOUS, |p| p.subject.as_str())
+    }
+
+    /// The principal when it holds `scope`: 401 `unauthorized` when anonymous, 403
+    /// `forbidden` naming the scope when it is missing.
+    pub fn require_scope(&self, scope: &str) -> Result<&Principal, Problem> {
+        let principal = self.require_principal()?;
+        if principal.has_scope(scope) {
+            Ok(principal)
+        } else {
+            Err(missing_scope(scope))
+        }
+    }
+
+    /// The principal, or 401 `unauthorized` when anonymous.
+    pub fn require_principal(&self) -> Result<&Principal, Problem> {
+        self.principal.as_ref().ok_or_else(|| {
+            Problem::unauthorized(
+                "this route needs authentication: send Authorization: Bearer <access token or API key>",
+            )
+        })
+    }
+
+    /// The principal when it is an admin: 401 when anonymous, 403 otherwise.
+    pub fn require_admin(&self) -> Result<&Principal, Problem> {
+        let principal = self.require_principal()?;
+        if principal.admin {
+            Ok(principal)
+        } else {
+            Err(Problem::forbidden("this route needs the admin role"))
+        }
+    }
+
+    /// Ok for any authenticated caller, and for anonymous callers when the app opens writes
+    /// (`AuthSettings::allow_anonymous_writes`); otherwise 401.
+    pub fn require_write(&self) -> Result<(), Problem> {
+        if self.principal.is_some() || self.anonymous_writes {
+            Ok(())
+        } else {
+            self.require_principal().map(|_| ())
         }
     }
 }
 
-/// The settings on the request, or the defaults (no admin key, no anonymous writes).
-fn settings_of(parts: &Parts) -> Arc<AuthSettings> {
-    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-        return ctx.auth.clone();
-    }
-    if let Some(s) = parts.extensions.get::<Arc<AuthSettings>>() {
-        return s.clone();
-    }
-    Arc::new(
-        parts
-            .extensions
-            .get::<AuthSettings>()
-            .cloned()
-            .unwrap_or_default(),
-    )
+/// 403 `forbidden` naming the missing scope (also as the failing field `scope`).
+pub fn missing_scope(scope: &str) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "Forbidden",
+        format!("the credentials lack the scope `{scope}` this route needs"),
+    );
+    p.errors.push(crate::problem::FieldError::new(
+        "scope",
+        format!("`{scope}` is required"),
+    ));
+    p
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
-    /// `Authorization: Bearer <admin key>` is [`Caller::Admin`]; no header is
-    /// [`Caller::Anonymous`]; anything else is 401 with `WWW-Authenticate: Bearer`.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
-        };
-        let text = value.to_str().unwrap_or("");
-        let token = match text.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => {
-                return Err(Problem::unauthorized(
-                    "the authorization header must be `Bearer <key>`",
-                ));
-            }
-        };
-        if settings_of(parts).is_admin_key(token) {
-            Ok(Caller::Admin)
-        } else {
-            Err(Problem::unauthorized("the bearer key is not valid"))
-        }
+        let principal = principal(parts).await?;
+        Ok(Caller {
+            principal,
+            anonymous_writes: settings_of(parts).allow_anonymous_writes,
+        })
     }
 }
 
 /// A caller allowed to write (see [`Caller::require_write`]); an extractor that rejects with
 /// 401 otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Writer(pub Caller);
 
 impl<S: Send + Sync> FromRequestParts<S> for Writer {
@@ -133,17 +357,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Writer {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        caller.require_write(&settings_of(parts))?;
+        caller.require_write()?;
         Ok(Writer(caller))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use axum::http::{Request, StatusCode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    async fn caller(settings: Option<AuthSettings>, auth: Option<&str>) -> Result<Caller, Problem> {
+    use super::*;
+    use axum::http::Request;
+
+    /// Accepts `user-token` (scope links:read) and counts its calls.
+    #[derive(Default)]
+    struct Fixed {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Authenticator for Fixed {
+        async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            match bearer {
+                "user-token" => Ok(Principal {
+                    subject: "u1".into(),
+                    kind: PrincipalKind::Account,
+                    scopes: vec!["links:read".into()],
+                    admin: false,
+                    plan: DEFAULT_PLAN.into(),
+                }),
+                "down" => Err(AuthFailure::Unavailable("database down".into())),
+                _ => Err(AuthFailure::rejected("the access token has expired")),
+            }
+        }
+    }
+
+    fn parts(settings: Option<AuthSettings>, auth: Option<&str>) -> Parts {
         let mut b = Request::builder();
         if let Some(a) = auth {
             b = b.header(header::AUTHORIZATION, a);
@@ -152,27 +402,48 @@ mod tests {
         if let Some(s) = settings {
             parts.extensions.insert(Arc::new(s));
         }
+        parts
+    }
+
+    async fn caller(settings: Option<AuthSettings>, auth: Option<&str>) -> Result<Caller, Problem> {
+        let mut parts = parts(settings, auth);
         Caller::from_request_parts(&mut parts, &()).await
     }
 
     fn with_key() -> AuthSettings {
         AuthSettings {
             admin_key: Some("s3cret".into()),
-            allow_anonymous_writes: false,
+            ..AuthSettings::default()
+        }
+    }
+
+    fn with_authenticator(auth: Arc<Fixed>) -> AuthSettings {
+        AuthSettings {
+            authenticator: Some(auth),
+            ..with_key()
         }
     }
 
     #[tokio::test]
     async fn identifies_callers() {
+        let admin = caller(Some(with_key()), Some("Bearer s3cret"))
+            .await
+            .expect("admin");
+        assert!(admin.is_admin());
+        assert_eq!(admin.owner_id(), "admin");
         assert_eq!(
-            caller(Some(with_key()), Some("Bearer s3cret")).await,
-            Ok(Caller::Admin)
+            admin.principal().map(|p| &p.kind),
+            Some(&PrincipalKind::BootstrapAdmin)
         );
-        assert_eq!(
-            caller(Some(with_key()), Some("bearer s3cret")).await,
-            Ok(Caller::Admin)
+        assert!(
+            caller(Some(with_key()), Some("bearer s3cret"))
+                .await
+                .expect("case-insensitive scheme")
+                .is_admin()
         );
-        assert_eq!(caller(Some(with_key()), None).await, Ok(Caller::Anonymous));
+        let anon = caller(Some(with_key()), None).await.expect("anonymous");
+        assert!(anon.is_anonymous() && !anon.is_admin());
+        assert_eq!(anon.owner_id(), "anonymous");
         let wrong = caller(Some(with_key()), Some("Bearer nope"))
             .await
             .expect_err("wrong key");
@@ -181,7 +452,8 @@ mod tests {
             .await
             .expect_err("basic");
         assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
-        // No admin key configured: no token is valid.
+        // No settings or no admin key: no token is valid.
+        assert!(caller(None, Some("Bearer s3cret")).await.is_err());
         assert!(caller(None, Some("Bearer ")).await.is_err());
         assert!(
             caller(Some(AuthSettings::default()), Some("Bearer x"))
@@ -190,22 +462,99 @@ mod tests {
         );
     }
 
-    #[test]
-    fn write_rules() {
+    #[tokio::test]
+    async fn the_authenticator_resolves_other_tokens_once_per_request() {
+        let auth = Arc::new(Fixed::default());
+        let mut p = parts(
+            Some(with_authenticator(auth.clone())),
+            Some("Bearer user-token"),
+        );
+        let first = principal(&mut p).await.expect("valid").expect("principal");
+        assert_eq!(first.subject, "u1");
+        let again = principal(&mut p).await.expect("cached");
+        assert_eq!(again.as_ref(), Some(&first));
+        let c = Caller::from_request_parts(&mut p, &())
+            .await
+            .expect("caller");
+        assert_eq!(c.owner_id(), "u1");
+        assert_eq!(auth.calls.load(Ordering::Relaxed), 1, "resolved once");
+
+        // The admin key never reaches the authenticator.
+        let mut p = parts(
+            Some(with_authenticator(auth.clone())),
+            Some("Bearer s3cret"),
+        );
+        assert!(
+            principal(&mut p)
+                .await
+                .expect("admin")
+                .is_some_and(|p| p.admin)
+        );
+        assert_eq!(auth.calls.load(Ordering::Relaxed), 1);
+
+        let rejected = caller(
+            Some(with_authenticator(auth.clone())),
+            Some("Bearer old-token"),
+        )
+        .await
+        .expect_err("expired");
+        assert_eq!(rejected.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(rejected.detail, "the access token has expired");
+        let down = caller(Some(with_authenticator(auth)), Some("Bearer down"))
+            .await
+            .expect_err("unavailable");
+        assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn scopes_and_roles() {
+        let auth = Arc::new(Fixed::default());
+        let user = caller(Some(with_authenticator(auth)), Some("Bearer user-token"))
+            .await
+            .expect("user");
+        assert!(user.require_scope("links:read").is_ok());
+        let p = user.require_scope("links:write").expect_err("missing");
+        assert_eq!(p.status, StatusCode::FORBIDDEN);
+        assert!(p.detail.contains("links:write"), "{}", p.detail);
+        assert_eq!(p.errors[0].field, "scope");
+        assert_eq!(
+            user.require_admin().expect_err("not admin").status,
+            StatusCode::FORBIDDEN
+        );
+
+        let admin = Caller::new(Some(Principal::bootstrap_admin()));
+        assert!(admin.require_scope("anything:write").is_ok());
+        assert!(admin.require_admin().is_ok());
+
+        let anon = Caller::new(None);
+        assert_eq!(
+            anon.require_scope("links:read")
+                .expect_err("anonymous")
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[tokio::test]
+    async fn write_rules() {
         let closed = with_key();
         let open = AuthSettings {
             allow_anonymous_writes: true,
             ..with_key()
         };
-        assert!(Caller::Admin.require_write(&closed).is_ok());
-        assert!(Caller::Anonymous.require_write(&closed).is_err());
-        assert!(Caller::Anonymous.require_write(&open).is_ok());
-        assert_eq!(Caller::Admin.owner_id(), "admin");
-        assert_eq!(Caller::Anonymous.owner_id(), "anonymous");
+        let admin = caller(Some(closed.clone()), Some("Bearer s3cret"))
+            .await
+            .expect("admin");
+        assert!(admin.require_write().is_ok());
+        let anon = caller(Some(closed), None).await.expect("anonymous");
+        assert!(anon.require_write().is_err());
+        let anon_open = caller(Some(open), None).await.expect("anonymous");
+        assert!(anon_open.require_write().is_ok());
     }
 
     #[test]
     fn debug_masks_the_key() {
-        assert!(!format!("{:?}", with_key()).contains("s3cret"));
+        let text = format!("{:?}", with_key());
+        assert!(!text.contains("s3cret"), "{text}");
     }
 }

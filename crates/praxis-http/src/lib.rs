@@ -3,7 +3,7 @@
 //! - [`problem`]: RFC 9457 `application/problem+json` errors with stable `type` URIs.
 //! - [`extract`]: `Json`, `Query`, `Path` extractors whose rejections are problems.
 //! - [`request_id`], access log and metrics: applied to every route by [`app::app`].
-//! - [`auth`]: admin bearer key and the `Caller` extractor.
+//! - [`auth`]: the authentication port (`Principal`, `Authenticator`) and the `Caller` extractor.
 //! - [`idempotency`]: `Idempotency-Key` store on the system's database.
 //! - [`pagination`]: opaque cursors and limits.
 //! - [`service`] and [`app`]: what systems hand the binary, and how it serves them.
@@ -17,12 +17,13 @@ pub mod metrics;
 mod ops;
 pub mod pagination;
 pub mod problem;
+pub mod ratelimit;
 pub mod request_id;
 pub mod service;
 mod stack;
 
 pub use app::{HttpOptions, app, install_metrics_recorder};
-pub use auth::{AuthSettings, Caller};
+pub use auth::{AuthFailure, AuthSettings, Authenticator, Caller, Principal, PrincipalKind};
 pub use extract::{Json, Path, Query};
 pub use ops::{Dependency, Health, Readiness};
 pub use problem::{FieldError, Problem};

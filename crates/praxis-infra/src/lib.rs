@@ -9,6 +9,7 @@ pub mod bus;
 pub mod cache;
 mod error;
 pub mod platform;
+pub mod ratelimit;
 pub mod redis_conn;
 pub mod sql;
 pub mod testing;

@@ -1,6 +1,6 @@
 //! The platform: every adapter a system needs, chosen from configuration alone.
 //!
-//! Embedded (no `redis_url`, no `nats_url`): SQLite (or whatever `database_url` says), moka
+//! Embedded (no `redis_url`, no `nats_url`): SQLite (or whatever `database_url` says), in-process
 //! caches, in-process broadcast, outbox bus dispatched in-process. Scaled: Redis adds the
 //! cache L2 (and broadcast if there is no NATS), NATS adds broadcast and the JetStream bus.
 //! Systems receive a [`Platform`] and never branch on the mode.
@@ -15,6 +15,7 @@ use crate::InfraError;
 use crate::broadcast::Broadcaster;
 use crate::bus::{self, Bus, BusOptions};
 use crate::cache::CacheFactory;
+use crate::ratelimit::Limiter;
 use crate::sql::{Db, DbOptions, redact};
 
 /// Where the platform's dependencies are.
@@ -63,6 +64,8 @@ pub struct Platform {
     pub caches: CacheFactory,
     /// Fan-out to every process.
     pub broadcaster: Broadcaster,
+    /// Rate limiter: shared through Redis when `redis_url` is set, in-process otherwise.
+    pub limiter: Limiter,
     /// Directory for local state.
     pub data_dir: PathBuf,
     /// Cancelled first when the process shuts down: systems stop their background work and
@@ -145,6 +148,10 @@ impl Platform {
             }
             None => Bus::embedded_with(db.clone(), bus_shutdown.clone(), opts.bus.clone()).await?,
         };
+        let limiter = match &redis {
+            Some(conn) => Limiter::redis(conn.clone(), &cfg.prefix),
+            None => Limiter::local(),
+        };
         let caches = CacheFactory::new(redis.clone(), broadcaster.clone(), &cfg.prefix);
         let instance_id = broadcaster.instance_id().simple().to_string();
         tracing::info!(backend = db.backend().name(), bus = bus.kind(), broadcast = broadcaster.kind(),
@@ -154,6 +161,7 @@ impl Platform {
             bus,
             caches,
             broadcaster,
+            limiter,
             data_dir: cfg.data_dir.clone(),
             shutdown,
             tasks: TaskTracker::new(),

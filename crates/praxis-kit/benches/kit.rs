@@ -1,10 +1,13 @@
-//! Criterion benches of the hot-path pieces: base62 (redirect decode) and the code scrambler.
+//! Criterion benches of the hot-path pieces: base62 (redirect decode), the code scrambler and
+//! the rate-limit algorithms.
 
 #![allow(missing_docs)]
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use praxis_kit::ratelimit::{Algorithm, Quota, State};
 use praxis_kit::{base62, scramble::CodeScrambler};
 use std::hint::black_box;
+use std::time::Duration;
 
 fn bench_base62(c: &mut Criterion) {
     let mut g = c.benchmark_group("base62");
@@ -32,5 +35,24 @@ fn bench_scramble(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_base62, bench_scramble);
+/// One key, one hit per check, time advancing 1 µs per check against 1000 per second: after
+/// the first burst about one check in a thousand is allowed, like a hot key over its limit.
+fn bench_ratelimit(c: &mut Criterion) {
+    let quota = Quota::new(1000, Duration::from_secs(1)).expect("valid quota");
+    let mut g = c.benchmark_group("ratelimit");
+    g.throughput(Throughput::Elements(1));
+    for algorithm in Algorithm::ALL {
+        let mut state = State::new(algorithm);
+        let mut now = 0u64;
+        g.bench_function(algorithm.name(), |b| {
+            b.iter(|| {
+                now += 1_000;
+                state.check(&quota, black_box(now), 1)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_base62, bench_scramble, bench_ratelimit);
 criterion_main!(benches);

@@ -7,8 +7,11 @@
 //! - [`scramble`]: a keyed bijection that turns a sequential counter into non-sequential codes.
 //! - [`jitter`]: spread a duration by a random fraction (cache TTLs, poll intervals).
 //! - [`backoff`]: exponential backoff with full jitter and a ceiling (retries).
+//! - [`ratelimit`]: token bucket, GCRA, fixed window, sliding log and sliding-window counter as
+//!   pure state machines (the caller passes `now`).
 
 pub mod backoff;
 pub mod base62;
 pub mod jitter;
+pub mod ratelimit;
 pub mod scramble;

@@ -107,18 +107,25 @@ pub async fn service(
     );
     let resolver = Resolver::new(store.clone(), cache, filter.clone());
 
-    let (sink, visits_rx) = VisitSink::channel(settings.visit_buffer);
+    // The consumer runs either way, so batches published before statistics were switched off
+    // are still applied.
     workers::subscribe_stats(&platform.bus, store.clone())?;
     let shutdown = platform.shutdown.clone();
-    platform.tasks.spawn(visits::run_batcher(
-        visits_rx,
-        platform.bus.clone(),
-        BatchOptions {
-            max: settings.visit_batch_max,
-            interval: settings.visit_flush_interval,
-        },
-        shutdown.clone(),
-    ));
+    let sink = if settings.visit_stats {
+        let (sink, visits_rx) = VisitSink::channel(settings.visit_buffer);
+        platform.tasks.spawn(visits::run_batcher(
+            visits_rx,
+            platform.bus.clone(),
+            BatchOptions {
+                max: settings.visit_batch_max,
+                interval: settings.visit_flush_interval,
+            },
+            shutdown.clone(),
+        ));
+        sink
+    } else {
+        VisitSink::disabled()
+    };
     platform.tasks.spawn(workers::run_created_listener(
         created_rx,
         filter.clone(),

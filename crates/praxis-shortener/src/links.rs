@@ -41,7 +41,7 @@ const SPARE_NUMBERS: usize = 8;
 /// Who is acting: the owner id recorded on links, and whether it may manage every link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal<'a> {
-    /// Owner id (`"admin"`, `"anonymous"`, later real user ids).
+    /// Owner id: an account id, `"admin"` (the bootstrap admin key) or `"anonymous"`.
     pub owner: &'a str,
     /// The admin manages every link.
     pub admin: bool,

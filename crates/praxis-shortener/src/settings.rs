@@ -41,10 +41,15 @@ pub struct ShortenerSettings {
     /// How often the Bloom filter is rebuilt from the database anyway (repairs the effect of
     /// a lost `shortener.created` broadcast). Default 15 minutes.
     pub bloom_rebuild_interval: Duration,
+    /// Whether redirects are counted for the statistics API (per day, agent class and
+    /// referrer). Default true; false serves redirects without recording anything (visit
+    /// limits, `max_visits`, are still enforced: they are not statistics).
+    pub visit_stats: bool,
     /// Capacity of the in-memory visit channel; visits beyond it are dropped and counted.
     /// Default 65 536.
     pub visit_buffer: usize,
-    /// Most visits in one published batch. Default 1000.
+    /// Most distinct (code, day, agent, referrer) counters in one published batch; visits of
+    /// the same key are summed before publishing. Default 5000.
     pub visit_batch_max: usize,
     /// Longest a visit waits in memory before its batch is published. Default 1 s; this is
     /// also what a `kill -9` can lose.
@@ -75,8 +80,9 @@ impl Default for ShortenerSettings {
             bloom_capacity: 1_000_000,
             bloom_false_positive_rate: 0.01,
             bloom_rebuild_interval: Duration::from_secs(900),
+            visit_stats: true,
             visit_buffer: 65_536,
-            visit_batch_max: 1000,
+            visit_batch_max: 5000,
             visit_flush_interval: Duration::from_secs(1),
             max_url_length: DEFAULT_MAX_URL_LENGTH,
             anonymous_create: false,

@@ -388,11 +388,12 @@ impl Store {
             tx.commit().await?;
             return Ok(false);
         }
-        let mut inc = aggregate(&batch.visits);
+        let mut inc = aggregate(batch);
         let codes: Vec<String> = inc.totals.keys().cloned().collect();
-        let live = existing_codes(&mut tx, &codes).await?;
+        let backend = self.db.backend();
+        let live = existing_codes(&mut tx, backend, &codes).await?;
         retain_codes(&mut inc, &live);
-        apply_increments(&mut tx, &inc).await?;
+        apply_increments(&mut tx, backend, &inc).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -450,13 +451,14 @@ async fn insert_tags(conn: &mut AnyConnection, link: &Link) -> Result<(), InfraE
 
 async fn existing_codes(
     conn: &mut AnyConnection,
+    backend: Backend,
     codes: &[String],
 ) -> Result<Vec<String>, InfraError> {
     let mut live = Vec::with_capacity(codes.len());
     for chunk in codes.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT code FROM shortener_links WHERE code IN ({})",
-            placeholders(chunk.len(), 1, 1)
+            placeholders(backend, chunk.len(), 1)
         );
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
         for c in chunk {
@@ -476,13 +478,17 @@ fn retain_codes(inc: &mut Increments, live: &[String]) {
     inc.totals.retain(|code, _| live.contains(code.as_str()));
 }
 
-async fn apply_increments(conn: &mut AnyConnection, inc: &Increments) -> Result<(), InfraError> {
+async fn apply_increments(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    inc: &Increments,
+) -> Result<(), InfraError> {
     let daily: Vec<_> = inc.daily.iter().collect();
     for chunk in daily.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO shortener_daily_visits (code, day, visits) VALUES {} \
              ON CONFLICT (code, day) DO UPDATE SET visits = shortener_daily_visits.visits + excluded.visits",
-            placeholders(chunk.len(), 3, 1)
+            placeholders(backend, chunk.len(), 3)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for ((code, day), n) in chunk {
@@ -495,7 +501,7 @@ async fn apply_increments(conn: &mut AnyConnection, inc: &Increments) -> Result<
         let sql = format!(
             "INSERT INTO shortener_visit_dims (code, day, dim, value, visits) VALUES {} \
              ON CONFLICT (code, day, dim, value) DO UPDATE SET visits = shortener_visit_dims.visits + excluded.visits",
-            placeholders(chunk.len(), 5, 1)
+            placeholders(backend, chunk.len(), 5)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for ((code, day, dim, value), n) in chunk {
@@ -515,7 +521,7 @@ async fn apply_increments(conn: &mut AnyConnection, inc: &Increments) -> Result<
              ON CONFLICT (code) DO UPDATE SET visits = shortener_visit_totals.visits + excluded.visits, \
              last_visit_at = CASE WHEN excluded.last_visit_at > shortener_visit_totals.last_visit_at \
              THEN excluded.last_visit_at ELSE shortener_visit_totals.last_visit_at END",
-            placeholders(chunk.len(), 3, 1)
+            placeholders(backend, chunk.len(), 3)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (code, (n, last)) in chunk {
@@ -526,11 +532,13 @@ async fn apply_increments(conn: &mut AnyConnection, inc: &Increments) -> Result<
     Ok(())
 }
 
-/// `rows` groups of `width` placeholders starting at `$first`: `($1, $2), ($3, $4)`; with
-/// `width == 1` a flat list `$1, $2`.
-fn placeholders(rows: usize, width: usize, first: usize) -> String {
+/// `rows` groups of `width` placeholders: `($1, $2), ($3, $4)`; with `width == 1` a flat list
+/// `$1, $2`. On SQLite they are anonymous `?`, bound in order: SQLite keeps `$N` names in a
+/// list that sqlx walks once per parameter to map names to positions, which makes binding a
+/// statement of n named parameters cost O(n²) (it showed in profiles of the visit consumer).
+fn placeholders(backend: Backend, rows: usize, width: usize) -> String {
     let mut out = String::with_capacity(rows * width * 5);
-    let mut n = first;
+    let mut n = 1;
     for r in 0..rows {
         if r > 0 {
             out.push_str(", ");
@@ -542,8 +550,13 @@ fn placeholders(rows: usize, width: usize, first: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                }
+            }
             n += 1;
         }
         if width > 1 {
@@ -607,9 +620,13 @@ mod tests {
 
     #[test]
     fn placeholder_lists() {
-        assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(3, 1, 2), "$2, $3, $4");
-        assert_eq!(placeholders(0, 3, 1), "");
+        assert_eq!(
+            placeholders(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(Backend::Postgres, 3, 1), "$1, $2, $3");
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+        assert_eq!(placeholders(Backend::Postgres, 0, 3), "");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The visit pipeline: the redirect path hands visits to a bounded channel without waiting;
-//! a batcher publishes them as one bus event per second (or per `visit_batch_max` visits);
-//! the `shortener-stats` consumer group applies each batch exactly once (see
+//! a batcher sums them per (code, day, agent, referrer) and publishes the sums as one bus
+//! event per second (or once `visit_batch_max` distinct keys are held); the `shortener-stats`
+//! consumer group applies each batch exactly once (see
 //! [`crate::store::Store::apply_batch`]). Visits still in memory at a `kill -9` are lost (at
 //! most about one flush interval); a graceful shutdown publishes them first.
 
@@ -11,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use praxis_infra::bus::Bus;
 
-use crate::domain::visits::{VISITS_TOPIC, Visit, VisitBatch};
+use crate::domain::visits::{VISITS_TOPIC, Visit, VisitBatch, VisitTally};
 
 /// Publish attempts per batch before it is dropped (and counted).
 const PUBLISH_ATTEMPTS: u32 = 4;
@@ -19,20 +20,32 @@ const PUBLISH_ATTEMPTS: u32 = 4;
 /// Where the redirect path drops visits. Cheap to clone; never waits.
 #[derive(Debug, Clone)]
 pub struct VisitSink {
-    tx: mpsc::Sender<Visit>,
+    tx: Option<mpsc::Sender<Visit>>,
 }
 
 impl VisitSink {
     /// A sink with room for `capacity` visits and the receiver the batcher drains.
     pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Visit>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Self { tx }, rx)
+        (Self { tx: Some(tx) }, rx)
+    }
+
+    /// A sink that records nothing (visit statistics switched off).
+    pub fn disabled() -> Self {
+        Self { tx: None }
+    }
+
+    /// Whether visits are recorded at all; the redirect path skips building a [`Visit`] when
+    /// they are not.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
     }
 
     /// Records a visit, or drops it (counted in `praxis_shortener_visits_dropped_total`) when
     /// the buffer is full or the batcher has stopped.
     pub fn record(&self, visit: Visit) {
-        if let Err(e) = self.tx.try_send(visit) {
+        let Some(tx) = &self.tx else { return };
+        if let Err(e) = tx.try_send(visit) {
             let reason = match e {
                 mpsc::error::TrySendError::Full(_) => "full",
                 mpsc::error::TrySendError::Closed(_) => "closed",
@@ -46,7 +59,7 @@ impl VisitSink {
 /// Batching settings.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOptions {
-    /// Most visits per batch.
+    /// Most distinct (code, day, agent, referrer) keys per batch.
     pub max: usize,
     /// Longest a visit waits.
     pub interval: Duration,
@@ -61,7 +74,7 @@ pub async fn run_batcher(
     shutdown: CancellationToken,
 ) {
     let max = opts.max.max(1);
-    let mut buf: Vec<Visit> = Vec::with_capacity(max);
+    let mut buf = VisitTally::default();
     let mut tick = tokio::time::interval(opts.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -69,8 +82,8 @@ pub async fn run_batcher(
             biased;
             () = shutdown.cancelled() => {
                 while let Ok(v) = rx.try_recv() {
-                    buf.push(v);
-                    if buf.len() >= max {
+                    buf.add(v);
+                    if buf.keys() >= max {
                         publish(&bus, &mut buf).await;
                     }
                 }
@@ -80,8 +93,8 @@ pub async fn run_batcher(
             }
             received = rx.recv() => match received {
                 Some(v) => {
-                    buf.push(v);
-                    if buf.len() >= max {
+                    buf.add(v);
+                    if buf.keys() >= max {
                         publish(&bus, &mut buf).await;
                     }
                 }
@@ -95,13 +108,13 @@ pub async fn run_batcher(
     }
 }
 
-/// Publishes the buffered visits as one event (retrying transient failures a few times).
-async fn publish(bus: &Bus, buf: &mut Vec<Visit>) {
+/// Publishes the summed visits as one event (retrying transient failures a few times).
+async fn publish(bus: &Bus, buf: &mut VisitTally) {
     if buf.is_empty() {
         return;
     }
-    let batch = VisitBatch::new(std::mem::take(buf));
-    let count = batch.visits.len() as u64;
+    let count = buf.visits();
+    let batch = VisitBatch::new(buf.take());
     let payload = match serde_json::to_vec(&batch) {
         Ok(p) => p,
         Err(e) => {
@@ -152,5 +165,17 @@ mod tests {
         sink.record(v.clone());
         assert_eq!(rx.try_recv().ok(), Some(v));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn disabled_sink_records_nothing() {
+        let sink = VisitSink::disabled();
+        assert!(!sink.enabled());
+        sink.record(Visit {
+            code: "abc".into(),
+            at_ms: 0,
+            referrer: None,
+            agent: AgentClass::Other,
+        });
     }
 }

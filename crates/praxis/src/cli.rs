@@ -21,8 +21,9 @@ use crate::config::keys::{self, Default as KeyDefault};
         Configuration is layered: built-in defaults < praxis.toml (--config, PRAXIS_CONFIG, or \
         ./praxis.toml when present) < PRAXIS_* environment variables < command-line flags. \
         Every value is checked at start; `praxis config` shows the effective values and where \
-        each came from. The admin key is a secret: set it with PRAXIS_ADMIN_KEY or \
-        admin_key_file, never in praxis.toml or on the command line."
+        each came from. The admin key and the JWT secret are secrets: set them with \
+        PRAXIS_ADMIN_KEY / PRAXIS_JWT_SECRET or admin_key_file / jwt_secret_file, never in \
+        praxis.toml or on the command line."
 )]
 pub struct Cli {
     /// Config file to read (default: ./praxis.toml when present; env PRAXIS_CONFIG).
@@ -113,11 +114,51 @@ pub struct ConfigFlags {
     #[arg(long, value_name = "FILE")]
     pub admin_key_file: Option<String>,
 
+    /// File holding the JWT secret (the secret itself: env PRAXIS_JWT_SECRET only) [env: PRAXIS_JWT_SECRET_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub jwt_secret_file: Option<String>,
+
+    /// iss claim of access tokens [env: PRAXIS_JWT_ISSUER] [default: praxis].
+    #[arg(long, value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// aud claim of access tokens [env: PRAXIS_JWT_AUDIENCE] [default: praxis].
+    #[arg(long, value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Lifetime of access tokens (10s to 24h) [env: PRAXIS_ACCESS_TOKEN_TTL] [default: 15m].
+    #[arg(long, value_name = "DURATION")]
+    pub access_token_ttl: Option<String>,
+
+    /// Lifetime of a login's refresh tokens [env: PRAXIS_REFRESH_TOKEN_TTL] [default: 720h].
+    #[arg(long, value_name = "DURATION")]
+    pub refresh_token_ttl: Option<String>,
+
+    /// JWKS URL of an external identity provider (RS256 tokens) [env: PRAXIS_JWKS_URL].
+    #[arg(long, value_name = "URL")]
+    pub jwks_url: Option<String>,
+
+    /// iss claim of the external provider's tokens; required with --jwks-url [env: PRAXIS_JWKS_ISSUER].
+    #[arg(long, value_name = "ISSUER")]
+    pub jwks_issuer: Option<String>,
+
+    /// aud claim the external provider's tokens must carry [env: PRAXIS_JWKS_AUDIENCE] [default: jwt_audience].
+    #[arg(long, value_name = "AUDIENCE")]
+    pub jwks_audience: Option<String>,
+
+    /// Login attempts per account, COUNT/DURATION [env: PRAXIS_LOGIN_LIMIT_ACCOUNT] [default: 10/15m].
+    #[arg(long, value_name = "LIMIT")]
+    pub login_limit_account: Option<String>,
+
+    /// Login attempts per client IP, COUNT/DURATION [env: PRAXIS_LOGIN_LIMIT_IP] [default: 50/15m].
+    #[arg(long, value_name = "LIMIT")]
+    pub login_limit_ip: Option<String>,
+
     /// Public base URL of short links, e.g. https://sho.rt [env: PRAXIS_BASE_URL] [default: http://<bound address>].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
-    /// Let callers without the admin key create links [env: PRAXIS_ANONYMOUS_CREATE] [default: false].
+    /// Let anonymous callers (no credentials) create links [env: PRAXIS_ANONYMOUS_CREATE] [default: false].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub anonymous_create: Option<String>,
 
@@ -132,6 +173,14 @@ pub struct ConfigFlags {
     /// Most links in the shortener's redirect cache (L1) [env: PRAXIS_CACHE_CAPACITY] [default: 100000].
     #[arg(long, value_name = "N")]
     pub cache_capacity: Option<String>,
+
+    /// How long a cached link is served before it is reloaded [env: PRAXIS_CACHE_TTL] [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    pub cache_ttl: Option<String>,
+
+    /// Count visits per link for the stats API [env: PRAXIS_VISIT_STATS] [default: true].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub visit_stats: Option<String>,
 
     /// Largest request body, bytes or with a unit (512KiB, 2MiB) [env: PRAXIS_BODY_LIMIT] [default: 2MiB].
     #[arg(long, value_name = "SIZE")]
@@ -205,7 +254,7 @@ pub fn keys_help() -> String {
 impl ConfigFlags {
     /// The flags that were given, as (configuration key, text).
     pub fn values(&self) -> Vec<(&'static str, String)> {
-        let all: [(&'static str, &Option<String>); 20] = [
+        let all: [(&'static str, &Option<String>); 32] = [
             ("only", &self.only),
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
@@ -213,11 +262,23 @@ impl ConfigFlags {
             ("redis_url", &self.redis_url),
             ("nats_url", &self.nats_url),
             ("admin_key_file", &self.admin_key_file),
+            ("jwt_secret_file", &self.jwt_secret_file),
+            ("jwt_issuer", &self.jwt_issuer),
+            ("jwt_audience", &self.jwt_audience),
+            ("access_token_ttl", &self.access_token_ttl),
+            ("refresh_token_ttl", &self.refresh_token_ttl),
+            ("jwks_url", &self.jwks_url),
+            ("jwks_issuer", &self.jwks_issuer),
+            ("jwks_audience", &self.jwks_audience),
+            ("login_limit_account", &self.login_limit_account),
+            ("login_limit_ip", &self.login_limit_ip),
             ("base_url", &self.base_url),
             ("anonymous_create", &self.anonymous_create),
             ("default_redirect", &self.default_redirect),
             ("forward_query", &self.forward_query),
             ("cache_capacity", &self.cache_capacity),
+            ("cache_ttl", &self.cache_ttl),
+            ("visit_stats", &self.visit_stats),
             ("body_limit", &self.body_limit),
             ("request_timeout", &self.request_timeout),
             ("shutdown_grace", &self.shutdown_grace),

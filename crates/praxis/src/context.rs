@@ -12,6 +12,9 @@ pub struct RunContext {
     pub config: Config,
     /// Public base URL of short links: `base_url`, or `http://<bound address>`.
     pub base_url: url::Url,
+    /// The identity system, started by `serve` before every other system: its authenticator
+    /// resolves the bearer tokens of every route.
+    pub identity: Option<praxis_identity::Identity>,
 }
 
 impl RunContext {
@@ -21,7 +24,11 @@ impl RunContext {
             Some(url) => url.clone(),
             None => default_base_url(bound)?,
         };
-        Ok(Self { config, base_url })
+        Ok(Self {
+            config,
+            base_url,
+            identity: None,
+        })
     }
 }
 

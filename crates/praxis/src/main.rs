@@ -4,6 +4,7 @@ mod admin_key;
 mod cli;
 mod config;
 mod context;
+mod jwt_secret;
 mod logging;
 mod migrate;
 mod serve;

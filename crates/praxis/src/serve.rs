@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use crate::admin_key::{self, KeySource};
 use crate::config::{Config, values::mask_url};
 use crate::context::RunContext;
+use crate::jwt_secret;
 use crate::shutdown::Signals;
 use crate::systems;
 
@@ -28,6 +29,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let (admin_key, key_source) = admin_key::resolve(&config)?;
     log_key_source(&key_source);
+    let (jwt_secret, secret_source) = jwt_secret::resolve(&config)?;
+    log_secret_source(&secret_source);
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -35,10 +38,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bound = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let ctx = RunContext::new(config, bound)?;
-    let cfg = &ctx.config;
+    let mut ctx = RunContext::new(config, bound)?;
 
-    let metrics = cfg.metrics.then(install_metrics_recorder);
+    let metrics = ctx.config.metrics.then(install_metrics_recorder);
+    let cfg = &ctx.config;
     let platform = Platform::connect(&PlatformConfig {
         database_url: cfg.database_url.clone(),
         redis_url: cfg.redis_url.clone(),
@@ -53,6 +56,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             mask_url(&cfg.database_url)
         )
     })?;
+
+    // Identity first: its authenticator resolves the bearer tokens of every system's routes.
+    let identity = praxis_identity::Identity::start(
+        &platform,
+        systems::identity_settings(&ctx.config, &jwt_secret),
+    )
+    .await
+    .context("cannot start the identity system");
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(e) => {
+            platform.close(MIN_FLUSH).await;
+            return Err(e);
+        }
+    };
+    let authenticator = identity.authenticator();
+    ctx.identity = Some(identity);
+    let cfg = &ctx.config;
 
     let services = match build_services(&platform, &ctx).await {
         Ok(services) => services,
@@ -73,7 +94,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             auth: AuthSettings {
                 admin_key: Some(admin_key.expose().to_owned()),
                 allow_anonymous_writes: cfg.anonymous_create,
+                authenticator: Some(authenticator),
             },
+            ..HttpOptions::default()
         },
     );
 
@@ -88,7 +111,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    // Connection info gives handlers the peer address (the client IP of login limits).
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         let _ = stop_rx.await;
     });
     let mut server = tokio::spawn(server.into_future());
@@ -150,6 +178,22 @@ async fn build_services(
         info!(system = system.name, "system started");
     }
     Ok(services)
+}
+
+fn log_secret_source(source: &KeySource) {
+    match source {
+        KeySource::Configured => info!("jwt secret: configured"),
+        KeySource::Existing(path) => {
+            if admin_key::readable_by_others(path) {
+                warn!(path = %path.display(), "jwt secret file is readable by other users; chmod 600 it");
+            }
+            info!(path = %path.display(), "jwt secret: read from the file generated earlier");
+        }
+        KeySource::Generated(path) => info!(
+            path = %path.display(),
+            "jwt secret: generated (access tokens stay valid across restarts; it is never logged)"
+        ),
+    }
 }
 
 fn log_key_source(source: &KeySource) {

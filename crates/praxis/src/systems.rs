@@ -9,6 +9,7 @@ use anyhow::Context;
 use praxis_http::Service;
 use praxis_infra::{MigrationSet, Platform};
 
+use crate::config::{Config, Secret};
 use crate::context::RunContext;
 
 /// What building a system returns.
@@ -25,11 +26,18 @@ pub struct System {
 }
 
 /// Every system, in start order.
-pub static SYSTEMS: &[System] = &[System {
-    name: "shortener",
-    migrations: &praxis_shortener::MIGRATIONS,
-    build: shortener,
-}];
+pub static SYSTEMS: &[System] = &[
+    System {
+        name: "identity",
+        migrations: &praxis_identity::MIGRATIONS,
+        build: identity,
+    },
+    System {
+        name: "shortener",
+        migrations: &praxis_shortener::MIGRATIONS,
+        build: shortener,
+    },
+];
 
 /// Migrations shared by every system (event bus outbox, idempotency keys), applied first.
 pub fn shared_migrations() -> [&'static MigrationSet; 2] {
@@ -52,6 +60,46 @@ pub fn selected(only: &[String]) -> Vec<&'static System> {
         .collect()
 }
 
+/// The identity system's settings from the configuration and the JWT secret in use.
+pub fn identity_settings(cfg: &Config, jwt_secret: &Secret) -> praxis_identity::IdentitySettings {
+    let id = &cfg.identity;
+    let limit = |l: crate::config::identity::RateLimit| praxis_identity::Limit {
+        limit: l.limit,
+        period: l.period,
+    };
+    praxis_identity::IdentitySettings {
+        issuer: id.jwt_issuer.clone(),
+        audience: id.jwt_audience.clone(),
+        access_token_ttl: id.access_token_ttl,
+        refresh_token_ttl: id.refresh_token_ttl,
+        jwks: id
+            .jwks_url
+            .as_ref()
+            .map(|url| praxis_identity::JwksSettings {
+                url: url.clone(),
+                issuer: id.jwks_issuer.clone().unwrap_or_default(),
+                audience: id.effective_jwks_audience().to_owned(),
+                cache_ttl: std::time::Duration::from_secs(600),
+                min_refresh_interval: std::time::Duration::from_secs(10),
+            }),
+        login_limit_account: limit(id.login_limit_account),
+        login_limit_ip: limit(id.login_limit_ip),
+        ..praxis_identity::IdentitySettings::with_secret(jwt_secret.expose().as_bytes().to_vec())
+    }
+}
+
+/// The identity routes: from the [`praxis_identity::Identity`] that `serve` started for the
+/// authenticator (one shared state per process).
+fn identity<'a>(_platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
+    Box::pin(async move {
+        let identity = ctx
+            .identity
+            .as_ref()
+            .context("the identity system was not started before its routes were built")?;
+        Ok(identity.service())
+    })
+}
+
 fn shortener<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
     Box::pin(async move {
         let cfg = &ctx.config;
@@ -60,6 +108,8 @@ fn shortener<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a>
             default_redirect: cfg.default_redirect,
             forward_query: cfg.forward_query,
             cache_capacity: cfg.cache_capacity,
+            cache_ttl: cfg.cache_ttl,
+            visit_stats: cfg.visit_stats,
             anonymous_create: cfg.anonymous_create,
             ..praxis_shortener::ShortenerSettings::default()
         };

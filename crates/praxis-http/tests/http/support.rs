@@ -154,8 +154,9 @@ pub fn options() -> HttpOptions {
         metrics: Some(praxis_http::install_metrics_recorder()),
         auth: AuthSettings {
             admin_key: Some(ADMIN_KEY.into()),
-            allow_anonymous_writes: false,
+            ..AuthSettings::default()
         },
+        ..HttpOptions::default()
     }
 }
 

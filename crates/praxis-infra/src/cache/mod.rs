@@ -1,5 +1,6 @@
-//! Cache port: an in-process moka L1 (with negative entries and jittered TTLs), an optional
-//! shared Redis L2, load coalescing, and invalidation broadcast to every process.
+//! Cache port: an in-process L1 (quick_cache, with negative entries and jittered per-entry
+//! TTLs checked on read), an optional shared Redis L2, load coalescing, and invalidation
+//! broadcast to every process.
 //!
 //! Read path of [`Cache::get_or_load`]: L1 -> L2 -> loader; concurrent misses of one key
 //! in one process run a single L2 lookup / load and share its result. Writes
@@ -9,7 +10,7 @@
 //! A load racing with an invalidation of the same key may re-insert the value it read before
 //! the invalidation; the entry's TTL bounds that staleness.
 
-mod expiry;
+mod l1;
 mod l2;
 mod metrics;
 
@@ -25,7 +26,7 @@ use uuid::Uuid;
 
 use crate::InfraError;
 use crate::broadcast::Broadcaster;
-use expiry::JitteredExpiry;
+use l1::{L1, Lookup};
 use l2::L2;
 use metrics::CacheMetrics;
 
@@ -106,15 +107,7 @@ impl CacheFactory {
                 "cache name should use only A-Z a-z 0-9 _ - .; invalidation broadcasts will fail"
             );
         }
-        let l1 = moka::future::Cache::builder()
-            .name(name)
-            .max_capacity(opts.capacity)
-            .expire_after(JitteredExpiry {
-                ttl: opts.ttl,
-                negative_ttl: opts.negative_ttl,
-                jitter: opts.jitter,
-            })
-            .build();
+        let l1 = L1::new(opts.capacity);
         let l2 = match (&self.redis, opts.use_l2) {
             (Some(conn), true) => Some(L2::new(conn.clone(), &self.prefix, name)),
             _ => None,
@@ -146,7 +139,7 @@ struct Inner<V: Clone + Send + Sync + 'static> {
     id: Uuid,
     name: String,
     channel: String,
-    l1: moka::future::Cache<String, Option<V>>,
+    l1: L1<V>,
     l2: Option<L2>,
     broadcaster: Broadcaster,
     opts: CacheOptions,
@@ -161,7 +154,7 @@ where
     /// L1 only, no I/O: `Some(Some(v))` hit, `Some(None)` cached negative, `None` unknown.
     /// Counts hits and negative hits; a miss is counted by the `get_or_load` that follows it.
     pub async fn get(&self, key: &str) -> Option<Option<V>> {
-        let found = self.inner.l1.get(key).await;
+        let found = self.inner.l1.get(key);
         match &found {
             Some(Some(_)) => self.inner.metrics.hit.increment(1),
             Some(None) => self.inner.metrics.negative_hit.increment(1),
@@ -172,8 +165,9 @@ where
 
     /// L1, then L2, then `load`; the result (including `None`, "does not exist") is cached with
     /// the jittered `ttl` or `negative_ttl`. Concurrent calls for one key share one L2 lookup
-    /// and one load. A loader error is returned to every waiting caller and nothing is cached.
-    /// L2 errors are logged and fall through to the loader.
+    /// and one load. A loader error is returned to its caller and nothing is cached; callers
+    /// that were waiting for that load then try it themselves, one at a time. L2 errors are
+    /// logged and fall through to the loader.
     pub async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> Result<Option<V>, InfraError>
     where
         F: FnOnce() -> Fut,
@@ -184,33 +178,45 @@ where
         }
         let inner = &self.inner;
         inner.metrics.miss.increment(1);
-        let init = async {
-            if let Some(l2) = &inner.l2 {
-                match l2.get::<V>(key).await {
-                    Ok(Some(v)) => {
-                        inner.metrics.l2_hit.increment(1);
-                        return Ok(v);
-                    }
-                    Ok(None) => inner.metrics.l2_miss.increment(1),
-                    Err(e) => {
-                        inner.metrics.l2_error.increment(1);
-                        tracing::warn!(cache = %inner.name, error = %e, "cache l2 read failed; loading from the source");
-                    }
+        let guard = match inner.l1.get_or_guard(key).await {
+            Lookup::Found(value) => return Ok(value),
+            Lookup::Load(guard) => guard,
+        };
+        let value = self.read_through(key, load).await?;
+        guard.fill(inner.l1.slot(value.clone(), self.ttl(&value)));
+        inner.metrics.entries.set(inner.l1.len() as f64);
+        Ok(value)
+    }
+
+    /// L2, then the loader (whose result is written to L2).
+    async fn read_through<F, Fut>(&self, key: &str, load: F) -> Result<Option<V>, InfraError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, InfraError>>,
+    {
+        let inner = &self.inner;
+        if let Some(l2) = &inner.l2 {
+            match l2.get::<V>(key).await {
+                Ok(Some(v)) => {
+                    inner.metrics.l2_hit.increment(1);
+                    return Ok(v);
+                }
+                Ok(None) => inner.metrics.l2_miss.increment(1),
+                Err(e) => {
+                    inner.metrics.l2_error.increment(1);
+                    tracing::warn!(cache = %inner.name, error = %e, "cache l2 read failed; loading from the source");
                 }
             }
-            inner.metrics.loads.increment(1);
-            let value = load().await?;
-            if let Some(l2) = &inner.l2
-                && let Err(e) = l2.set(key, &value, self.l2_ttl(&value)).await
-            {
-                inner.metrics.l2_error.increment(1);
-                tracing::warn!(cache = %inner.name, error = %e, "cache l2 write failed");
-            }
-            Ok::<_, InfraError>(value)
-        };
-        let result = inner.l1.try_get_with_by_ref(key, init).await;
-        inner.metrics.entries.set(inner.l1.entry_count() as f64);
-        result.map_err(|e| (*e).clone())
+        }
+        inner.metrics.loads.increment(1);
+        let value = load().await?;
+        if let Some(l2) = &inner.l2
+            && let Err(e) = l2.set(key, &value, self.ttl(&value)).await
+        {
+            inner.metrics.l2_error.increment(1);
+            tracing::warn!(cache = %inner.name, error = %e, "cache l2 write failed");
+        }
+        Ok(value)
     }
 
     /// Write-through: stores `value` in L1 and L2 and tells other processes to drop their
@@ -219,13 +225,14 @@ where
         let inner = &self.inner;
         let stored = Some(value);
         if let Some(l2) = &inner.l2
-            && let Err(e) = l2.set(key, &stored, self.l2_ttl(&stored)).await
+            && let Err(e) = l2.set(key, &stored, self.ttl(&stored)).await
         {
             inner.metrics.l2_error.increment(1);
             tracing::warn!(cache = %inner.name, error = %e, "cache l2 write failed");
         }
-        inner.l1.insert(key.to_string(), stored).await;
-        inner.metrics.entries.set(inner.l1.entry_count() as f64);
+        let ttl = self.ttl(&stored);
+        inner.l1.insert(key, inner.l1.slot(stored, ttl));
+        inner.metrics.entries.set(inner.l1.len() as f64);
         if let Err(e) = self.broadcast_drop(key).await {
             tracing::warn!(cache = %inner.name, error = %e, "cache invalidation broadcast failed");
         }
@@ -235,8 +242,8 @@ where
     /// it. Returns the first failure (L1 is always cleared).
     pub async fn invalidate(&self, key: &str) -> Result<(), InfraError> {
         let inner = &self.inner;
-        inner.l1.invalidate(key).await;
-        inner.metrics.entries.set(inner.l1.entry_count() as f64);
+        inner.l1.remove(key);
+        inner.metrics.entries.set(inner.l1.len() as f64);
         let l2 = match &inner.l2 {
             Some(l2) => l2.delete(key).await,
             None => Ok(()),
@@ -245,9 +252,9 @@ where
         l2.and(sent)
     }
 
-    /// Approximate number of L1 entries (moka updates it lazily).
+    /// Number of L1 entries (expired entries count until they are read or evicted).
     pub fn entry_count(&self) -> u64 {
-        self.inner.l1.entry_count()
+        self.inner.l1.len()
     }
 
     /// Name given at build time.
@@ -255,12 +262,9 @@ where
         &self.inner.name
     }
 
-    /// Applies pending L1 maintenance (expirations, counts); useful in tests.
-    pub async fn run_pending_tasks(&self) {
-        self.inner.l1.run_pending_tasks().await;
-    }
-
-    fn l2_ttl(&self, value: &Option<V>) -> Duration {
+    /// The jittered TTL of a value (`ttl`) or of a negative entry (`negative_ttl`), in L1 and
+    /// L2 alike.
+    fn ttl(&self, value: &Option<V>) -> Duration {
         let base = if value.is_some() {
             self.inner.opts.ttl
         } else {
@@ -299,12 +303,12 @@ fn spawn_invalidation_listener<V: Clone + Send + Sync + 'static>(
             match msg {
                 Ok(payload) => {
                     if let Some(key) = decode_drop(&payload, own) {
-                        l1.invalidate(key).await;
+                        l1.remove(key);
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(cache = %name, missed, "cache invalidations were dropped; clearing L1");
-                    l1.invalidate_all();
+                    l1.clear();
                 }
                 Err(RecvError::Closed) => return,
             }

@@ -38,6 +38,7 @@ on_every_backend!(
     concurrent_loads_coalesce,
     entries_expire,
     loader_errors_are_not_cached,
+    waiter_loads_after_a_failed_load,
     invalidate_and_insert
 );
 
@@ -72,7 +73,6 @@ async fn hit_miss_and_negative(t: TestBackend) -> anyhow::Result<()> {
         None
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    cache.run_pending_tasks().await;
     assert_eq!(cache.entry_count(), 2);
     Ok(())
 }
@@ -142,6 +142,31 @@ async fn loader_errors_are_not_cached(t: TestBackend) -> anyhow::Result<()> {
         cache.get_or_load("k", counting(&calls, Some(5))).await?,
         Some(5)
     );
+    Ok(())
+}
+
+async fn waiter_loads_after_a_failed_load(t: TestBackend) -> anyhow::Result<()> {
+    let cache: Cache<u64> = t.platform.caches.build("conf_failed_wait", opts());
+    let first = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_load("k", || async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Err(InfraError::Timeout("source down".into()))
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Waits for the first load; when that fails, loads itself instead of sharing the error.
+    let second = cache.get_or_load("k", || async { Ok(Some(9)) }).await?;
+    assert_eq!(second, Some(9));
+    assert!(
+        first.await?.is_err(),
+        "the failed loader's caller sees its error"
+    );
+    assert_eq!(cache.get("k").await, Some(Some(9)));
     Ok(())
 }
 

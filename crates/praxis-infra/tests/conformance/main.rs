@@ -28,6 +28,7 @@ mod broadcast;
 mod bus;
 mod cache;
 mod platform;
+mod ratelimit;
 mod sql;
 
 /// Polls `check` until it returns true or `timeout` passes (then fails naming `what`).

@@ -213,6 +213,8 @@ pub struct ListParams {
     pub limit: Option<u32>,
     /// Only links with this tag.
     pub tag: Option<String>,
+    /// Links of this owner (an account id); only the admin may name another owner.
+    pub owner: Option<String>,
 }
 
 /// A page of links, newest first.

@@ -15,13 +15,15 @@ use super::idempotent::{idempotent, to_json};
 use super::{AppState, TAG};
 use crate::domain::days::now_ms;
 use crate::domain::tags::MAX_TAG_LEN;
-use crate::links::{Created, NewLink, validate_create};
+use crate::links::{Created, NewLink, Principal, validate_create};
 use crate::store::ListKey;
 
 /// Default page size of the list route.
 const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size of the list route.
 const MAX_LIMIT: u32 = 500;
+/// Longest `owner` filter.
+const MAX_OWNER_LEN: usize = 128;
 
 /// Create a short link.
 ///
@@ -38,7 +40,8 @@ const MAX_LIMIT: u32 = 500;
         (status = 201, description = "Created", body = LinkView),
         (status = 200, description = "Existing link returned (find_if_exists)", body = LinkView),
         (status = 400, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Alias taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
     ),
@@ -101,7 +104,8 @@ pub async fn create_link(
     responses(
         (status = 200, description = "One result per item", body = BulkResult),
         (status = 400, description = "Malformed body or bad item count", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -207,7 +211,8 @@ fn failed(index: usize, problem: Problem) -> BulkItem {
     }
 }
 
-/// List the caller's links, newest first.
+/// List the caller's links, newest first. The admin lists another owner's links with
+/// `owner=<account id>`.
 #[utoipa::path(
     get,
     path = "/api/v1/links",
@@ -215,8 +220,9 @@ fn failed(index: usize, problem: Problem) -> BulkItem {
     params(ListParams),
     responses(
         (status = 200, description = "A page of links", body = LinkPage),
-        (status = 400, description = "Bad cursor, limit or tag", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad cursor, limit, tag or owner", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope links:read, or owner of another account without the admin role", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -225,7 +231,26 @@ pub async fn list_links(
     access: Access,
     Query(params): Query<ListParams>,
 ) -> Result<Json<LinkPage>, Problem> {
-    let who = access.manager()?;
+    let caller = access.reader()?;
+    let who = match params.owner.as_deref() {
+        None => caller,
+        Some(o) if o.is_empty() || o.len() > MAX_OWNER_LEN => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "owner",
+                format!("must be 1 to {MAX_OWNER_LEN} characters"),
+            )]));
+        }
+        Some(o) if o == caller.owner => caller,
+        Some(o) if caller.admin => Principal {
+            owner: o,
+            admin: true,
+        },
+        Some(_) => {
+            return Err(Problem::forbidden(
+                "only the admin can list another owner's links",
+            ));
+        }
+    };
     let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after: Option<ListKey> = params.cursor.as_deref().map(decode_cursor).transpose()?;
     if let Some(tag) = &params.tag
@@ -258,7 +283,8 @@ pub async fn list_links(
     params(("code" = String, Path, description = "The link's code")),
     responses(
         (status = 200, description = "The link", body = LinkView),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -268,7 +294,7 @@ pub async fn get_link(
     access: Access,
     Path(code): Path<String>,
 ) -> Result<Json<LinkView>, Problem> {
-    let who = access.manager()?;
+    let who = access.reader()?;
     let rec = state.links().get(who, &code).await?;
     Ok(Json(LinkView::new(&rec, state.settings(), now_ms())))
 }
@@ -284,7 +310,8 @@ pub async fn get_link(
     responses(
         (status = 200, description = "The changed link", body = LinkView),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -295,7 +322,7 @@ pub async fn update_link(
     Path(code): Path<String>,
     Json(patch): Json<UpdateLink>,
 ) -> Result<Json<LinkView>, Problem> {
-    let who = access.manager()?;
+    let who = access.writer()?;
     let rec = state.links().update(who, &code, &patch).await?;
     Ok(Json(LinkView::new(&rec, state.settings(), now_ms())))
 }
@@ -308,7 +335,8 @@ pub async fn update_link(
     params(("code" = String, Path, description = "The link's code")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -318,7 +346,7 @@ pub async fn delete_link(
     access: Access,
     Path(code): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let who = access.manager()?;
+    let who = access.writer()?;
     state.links().delete(who, &code).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,7 +21,8 @@ use crate::qr::{DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QrFormat, render};
         (status = 200, description = "The image", content_type = "image/png"),
         (status = 200, description = "The image", content_type = "image/svg+xml"),
         (status = 400, description = "Bad format or size", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope links:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -32,7 +33,7 @@ pub async fn link_qr(
     Path(code): Path<String>,
     Query(params): Query<QrParams>,
 ) -> Result<Response, Problem> {
-    let who = access.manager()?;
+    let who = access.reader()?;
     let mut errors = Vec::new();
     let format = match params.format.as_deref() {
         None => QrFormat::Png,

@@ -1,8 +1,9 @@
 //! The public redirect route.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use praxis_http::{Path, Problem};
 
@@ -35,15 +36,15 @@ use crate::hot::Resolution;
 pub async fn follow(
     State(state): State<AppState>,
     Path(code): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    // The request itself rather than `HeaderMap`/`Uri` extractors, which would clone them.
+    request: Request,
 ) -> Response {
-    let count = method != Method::HEAD;
+    let count = request.method() != Method::HEAD;
+    let headers = request.headers();
     match state
         .inner
         .resolver
-        .resolve(&code, uri.query(), count)
+        .resolve(&code, request.uri().query(), count)
         .await
     {
         Ok(Resolution::Redirect {
@@ -51,18 +52,18 @@ pub async fn follow(
             status,
             cache_control,
         }) => {
-            let Ok(location) = HeaderValue::from_str(&location) else {
+            let Ok(location) = HeaderValue::from_maybe_shared(Bytes::from(location)) else {
                 return Problem::internal(format_args!(
                     "stored url of {code} is not a valid header value"
                 ))
                 .into_response();
             };
-            if count {
+            if count && state.inner.visits.enabled() {
                 state.inner.visits.record(Visit {
                     code,
                     at_ms: now_ms(),
-                    referrer: referrer_host(header_str(&headers, header::REFERER)),
-                    agent: classify(header_str(&headers, header::USER_AGENT)),
+                    referrer: referrer_host(header_str(headers, header::REFERER)),
+                    agent: classify(header_str(headers, header::USER_AGENT)),
                 });
             }
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY);

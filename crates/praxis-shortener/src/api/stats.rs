@@ -19,7 +19,8 @@ use super::{AppState, TAG};
     responses(
         (status = 200, description = "Statistics", body = StatsView),
         (status = 400, description = "Bad date", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope links:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -30,7 +31,7 @@ pub async fn link_stats(
     Path(code): Path<String>,
     Query(params): Query<StatsParams>,
 ) -> Result<Json<StatsView>, Problem> {
-    let who = access.manager()?;
+    let who = access.reader()?;
     let stats = state
         .links()
         .stats(who, &code, params.from.as_deref(), params.to.as_deref())

@@ -57,4 +57,6 @@ on_every_backend!(
     concurrent_writes,
     openapi_lists_routes,
     generated_code_skips_a_taken_alias,
+    callers_only_reach_their_own_links,
+    api_key_scopes_gate_reads_and_writes,
 );

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use praxis_http::auth::{AuthFailure, Authenticator, DEFAULT_PLAN, Principal, PrincipalKind};
 use praxis_http::{AuthSettings, HttpOptions};
 use praxis_infra::Platform;
 use praxis_infra::platform::PlatformOptions;
@@ -28,6 +29,61 @@ pub fn settings() -> ShortenerSettings {
         base_url: url::Url::parse(BASE).expect("base url"),
         visit_flush_interval: Duration::from_millis(100),
         ..ShortenerSettings::default()
+    }
+}
+
+/// Bearer tokens the test authenticator accepts: `(token, subject, scopes, admin, api key)`.
+/// The shortener only sees principals, so a fixed table stands in for the identity system
+/// (which has its own suite); tokens not in it are rejected with 401.
+pub const TOKENS: &[(&str, &str, &[&str], bool, bool)] = &[
+    (
+        "alice-token",
+        "alice-id",
+        &["links:read", "links:write"],
+        false,
+        false,
+    ),
+    (
+        "bob-token",
+        "bob-id",
+        &["links:read", "links:write"],
+        false,
+        false,
+    ),
+    ("alice-read-key", "alice-id", &["links:read"], false, true),
+    ("alice-write-key", "alice-id", &["links:write"], false, true),
+    (
+        "carol-admin-token",
+        "carol-id",
+        &["links:read", "links:write"],
+        true,
+        false,
+    ),
+];
+
+/// Resolves the [`TOKENS`].
+pub struct TestAuthenticator;
+
+#[async_trait::async_trait]
+impl Authenticator for TestAuthenticator {
+    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
+        let Some((token, subject, scopes, admin, key)) = TOKENS.iter().find(|(t, ..)| *t == bearer)
+        else {
+            return Err(AuthFailure::rejected("the bearer token is not valid"));
+        };
+        Ok(Principal {
+            subject: (*subject).to_owned(),
+            kind: if *key {
+                PrincipalKind::ApiKey {
+                    key_id: (*token).to_owned(),
+                }
+            } else {
+                PrincipalKind::Account
+            },
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            admin: *admin,
+            plan: DEFAULT_PLAN.to_owned(),
+        })
     }
 }
 
@@ -188,6 +244,7 @@ impl Harness {
             auth: AuthSettings {
                 admin_key: Some(KEY.into()),
                 allow_anonymous_writes: anonymous_writes,
+                authenticator: Some(std::sync::Arc::new(TestAuthenticator)),
             },
             ..HttpOptions::default()
         };
@@ -243,6 +300,22 @@ impl Harness {
         }
         .expect("request");
         self.send(req).await
+    }
+
+    /// A request with a bearer token (`None`: anonymous).
+    pub async fn call_as(
+        &self,
+        bearer: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        self.call_with(method, path, body, &headers).await
     }
 
     /// A request with a raw body and content type, with the admin key.

@@ -5,6 +5,7 @@
 //! The environment is read through [`EnvSource`], so tests hand in a map instead of touching the
 //! process environment.
 
+pub mod identity;
 pub mod keys;
 pub mod layers;
 pub mod render;
@@ -135,6 +136,10 @@ pub struct Config {
     pub forward_query: bool,
     /// Most links in the shortener's in-process redirect cache (L1).
     pub cache_capacity: u64,
+    /// How long a cached link is served before it is reloaded.
+    pub cache_ttl: Duration,
+    /// Whether the shortener records visits for its statistics.
+    pub visit_stats: bool,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
     /// Longest a request may run.
@@ -153,6 +158,8 @@ pub struct Config {
     pub prefix: String,
     /// Systems to run, in registry order.
     pub only: Vec<String>,
+    /// Identity: JWT secret, token lifetimes, external identity provider, login limits.
+    pub identity: identity::IdentityConfig,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
     origins: HashMap<&'static str, Origin>,
@@ -179,6 +186,11 @@ impl Config {
     /// The path of the admin key generated in embedded mode.
     pub fn generated_admin_key_path(&self) -> PathBuf {
         self.data_dir.join("admin.key")
+    }
+
+    /// The path of the JWT secret generated in embedded mode.
+    pub fn generated_jwt_secret_path(&self) -> PathBuf {
+        self.data_dir.join("jwt.secret")
     }
 }
 
@@ -302,6 +314,16 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     let default_redirect = r.required("default_redirect", values::redirect_status);
     let forward_query = r.required("forward_query", values::boolean);
     let cache_capacity = r.required("cache_capacity", values::cache_capacity);
+    let cache_ttl = r.required("cache_ttl", |t| {
+        let d = units::parse_duration(t)?;
+        if d.is_zero() {
+            return Err(format!(
+                "{t:?} is zero (expected a positive duration, e.g. 10m)"
+            ));
+        }
+        Ok(d)
+    });
+    let visit_stats = r.required("visit_stats", values::boolean);
     let body_limit = r.required("body_limit", |t| {
         let n = units::parse_size(t)?;
         if n == 0 || n > 1 << 30 {
@@ -327,6 +349,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     let metrics = r.required("metrics", values::boolean);
     let prefix = r.required("prefix", values::prefix);
     let only = r.required("only", |t| values::systems(t, known_systems));
+    let identity = identity::read(&mut r);
 
     // The admin key comes from exactly one place, and a key file must be readable.
     let admin_key = match (admin_key, admin_key_file.clone()) {
@@ -361,6 +384,8 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         Some(default_redirect),
         Some(forward_query),
         Some(cache_capacity),
+        Some(cache_ttl),
+        Some(visit_stats),
         Some(body_limit),
         Some(request_timeout),
         Some(shutdown_grace),
@@ -383,6 +408,8 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         default_redirect,
         forward_query,
         cache_capacity,
+        cache_ttl,
+        visit_stats,
         body_limit,
         request_timeout,
         shutdown_grace,
@@ -394,6 +421,9 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         only,
     )
     else {
+        return Err(ConfigErrors(r.errors));
+    };
+    let Some(identity) = identity else {
         return Err(ConfigErrors(r.errors));
     };
     if !r.errors.is_empty() {
@@ -416,6 +446,8 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         default_redirect,
         forward_query,
         cache_capacity,
+        cache_ttl,
+        visit_stats,
         body_limit,
         request_timeout,
         shutdown_grace,
@@ -425,6 +457,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         metrics,
         prefix,
         only,
+        identity,
         file: layers.file.clone(),
         origins: r.origins,
     })
@@ -689,6 +722,85 @@ mod tests {
                 key.name
             );
         }
+    }
+
+    #[test]
+    fn identity_keys_are_read_and_cross_checked() {
+        let cfg = load_with(&[], &[], None).expect("defaults");
+        assert_eq!(cfg.identity.jwt_issuer, "praxis");
+        assert_eq!(cfg.identity.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(
+            cfg.identity.refresh_token_ttl,
+            Duration::from_secs(720 * 3600)
+        );
+        assert_eq!(cfg.identity.login_limit_account.limit, 10);
+        assert!(cfg.identity.jwt_secret.is_none() && cfg.identity.jwks_url.is_none());
+
+        let secret = "0123456789abcdef0123456789abcdefXY";
+        let cfg = load_with(
+            &[
+                ("PRAXIS_JWT_SECRET", secret),
+                ("PRAXIS_JWKS_URL", "https://idp.example.com/jwks.json"),
+                ("PRAXIS_JWKS_ISSUER", "https://idp.example.com/"),
+            ],
+            &[("access_token_ttl", "5m"), ("login_limit_ip", "3/1m")],
+            None,
+        )
+        .expect("loads");
+        assert_eq!(
+            cfg.identity.jwt_secret.as_ref().map(Secret::expose),
+            Some(secret)
+        );
+        assert_eq!(cfg.identity.effective_jwks_audience(), "praxis");
+        assert_eq!(cfg.identity.login_limit_ip.limit, 3);
+
+        let errs = load_with(&[("PRAXIS_JWT_SECRET", "too-short")], &[], None).expect_err("short");
+        assert!(
+            errs.to_string()
+                .starts_with("PRAXIS_JWT_SECRET: is 9 bytes long"),
+            "{errs}"
+        );
+        assert!(!errs.to_string().contains("too-short"));
+        let errs = load_with(
+            &[("PRAXIS_JWKS_URL", "https://idp.example.com/jwks.json")],
+            &[],
+            None,
+        )
+        .expect_err("no issuer");
+        assert!(
+            errs.to_string()
+                .starts_with("jwks_issuer (default): is unset"),
+            "{errs}"
+        );
+        let errs = load_with(&[], &[("refresh_token_ttl", "1m")], None).expect_err("ttl");
+        assert!(
+            errs.to_string()
+                .starts_with("--refresh-token-ttl: 1m is not longer"),
+            "{errs}"
+        );
+        let errs = load_with(&[], &[("login_limit_account", "ten")], None).expect_err("limit");
+        assert!(
+            errs.to_string()
+                .starts_with("--login-limit-account: \"ten\" is not a limit"),
+            "{errs}"
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jwt");
+        std::fs::write(&path, format!("{secret}\n")).expect("write");
+        let path_text = path.display().to_string();
+        let cfg = load_with(&[], &[("jwt_secret_file", &path_text)], None).expect("file");
+        assert_eq!(
+            cfg.identity.jwt_secret.as_ref().map(Secret::expose),
+            Some(secret)
+        );
+        let errs = load_with(
+            &[("PRAXIS_JWT_SECRET", secret)],
+            &[("jwt_secret_file", &path_text)],
+            None,
+        )
+        .expect_err("both");
+        assert!(errs.to_string().contains("set only one of them"), "{errs}");
     }
 
     #[test]

@@ -69,6 +69,52 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
                 .unwrap_or_default()),
             None,
         ),
+        "jwt_secret" => match (&cfg.identity.jwt_secret, &cfg.identity.jwt_secret_file) {
+            (Some(_), Some(_)) => (s("****"), Some("read from jwt_secret_file".to_owned())),
+            (Some(_), None) => (s("****"), None),
+            (None, _) => (
+                s(""),
+                Some(format!(
+                    "unset: embedded serve uses (or generates) {}; scaled serve requires one",
+                    cfg.generated_jwt_secret_path().display()
+                )),
+            ),
+        },
+        "jwt_secret_file" => (
+            s(&cfg
+                .identity
+                .jwt_secret_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()),
+            None,
+        ),
+        "jwt_issuer" => (s(&cfg.identity.jwt_issuer), None),
+        "jwt_audience" => (s(&cfg.identity.jwt_audience), None),
+        "access_token_ttl" => (s(&format_duration(cfg.identity.access_token_ttl)), None),
+        "refresh_token_ttl" => (s(&format_duration(cfg.identity.refresh_token_ttl)), None),
+        "jwks_url" => (
+            s(&cfg
+                .identity
+                .jwks_url
+                .as_ref()
+                .map(|u| mask_url(u.as_str()))
+                .unwrap_or_default()),
+            None,
+        ),
+        "jwks_issuer" => (
+            s(cfg.identity.jwks_issuer.as_deref().unwrap_or_default()),
+            None,
+        ),
+        "jwks_audience" => match &cfg.identity.jwks_audience {
+            Some(a) => (s(a), None),
+            None => (
+                s(cfg.identity.effective_jwks_audience()),
+                Some("default: jwt_audience".to_owned()),
+            ),
+        },
+        "login_limit_account" => (s(&cfg.identity.login_limit_account.to_string()), None),
+        "login_limit_ip" => (s(&cfg.identity.login_limit_ip.to_string()), None),
         "base_url" => match &cfg.base_url {
             Some(url) => (s(url.as_str()), None),
             None => (
@@ -83,6 +129,8 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         "default_redirect" => (cfg.default_redirect.to_string(), None),
         "forward_query" => (cfg.forward_query.to_string(), None),
         "cache_capacity" => (cfg.cache_capacity.to_string(), None),
+        "cache_ttl" => (s(&format_duration(cfg.cache_ttl)), None),
+        "visit_stats" => (cfg.visit_stats.to_string(), None),
         "body_limit" => (s(&format_size(cfg.body_limit as u64)), None),
         "request_timeout" => (s(&format_duration(cfg.request_timeout)), None),
         "shutdown_grace" => (s(&format_duration(cfg.shutdown_grace)), None),
@@ -160,11 +208,20 @@ mod tests {
         let out = render(&cfg(
             &[
                 ("PRAXIS_ADMIN_KEY", "super-secret-admin-key"),
+                (
+                    "PRAXIS_JWT_SECRET",
+                    "super-secret-jwt-secret-0123456789abcdef",
+                ),
                 ("PRAXIS_DATABASE_URL", "postgres://u:pgsecret@127.0.0.1/db"),
             ],
             &[],
         ));
         assert!(!out.contains("super-secret-admin-key"), "{out}");
+        assert!(!out.contains("super-secret-jwt"), "{out}");
+        assert!(
+            line(&out, "jwt_secret").starts_with("jwt_secret = \"****\""),
+            "{out}"
+        );
         assert!(!out.contains("pgsecret"), "{out}");
         assert!(
             line(&out, "admin_key").starts_with("admin_key = \"****\""),

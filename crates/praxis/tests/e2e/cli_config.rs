@@ -198,8 +198,9 @@ fn unknown_file_keys_and_unknown_systems_are_errors() {
     let out = run(dir.path(), &["serve", "--only", "shortener,chat"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
-        stderr(&out)
-            .contains("--only: \"chat\" is not a system (known systems: shortener, or all)"),
+        stderr(&out).contains(
+            "--only: \"chat\" is not a system (known systems: identity, shortener, or all)"
+        ),
         "{}",
         describe(&out)
     );

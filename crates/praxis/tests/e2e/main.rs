@@ -9,6 +9,7 @@
 
 mod cli_config;
 mod crash;
+mod identity;
 mod migrate;
 mod scaled;
 mod serve;

@@ -12,6 +12,8 @@ use serde_json::Value;
 
 /// The admin key the tests configure (at least 16 characters).
 pub const ADMIN_KEY: &str = "e2e-admin-key-0123456789abcdef";
+/// The JWT secret of scaled servers (every process must share it).
+pub const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789";
 
 /// How long a server may take to start.
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -402,7 +404,7 @@ impl Scaled {
         }
     }
 
-    /// The environment of a `praxis serve` using it (admin key included).
+    /// The environment of a `praxis serve` using it (admin key and JWT secret included).
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("PRAXIS_DATABASE_URL", self.db.url.clone()),
@@ -410,6 +412,7 @@ impl Scaled {
             ("PRAXIS_NATS_URL", self.nats_url.clone()),
             ("PRAXIS_PREFIX", self.prefix.clone()),
             ("PRAXIS_ADMIN_KEY", ADMIN_KEY.to_owned()),
+            ("PRAXIS_JWT_SECRET", JWT_SECRET.to_owned()),
         ]
     }
 }

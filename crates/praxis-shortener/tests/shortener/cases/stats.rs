@@ -7,7 +7,7 @@ use serde_json::json;
 
 use praxis_shortener::domain::agent::AgentClass;
 use praxis_shortener::domain::days::{day_of, now_ms};
-use praxis_shortener::domain::visits::{STATS_GROUP, VISITS_TOPIC, Visit, VisitBatch};
+use praxis_shortener::domain::visits::{STATS_GROUP, VISITS_TOPIC, Visit, VisitBatch, VisitTally};
 
 use crate::support::{Harness, code, eventually};
 
@@ -115,7 +115,11 @@ pub async fn duplicate_batch_counts_once(h: &Harness) {
         referrer: None,
         agent: AgentClass::Desktop,
     };
-    let batch = VisitBatch::new(vec![visit.clone(), visit.clone(), visit]);
+    let mut tally = VisitTally::default();
+    for _ in 0..3 {
+        tally.add(visit.clone());
+    }
+    let batch = VisitBatch::new(tally.take());
     let payload = serde_json::to_vec(&batch).expect("serializes");
     let bus = &h.platform.bus;
     // The same batch delivered twice (as a redelivery or a duplicate publish would).

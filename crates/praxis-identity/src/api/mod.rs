@@ -1,0 +1,188 @@
+//! HTTP routes of the identity system (axum + utoipa), under `/api/v1/identity`.
+
+mod accounts;
+mod admin;
+pub mod dto;
+mod keys;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use praxis_http::Problem;
+use praxis_http::idempotency::{Begin, fingerprint, key_from_headers, replay_response};
+
+use crate::Core;
+
+/// OpenAPI tag of the identity routes.
+pub const TAG: &str = "identity";
+
+/// What every handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    core: Arc<Core>,
+}
+
+impl AppState {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+/// Every route with its OpenAPI description.
+pub fn router(state: AppState) -> (axum::Router, OpenApi) {
+    let (router, mut doc) = OpenApiRouter::new()
+        .routes(routes!(accounts::sign_up))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::refresh))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(admin::list_accounts))
+        .routes(routes!(admin::update_account))
+        .with_state(state)
+        .split_for_parts();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    (router, doc)
+}
+
+/// The client's IP address: the peer of the connection, or, when the peer is a trusted proxy,
+/// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy. `None` when
+/// the server was not started with connection info (a router driven without a socket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(peer.map(|p| {
+            client_ip(p, &parts.headers, &state.core.settings.trusted_proxies)
+        })))
+    }
+}
+
+/// See [`ClientIp`].
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+/// Runs `run` at most once per `Idempotency-Key` (scope `identity:<route>`); `run` returns the
+/// status and JSON body of a success, which is stored and replayed for a retry with the same
+/// key and body. Failures are not stored.
+pub(crate) async fn idempotent<F, Fut>(
+    state: &AppState,
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+    run: F,
+) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, Vec<u8>), Problem>>,
+{
+    let key = match key_from_headers(headers) {
+        Ok(k) => k,
+        Err(p) => return p.into_response(),
+    };
+    let Some(key) = key else {
+        return respond(run().await);
+    };
+    let store = &state.core.idempotency;
+    let scope = format!("identity:{route}");
+    let print = fingerprint(&[route.as_bytes(), body]);
+    let pending = match store.begin(&scope, &key, &print).await {
+        Ok(Begin::Replay { status, body }) => return replay_response(status, body),
+        Ok(Begin::New(pending)) => pending,
+        Err(p) => return p.into_response(),
+    };
+    let result = run().await;
+    match &result {
+        Ok((status, body)) => {
+            if let Err(p) = pending.complete(*status, body).await {
+                tracing::warn!(problem = %p, "storing an idempotent answer failed; a retry will run again");
+            }
+        }
+        Err(_) => pending.abort().await,
+    }
+    respond(result)
+}
+
+fn respond(result: Result<(StatusCode, Vec<u8>), Problem>) -> Response {
+    match result {
+        Ok((status, body)) => {
+            let mut res = (status, body).into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            res
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
+/// Responses that carry tokens must not be cached by anything on the way (RFC 6749 5.1).
+pub(crate) fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_read_only_behind_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.1, 203.0.113.7, 10.0.0.1"),
+        );
+        assert_eq!(client_ip(proxy, &h, &[proxy]), client);
+        assert_eq!(client_ip(proxy, &h, &[]), proxy, "untrusted peer");
+        let direct: IpAddr = "192.0.2.9".parse().expect("ip");
+        assert_eq!(client_ip(direct, &h, &[proxy]), direct);
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+    }
+}

@@ -1,0 +1,212 @@
+//! praxis-identity: accounts, tokens and API keys for every praxis system.
+//!
+//! - Accounts: sign-up with email and password (argon2id, OWASP parameters), login, logout,
+//!   password change, an admin role and a plan tier ([`accounts`]).
+//! - Tokens: short-lived HS256 JWT access tokens, and refresh tokens that rotate on every use;
+//!   reuse of a rotated refresh token revokes its whole family ([`jwt`], [`accounts`]).
+//!   RS256 tokens of an external identity provider are accepted through its JWKS ([`jwks`]).
+//! - API keys: `prx_<id>_<secret>`, shown once, stored as a BLAKE3 hash, with scopes and a
+//!   last-used time ([`keys`]).
+//! - [`IdentityAuthenticator`]: the `praxis_http::auth::Authenticator` every system's routes
+//!   use, through `AuthSettings::authenticator`.
+//!
+//! [`Identity::start`] wires it onto a [`Platform`]; [`service`] is the usual one-call entry.
+
+pub mod accounts;
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod jwks;
+pub mod jwt;
+pub mod keys;
+mod migrations;
+pub mod settings;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use praxis_http::Service;
+use praxis_http::auth::{AuthFailure, Authenticator, Principal};
+use praxis_http::idempotency::IdempotencyStore;
+use praxis_infra::cache::{Cache, CacheOptions};
+use praxis_infra::ratelimit::{Algorithm, Limiter, Quota, Rule};
+use praxis_infra::{InfraError, Platform};
+
+pub use error::IdentityError;
+pub use migrations::MIGRATIONS;
+pub use settings::{IdentitySettings, JwksSettings, Limit};
+
+use crate::domain::password::Hasher;
+use crate::jwt::Tokens;
+use crate::store::{ApiKeyRow, Store};
+
+/// Name of the API-key cache (L1 per process, L2 key space in Redis).
+pub const KEY_CACHE_NAME: &str = "identity.api_keys";
+
+/// The running identity system: what its routes and its authenticator share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    core: Arc<Core>,
+}
+
+/// Shared state of the use cases.
+pub(crate) struct Core {
+    pub(crate) store: Store,
+    pub(crate) tokens: Tokens,
+    pub(crate) hasher: Hasher,
+    /// A hash of a random password, verified when a login names no account, so unknown
+    /// accounts cost the same time as wrong passwords.
+    pub(crate) dummy_hash: String,
+    /// Bounds concurrent argon2 runs (each takes ~19 MiB and a core for tens of ms).
+    pub(crate) hashing: Semaphore,
+    pub(crate) key_cache: Cache<ApiKeyRow>,
+    /// In-process throttle of `last_used_at` writes: key id -> last write, unix ms.
+    pub(crate) last_used: Mutex<HashMap<String, i64>>,
+    pub(crate) idempotency: IdempotencyStore,
+    /// The platform's rate limiter (shared through Redis when configured).
+    pub(crate) limiter: Limiter,
+    pub(crate) login_rules: LoginRules,
+    pub(crate) settings: Arc<IdentitySettings>,
+}
+
+/// The login abuse limits as limiter rules (sliding-window log: exact over any window).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoginRules {
+    pub(crate) account: Rule,
+    pub(crate) ip: Rule,
+}
+
+impl LoginRules {
+    fn new(settings: &IdentitySettings) -> Result<Self, InfraError> {
+        let rule = |key: &str, l: Limit| {
+            Quota::new(l.limit, l.period)
+                .map(|q| Rule::new(Algorithm::SlidingLog, q))
+                .map_err(|e| InfraError::Config(format!("identity setting {key}: {e}")))
+        };
+        Ok(Self {
+            account: rule("login_limit_account", settings.login_limit_account)?,
+            ip: rule("login_limit_ip", settings.login_limit_ip)?,
+        })
+    }
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("tokens", &self.tokens)
+            .field("hasher", &self.hasher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Checks the settings, runs the identity migrations (and the idempotency table's), and
+    /// builds the shared state. Fetches the JWKS once when one is configured (a failure is
+    /// logged; keys are fetched again on first use).
+    pub async fn start(
+        platform: &Platform,
+        settings: IdentitySettings,
+    ) -> Result<Identity, InfraError> {
+        settings
+            .validate()
+            .map_err(|e| InfraError::Config(e.to_string()))?;
+        platform.db.migrate(&MIGRATIONS).await?;
+        platform
+            .db
+            .migrate(&praxis_http::idempotency::MIGRATIONS)
+            .await?;
+        let hasher = Hasher::new(settings.hash_cost).map_err(InfraError::Config)?;
+        let tokens = Tokens::new(&settings).map_err(InfraError::Config)?;
+        if let Some(jwks) = tokens.jwks()
+            && let Err(e) = jwks.refresh().await
+        {
+            tracing::warn!(error = %e, "jwks not fetched at start; retrying on first use");
+        }
+        let dummy = {
+            let hasher = hasher.clone();
+            let secret = domain::secrets::random_secret();
+            tokio::task::spawn_blocking(move || hasher.hash(&secret))
+                .await
+                .map_err(|e| InfraError::Config(format!("hashing thread failed: {e}")))?
+                .map_err(InfraError::Config)?
+        };
+        let key_cache = platform.caches.build::<ApiKeyRow>(
+            KEY_CACHE_NAME,
+            CacheOptions {
+                capacity: 100_000,
+                ttl: settings.api_key_cache_ttl,
+                negative_ttl: settings
+                    .api_key_cache_ttl
+                    .min(std::time::Duration::from_secs(10)),
+                jitter: 0.1,
+                use_l2: true,
+            },
+        );
+        let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let idempotency = IdempotencyStore::new(platform.db.clone(), settings.idempotency_ttl);
+        Ok(Identity {
+            core: Arc::new(Core {
+                store: Store::new(platform.db.clone()),
+                tokens,
+                hasher,
+                dummy_hash: dummy,
+                hashing: Semaphore::new(lanes),
+                key_cache,
+                last_used: Mutex::new(HashMap::new()),
+                idempotency,
+                limiter: platform.limiter.clone(),
+                login_rules: LoginRules::new(&settings)?,
+                settings: Arc::new(settings),
+            }),
+        })
+    }
+
+    /// The authenticator to put in `AuthSettings::authenticator` (for every system).
+    pub fn authenticator(&self) -> Arc<IdentityAuthenticator> {
+        Arc::new(IdentityAuthenticator {
+            core: self.core.clone(),
+        })
+    }
+
+    /// The identity routes under `/api/v1/identity`.
+    pub fn service(&self) -> Service {
+        let (router, openapi) = api::router(api::AppState::new(self.core.clone()));
+        Service::new("identity", router, openapi)
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &IdentitySettings {
+        &self.core.settings
+    }
+}
+
+/// Builds the identity system on `platform` and returns its routes (see [`Identity::start`];
+/// use [`Identity`] directly to also get its authenticator).
+pub async fn service(
+    platform: &Platform,
+    settings: IdentitySettings,
+) -> Result<Service, InfraError> {
+    Ok(Identity::start(platform, settings).await?.service())
+}
+
+/// Resolves bearer tokens: `prx_` API keys through the key store (cached), everything else as
+/// a JWT access token.
+#[derive(Debug, Clone)]
+pub struct IdentityAuthenticator {
+    core: Arc<Core>,
+}
+
+#[async_trait::async_trait]
+impl Authenticator for IdentityAuthenticator {
+    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
+        if bearer.starts_with(domain::secrets::API_KEY_PREFIX) {
+            self.core.authenticate_key(bearer).await
+        } else {
+            self.core.tokens.verify(bearer).await
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The harness: a platform, the identity system on it, and the full app (with the identity
+//! authenticator wired into the auth settings) driven with `tower::ServiceExt::oneshot`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use praxis_http::{AuthSettings, HttpOptions};
+use praxis_identity::domain::password::HashCost;
+use praxis_identity::{Identity, IdentitySettings};
+use praxis_infra::Platform;
+use praxis_infra::testing::{self, TestBackend};
+
+/// The bootstrap admin key of every test app.
+pub const KEY: &str = "test-admin-key-0123456789";
+/// The HS256 secret of every test app.
+pub const SECRET: &[u8] = b"test-jwt-secret-0123456789abcdef0123456789";
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Settings used by the tests: the test secret, and a cheaper argon2 cost so the suite does
+/// not spend its time hashing (the OWASP cost is the default and is tested in unit tests).
+pub fn settings() -> IdentitySettings {
+    IdentitySettings {
+        hash_cost: HashCost {
+            memory_kib: 1024,
+            iterations: 1,
+            lanes: 1,
+        },
+        ..IdentitySettings::with_secret(SECRET.to_vec())
+    }
+}
+
+/// One app on one backend.
+pub struct Harness {
+    /// The test backend that owns the data.
+    pub backend: TestBackend,
+    /// `"sqlite"` or `"postgres"`.
+    pub name: &'static str,
+    /// The full app.
+    pub app: Router,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Resp {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with this status; returns the body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status}, got {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not a problem: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let body = self.json();
+        assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{body}");
+        body
+    }
+
+    /// Asserts a 401 problem with the bearer challenge; returns its detail.
+    #[track_caller]
+    pub fn unauthorized(&self) -> String {
+        let body = self.problem(401);
+        assert_eq!(self.header("www-authenticate"), Some("Bearer"), "{body}");
+        body["detail"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Asserts the status; returns the JSON body (or Null when empty).
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status}, got {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+
+    /// The field names of a validation problem.
+    pub fn fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.backend.platform.shutdown.cancel();
+    }
+}
+
+/// Tokens of a login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The access token.
+    pub access: String,
+    /// The refresh token.
+    pub refresh: String,
+    /// The account id.
+    pub id: String,
+}
+
+impl Harness {
+    /// Embedded backend, default test settings.
+    pub async fn embedded() -> Self {
+        Self::on(testing::embedded().await, settings()).await
+    }
+
+    /// Scaled backend, default test settings.
+    pub async fn scaled() -> Self {
+        Self::on(testing::scaled().await, settings()).await
+    }
+
+    /// The same kind of backend as `self`, with other settings (fresh data).
+    pub async fn sibling(&self, settings: IdentitySettings) -> Self {
+        let backend = match self.name {
+            "sqlite" => testing::embedded().await,
+            _ => testing::scaled().await,
+        };
+        Self::on(backend, settings).await
+    }
+
+    /// The app on `backend`.
+    pub async fn on(backend: TestBackend, settings: IdentitySettings) -> Self {
+        let name = backend.name;
+        let (_identity, app) = app_on(&backend.platform, settings).await;
+        Self { backend, name, app }
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &Platform {
+        &self.backend.platform
+    }
+
+    /// Sends a request.
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// A request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        self.call_from(None, method, path, bearer, body).await
+    }
+
+    /// [`Harness::call`] from a client address (as the server's connection info).
+    pub async fn call_from(
+        &self,
+        client: Option<IpAddr>,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = bearer {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let mut req = match body {
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        if let Some(ip) = client {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(ip, 40_000)));
+        }
+        self.send(req).await
+    }
+
+    /// A request with a raw body and content type.
+    pub async fn raw(&self, method: Method, path: &str, bearer: Option<&str>, body: &str) -> Resp {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = bearer {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::from(body.to_owned())).expect("request"))
+            .await
+    }
+
+    /// Signs up `email` with [`PASSWORD`]; returns the account id.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/identity/signup",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
+            .await
+            .ok(201);
+        r["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Logs in with [`PASSWORD`], asserting 200.
+    pub async fn login(&self, email: &str) -> Login {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/identity/login",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
+            .await;
+        let body = r.ok(200);
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        Login {
+            access: body["access_token"].as_str().expect("access").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh").to_owned(),
+            id: body["account"]["id"].as_str().expect("id").to_owned(),
+        }
+    }
+
+    /// Signs up and logs in.
+    pub async fn account(&self, email: &str) -> Login {
+        self.sign_up(email).await;
+        self.login(email).await
+    }
+
+    /// `GET /api/v1/identity/me` with a bearer token.
+    pub async fn me(&self, bearer: &str) -> Resp {
+        self.call(Method::GET, "/api/v1/identity/me", Some(bearer), None)
+            .await
+    }
+
+    /// Runs a statement on the backend's database (test setup such as expiring a token).
+    pub async fn sql(&self, statement: &str, binds: &[&str]) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()));
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.execute(self.platform().db.pool()).await.expect("sql");
+    }
+}
+
+/// The identity system and the full app on a platform.
+pub async fn app_on(platform: &Platform, settings: IdentitySettings) -> (Identity, Router) {
+    let identity = Identity::start(platform, settings)
+        .await
+        .unwrap_or_else(|e| panic!("identity failed to start: {e}"));
+    let opts = HttpOptions {
+        access_log: false,
+        auth: AuthSettings {
+            admin_key: Some(KEY.into()),
+            authenticator: Some(identity.authenticator()),
+            ..AuthSettings::default()
+        },
+        ..HttpOptions::default()
+    };
+    let app = praxis_http::app(vec![identity.service()], platform.clone(), opts);
+    (identity, app)
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// Claims of a valid access token of the test app for `sub`, lasting `ttl`.
+pub fn claims(sub: &str, scope: &str, ttl: Duration) -> Value {
+    let now = now();
+    json!({
+        "iss": "praxis",
+        "aud": "praxis",
+        "sub": sub,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl.as_secs(),
+        "jti": "test",
+        "scope": scope,
+        "role": "user",
+        "plan": "free",
+    })
+}
+
+/// An HS256 token over `claims` with `secret`.
+pub fn hs256(claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("sign")
+}

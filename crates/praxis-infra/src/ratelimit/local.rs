@@ -1,0 +1,209 @@
+//! The in-process backend: 64 shards, each a mutex-guarded map from key to the states of the
+//! rules checked under that key, on a monotonic clock.
+//!
+//! Lookups borrow the caller's `&str` (no allocation once a key exists). A key usually has one
+//! rule; a second rule on the same key (another algorithm or quota) gets its own state.
+//!
+//! Eviction is on access and amortized: a shard sweeps out its idle states once per
+//! `max(SWEEP_EVERY, entries kept by its last sweep)` checks that reach it. A sweep costs
+//! O(entries of the shard) = O(kept + checks since), so the cost per check is O(1) amortized;
+//! between sweeps an idle key keeps its memory. States
+//! that are idle right after a check (a denied or zero-hit check on a fresh key) are never
+//! stored at all.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use praxis_kit::ratelimit::{Decision, State};
+
+use super::Rule;
+
+/// Number of shards (a power of two).
+const SHARDS: usize = 64;
+/// A shard sweeps at least this many checks apart.
+const SWEEP_EVERY: u64 = 1024;
+
+pub(crate) struct LocalLimiter {
+    origin: Instant,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[Shard]>,
+}
+
+/// One shard, on its own cache lines so neighbouring locks do not false-share.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard {
+    map: Mutex<ShardMap>,
+}
+
+#[derive(Default)]
+struct ShardMap {
+    entries: HashMap<Box<str>, Vec<(Rule, State)>>,
+    /// Checks since the last sweep.
+    ops: u64,
+    /// Entries the last sweep kept.
+    kept: u64,
+}
+
+impl ShardMap {
+    /// Drops every state that is idle at `now`, and keys left without states.
+    fn sweep(&mut self, now: u64) {
+        self.entries.retain(|_, states| {
+            states.retain(|(rule, state)| !state.is_idle(&rule.quota, now));
+            !states.is_empty()
+        });
+        self.ops = 0;
+        self.kept = self.entries.len() as u64;
+    }
+}
+
+impl LocalLimiter {
+    pub(crate) fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    /// Nanoseconds since the limiter was created.
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn shard(&self, key: &str) -> &Shard {
+        let h = self.hasher.hash_one(key);
+        // The top bits: the map inside the shard uses its own hasher anyway.
+        &self.shards[(h >> 58) as usize % SHARDS]
+    }
+
+    pub(crate) fn check(&self, key: &str, rule: &Rule, hits: u64) -> Decision {
+        let shard = self.shard(key);
+        let mut map = shard.map.lock();
+        // Read the clock under the lock: per key, `now` never decreases.
+        let now = self.now_ns();
+        map.ops += 1;
+        // A sweep costs O(kept + ops) and comes at most every max(SWEEP_EVERY, kept) checks:
+        // amortized O(1) per check.
+        if map.ops >= SWEEP_EVERY.max(map.kept) {
+            map.sweep(now);
+        }
+        if let Some(states) = map.entries.get_mut(key) {
+            if let Some((_, state)) = states.iter_mut().find(|(r, _)| r == rule) {
+                return state.check(&rule.quota, now, hits);
+            }
+            let mut state = State::new(rule.algorithm);
+            let d = state.check(&rule.quota, now, hits);
+            if !state.is_idle(&rule.quota, now) {
+                states.push((*rule, state));
+            }
+            return d;
+        }
+        let mut state = State::new(rule.algorithm);
+        let d = state.check(&rule.quota, now, hits);
+        if !state.is_idle(&rule.quota, now) {
+            map.entries.insert(Box::from(key), vec![(*rule, state)]);
+        }
+        d
+    }
+
+    /// Keys currently held (idle ones included until their shard sweeps).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.map.lock().entries.len()).sum()
+    }
+
+    /// Sweeps every shard now.
+    #[cfg(test)]
+    fn sweep_all(&self) {
+        let now = self.now_ns();
+        for s in self.shards.iter() {
+            s.map.lock().sweep(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use praxis_kit::ratelimit::{Algorithm, Quota};
+    use std::time::Duration;
+
+    fn rule(algorithm: Algorithm, limit: u64, period: Duration) -> Rule {
+        Rule::new(algorithm, Quota::new(limit, period).expect("valid"))
+    }
+
+    #[test]
+    fn rules_on_one_key_are_separate() {
+        let l = LocalLimiter::new();
+        let a = rule(Algorithm::FixedWindow, 1, Duration::from_secs(3600));
+        let b = rule(Algorithm::FixedWindow, 2, Duration::from_secs(3600));
+        assert!(l.check("k", &a, 1).allowed);
+        assert!(!l.check("k", &a, 1).allowed);
+        assert!(l.check("k", &b, 2).allowed);
+        assert!(l.check("other", &a, 1).allowed);
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn fresh_idle_states_are_not_stored() {
+        let l = LocalLimiter::new();
+        let r = rule(Algorithm::SlidingLog, 3, Duration::from_secs(60));
+        assert!(l.check("peek", &r, 0).allowed);
+        assert!(!l.check("too-big", &r, 4).allowed);
+        assert_eq!(l.len(), 0);
+    }
+
+    #[test]
+    fn idle_states_are_swept() {
+        let l = LocalLimiter::new();
+        let period = Duration::from_millis(20);
+        for a in Algorithm::ALL {
+            let r = rule(a, 5, period);
+            for i in 0..100 {
+                assert!(l.check(&format!("{a}-{i}"), &r, 1).allowed);
+            }
+        }
+        assert_eq!(l.len(), 500);
+        // The sliding-window counter is idle two periods after its last hit.
+        std::thread::sleep(period * 3);
+        l.sweep_all();
+        assert_eq!(l.len(), 0);
+    }
+
+    #[test]
+    fn sweeping_on_access_bounds_memory() {
+        let l = LocalLimiter::new();
+        let r = rule(Algorithm::Gcra, 1, Duration::from_millis(1));
+        // Each key is idle 1 ms after its hit; checks keep arriving on new keys. A shard sweeps
+        // every 1024 checks that reach it (about 65,000 checks over the 64 shards), so at most
+        // about 64 * 1024 keys are held whatever the number of keys seen.
+        for i in 0..200_000u32 {
+            l.check(&i.to_string(), &r, 1);
+            if i % 10_000 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        assert!(l.len() < 100_000, "held {}", l.len());
+    }
+
+    #[test]
+    fn concurrent_threads_allow_exactly_the_limit() {
+        let l = std::sync::Arc::new(LocalLimiter::new());
+        for a in Algorithm::ALL {
+            let r = rule(a, 100, Duration::from_secs(3600));
+            let allowed: usize = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        let l = l.clone();
+                        s.spawn(move || (0..75).filter(|_| l.check("burst", &r, 1).allowed).count())
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("thread")).sum()
+            });
+            assert_eq!(allowed, 100, "{a}");
+        }
+    }
+}
