@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use praxis_infra::InfraError;
 use praxis_infra::sql::{Db, Migration, MigrationSet};
 
@@ -353,6 +353,69 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
         h.update(part);
     }
     *h.finalize().as_bytes()
+}
+
+/// Runs `run` at most once per `Idempotency-Key` within `scope` (for example
+/// `shortener:<owner>:<route>`); `run` returns the status and JSON body of a success, which is
+/// stored and replayed for a retry with the same key and body (the same key with another body
+/// or route is 422). Failures are not stored: a retry runs again. Without the header, `run`
+/// simply runs.
+pub async fn run_idempotent<F, Fut>(
+    store: &IdempotencyStore,
+    headers: &HeaderMap,
+    scope: &str,
+    route: &str,
+    body: &[u8],
+    run: F,
+) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(StatusCode, Vec<u8>), Problem>>,
+{
+    let key = match key_from_headers(headers) {
+        Ok(k) => k,
+        Err(p) => return p.into_response(),
+    };
+    let Some(key) = key else {
+        return json_response(run().await);
+    };
+    let print = fingerprint(&[route.as_bytes(), body]);
+    let pending = match store.begin(scope, &key, &print).await {
+        Ok(Begin::Replay { status, body }) => return replay_response(status, body),
+        Ok(Begin::New(pending)) => pending,
+        Err(p) => return p.into_response(),
+    };
+    let result = run().await;
+    match &result {
+        Ok((status, body)) => {
+            if let Err(p) = pending.complete(*status, body).await {
+                tracing::warn!(problem = %p, "storing an idempotent answer failed; a retry will run again");
+            }
+        }
+        Err(_) => pending.abort().await,
+    }
+    json_response(result)
+}
+
+/// A JSON success (status and body) or a problem, as a response.
+pub fn json_response(result: Result<(StatusCode, Vec<u8>), Problem>) -> Response {
+    match result {
+        Ok((status, body)) => {
+            let mut res = (status, body).into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            res
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
+/// JSON bytes of a response body, or a 500 problem.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Problem> {
+    serde_json::to_vec(value)
+        .map_err(|e| Problem::internal(format_args!("response serialization failed: {e}")))
 }
 
 /// The replayed answer: the stored status and JSON body, marked `Idempotent-Replayed: true`.

@@ -2,15 +2,13 @@
 //! `<data_dir>/jwt.secret` (mode 0600) on first start, like the admin key. The secret itself
 //! is never logged.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
-use crate::admin_key::KeySource;
 use crate::config::identity::read_jwt_secret_file;
 use crate::config::{Config, Mode, Secret};
+use crate::secret_file::{self, KeySource};
 
 /// Returns the JWT secret for `serve`; in embedded mode without one, reads or creates
 /// `<data_dir>/jwt.secret`. Scaled mode requires a configured secret: processes that do not
@@ -29,40 +27,7 @@ pub fn resolve(cfg: &Config) -> anyhow::Result<(Secret, KeySource)> {
 }
 
 fn read_or_generate(path: &Path) -> anyhow::Result<(Secret, KeySource)> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data_dir {}", dir.display()))?;
-    }
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    match created {
-        Ok(mut file) => {
-            file.write_all(generate().as_bytes())
-                .and_then(|()| file.write_all(b"\n"))
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            let secret = read_jwt_secret_file(path).map_err(anyhow::Error::msg)?;
-            Ok((secret, KeySource::Generated(path.to_path_buf())))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let secret = read_jwt_secret_file(path)
-                .map_err(|msg| anyhow::anyhow!("{msg} (delete it to generate a new secret)"))?;
-            Ok((secret, KeySource::Existing(path.to_path_buf())))
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
-    }
-}
-
-/// 64 hex characters from two random UUIDv4 (244 random bits).
-fn generate() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+    secret_file::read_or_generate(path, read_jwt_secret_file, "secret")
 }
 
 #[cfg(test)]

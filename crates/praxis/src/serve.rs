@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::admin_key::{self, KeySource};
+use crate::admin_key;
 use crate::config::{Config, values::mask_url};
 use crate::context::RunContext;
 use crate::jwt_secret;
+use crate::secret_file::{self, KeySource};
 use crate::shutdown::Signals;
 use crate::systems;
 
@@ -184,7 +185,7 @@ fn log_secret_source(source: &KeySource) {
     match source {
         KeySource::Configured => info!("jwt secret: configured"),
         KeySource::Existing(path) => {
-            if admin_key::readable_by_others(path) {
+            if secret_file::readable_by_others(path) {
                 warn!(path = %path.display(), "jwt secret file is readable by other users; chmod 600 it");
             }
             info!(path = %path.display(), "jwt secret: read from the file generated earlier");
@@ -206,7 +207,7 @@ fn log_key_source(source: &KeySource) {
     match source {
         KeySource::Configured => info!("admin key: configured"),
         KeySource::Existing(path) => {
-            if admin_key::readable_by_others(path) {
+            if secret_file::readable_by_others(path) {
                 warn!(path = %shown(path), "admin key file is readable by other users; chmod 600 it");
             }
             info!(path = %shown(path), "admin key: read from the file generated earlier");

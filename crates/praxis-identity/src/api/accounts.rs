@@ -5,10 +5,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use praxis_http::auth::PrincipalKind;
+use praxis_http::idempotency::run_idempotent;
 use praxis_http::{Caller, Json, Problem};
 
 use super::dto::{AccountView, Credentials, MeView, PasswordChange, RefreshRequest, TokenPair};
-use super::{AppState, ClientIp, TAG, idempotent, no_store};
+use super::{AppState, ClientIp, TAG, no_store};
 use crate::accounts::Session;
 use crate::error::IdentityError;
 
@@ -47,9 +48,10 @@ pub async fn sign_up(
     Json(req): Json<Credentials>,
 ) -> Response {
     let body = serde_json::to_vec(&req).unwrap_or_default();
-    idempotent(
-        &state,
+    run_idempotent(
+        &state.core.idempotency,
         &headers,
+        "identity:POST /api/v1/identity/signup",
         "POST /api/v1/identity/signup",
         &body,
         || async {

@@ -5,21 +5,19 @@ mod admin;
 pub mod dto;
 mod keys;
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use praxis_http::Problem;
-use praxis_http::idempotency::{Begin, fingerprint, key_from_headers, replay_response};
 
 use crate::Core;
 
@@ -102,61 +100,6 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
         .rev()
         .find(|ip| !trusted.contains(ip))
         .unwrap_or(peer)
-}
-
-/// Runs `run` at most once per `Idempotency-Key` (scope `identity:<route>`); `run` returns the
-/// status and JSON body of a success, which is stored and replayed for a retry with the same
-/// key and body. Failures are not stored.
-pub(crate) async fn idempotent<F, Fut>(
-    state: &AppState,
-    headers: &HeaderMap,
-    route: &str,
-    body: &[u8],
-    run: F,
-) -> Response
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(StatusCode, Vec<u8>), Problem>>,
-{
-    let key = match key_from_headers(headers) {
-        Ok(k) => k,
-        Err(p) => return p.into_response(),
-    };
-    let Some(key) = key else {
-        return respond(run().await);
-    };
-    let store = &state.core.idempotency;
-    let scope = format!("identity:{route}");
-    let print = fingerprint(&[route.as_bytes(), body]);
-    let pending = match store.begin(&scope, &key, &print).await {
-        Ok(Begin::Replay { status, body }) => return replay_response(status, body),
-        Ok(Begin::New(pending)) => pending,
-        Err(p) => return p.into_response(),
-    };
-    let result = run().await;
-    match &result {
-        Ok((status, body)) => {
-            if let Err(p) = pending.complete(*status, body).await {
-                tracing::warn!(problem = %p, "storing an idempotent answer failed; a retry will run again");
-            }
-        }
-        Err(_) => pending.abort().await,
-    }
-    respond(result)
-}
-
-fn respond(result: Result<(StatusCode, Vec<u8>), Problem>) -> Response {
-    match result {
-        Ok((status, body)) => {
-            let mut res = (status, body).into_response();
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            res
-        }
-        Err(p) => p.into_response(),
-    }
 }
 
 /// Responses that carry tokens must not be cached by anything on the way (RFC 6749 5.1).

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use praxis_http::idempotency::{run_idempotent, to_json};
 use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
@@ -11,7 +12,6 @@ use super::auth::Access;
 use super::dto::{
     BulkCreate, BulkItem, BulkResult, CreateLink, LinkPage, LinkView, ListParams, UpdateLink,
 };
-use super::idempotent::{idempotent, to_json};
 use super::{AppState, TAG};
 use crate::domain::days::now_ms;
 use crate::domain::tags::MAX_TAG_LEN;
@@ -59,10 +59,10 @@ pub async fn create_link(
     };
     let body = serde_json::to_vec(&req).unwrap_or_default();
     let store = &state.inner.idempotency;
-    idempotent(
+    run_idempotent(
         store,
         &headers,
-        who.owner,
+        &format!("shortener:{}:POST /api/v1/links", who.owner),
         "POST /api/v1/links",
         &body,
         || async {
@@ -130,10 +130,10 @@ pub async fn bulk_create(
     }
     let body = serde_json::to_vec(&req).unwrap_or_default();
     let store = &state.inner.idempotency;
-    idempotent(
+    run_idempotent(
         store,
         &headers,
-        who.owner,
+        &format!("shortener:{}:POST /api/v1/links/bulk", who.owner),
         "POST /api/v1/links/bulk",
         &body,
         || async {

@@ -3,7 +3,6 @@
 
 pub mod auth;
 pub mod dto;
-mod idempotent;
 mod links;
 mod qr;
 mod redirect;
