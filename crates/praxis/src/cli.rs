@@ -13,7 +13,8 @@ use crate::config::keys::{self, Default as KeyDefault};
     version,
     about = "praxis: classic distributed-system designs as real, tested services",
     long_about = "praxis: classic distributed-system designs as real, tested services.\n\n\
-        One binary runs every system (today: the URL shortener). By default it is embedded: an \
+        One binary runs every system (today: identity, the URL shortener and the rate-limit \
+        decision service). By default it is embedded: an \
         SQLite file under ./data, an in-process cache and an in-process event bus, nothing else \
         to install. Point it at PostgreSQL (database_url), Redis (redis_url) and NATS JetStream \
         (nats_url) and it runs scaled: many processes share them, and `serve --only` runs a \
@@ -154,6 +155,18 @@ pub struct ConfigFlags {
     #[arg(long, value_name = "LIMIT")]
     pub login_limit_ip: Option<String>,
 
+    /// TOML file holding the [rate_limit] table of HTTP rate-limit policies (instead of the config file's) [env: PRAXIS_RATE_LIMIT_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub rate_limit_file: Option<String>,
+
+    /// Limits of the rate-limit decision service: a domain file or a folder of them, reloaded when changed [env: PRAXIS_RATELIMIT_LIMITS].
+    #[arg(long, value_name = "PATH")]
+    pub ratelimit_limits: Option<String>,
+
+    /// HOST:PORT of the decision service's Envoy RateLimitService gRPC API; unset = off [env: PRAXIS_RATELIMIT_GRPC_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    pub ratelimit_grpc_listen: Option<String>,
+
     /// Public base URL of short links, e.g. https://sho.rt [env: PRAXIS_BASE_URL] [default: http://<bound address>].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
@@ -254,7 +267,7 @@ pub fn keys_help() -> String {
 impl ConfigFlags {
     /// The flags that were given, as (configuration key, text).
     pub fn values(&self) -> Vec<(&'static str, String)> {
-        let all: [(&'static str, &Option<String>); 32] = [
+        let all: [(&'static str, &Option<String>); 35] = [
             ("only", &self.only),
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
@@ -272,6 +285,9 @@ impl ConfigFlags {
             ("jwks_audience", &self.jwks_audience),
             ("login_limit_account", &self.login_limit_account),
             ("login_limit_ip", &self.login_limit_ip),
+            ("rate_limit_file", &self.rate_limit_file),
+            ("ratelimit_limits", &self.ratelimit_limits),
+            ("ratelimit_grpc_listen", &self.ratelimit_grpc_listen),
             ("base_url", &self.base_url),
             ("anonymous_create", &self.anonymous_create),
             ("default_redirect", &self.default_redirect),

@@ -15,6 +15,9 @@ pub struct RunContext {
     /// The identity system, started by `serve` before every other system: its authenticator
     /// resolves the bearer tokens of every route.
     pub identity: Option<praxis_identity::Identity>,
+    /// How callers are authenticated (the HTTP stack's settings; the rate-limit decision
+    /// service's gRPC API uses them too). Set by `serve` once the identity system runs.
+    pub auth: Option<praxis_http::AuthSettings>,
 }
 
 impl RunContext {
@@ -28,6 +31,7 @@ impl RunContext {
             config,
             base_url,
             identity: None,
+            auth: None,
         })
     }
 }

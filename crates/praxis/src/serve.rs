@@ -72,8 +72,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let authenticator = identity.authenticator();
+    let auth = AuthSettings {
+        admin_key: Some(admin_key.expose().to_owned()),
+        allow_anonymous_writes: ctx.config.anonymous_create,
+        authenticator: Some(identity.authenticator()),
+    };
     ctx.identity = Some(identity);
+    ctx.auth = Some(auth.clone());
     let cfg = &ctx.config;
 
     let services = match build_services(&platform, &ctx).await {
@@ -92,15 +97,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             request_timeout: cfg.request_timeout,
             access_log: cfg.access_log,
             metrics,
-            auth: AuthSettings {
-                admin_key: Some(admin_key.expose().to_owned()),
-                allow_anonymous_writes: cfg.anonymous_create,
-                authenticator: Some(authenticator),
-            },
-            ..HttpOptions::default()
+            auth,
+            rate_limit: cfg.rate_limit.as_ref().map(|rl| rl.limits.clone()),
         },
     );
 
+    if !cfg.only.iter().any(|s| s == "ratelimit")
+        && (cfg.ratelimit.limits.is_some() || cfg.ratelimit.grpc_listen.is_some())
+    {
+        warn!(
+            "ratelimit_limits / ratelimit_grpc_listen are set but the ratelimit system is not \
+             selected (--only); the decision service does not run in this process"
+        );
+    }
+    if let Some(rl) = &cfg.rate_limit {
+        info!(
+            source = %rl.source.display(),
+            policies = %rl.limits.policy_names().collect::<Vec<_>>().join(","),
+            "http rate-limit policies applied"
+        );
+    }
     info!(
         addr = %bound,
         mode = %cfg.mode(),

@@ -37,6 +37,11 @@ pub static SYSTEMS: &[System] = &[
         migrations: &praxis_shortener::MIGRATIONS,
         build: shortener,
     },
+    System {
+        name: "ratelimit",
+        migrations: &praxis_ratelimit::MIGRATIONS,
+        build: ratelimit,
+    },
 ];
 
 /// Migrations shared by every system (event bus outbox, idempotency keys), applied first.
@@ -116,6 +121,24 @@ fn shortener<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a>
         praxis_shortener::service(platform, settings)
             .await
             .context("cannot start the shortener")
+    })
+}
+
+/// The rate-limit decision service: limits from `ratelimit_limits` (reloaded when they
+/// change), the gRPC API on `ratelimit_grpc_listen` when set, callers authenticated like the
+/// HTTP routes'.
+fn ratelimit<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
+    Box::pin(async move {
+        let cfg = &ctx.config.ratelimit;
+        let settings = praxis_ratelimit::RateLimitServiceSettings {
+            limits: cfg.limits.clone(),
+            grpc_listen: cfg.grpc_listen,
+            grpc_auth: ctx.auth.clone().unwrap_or_default(),
+            ..praxis_ratelimit::RateLimitServiceSettings::default()
+        };
+        praxis_ratelimit::service(platform, settings)
+            .await
+            .context("cannot start the rate-limit decision service")
     })
 }
 

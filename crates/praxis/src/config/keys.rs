@@ -150,6 +150,24 @@ pub const KEYS: &[KeySpec] = &[
         doc: "login attempts allowed per client IP, COUNT/DURATION (429 beyond it)",
     },
     KeySpec {
+        name: "rate_limit_file",
+        default: Default::Unset("the [rate_limit] table of the config file, if any"),
+        secret: false,
+        doc: "TOML file holding the [rate_limit] table of HTTP rate-limit policies; excludes the table in the config file",
+    },
+    KeySpec {
+        name: "ratelimit_limits",
+        default: Default::Unset("the decision service answers OK to every descriptor"),
+        secret: false,
+        doc: "limits of the rate-limit decision service: a domain file (TOML in envoyproxy/ratelimit's structure) or a folder of them, reloaded when changed",
+    },
+    KeySpec {
+        name: "ratelimit_grpc_listen",
+        default: Default::Unset("no gRPC server"),
+        secret: false,
+        doc: "HOST:PORT of the decision service's Envoy RateLimitService v3 gRPC API (port 0 picks a free one)",
+    },
+    KeySpec {
         name: "base_url",
         default: Default::Derived("http://<bound listen address>"),
         secret: false,

@@ -70,6 +70,9 @@ pub struct Layers {
     values: HashMap<&'static str, Raw>,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
+    /// The `[rate_limit]` table of the config file, if any (tables have no environment
+    /// variable nor flag; see `super::rate_limit`).
+    pub rate_limit: Option<toml::Value>,
 }
 
 impl Layers {
@@ -185,10 +188,25 @@ fn read_file(choice: &FileChoice, layers: &mut Layers) -> Result<(), Vec<ConfigE
     let mut errors = Vec::new();
     for (name, value) in table {
         let origin = Origin::File(shown.clone());
+        if name == super::rate_limit::TABLE {
+            if value.is_table() {
+                layers.rate_limit = Some(value);
+            } else {
+                errors.push(ConfigError::new(
+                    origin.locate(&name),
+                    "expected a table ([rate_limit] with policies, trusted_proxies, plans)"
+                        .to_owned(),
+                ));
+            }
+            continue;
+        }
         let Some(key) = keys::find(&name) else {
             errors.push(ConfigError::new(
                 shown.display().to_string(),
-                format!("unknown key {name:?} (known keys: {})", keys::names()),
+                format!(
+                    "unknown key {name:?} (known keys: {}, and the [rate_limit] table)",
+                    keys::names()
+                ),
             ));
             continue;
         };

@@ -8,6 +8,7 @@
 pub mod identity;
 pub mod keys;
 pub mod layers;
+pub mod rate_limit;
 pub mod render;
 pub mod source;
 pub mod units;
@@ -160,6 +161,10 @@ pub struct Config {
     pub only: Vec<String>,
     /// Identity: JWT secret, token lifetimes, external identity provider, login limits.
     pub identity: identity::IdentityConfig,
+    /// The HTTP rate-limit policies (`[rate_limit]` or `rate_limit_file`), validated.
+    pub rate_limit: Option<rate_limit::HttpRateLimit>,
+    /// The rate-limit decision service: its limits and gRPC address.
+    pub ratelimit: rate_limit::ServiceConfig,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
     origins: HashMap<&'static str, Origin>,
@@ -350,6 +355,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     let prefix = r.required("prefix", values::prefix);
     let only = r.required("only", |t| values::systems(t, known_systems));
     let identity = identity::read(&mut r);
+    let rate_limits = rate_limit::read(&mut r, layers);
 
     // The admin key comes from exactly one place, and a key file must be readable.
     let admin_key = match (admin_key, admin_key_file.clone()) {
@@ -423,7 +429,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     else {
         return Err(ConfigErrors(r.errors));
     };
-    let Some(identity) = identity else {
+    let (Some(identity), Some((rate_limit, ratelimit))) = (identity, rate_limits) else {
         return Err(ConfigErrors(r.errors));
     };
     if !r.errors.is_empty() {
@@ -458,6 +464,8 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         prefix,
         only,
         identity,
+        rate_limit,
+        ratelimit,
         file: layers.file.clone(),
         origins: r.origins,
     })
@@ -801,6 +809,151 @@ mod tests {
         )
         .expect_err("both");
         assert!(errs.to_string().contains("set only one of them"), "{errs}");
+    }
+
+    #[test]
+    fn the_rate_limit_table_is_read_and_validated() {
+        let file = "listen = \"127.0.0.1:1\"\n[rate_limit]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\n[[rate_limit.policies]]\nname = \"login\"\nmatch = { methods = [\"POST\"], route = \"/api/v1/identity/login\" }\nkey = \"ip\"\nlimit = 5\nperiod = \"1m\"\n";
+        let cfg = load_with(&[], &[], Some(file)).expect("loads");
+        let rl = cfg.rate_limit.as_ref().expect("policies");
+        assert_eq!(rl.limits.policy_names().collect::<Vec<_>>(), ["login"]);
+        assert!(rl.source.ends_with("praxis.toml"));
+        assert!(matches!(cfg.origin("rate_limit"), Origin::File(_)));
+
+        let bad = file.replace("period = \"1m\"", "period = \"soon\"");
+        let errs = load_with(&[], &[], Some(&bad)).expect_err("bad period");
+        let msg = errs.to_string();
+        assert!(msg.starts_with("rate_limit in "), "{msg}");
+        assert!(
+            msg.contains("praxis.toml: policy \"login\": period: \"soon\" is not a period"),
+            "{msg}"
+        );
+
+        let bad = file.replace("key = \"ip\"", "key = \"ip\"\nshadow = \"yes\"");
+        let errs = load_with(&[], &[], Some(&bad)).expect_err("bad type");
+        assert!(
+            errs.to_string()
+                .contains("policy \"login\" (policies[0]).shadow: invalid type"),
+            "{errs}"
+        );
+
+        let errs = load_with(&[], &[], Some("rate_limit = 3\n")).expect_err("not a table");
+        assert!(errs.to_string().contains("expected a table"), "{errs}");
+        assert!(
+            load_with(&[], &[], None)
+                .expect("defaults")
+                .rate_limit
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn rate_limit_file_replaces_the_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("limits.toml");
+        std::fs::write(
+            &path,
+            "[rate_limit]\n[[rate_limit.policies]]\nname = \"all\"\nkey = \"global\"\nlimit = 100\nperiod = \"1s\"\n",
+        )
+        .expect("write");
+        let path_text = path.display().to_string();
+        let cfg = load_with(&[("PRAXIS_RATE_LIMIT_FILE", &path_text)], &[], None).expect("loads");
+        let rl = cfg.rate_limit.expect("policies");
+        assert_eq!(rl.source, path);
+
+        let table = "[rate_limit]\n[[rate_limit.policies]]\nname = \"x\"\nkey = \"ip\"\nlimit = 1\nperiod = \"1s\"\n";
+        let errs = load_with(&[("PRAXIS_RATE_LIMIT_FILE", &path_text)], &[], Some(table))
+            .expect_err("both");
+        assert!(
+            errs.to_string()
+                .starts_with("PRAXIS_RATE_LIMIT_FILE: is set to"),
+            "{errs}"
+        );
+        assert!(errs.to_string().contains("set only one of them"), "{errs}");
+
+        std::fs::write(
+            &path,
+            "[rate_limit]\n[[rate_limit.policies]]\nname = \"all\"\nkey = \"everyone\"\nlimit = 100\nperiod = \"1s\"\n",
+        )
+        .expect("write");
+        let errs = load_with(&[], &[("rate_limit_file", &path_text)], None).expect_err("bad key");
+        let msg = errs.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "--rate-limit-file: {path_text}: policy \"all\": key: "
+            )),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn decision_service_keys_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("edge.toml");
+        std::fs::write(
+            &path,
+            "domain = \"edge\"\n[[descriptors]]\nkey = \"ip\"\nrate_limit = { unit = \"second\", requests_per_unit = 10 }\n",
+        )
+        .expect("write");
+        let path_text = path.display().to_string();
+        let cfg = load_with(
+            &[("PRAXIS_RATELIMIT_LIMITS", &path_text)],
+            &[("ratelimit_grpc_listen", "127.0.0.1:0")],
+            None,
+        )
+        .expect("loads");
+        assert_eq!(cfg.ratelimit.limits.as_deref(), Some(path.as_path()));
+        assert_eq!(
+            cfg.ratelimit.limits_version.as_deref().map(str::len),
+            Some(16)
+        );
+        assert_eq!(cfg.ratelimit.grpc_listen.map(|a| a.port()), Some(0));
+
+        std::fs::write(
+            &path,
+            "domain = \"edge\"\n[[descriptors]]\nkey = \"ip\"\nrate_limit = { unit = \"fortnight\", requests_per_unit = 10 }\n",
+        )
+        .expect("write");
+        let errs =
+            load_with(&[("PRAXIS_RATELIMIT_LIMITS", &path_text)], &[], None).expect_err("bad unit");
+        let msg = errs.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "PRAXIS_RATELIMIT_LIMITS: the limits do not load: {path_text}: descriptors[0].rate_limit.unit: \"fortnight\" is not a unit"
+            )),
+            "{msg}"
+        );
+        let errs = load_with(&[], &[("ratelimit_grpc_listen", "everywhere")], None)
+            .expect_err("bad address");
+        assert!(
+            errs.to_string().starts_with("--ratelimit-grpc-listen: "),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn the_commented_rate_limit_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../praxis.example.toml");
+        let text = std::fs::read_to_string(&path).expect("praxis.example.toml exists");
+        let start = text
+            .find("# [rate_limit]\n")
+            .expect("the example documents a [rate_limit] table");
+        let block: String = text[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .filter(|l| !l.starts_with("---"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut table: toml::Table = toml::from_str(&block).unwrap_or_else(|e| {
+            panic!("the commented [rate_limit] example is not TOML: {e}\n{block}")
+        });
+        let value = table.remove(rate_limit::TABLE).expect("rate_limit table");
+        let rl = rate_limit::from_table(value, &path)
+            .unwrap_or_else(|e| panic!("the commented [rate_limit] example is invalid: {e}"));
+        assert!(rl.config.policies.len() >= 3, "{:?}", rl.config.policies);
+        assert!(rl.config.policies.iter().any(|p| p.shadow));
+        assert!(!rl.config.plans.is_empty());
     }
 
     #[test]

@@ -32,6 +32,29 @@ pub fn render(cfg: &Config) -> String {
     for (line, comment) in rows {
         out.push_str(&format!("{line:<width$}  # {comment}\n"));
     }
+    if let Some(rl) = &cfg.rate_limit {
+        out.push_str(&rate_limit_table(rl));
+    }
+    out
+}
+
+/// The HTTP rate-limit policies as a `[rate_limit]` table, after a comment naming their file.
+fn rate_limit_table(rl: &super::rate_limit::HttpRateLimit) -> String {
+    #[derive(serde::Serialize)]
+    struct Wrapper<'a> {
+        rate_limit: &'a praxis_http::ratelimit::RateLimitConfig,
+    }
+    let mut out = format!(
+        "\n# [rate_limit]: {} policies, from {}\n",
+        rl.config.policies.len(),
+        rl.source.display()
+    );
+    match toml::to_string(&Wrapper {
+        rate_limit: &rl.config,
+    }) {
+        Ok(text) => out.push_str(&text),
+        Err(e) => out.push_str(&format!("# (cannot be printed: {e})\n")),
+    }
     out
 }
 
@@ -115,6 +138,36 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         },
         "login_limit_account" => (s(&cfg.identity.login_limit_account.to_string()), None),
         "login_limit_ip" => (s(&cfg.identity.login_limit_ip.to_string()), None),
+        "rate_limit_file" => match (&cfg.rate_limit, cfg.origin("rate_limit_file")) {
+            (Some(rl), Origin::Default) => (
+                s(""),
+                Some(format!(
+                    "unset: [rate_limit] table read from {}",
+                    rl.source.display()
+                )),
+            ),
+            (Some(rl), _) => (s(&rl.source.display().to_string()), None),
+            (None, _) => (s(""), None),
+        },
+        "ratelimit_limits" => match (&cfg.ratelimit.limits, &cfg.ratelimit.limits_version) {
+            (Some(path), Some(version)) => (
+                s(&path.display().to_string()),
+                Some(format!(
+                    "{}, version {version}",
+                    cfg.origin("ratelimit_limits")
+                )),
+            ),
+            (Some(path), None) => (s(&path.display().to_string()), None),
+            (None, _) => (s(""), None),
+        },
+        "ratelimit_grpc_listen" => (
+            s(&cfg
+                .ratelimit
+                .grpc_listen
+                .map(|a| a.to_string())
+                .unwrap_or_default()),
+            None,
+        ),
         "base_url" => match &cfg.base_url {
             Some(url) => (s(url.as_str()), None),
             None => (
