@@ -6,16 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::body::Body;
+use axum::http::{Method, Request, header};
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::{
     RateLimitDescriptor, rate_limit_descriptor,
 };
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_client::RateLimitServiceClient;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use praxis_http::auth::{AuthFailure, Authenticator, Principal, PrincipalKind};
 use praxis_http::{AuthSettings, HttpOptions};
@@ -83,67 +81,7 @@ pub struct Harness {
     _dir: tempfile::TempDir,
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-pub struct Resp {
-    /// Status.
-    pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body.
-    pub body: Bytes,
-}
-
-impl Resp {
-    /// The body as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// Asserts the status; returns the JSON body.
-    #[track_caller]
-    pub fn ok(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "expected {status}, got {}: {}",
-            self.status,
-            String::from_utf8_lossy(&self.body)
-        );
-        self.json()
-    }
-
-    /// Asserts a problem+json answer with this status; returns the body.
-    #[track_caller]
-    pub fn problem(&self, status: u16) -> Value {
-        let body = self.ok(status);
-        assert_eq!(
-            self.headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-            Some("application/problem+json"),
-            "{body}"
-        );
-        body
-    }
-
-    /// The fields named by a validation problem.
-    pub fn fields(&self) -> Vec<String> {
-        self.json()["errors"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
+pub use praxis_http::testing::Resp;
 
 impl Harness {
     /// The service on `backend` with `limits` as its limit file.
@@ -172,14 +110,7 @@ impl Harness {
 
     /// Sends a request.
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        let res = self.app.clone().oneshot(req).await.expect("infallible");
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Resp {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        praxis_http::testing::send(&self.app, req).await
     }
 
     /// A request with an optional bearer token and JSON body.

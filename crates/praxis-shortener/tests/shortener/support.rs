@@ -5,11 +5,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::body::Body;
+use axum::http::{Method, Request, header};
 use serde_json::Value;
-use tower::ServiceExt;
 
 use praxis_http::auth::{AuthFailure, Authenticator, DEFAULT_PLAN, Principal, PrincipalKind};
 use praxis_http::{AuthSettings, HttpOptions};
@@ -99,83 +97,7 @@ pub struct Harness {
     pub app: Router,
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-pub struct Resp {
-    /// Status.
-    pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body.
-    pub body: Bytes,
-}
-
-impl Resp {
-    /// The body as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Asserts a problem+json answer with this status; returns the body.
-    #[track_caller]
-    pub fn problem(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "expected {status}, got {}: {}",
-            self.status,
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "not a problem: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        let body = self.json();
-        assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{body}");
-        body
-    }
-
-    /// Asserts the status; returns the JSON body (or Null when empty).
-    #[track_caller]
-    pub fn ok(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "expected {status}, got {}: {}",
-            self.status,
-            String::from_utf8_lossy(&self.body)
-        );
-        if self.body.is_empty() {
-            Value::Null
-        } else {
-            self.json()
-        }
-    }
-
-    /// The field names of a validation problem.
-    pub fn fields(&self) -> Vec<String> {
-        self.json()["errors"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
+pub use praxis_http::testing::Resp;
 
 impl Drop for Harness {
     fn drop(&mut self) {
@@ -259,14 +181,7 @@ impl Harness {
 
     /// Sends a request.
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        let res = self.app.clone().oneshot(req).await.expect("infallible");
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Resp {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        praxis_http::testing::send(&self.app, req).await
     }
 
     /// A request with the admin key.
