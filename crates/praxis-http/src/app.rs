@@ -129,12 +129,18 @@ pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Rou
         auth: Arc::new(opts.auth),
     });
     router = router.fallback(not_found);
-    // Inside the stack (429s get the request id, the access log and metrics); only when
+    // The rate limit runs inside the stack (429s get the request id, the access log and
+    // metrics), composed with it into one layer: `Router::layer` boxes each route once per
+    // layer, and a second box per request cost more than the limiter's decision. Only when
     // there are policies, so a server without them pays nothing.
-    if let Some(limits) = opts.rate_limit.as_ref().filter(|l| !l.is_empty()) {
-        router = router.layer(limits.layer(limiter));
+    match opts.rate_limit.as_ref().filter(|l| !l.is_empty()) {
+        Some(limits) => router.layer(
+            tower::ServiceBuilder::new()
+                .layer(stack)
+                .layer(limits.layer(limiter)),
+        ),
+        None => router.layer(stack),
     }
-    router.layer(stack)
 }
 
 async fn not_found() -> Problem {

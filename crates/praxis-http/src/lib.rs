@@ -11,6 +11,7 @@
 pub mod access_log;
 pub mod app;
 pub mod auth;
+pub mod client_ip;
 pub mod extract;
 pub mod idempotency;
 pub mod metrics;

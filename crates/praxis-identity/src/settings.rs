@@ -1,7 +1,6 @@
 //! The identity system's settings; the binary maps its configuration onto
 //! [`IdentitySettings`].
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use url::Url;
@@ -59,9 +58,10 @@ pub struct IdentitySettings {
     pub login_limit_account: Limit,
     /// Login attempts allowed per client IP. Default 50 per 15 minutes.
     pub login_limit_ip: Limit,
-    /// Peers whose `X-Forwarded-For` is trusted for the client IP of login limits (empty: the
-    /// peer address is the client).
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Networks of the proxies whose `X-Forwarded-For` is believed for the client IP of login
+    /// limits (empty: the peer address is the client). The binary passes the `[rate_limit]`
+    /// table's `trusted_proxies`, so both see the same client.
+    pub trusted_proxies: Vec<praxis_http::client_ip::Cidr>,
     /// Argon2id cost of new password hashes. Default OWASP's (19 MiB, t=2, p=1).
     pub hash_cost: HashCost,
     /// How long a resolved API key is cached (revocation invalidates at once, everywhere).

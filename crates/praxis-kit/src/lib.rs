@@ -9,9 +9,12 @@
 //! - [`backoff`]: exponential backoff with full jitter and a ceiling (retries).
 //! - [`ratelimit`]: token bucket, GCRA, fixed window, sliding log and sliding-window counter as
 //!   pure state machines (the caller passes `now`).
+//! - [`breaker`]: a circuit breaker (closed, open, half-open with one probe, doubling open
+//!   period) as a pure state machine (the caller passes `now`).
 
 pub mod backoff;
 pub mod base62;
+pub mod breaker;
 pub mod jitter;
 pub mod ratelimit;
 pub mod scramble;

@@ -13,8 +13,8 @@ use crate::config::keys::{self, Default as KeyDefault};
     version,
     about = "praxis: classic distributed-system designs as real, tested services",
     long_about = "praxis: classic distributed-system designs as real, tested services.\n\n\
-        One binary runs every system (today: identity, the URL shortener and the rate-limit \
-        decision service). By default it is embedded: an \
+        One binary runs every system (today: identity, the URL shortener, the rate-limit \
+        decision service and notifications). By default it is embedded: an \
         SQLite file under ./data, an in-process cache and an in-process event bus, nothing else \
         to install. Point it at PostgreSQL (database_url), Redis (redis_url) and NATS JetStream \
         (nats_url) and it runs scaled: many processes share them, and `serve --only` runs a \
@@ -167,6 +167,66 @@ pub struct ConfigFlags {
     #[arg(long, value_name = "ADDR")]
     pub ratelimit_grpc_listen: Option<String>,
 
+    /// SMTP relay of notifications: smtp://USER:PASSWORD@HOST:587, smtps://HOST:465 or smtp://HOST:25?tls=none; unset = .eml files under <data_dir>/notify/outbox [env: PRAXIS_NOTIFY_SMTP_URL].
+    #[arg(long, value_name = "URL")]
+    pub notify_smtp_url: Option<String>,
+
+    /// Sender of notification emails [env: PRAXIS_NOTIFY_EMAIL_FROM] [default: praxis <notify@localhost>].
+    #[arg(long, value_name = "ADDRESS")]
+    pub notify_email_from: Option<String>,
+
+    /// File holding the webhook signing secret whsec_... (the secret itself: env PRAXIS_NOTIFY_WEBHOOK_SECRET only) [env: PRAXIS_NOTIFY_WEBHOOK_SECRET_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub notify_webhook_secret_file: Option<String>,
+
+    /// SMS gateway URL (signed JSON POSTs); unset = no sms channel [env: PRAXIS_NOTIFY_SMS_URL].
+    #[arg(long, value_name = "URL")]
+    pub notify_sms_url: Option<String>,
+
+    /// Push gateway URL (signed JSON POSTs); unset = no push channel [env: PRAXIS_NOTIFY_PUSH_URL].
+    #[arg(long, value_name = "URL")]
+    pub notify_push_url: Option<String>,
+
+    /// Sends in flight per channel and process: N or N,channel=N [env: PRAXIS_NOTIFY_CONCURRENCY] [default: 16].
+    #[arg(long, value_name = "N")]
+    pub notify_concurrency: Option<String>,
+
+    /// Attempts per delivery before it becomes a dead letter: N or N,channel=N [env: PRAXIS_NOTIFY_MAX_ATTEMPTS] [default: 8].
+    #[arg(long, value_name = "N")]
+    pub notify_max_attempts: Option<String>,
+
+    /// First retry delay ceiling (doubles per attempt, full jitter) [env: PRAXIS_NOTIFY_RETRY_BASE] [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_retry_base: Option<String>,
+
+    /// Largest retry delay ceiling [env: PRAXIS_NOTIFY_RETRY_MAX] [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_retry_max: Option<String>,
+
+    /// How long a claimed delivery belongs to its process [env: PRAXIS_NOTIFY_LEASE] [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_lease: Option<String>,
+
+    /// Timeout of one webhook or gateway request [env: PRAXIS_NOTIFY_PROVIDER_TIMEOUT] [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_provider_timeout: Option<String>,
+
+    /// Per-provider limits, PROVIDER=COUNT/DURATION,... (smtp=10/1s,webhook=100/1s) [env: PRAXIS_NOTIFY_RATE_LIMITS].
+    #[arg(long, value_name = "LIMITS")]
+    pub notify_rate_limits: Option<String>,
+
+    /// Consecutive failures that open a provider's circuit breaker [env: PRAXIS_NOTIFY_BREAKER_FAILURES] [default: 5].
+    #[arg(long, value_name = "N")]
+    pub notify_breaker_failures: Option<String>,
+
+    /// First open period of a circuit breaker [env: PRAXIS_NOTIFY_BREAKER_OPEN] [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_breaker_open: Option<String>,
+
+    /// Longest open period of a circuit breaker [env: PRAXIS_NOTIFY_BREAKER_MAX_OPEN] [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_breaker_max_open: Option<String>,
+
     /// Public base URL of short links, e.g. https://sho.rt [env: PRAXIS_BASE_URL] [default: http://<bound address>].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
@@ -267,7 +327,7 @@ pub fn keys_help() -> String {
 impl ConfigFlags {
     /// The flags that were given, as (configuration key, text).
     pub fn values(&self) -> Vec<(&'static str, String)> {
-        let all: [(&'static str, &Option<String>); 35] = [
+        let all: [(&'static str, &Option<String>); 50] = [
             ("only", &self.only),
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
@@ -288,6 +348,24 @@ impl ConfigFlags {
             ("rate_limit_file", &self.rate_limit_file),
             ("ratelimit_limits", &self.ratelimit_limits),
             ("ratelimit_grpc_listen", &self.ratelimit_grpc_listen),
+            ("notify_smtp_url", &self.notify_smtp_url),
+            ("notify_email_from", &self.notify_email_from),
+            (
+                "notify_webhook_secret_file",
+                &self.notify_webhook_secret_file,
+            ),
+            ("notify_sms_url", &self.notify_sms_url),
+            ("notify_push_url", &self.notify_push_url),
+            ("notify_concurrency", &self.notify_concurrency),
+            ("notify_max_attempts", &self.notify_max_attempts),
+            ("notify_retry_base", &self.notify_retry_base),
+            ("notify_retry_max", &self.notify_retry_max),
+            ("notify_lease", &self.notify_lease),
+            ("notify_provider_timeout", &self.notify_provider_timeout),
+            ("notify_rate_limits", &self.notify_rate_limits),
+            ("notify_breaker_failures", &self.notify_breaker_failures),
+            ("notify_breaker_open", &self.notify_breaker_open),
+            ("notify_breaker_max_open", &self.notify_breaker_max_open),
             ("base_url", &self.base_url),
             ("anonymous_create", &self.anonymous_create),
             ("default_redirect", &self.default_redirect),

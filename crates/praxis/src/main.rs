@@ -7,6 +7,7 @@ mod context;
 mod jwt_secret;
 mod logging;
 mod migrate;
+mod notify_secret;
 mod secret_file;
 mod serve;
 mod shutdown;

@@ -42,6 +42,11 @@ pub static SYSTEMS: &[System] = &[
         migrations: &praxis_ratelimit::MIGRATIONS,
         build: ratelimit,
     },
+    System {
+        name: "notify",
+        migrations: &praxis_notify::MIGRATIONS,
+        build: notify,
+    },
 ];
 
 /// Migrations shared by every system (event bus outbox, idempotency keys), applied first.
@@ -89,6 +94,11 @@ pub fn identity_settings(cfg: &Config, jwt_secret: &Secret) -> praxis_identity::
             }),
         login_limit_account: limit(id.login_limit_account),
         login_limit_ip: limit(id.login_limit_ip),
+        trusted_proxies: cfg
+            .rate_limit
+            .as_ref()
+            .map(|r| r.limits.trusted_proxies().to_vec())
+            .unwrap_or_default(),
         ..praxis_identity::IdentitySettings::with_secret(jwt_secret.expose().as_bytes().to_vec())
     }
 }
@@ -139,6 +149,91 @@ fn ratelimit<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a>
         praxis_ratelimit::service(platform, settings)
             .await
             .context("cannot start the rate-limit decision service")
+    })
+}
+
+/// The notify system's settings from the configuration and the webhook secret in use.
+pub fn notify_settings(cfg: &Config, webhook_secret: &Secret) -> praxis_notify::NotifySettings {
+    let n = &cfg.notify;
+    let per_channel = |p: &crate::config::notify::PerChannel| praxis_notify::PerChannel {
+        default: p.default,
+        overrides: p.overrides.clone(),
+    };
+    let concurrency = praxis_notify::PerChannel {
+        default: n.concurrency.default as usize,
+        overrides: n
+            .concurrency
+            .overrides
+            .iter()
+            .map(|(c, v)| (*c, *v as usize))
+            .collect(),
+    };
+    praxis_notify::NotifySettings {
+        smtp: n
+            .smtp
+            .as_ref()
+            .map(|s| praxis_notify::channels::email::SmtpSettings {
+                host: s.host.clone(),
+                port: s.port,
+                tls: s.tls,
+                username: s.username.clone(),
+                password: s.password.clone(),
+                from: n.email_from.clone(),
+                timeout: n.provider_timeout,
+            }),
+        email_from: n.email_from.clone(),
+        webhook_secret: webhook_secret.expose().to_owned(),
+        provider_timeout: n.provider_timeout,
+        sms_url: n.sms_url.clone(),
+        push_url: n.push_url.clone(),
+        concurrency,
+        max_attempts: per_channel(&n.max_attempts),
+        retry_base: n.retry_base,
+        retry_max: n.retry_max,
+        lease: n.lease,
+        rate_limits: n
+            .rate_limits
+            .iter()
+            .map(|(p, l)| {
+                (
+                    p.clone(),
+                    praxis_notify::ProviderLimit {
+                        limit: l.limit,
+                        period: l.period,
+                    },
+                )
+            })
+            .collect(),
+        breaker: praxis_notify::BreakerSettings {
+            failures: n.breaker_failures,
+            open_for: n.breaker_open,
+            max_open: n.breaker_max_open,
+        },
+        ..praxis_notify::NotifySettings::default()
+    }
+}
+
+/// The notification system: its webhook secret resolved (configured, or generated under
+/// data_dir), then the pipeline started.
+fn notify<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
+    Box::pin(async move {
+        let (secret, source) = crate::notify_secret::resolve(&ctx.config)?;
+        match &source {
+            crate::secret_file::KeySource::Configured => {
+                tracing::info!("notify webhook secret: configured");
+            }
+            crate::secret_file::KeySource::Existing(path) => tracing::info!(
+                path = %path.display(),
+                "notify webhook secret: read from the file generated earlier (receivers verify signatures with it)"
+            ),
+            crate::secret_file::KeySource::Generated(path) => tracing::info!(
+                path = %path.display(),
+                "notify webhook secret: generated (give it to webhook receivers; it is never logged)"
+            ),
+        }
+        praxis_notify::service(platform, notify_settings(&ctx.config, &secret))
+            .await
+            .context("cannot start the notification system")
     })
 }
 

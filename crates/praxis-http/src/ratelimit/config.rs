@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::http::Method;
+use axum::http::{HeaderValue, Method};
 use praxis_infra::ratelimit::{Algorithm, Limiter, OnStoreFailure, Quota, Rule};
 use serde::{Deserialize, Serialize};
 
-use super::client_ip::Cidr;
 use super::counters::PolicyMetrics;
+use crate::client_ip::Cidr;
 
 /// The rate-limit section of the configuration.
 ///
@@ -198,12 +198,18 @@ pub(crate) struct PlanRule {
     pub(crate) rule: Rule,
     /// `"name";q=100;w=60`
     pub(crate) policy_item: String,
+    /// [`PlanRule::policy_item`] as a header value, cloned (not rebuilt) per response.
+    pub(crate) policy_header: HeaderValue,
 }
 
 /// A validated policy.
 #[derive(Debug)]
 pub(crate) struct Policy {
     pub(crate) name: String,
+    /// `http:<name>:`, the start of every limiter key of the policy.
+    pub(crate) key_prefix: String,
+    /// `"<name>";r=`, the start of the policy's `RateLimit` item.
+    pub(crate) remaining_prefix: String,
     pub(crate) methods: Vec<Method>,
     pub(crate) target: Target,
     pub(crate) key: KeyKind,
@@ -348,6 +354,12 @@ impl RateLimits {
         self
     }
 
+    /// The proxies whose `X-Forwarded-For` is believed (`trusted_proxies`): other systems
+    /// that need the client IP (identity's login limits) use the same list.
+    pub fn trusted_proxies(&self) -> &[Cidr] {
+        &self.trusted
+    }
+
     /// Whether there is no policy (the app then adds no layer).
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
@@ -460,9 +472,13 @@ fn compile_policy(
         let quota = Quota::new(limit, period)
             .and_then(|q| q.with_burst(burst))
             .map_err(|e| err("limit", e.to_string()))?;
+        let item = policy_item(&p.name, limit, period);
+        let policy_header = HeaderValue::from_str(&item)
+            .map_err(|_| err("name", "must be printable ASCII".to_owned()))?;
         Ok(PlanRule {
             rule: Rule::new(algorithm, quota),
-            policy_item: policy_item(&p.name, limit, period),
+            policy_item: item,
+            policy_header,
         })
     };
     let base = plan_rule(p.limit, burst)?;
@@ -481,6 +497,8 @@ fn compile_policy(
     }
     Ok(Policy {
         name: p.name.clone(),
+        key_prefix: format!("http:{}:", p.name),
+        remaining_prefix: format!("\"{}\";r=", p.name),
         methods,
         target,
         key,

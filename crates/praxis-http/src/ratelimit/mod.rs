@@ -1,10 +1,16 @@
 //! The rate-limit layer: configured policies checked on every matching request, with the
 //! platform's [`Limiter`] (Redis when the platform has it, in-process otherwise).
 //!
-//! [`app`](crate::app::app) adds it (a separate tower layer, inside the request stack, so 429s
-//! get the request id, the access log and RED metrics) only when
+//! [`app`](crate::app::app) adds it (inside the request stack and composed with it into one
+//! route layer, so 429s get the request id, the access log and RED metrics) only when
 //! [`HttpOptions::rate_limit`](crate::HttpOptions::rate_limit) has policies: a server without
 //! policies pays nothing, and a route no policy matches pays one scan of the policy list.
+//!
+//! With the in-process limiter and keys that need no lookup (client IP, route, global) the
+//! decision is taken in `call`, without a boxed future: a key built in a reused buffer, the
+//! `RateLimit-Policy` value cloned from configuration, one allocation for the `RateLimit`
+//! value. Redis decisions and principal keys (which may read the database) take a boxed
+//! future.
 //!
 //! For each request, the policies that match it (method, and path prefix or route template)
 //! are checked in configuration order, one hit each, keyed by client IP, account, API key,
@@ -40,14 +46,17 @@
 //!
 //! [`DECISIONS_TOTAL`] `{policy, result}` and [`STORE_FAILURES_TOTAL`] `{policy, mode}`.
 
-mod client_ip;
 mod config;
 mod counters;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -56,12 +65,13 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::response::Response;
-use futures::future::{BoxFuture, Either};
-use praxis_infra::ratelimit::{Decision, Limiter, Source};
+use futures::future::BoxFuture;
+use praxis_infra::ratelimit::{Decision, Limiter, Source, Verdict};
 use tower::{Layer, Service};
 
-pub use client_ip::Cidr;
+pub use crate::client_ip::Cidr;
 pub use config::{
     KeyKind, MatchConfig, PlanConfig, PolicyConfig, RateLimitConfig, RateLimitConfigError,
     RateLimits,
@@ -147,202 +157,462 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+    type Future = RateLimitFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let policies = &self.shared.limits.policies;
-        let matched: Vec<usize> = {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str);
-            let (method, path) = (req.method(), req.uri().path());
-            let Some(first) = policies.iter().position(|p| p.matches(method, path, route)) else {
-                return Either::Left(self.inner.call(req));
-            };
-            std::iter::once(first)
-                .chain(
-                    (first + 1..policies.len())
-                        .filter(|&i| policies[i].matches(method, path, route)),
-                )
-                .collect()
+        let shared = &self.shared;
+        let Some(first) = next_match(
+            &shared.limits.policies,
+            0,
+            req.method(),
+            req.uri().path(),
+            req.extensions(),
+        ) else {
+            return RateLimitFuture::inner(self.inner.call(req), Fields::None);
         };
+        let (parts, body) = req.into_parts();
+        if !shared.limiter.is_shared() && !needs_principal(shared, first, &parts) {
+            // In-process limiter and keys known without awaiting: decide here, no boxed future.
+            return match decide_now(shared, first, &parts) {
+                Now::Allowed(fields) => RateLimitFuture::inner(
+                    self.inner.call(Request::from_parts(parts, body)),
+                    fields,
+                ),
+                Now::Denied(denied) => RateLimitFuture {
+                    state: State::Ready {
+                        response: Some(denied),
+                    },
+                },
+            };
+        }
         // The usual tower dance: call the clone that was driven to readiness.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        Either::Right(Box::pin(limit(self.shared.clone(), matched, inner, req)))
+        RateLimitFuture {
+            state: State::Boxed {
+                future: Box::pin(limit(self.shared.clone(), first, inner, parts, body)),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RateLimit`]: the inner service's (adding the rate-limit fields to its
+    /// response), a ready denial, or, when a decision has to wait (Redis, a principal to
+    /// resolve), a boxed one.
+    pub struct RateLimitFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        // Decided (or no policy matched): the inner service's response plus `fields`.
+        Inner { #[pin] inner: F, fields: Fields },
+        // Denied at once (taken when polled).
+        Ready { response: Option<Response> },
+        // Deciding asynchronously, then the inner service's response.
+        Boxed { future: BoxFuture<'static, Result<Response, Infallible>> },
+    }
+}
+
+impl<F> RateLimitFuture<F> {
+    fn inner(inner: F, fields: Fields) -> Self {
+        Self {
+            state: State::Inner { inner, fields },
+        }
+    }
+}
+
+impl<F> Future for RateLimitFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { inner, fields } => {
+                let Ok(mut res) = std::task::ready!(inner.poll(cx));
+                std::mem::take(fields).apply(res.headers_mut());
+                Poll::Ready(Ok(res))
+            }
+            StateProj::Ready { response } => {
+                Poll::Ready(Ok(response.take().unwrap_or_else(|| {
+                    Problem::internal("rate-limit future polled after completion").into_response()
+                })))
+            }
+            StateProj::Boxed { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The index of the first policy at or after `from` that applies to the request.
+fn next_match(
+    policies: &[Policy],
+    from: usize,
+    method: &axum::http::Method,
+    path: &str,
+    extensions: &axum::http::Extensions,
+) -> Option<usize> {
+    let route = extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+    (from..policies.len()).find(|&i| policies[i].matches(method, path, route))
+}
+
+/// Whether a policy matching the request (from `first` on) is keyed by a principal, which
+/// may take a database read to resolve.
+fn needs_principal(shared: &Shared, first: usize, parts: &Parts) -> bool {
+    let policies = &shared.limits.policies;
+    let mut at = Some(first);
+    while let Some(i) = at {
+        if policies[i].key.uses_principal() {
+            return true;
+        }
+        at = next_match(
+            policies,
+            i + 1,
+            &parts.method,
+            parts.uri.path(),
+            &parts.extensions,
+        );
+    }
+    false
+}
+
+thread_local! {
+    /// Reused buffer for limiter keys on the synchronous path (no allocation per request).
+    static KEY_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Decides every matching policy (none keyed by a principal) with the in-process limiter:
+/// the response fields when allowed, the denial otherwise.
+fn decide_now(shared: &Shared, first: usize, parts: &Parts) -> Now {
+    let policies = &shared.limits.policies;
+    let mut caller = Caller::default();
+    let mut fields = Fields::None;
+    let mut at = Some(first);
+    while let Some(i) = at {
+        let policy = &policies[i];
+        let plan_rule = &policy.base;
+        let verdict = KEY_BUFFER.with_borrow_mut(|key| {
+            key.clear();
+            plain_key(shared, policy, parts, &mut caller, key);
+            shared.limiter.check_now(key, &plan_rule.rule, 1)
+        });
+        // `check_now` only declines for a shared limiter, which never takes this path.
+        let verdict = verdict.unwrap_or(Verdict {
+            decision: failed_open(&plan_rule.rule),
+            source: Source::FailedOpen,
+        });
+        if let Some(denied) = judge(shared, policy, plan_rule, &verdict, &mut fields, parts) {
+            return Now::Denied(denied);
+        }
+        at = next_match(
+            policies,
+            i + 1,
+            &parts.method,
+            parts.uri.path(),
+            &parts.extensions,
+        );
+    }
+    Now::Allowed(fields)
+}
+
+/// A decision taken without awaiting.
+enum Now {
+    /// Every policy allowed: call the handler and add these fields.
+    Allowed(Fields),
+    /// A policy denied: this is the answer.
+    Denied(Response),
+}
+
+/// An allowed decision with the rule's whole capacity left (what a failed-open store gives).
+fn failed_open(rule: &praxis_infra::ratelimit::Rule) -> Decision {
+    Decision {
+        allowed: true,
+        limit: rule.quota.limit(),
+        remaining: rule.capacity().saturating_sub(1),
+        reset_after: std::time::Duration::ZERO,
+        retry_after: None,
     }
 }
 
 /// What the keys of one request are made of, resolved at most once.
 #[derive(Default)]
 struct Caller {
-    ip: Option<String>,
+    /// The client IP key part (`None`: not resolved yet; `Some(None)`: unknown).
+    ip: Option<Option<IpAddr>>,
     principal: Option<Option<Principal>>,
 }
 
+/// Decides the matching policies from `first` on, resolving principals and waiting for the
+/// limiter's store as needed, then calls `inner` unless a policy denied.
 async fn limit<S>(
     shared: Arc<Shared>,
-    matched: Vec<usize>,
+    first: usize,
     mut inner: S,
-    req: Request,
+    mut parts: Parts,
+    body: Body,
 ) -> Result<Response, Infallible>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    let (mut parts, body) = req.into_parts();
     let mut caller = Caller::default();
-    let mut fields = Fields::default();
-    for i in matched {
+    let mut fields = Fields::None;
+    let mut key = String::new();
+    let mut at = Some(first);
+    while let Some(i) = at {
         let policy = &shared.limits.policies[i];
-        let (key, plan_rule) = key_for(&shared, policy, &mut parts, &mut caller).await;
+        key.clear();
+        let plan_rule = key_for(&shared, policy, &mut parts, &mut caller, &mut key).await;
         let verdict = shared
             .limiter
             .check(&key, &plan_rule.rule, 1, policy.on_failure)
             .await;
-        let metrics = policy
-            .metrics
-            .get_or_init(|| PolicyMetrics::new(&policy.name, policy.on_failure.name()));
-        if shared.limiter.is_shared() && verdict.source != Source::Shared {
-            metrics.store_failure();
+        if let Some(denied) = judge(&shared, policy, plan_rule, &verdict, &mut fields, &parts) {
+            return Ok(denied);
         }
-        let d = verdict.decision;
-        if d.allowed {
-            let near = d.remaining.saturating_mul(10) < plan_rule.rule.capacity();
-            metrics.record(if near {
-                Outcome::NearLimit
-            } else {
-                Outcome::Allowed
-            });
-            if !policy.shadow {
-                fields.push(plan_rule, &policy.name, &d, d.reset_after_secs());
-            }
-            continue;
-        }
-        if policy.shadow {
-            metrics.record(Outcome::ShadowLimited);
-            continue;
-        }
-        metrics.record(Outcome::Limited);
-        let retry = d
-            .retry_after_secs()
-            .unwrap_or_else(|| d.reset_after_secs())
-            .max(1);
-        fields.push(plan_rule, &policy.name, &d, retry);
-        return Ok(denied(
-            policy,
-            plan_rule,
-            verdict.source,
-            retry,
-            &fields,
-            &parts,
-        ));
+        at = next_match(
+            &shared.limits.policies,
+            i + 1,
+            &parts.method,
+            parts.uri.path(),
+            &parts.extensions,
+        );
     }
     let mut res = inner.call(Request::from_parts(parts, body)).await?;
     fields.apply(res.headers_mut());
     Ok(res)
 }
 
-/// The limiter key of `policy` for this request, and the rule of the caller's plan.
+/// Appends `n` in decimal to `out` (what `write!(out, "{n}")` does, at a fraction of the cost).
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits: always valid UTF-8.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// Counts one policy's verdict and adds its fields; the answer to send instead of the
+/// handler's when it denies.
+fn judge(
+    shared: &Shared,
+    policy: &Policy,
+    plan_rule: &PlanRule,
+    verdict: &Verdict,
+    fields: &mut Fields,
+    parts: &Parts,
+) -> Option<Response> {
+    let metrics = policy
+        .metrics
+        .get_or_init(|| PolicyMetrics::new(&policy.name, policy.on_failure.name()));
+    if shared.limiter.is_shared() && verdict.source != Source::Shared {
+        metrics.store_failure();
+    }
+    let d = &verdict.decision;
+    if d.allowed {
+        let near = d.remaining.saturating_mul(10) < plan_rule.rule.capacity();
+        metrics.record(if near {
+            Outcome::NearLimit
+        } else {
+            Outcome::Allowed
+        });
+        if !policy.shadow {
+            fields.push(plan_rule, policy, d, d.reset_after_secs());
+        }
+        return None;
+    }
+    if policy.shadow {
+        metrics.record(Outcome::ShadowLimited);
+        return None;
+    }
+    metrics.record(Outcome::Limited);
+    let retry = d
+        .retry_after_secs()
+        .unwrap_or_else(|| d.reset_after_secs())
+        .max(1);
+    fields.push(plan_rule, policy, d, retry);
+    Some(denied(
+        policy,
+        plan_rule,
+        verdict.source,
+        retry,
+        std::mem::take(fields),
+        parts,
+    ))
+}
+
+/// Writes the limiter key of `policy` into `key` (empty on entry) and returns the rule of the
+/// caller's plan, resolving the principal if the policy is keyed by one.
 async fn key_for<'p>(
     shared: &Shared,
     policy: &'p Policy,
     parts: &mut Parts,
     caller: &mut Caller,
-) -> (String, &'p PlanRule) {
+    key: &mut String,
+) -> &'p PlanRule {
+    if !policy.key.uses_principal() {
+        plain_key(shared, policy, parts, caller, key);
+        return &policy.base;
+    }
+    if caller.principal.is_none() {
+        // A rejected token limits like an anonymous caller; the handler answers 401.
+        let resolved = crate::auth::principal(parts).await.ok().flatten();
+        caller.principal = Some(resolved);
+    }
     let name = &policy.name;
+    let principal = caller.principal.as_ref().and_then(Option::as_ref);
+    let Some(p) = principal else {
+        plain_key(shared, policy, parts, caller, key);
+        return &policy.base;
+    };
+    let _ = match (policy.key, p.api_key_id()) {
+        (config::KeyKind::ApiKey, Some(id)) => write!(key, "http:{name}:key:{id}"),
+        _ => write!(key, "http:{name}:acct:{}", p.subject),
+    };
+    policy.rule_for(Some(&p.plan))
+}
+
+/// Writes the key of a policy not keyed by a principal (global, route, client IP).
+fn plain_key(
+    shared: &Shared,
+    policy: &Policy,
+    parts: &Parts,
+    caller: &mut Caller,
+    key: &mut String,
+) {
+    key.push_str(&policy.key_prefix);
     match policy.key {
-        config::KeyKind::Global => (format!("http:{name}:global"), &policy.base),
+        config::KeyKind::Global => key.push_str("global"),
         config::KeyKind::Route => {
             // Unmatched paths share one key: a flood of random 404s creates no keys.
             let route = parts
                 .extensions
                 .get::<MatchedPath>()
                 .map_or(crate::metrics::UNMATCHED_ROUTE, MatchedPath::as_str);
-            (
-                format!("http:{name}:route:{} {route}", parts.method),
-                &policy.base,
-            )
+            key.push_str("route:");
+            key.push_str(parts.method.as_str());
+            key.push(' ');
+            key.push_str(route);
         }
-        config::KeyKind::Ip => {
-            let ip = client_ip_key(shared, parts, caller);
-            (format!("http:{name}:ip:{ip}"), &policy.base)
-        }
-        config::KeyKind::Account | config::KeyKind::ApiKey => {
-            if caller.principal.is_none() {
-                // A rejected token limits like an anonymous caller; the handler answers 401.
-                let resolved = crate::auth::principal(parts).await.ok().flatten();
-                caller.principal = Some(resolved);
-            }
-            let principal = caller.principal.as_ref().and_then(Option::as_ref);
-            let Some(p) = principal else {
-                let ip = client_ip_key(shared, parts, caller);
-                return (format!("http:{name}:ip:{ip}"), &policy.base);
-            };
-            let key = match (policy.key, p.api_key_id()) {
-                (config::KeyKind::ApiKey, Some(id)) => format!("http:{name}:key:{id}"),
-                _ => format!("http:{name}:acct:{}", p.subject),
-            };
-            (key, policy.rule_for(Some(&p.plan)))
+        // Principal keys reach this only for callers without a principal (keyed by IP).
+        config::KeyKind::Ip | config::KeyKind::Account | config::KeyKind::ApiKey => {
+            key.push_str("ip:");
+            write_client_ip(shared, parts, caller, key);
         }
     }
 }
 
-fn client_ip_key(shared: &Shared, parts: &Parts, caller: &mut Caller) -> String {
-    if let Some(ip) = &caller.ip {
-        return ip.clone();
-    }
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if peer.is_none() && !shared.warned_no_peer.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
-            "rate limit by client IP without the peer address: every client shares the key \
-             `unknown`; serve with into_make_service_with_connect_info::<SocketAddr>()"
-        );
-    }
+/// Appends the client IP key part (resolved once per request) to `key`.
+fn write_client_ip(shared: &Shared, parts: &Parts, caller: &mut Caller, key: &mut String) {
     let limits = &shared.limits;
-    let ip = client_ip::client_ip(peer, &parts.headers, &limits.trusted).map_or_else(
-        || "unknown".to_owned(),
-        |ip| client_ip::ip_key(ip, limits.ipv6_subnet),
-    );
-    caller.ip = Some(ip.clone());
-    ip
+    let ip = *caller.ip.get_or_insert_with(|| {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        if peer.is_none() && !shared.warned_no_peer.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "rate limit by client IP without the peer address: every client shares the key \
+                 `unknown`; serve with into_make_service_with_connect_info::<SocketAddr>()"
+            );
+        }
+        crate::client_ip::client_ip(peer, &parts.headers, &limits.trusted)
+    });
+    crate::client_ip::write_ip_key(key, ip, limits.ipv6_subnet);
 }
 
-/// The `RateLimit-Policy` and `RateLimit` lists of a response.
+/// The `RateLimit-Policy` and `RateLimit` fields of a response: built once per response,
+/// with the policy field cloned from configuration when one policy applies.
 #[derive(Default)]
-struct Fields {
-    policy: String,
-    limit: String,
+enum Fields {
+    /// No enforcing policy applied.
+    #[default]
+    None,
+    /// One policy: its precomputed `RateLimit-Policy` value and this request's `RateLimit`.
+    One {
+        /// `RateLimit-Policy`.
+        policy: HeaderValue,
+        /// `RateLimit`.
+        limit: HeaderValue,
+    },
+    /// Several policies: comma-separated lists.
+    Many {
+        /// `RateLimit-Policy` list.
+        policy: String,
+        /// `RateLimit` list.
+        limit: String,
+    },
 }
 
 impl Fields {
-    fn push(&mut self, plan_rule: &PlanRule, name: &str, d: &Decision, t: u64) {
-        use std::fmt::Write as _;
-        if !self.policy.is_empty() {
-            self.policy.push_str(", ");
-            self.limit.push_str(", ");
-        }
-        self.policy.push_str(&plan_rule.policy_item);
-        let _ = write!(self.limit, "\"{name}\";r={};t={t}", d.remaining);
+    fn push(&mut self, plan_rule: &PlanRule, policy: &Policy, d: &Decision, t: u64) {
+        // Built by hand: `format!` costs about as much as the whole limiter decision.
+        let mut item = String::with_capacity(policy.remaining_prefix.len() + 26);
+        item.push_str(&policy.remaining_prefix);
+        push_decimal(&mut item, d.remaining);
+        item.push_str(";t=");
+        push_decimal(&mut item, t);
+        *self = match std::mem::take(self) {
+            Fields::None => match HeaderValue::from_maybe_shared(bytes::Bytes::from(item)) {
+                Ok(limit) => Fields::One {
+                    policy: plan_rule.policy_header.clone(),
+                    limit,
+                },
+                // Policy names are plain ASCII (checked at validation): not reached.
+                Err(_) => Fields::None,
+            },
+            Fields::One { policy, limit } => Fields::Many {
+                policy: format!(
+                    "{}, {}",
+                    policy.to_str().unwrap_or_default(),
+                    plan_rule.policy_item
+                ),
+                limit: format!("{}, {item}", limit.to_str().unwrap_or_default()),
+            },
+            Fields::Many {
+                mut policy,
+                mut limit,
+            } => {
+                policy.push_str(", ");
+                policy.push_str(&plan_rule.policy_item);
+                limit.push_str(", ");
+                limit.push_str(&item);
+                Fields::Many { policy, limit }
+            }
+        };
     }
 
-    fn apply(&self, headers: &mut HeaderMap) {
-        if self.policy.is_empty() {
-            return;
-        }
-        // Policy names are plain ASCII (checked at validation): always valid values.
-        if let Ok(v) = HeaderValue::from_str(&self.policy) {
-            headers.insert(RATELIMIT_POLICY.clone(), v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&self.limit) {
-            headers.insert(RATELIMIT.clone(), v);
+    fn apply(self, headers: &mut HeaderMap) {
+        match self {
+            Fields::None => {}
+            Fields::One { policy, limit } => {
+                headers.insert(RATELIMIT_POLICY.clone(), policy);
+                headers.insert(RATELIMIT.clone(), limit);
+            }
+            Fields::Many { policy, limit } => {
+                // Policy names are plain ASCII (checked at validation): always valid values.
+                if let Ok(v) = HeaderValue::from_str(&policy) {
+                    headers.insert(RATELIMIT_POLICY.clone(), v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&limit) {
+                    headers.insert(RATELIMIT.clone(), v);
+                }
+            }
         }
     }
 }
@@ -353,7 +623,7 @@ fn denied(
     plan_rule: &PlanRule,
     source: Source,
     retry: u64,
-    fields: &Fields,
+    fields: Fields,
     parts: &Parts,
 ) -> Response {
     let name = &policy.name;

@@ -821,3 +821,12 @@ async fn app_applies_the_layer_inside_the_stack() {
         assert_eq!(r.header("ratelimit"), None);
     }
 }
+
+#[test]
+fn decimals_are_written_like_display() {
+    for n in [0, 7, 10, 99, 100, 65_535, 1_000_000_007, u64::MAX] {
+        let mut out = String::from("x");
+        super::push_decimal(&mut out, n);
+        assert_eq!(out, format!("x{n}"));
+    }
+}

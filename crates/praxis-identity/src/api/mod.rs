@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -77,29 +77,12 @@ impl FromRequestParts<AppState> for ClientIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        Ok(ClientIp(peer.map(|p| {
-            client_ip(p, &parts.headers, &state.core.settings.trusted_proxies)
-        })))
+        Ok(ClientIp(praxis_http::client_ip::client_ip(
+            peer,
+            &parts.headers,
+            &state.core.settings.trusted_proxies,
+        )))
     }
-}
-
-/// See [`ClientIp`].
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let forwarded = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .collect::<Vec<_>>();
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
 }
 
 /// Responses that carry tokens must not be cached by anything on the way (RFC 6749 5.1).
@@ -107,25 +90,4 @@ pub(crate) fn no_store(mut res: Response) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_is_read_only_behind_trusted_proxies() {
-        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
-        let client: IpAddr = "203.0.113.7".parse().expect("ip");
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("198.51.100.1, 203.0.113.7, 10.0.0.1"),
-        );
-        assert_eq!(client_ip(proxy, &h, &[proxy]), client);
-        assert_eq!(client_ip(proxy, &h, &[]), proxy, "untrusted peer");
-        let direct: IpAddr = "192.0.2.9".parse().expect("ip");
-        assert_eq!(client_ip(direct, &h, &[proxy]), direct);
-        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
-    }
 }

@@ -57,4 +57,5 @@ on_every_backend!(
     bad_input_is_a_problem,
     openapi_lists_routes,
     login_attempts_are_limited_per_account_and_ip,
+    login_limits_see_the_client_behind_a_trusted_proxy,
 );

@@ -228,6 +228,19 @@ impl Limiter {
         matches!(self.backend, Backend::Redis(_))
     }
 
+    /// Decides at once, without awaiting anything, when the limiter is in-process: the same
+    /// decision as [`Limiter::check`] would give. `None` for a shared (Redis) limiter, whose
+    /// decisions need a round trip. Lets a caller on a hot path skip boxing a future.
+    pub fn check_now(&self, key: &str, rule: &Rule, hits: u64) -> Option<Verdict> {
+        match &self.backend {
+            Backend::Local(local) => Some(Verdict {
+                decision: local.check(key, rule, hits),
+                source: Source::Local,
+            }),
+            Backend::Redis(_) => None,
+        }
+    }
+
     /// `"local"` or `"redis"`.
     pub fn kind(&self) -> &'static str {
         match self.backend {

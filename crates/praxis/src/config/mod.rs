@@ -8,6 +8,7 @@
 pub mod identity;
 pub mod keys;
 pub mod layers;
+pub mod notify;
 pub mod rate_limit;
 pub mod render;
 pub mod source;
@@ -165,6 +166,8 @@ pub struct Config {
     pub rate_limit: Option<rate_limit::HttpRateLimit>,
     /// The rate-limit decision service: its limits and gRPC address.
     pub ratelimit: rate_limit::ServiceConfig,
+    /// The notification system: SMTP, webhook secret, gateways, delivery tuning.
+    pub notify: notify::NotifyConfig,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
     origins: HashMap<&'static str, Origin>,
@@ -196,6 +199,11 @@ impl Config {
     /// The path of the JWT secret generated in embedded mode.
     pub fn generated_jwt_secret_path(&self) -> PathBuf {
         self.data_dir.join("jwt.secret")
+    }
+
+    /// The path of the webhook signing secret generated when none is configured.
+    pub fn generated_webhook_secret_path(&self) -> PathBuf {
+        self.data_dir.join("notify-webhook.secret")
     }
 }
 
@@ -356,6 +364,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     let only = r.required("only", |t| values::systems(t, known_systems));
     let identity = identity::read(&mut r);
     let rate_limits = rate_limit::read(&mut r, layers);
+    let notify = notify::read(&mut r);
 
     // The admin key comes from exactly one place, and a key file must be readable.
     let admin_key = match (admin_key, admin_key_file.clone()) {
@@ -429,7 +438,9 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     else {
         return Err(ConfigErrors(r.errors));
     };
-    let (Some(identity), Some((rate_limit, ratelimit))) = (identity, rate_limits) else {
+    let (Some(identity), Some((rate_limit, ratelimit)), Some(notify)) =
+        (identity, rate_limits, notify)
+    else {
         return Err(ConfigErrors(r.errors));
     };
     if !r.errors.is_empty() {
@@ -466,6 +477,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         identity,
         rate_limit,
         ratelimit,
+        notify,
         file: layers.file.clone(),
         origins: r.origins,
     })
@@ -954,6 +966,91 @@ mod tests {
         assert!(rl.config.policies.len() >= 3, "{:?}", rl.config.policies);
         assert!(rl.config.policies.iter().any(|p| p.shadow));
         assert!(!rl.config.plans.is_empty());
+    }
+
+    #[test]
+    fn notify_keys_are_read_and_checked() {
+        let cfg = load_with(&[], &[], None).expect("defaults");
+        let n = &cfg.notify;
+        assert!(n.smtp.is_none() && n.webhook_secret.is_none() && n.sms_url.is_none());
+        assert_eq!(n.concurrency.default, 16);
+        assert_eq!(n.max_attempts.default, 8);
+        assert_eq!(n.lease, Duration::from_secs(60));
+        assert!(n.rate_limits.is_empty());
+        assert_eq!(n.breaker_failures, 5);
+
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let cfg = load_with(
+            &[
+                (
+                    "PRAXIS_NOTIFY_SMTP_URL",
+                    "smtp://u:pw@mail.example.com:2525?tls=none",
+                ),
+                ("PRAXIS_NOTIFY_WEBHOOK_SECRET", secret),
+            ],
+            &[
+                ("notify_concurrency", "4,webhook=32"),
+                ("notify_rate_limits", "webhook=100/1s"),
+                ("notify_sms_url", "https://sms.example.com/send"),
+            ],
+            None,
+        )
+        .expect("loads");
+        let n = &cfg.notify;
+        let smtp = n.smtp.as_ref().expect("smtp");
+        assert_eq!((smtp.host.as_str(), smtp.port), ("mail.example.com", 2525));
+        assert_eq!(n.webhook_secret.as_ref().map(Secret::expose), Some(secret));
+        assert_eq!(
+            n.concurrency
+                .overrides
+                .get(&praxis_notify::channels::Channel::Webhook),
+            Some(&32)
+        );
+        assert_eq!(n.rate_limits["webhook"].limit, 100);
+        assert_eq!(n.sms_url.as_deref(), Some("https://sms.example.com/send"));
+
+        let errs = load_with(&[("PRAXIS_NOTIFY_CONCURRENCY", "0")], &[], None).expect_err("zero");
+        assert!(
+            errs.to_string()
+                .starts_with("PRAXIS_NOTIFY_CONCURRENCY: \"0\" is not a per-channel value"),
+            "{errs}"
+        );
+        let errs = load_with(&[], &[("notify_lease", "5s")], None).expect_err("lease");
+        assert!(
+            errs.to_string()
+                .starts_with("--notify-lease: 5s is not longer than notify_provider_timeout"),
+            "{errs}"
+        );
+        let errs = load_with(&[], &[("notify_rate_limits", "fax=1/1s")], None).expect_err("fax");
+        assert!(
+            errs.to_string().starts_with("--notify-rate-limits: "),
+            "{errs}"
+        );
+        let errs = load_with(
+            &[("PRAXIS_NOTIFY_WEBHOOK_SECRET", "whsec_c2hvcnQ=")],
+            &[],
+            None,
+        )
+        .expect_err("short");
+        assert!(
+            errs.to_string()
+                .starts_with("PRAXIS_NOTIFY_WEBHOOK_SECRET: "),
+            "{errs}"
+        );
+        assert!(!errs.to_string().contains("c2hvcnQ"), "{errs}");
+        let errs = load_with(&[], &[], Some("notify_webhook_secret = \"x\"\n")).expect_err("file");
+        assert!(
+            errs.to_string()
+                .contains("secrets are not read from the config file"),
+            "{errs}"
+        );
+        let errs = load_with(
+            &[("PRAXIS_NOTIFY_SMTP_URL", "smtp://u:hunter2@h?tls=maybe")],
+            &[],
+            None,
+        )
+        .expect_err("tls");
+        assert!(!errs.to_string().contains("hunter2"), "{errs}");
     }
 
     #[test]

@@ -168,6 +168,57 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
                 .unwrap_or_default()),
             None,
         ),
+        "notify_smtp_url" => match &cfg.notify.smtp {
+            Some(smtp) => (s(&super::notify::format_smtp(smtp)), None),
+            None => (
+                s(""),
+                Some(format!(
+                    "default: unset, emails are written as .eml files under {}",
+                    cfg.data_dir.join("notify").join("outbox").display()
+                )),
+            ),
+        },
+        "notify_email_from" => (s(&cfg.notify.email_from), None),
+        "notify_webhook_secret" => {
+            match (&cfg.notify.webhook_secret, &cfg.notify.webhook_secret_file) {
+                (Some(_), Some(_)) => (
+                    s("****"),
+                    Some("read from notify_webhook_secret_file".to_owned()),
+                ),
+                (Some(_), None) => (s("****"), None),
+                (None, _) => (
+                    s(""),
+                    Some(format!(
+                        "unset: serve uses (or generates) {}",
+                        cfg.generated_webhook_secret_path().display()
+                    )),
+                ),
+            }
+        }
+        "notify_webhook_secret_file" => (
+            s(&cfg
+                .notify
+                .webhook_secret_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()),
+            None,
+        ),
+        "notify_sms_url" => (opt(&cfg.notify.sms_url), None),
+        "notify_push_url" => (opt(&cfg.notify.push_url), None),
+        "notify_concurrency" => (s(&cfg.notify.concurrency.to_string()), None),
+        "notify_max_attempts" => (s(&cfg.notify.max_attempts.to_string()), None),
+        "notify_retry_base" => (s(&format_duration(cfg.notify.retry_base)), None),
+        "notify_retry_max" => (s(&format_duration(cfg.notify.retry_max)), None),
+        "notify_lease" => (s(&format_duration(cfg.notify.lease)), None),
+        "notify_provider_timeout" => (s(&format_duration(cfg.notify.provider_timeout)), None),
+        "notify_rate_limits" => (
+            s(&super::notify::format_rate_limits(&cfg.notify.rate_limits)),
+            None,
+        ),
+        "notify_breaker_failures" => (cfg.notify.breaker_failures.to_string(), None),
+        "notify_breaker_open" => (s(&format_duration(cfg.notify.breaker_open)), None),
+        "notify_breaker_max_open" => (s(&format_duration(cfg.notify.breaker_max_open)), None),
         "base_url" => match &cfg.base_url {
             Some(url) => (s(url.as_str()), None),
             None => (
@@ -285,6 +336,38 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("# mode: scaled"), "{out}");
+    }
+
+    #[test]
+    fn notify_secrets_are_masked() {
+        let out = render(&cfg(
+            &[
+                (
+                    "PRAXIS_NOTIFY_SMTP_URL",
+                    "smtps://mailer:smtp-secret-pw@mail.example.com",
+                ),
+                (
+                    "PRAXIS_NOTIFY_WEBHOOK_SECRET",
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                ),
+            ],
+            &[("notify_rate_limits", "smtp=10/1s")],
+        ));
+        assert!(!out.contains("smtp-secret-pw"), "{out}");
+        assert!(!out.contains("MfKQ9r8"), "{out}");
+        assert!(
+            line(&out, "notify_smtp_url")
+                .starts_with("notify_smtp_url = \"smtps://mailer:****@mail.example.com:465\""),
+            "{out}"
+        );
+        assert!(
+            line(&out, "notify_webhook_secret").starts_with("notify_webhook_secret = \"****\""),
+            "{out}"
+        );
+        assert!(
+            line(&out, "notify_rate_limits").contains("\"smtp=10/1s\""),
+            "{out}"
+        );
     }
 
     #[test]

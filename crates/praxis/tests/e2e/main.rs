@@ -11,6 +11,7 @@ mod cli_config;
 mod crash;
 mod identity;
 mod migrate;
+mod notify;
 mod ratelimit;
 mod scaled;
 mod serve;

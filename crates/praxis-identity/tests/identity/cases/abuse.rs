@@ -92,3 +92,54 @@ pub async fn login_attempts_are_limited_per_account_and_ip(h: &Harness) {
     // Another address is not affected.
     login(&h, ip(6), "user@example.com", PASSWORD).await.ok(200);
 }
+
+/// A login from `peer` carrying `X-Forwarded-For: forwarded`.
+async fn login_via(h: &Harness, peer: IpAddr, forwarded: &str) -> Resp {
+    let mut req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/identity/login")
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", forwarded)
+        .body(axum::body::Body::from(
+            json!({"email": "user@example.com", "password": PASSWORD}).to_string(),
+        ))
+        .expect("request");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+            peer, 40_000,
+        )));
+    h.send(req).await
+}
+
+pub async fn login_limits_see_the_client_behind_a_trusted_proxy(h: &Harness) {
+    let h = h
+        .sibling(IdentitySettings {
+            login_limit_ip: Limit {
+                limit: 2,
+                period: Duration::from_secs(3600),
+            },
+            trusted_proxies: vec!["10.0.0.0/8".parse().expect("cidr")],
+            ..settings()
+        })
+        .await;
+    h.sign_up("user@example.com").await;
+    let proxy = IpAddr::from([10, 0, 0, 1]);
+
+    // Through the trusted proxy, each client has its own budget of two attempts.
+    for _ in 0..2 {
+        login_via(&h, proxy, "203.0.113.7").await.ok(200);
+    }
+    limited(&login_via(&h, proxy, "203.0.113.7").await);
+    // A forged left-most entry does not help: the right-most untrusted hop is the client.
+    limited(&login_via(&h, proxy, "192.0.2.99, 203.0.113.7").await);
+    login_via(&h, proxy, "203.0.113.8").await.ok(200);
+
+    // From an untrusted peer the header is ignored: the peer itself is the client.
+    let direct = IpAddr::from([198, 51, 100, 20]);
+    for i in 0..2 {
+        login_via(&h, direct, &format!("203.0.113.{}", 100 + i))
+            .await
+            .ok(200);
+    }
+    limited(&login_via(&h, direct, "203.0.113.200").await);
+}

@@ -82,11 +82,7 @@ fn mask_v6(ip: Ipv6Addr, prefix: u8) -> u128 {
 
 /// The client address of a request from `peer` (`None` when the server does not provide
 /// it), believing `X-Forwarded-For` only from `trusted` peers.
-pub(crate) fn client_ip(
-    peer: Option<IpAddr>,
-    headers: &HeaderMap,
-    trusted: &[Cidr],
-) -> Option<IpAddr> {
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) -> Option<IpAddr> {
     let peer = peer?.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
@@ -131,12 +127,36 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
 }
 
 /// The rate-limit key of a client address: IPv4 as is, IPv6 by its `/ipv6_subnet` network.
+#[cfg(test)]
 pub(crate) fn ip_key(ip: IpAddr, ipv6_subnet: u8) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) if ipv6_subnet >= 128 => v6.to_string(),
-        IpAddr::V6(v6) => format!("{}/{ipv6_subnet}", Ipv6Addr::from(mask_v6(v6, ipv6_subnet))),
-    }
+    let mut out = String::new();
+    write_ip_key(&mut out, Some(ip), ipv6_subnet);
+    out
+}
+
+/// Appends [`ip_key`] of `ip` to `out` (`unknown` when there is no address), without
+/// allocating.
+pub(crate) fn write_ip_key(out: &mut String, ip: Option<IpAddr>, ipv6_subnet: u8) {
+    use std::fmt::Write as _;
+    let _ = match ip {
+        None => write!(out, "unknown"),
+        Some(IpAddr::V4(v4)) => {
+            // By hand: `Display` for an address costs more than the limiter decision.
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                crate::ratelimit::push_decimal(out, u64::from(octet));
+            }
+            Ok(())
+        }
+        Some(IpAddr::V6(v6)) if ipv6_subnet >= 128 => write!(out, "{v6}"),
+        Some(IpAddr::V6(v6)) => write!(
+            out,
+            "{}/{ipv6_subnet}",
+            Ipv6Addr::from(mask_v6(v6, ipv6_subnet))
+        ),
+    };
 }
 
 #[cfg(test)]

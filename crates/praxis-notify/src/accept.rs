@@ -1,0 +1,734 @@
+//! Accepting send requests: validate everything that can be checked before queueing (template,
+//! channels, recipient, addresses, data), deduplicate on the sender's idempotency key, and
+//! write the message rows together with one `notify.accepted` bus event in one transaction.
+//!
+//! The bus is the durable accept queue: the event commits with the messages or not at all, and
+//! the expander ([`crate::expand`]) turns it into deliveries. A retried request with the same
+//! idempotency key finds the first message (same id, 200 instead of 202); the same key with a
+//! different request is a 422.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use praxis_http::{FieldError, Problem};
+use praxis_infra::InfraError;
+use praxis_infra::bus::Bus;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::address;
+use crate::channels::Channel;
+use crate::model::{MessageRecord, Subscriber};
+use crate::settings::NotifySettings;
+use crate::store::{Inserted, Store};
+use crate::templates::{TemplateVersion, Templates};
+
+/// Topic of the accept events.
+pub const ACCEPTED_TOPIC: &str = "notify.accepted";
+/// Consumer group that expands accepted messages into deliveries.
+pub const EXPAND_GROUP: &str = "notify-expand";
+/// Longest idempotency key.
+pub const MAX_KEY_LEN: usize = 255;
+/// Longest event type.
+pub const MAX_EVENT_TYPE: usize = 128;
+
+/// Payload of a `notify.accepted` event: the messages accepted in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedEvent {
+    /// Message ids.
+    pub messages: Vec<String>,
+}
+
+/// A send request (one message).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// The recipient: a subscriber id (`"user-42"`), `{"subscriber": "user-42"}`, or addresses
+    /// `{"email": "..", "webhook": "https://..", "phone": "+1..", "push_token": ".."}`.
+    #[schema(value_type = Object, example = json!("user-42"))]
+    pub to: Value,
+    /// Channels to send on (`email`, `webhook`, `sms`, `push`, `in_app`). Default: every
+    /// channel the template has a part for and the recipient has an address on.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    /// Template name.
+    pub template: String,
+    /// Template version; default the latest.
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// Template data: an object with every variable the template reads.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Option<Value>,
+    /// Deduplication key of the sender: the same key again returns the first message.
+    /// (The `Idempotency-Key` header works as well.)
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// When to send (RFC 3339); default at once.
+    #[serde(default)]
+    #[schema(example = "2026-12-01T09:00:00Z")]
+    pub send_at: Option<String>,
+    /// Webhook event type (`type` of the payload); default the template name.
+    #[serde(default)]
+    pub event_type: Option<String>,
+}
+
+/// The outcome of one accepted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Message id.
+    pub id: String,
+    /// Whether it was accepted before (same idempotency key).
+    pub duplicate: bool,
+}
+
+impl Accepted {
+    /// 202 for a new message, 200 for a duplicate.
+    pub fn status(&self) -> StatusCode {
+        if self.duplicate {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        }
+    }
+}
+
+/// What validation needs from the database, fetched once per request (or bulk).
+#[derive(Debug, Default)]
+pub struct Lookups {
+    subscribers: HashMap<String, Subscriber>,
+    templates: HashMap<(String, Option<i64>), Option<Arc<TemplateVersion>>>,
+}
+
+/// Accepts messages. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Accepter {
+    store: Store,
+    templates: Templates,
+    bus: Bus,
+    settings: Arc<NotifySettings>,
+}
+
+/// The recipient of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum To {
+    Subscriber(String),
+    Addresses(BTreeMap<Channel, String>),
+}
+
+/// The key of an inline address in `to`, per channel.
+fn address_key(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "email",
+        Channel::Webhook => "webhook",
+        Channel::Sms => "phone",
+        Channel::Push => "push_token",
+        Channel::InApp => "subscriber",
+    }
+}
+
+/// The address of `channel` in a stored recipient (`{"email": ..}`); `None` for subscribers.
+pub fn inline_address(recipient: &Value, channel: Channel) -> Option<String> {
+    if channel == Channel::InApp {
+        return None;
+    }
+    recipient
+        .get(address_key(channel))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn parse_to(v: &Value, prefix: &str) -> Result<To, Vec<FieldError>> {
+    let field = format!("{prefix}to");
+    match v {
+        Value::String(id) => address::subscriber_id(id)
+            .map(To::Subscriber)
+            .map_err(|m| vec![FieldError::new(field, m)]),
+        Value::Object(map) => {
+            if let Some(id) = map.get("subscriber") {
+                if map.len() > 1 {
+                    return Err(vec![FieldError::new(
+                        field,
+                        "give either a subscriber or addresses, not both",
+                    )]);
+                }
+                return match id.as_str() {
+                    Some(id) => address::subscriber_id(id)
+                        .map(To::Subscriber)
+                        .map_err(|m| vec![FieldError::new(format!("{field}.subscriber"), m)]),
+                    None => Err(vec![FieldError::new(
+                        format!("{field}.subscriber"),
+                        "must be a string",
+                    )]),
+                };
+            }
+            if map.is_empty() {
+                return Err(vec![FieldError::new(
+                    field,
+                    "must name a subscriber or at least one address (email, webhook, phone, push_token)",
+                )]);
+            }
+            let mut errors = Vec::new();
+            let mut addresses = BTreeMap::new();
+            for (key, value) in map {
+                let at = format!("{field}.{key}");
+                let Some(channel) = [
+                    Channel::Email,
+                    Channel::Webhook,
+                    Channel::Sms,
+                    Channel::Push,
+                ]
+                .into_iter()
+                .find(|c| address_key(*c) == key) else {
+                    errors.push(FieldError::new(
+                        at,
+                        "is not an address kind (expected subscriber, email, webhook, phone or push_token)",
+                    ));
+                    continue;
+                };
+                let Some(text) = value.as_str() else {
+                    errors.push(FieldError::new(at, "must be a string"));
+                    continue;
+                };
+                match address::for_channel(channel, text) {
+                    Ok(a) => {
+                        addresses.insert(channel, a);
+                    }
+                    Err(m) => errors.push(FieldError::new(at, m)),
+                }
+            }
+            if errors.is_empty() {
+                Ok(To::Addresses(addresses))
+            } else {
+                Err(errors)
+            }
+        }
+        _ => Err(vec![FieldError::new(
+            field,
+            "must be a subscriber id or an object of addresses",
+        )]),
+    }
+}
+
+fn recipient_json(to: &To) -> Value {
+    match to {
+        To::Subscriber(id) => json!({ "subscriber": id }),
+        To::Addresses(map) => Value::Object(
+            map.iter()
+                .map(|(c, a)| (address_key(*c).to_owned(), Value::String(a.clone())))
+                .collect(),
+        ),
+    }
+}
+
+/// Hex SHA-256 of the request's meaning (recipient, channels, template, version, data,
+/// schedule, event type), to tell a retry from a different request with the same key.
+fn fingerprint(req: &SendRequest, recipient: &Value, send_at: Option<i64>) -> String {
+    let canonical = json!({
+        "to": recipient,
+        "channels": req.channels,
+        "template": req.template,
+        "version": req.version,
+        "data": req.data,
+        "send_at": send_at,
+        "event_type": req.event_type,
+    });
+    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks an idempotency key: 1 to 255 visible ASCII characters.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        Err(format!(
+            "must be 1 to {MAX_KEY_LEN} visible ASCII characters (no spaces)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl Accepter {
+    /// An accepter writing to `store` and `bus`.
+    pub fn new(
+        store: Store,
+        templates: Templates,
+        bus: Bus,
+        settings: Arc<NotifySettings>,
+    ) -> Self {
+        Self {
+            store,
+            templates,
+            bus,
+            settings,
+        }
+    }
+
+    /// Fetches the subscribers and templates the requests name (one query per chunk of
+    /// subscribers, one per distinct template).
+    pub async fn lookups(&self, reqs: &[&SendRequest]) -> Result<Lookups, InfraError> {
+        let mut ids: Vec<String> = reqs
+            .iter()
+            .filter_map(|r| match &r.to {
+                Value::String(id) => Some(id.clone()),
+                Value::Object(map) => map
+                    .get("subscriber")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                _ => None,
+            })
+            .filter(|id| address::subscriber_id(id).is_ok())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let subscribers = self
+            .store
+            .subscribers(&ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        let mut templates = HashMap::new();
+        for r in reqs {
+            let key = (r.template.clone(), r.version);
+            if templates.contains_key(&key) || address::template_name(&r.template).is_err() {
+                continue;
+            }
+            let found = match r.version {
+                Some(v) if v < 1 => None,
+                v => self.templates.get(&r.template, v).await?,
+            };
+            templates.insert(key, found);
+        }
+        Ok(Lookups {
+            subscribers,
+            templates,
+        })
+    }
+
+    /// Validates one request and builds its message (field errors name `<prefix><field>`).
+    /// `header_key` is the `Idempotency-Key` header of a single send.
+    pub fn prepare(
+        &self,
+        lookups: &Lookups,
+        sender: &str,
+        req: &SendRequest,
+        header_key: Option<&str>,
+        now_ms: i64,
+        prefix: &str,
+    ) -> Result<MessageRecord, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let at = |f: &str| format!("{prefix}{f}");
+
+        // The idempotency key: the body's or the header's (the same when both are given).
+        let key = match (req.idempotency_key.as_deref(), header_key) {
+            (Some(a), Some(b)) if a != b => {
+                errors.push(FieldError::new(
+                    at("idempotency_key"),
+                    "differs from the Idempotency-Key header; send one of them",
+                ));
+                None
+            }
+            (Some(k), _) | (None, Some(k)) => {
+                if let Err(m) = check_key(k) {
+                    errors.push(FieldError::new(at("idempotency_key"), m));
+                }
+                Some(k.to_owned())
+            }
+            (None, None) => None,
+        };
+
+        let send_at = match req.send_at.as_deref() {
+            None => None,
+            Some(text) => match jiff::Timestamp::from_str(text.trim()) {
+                Ok(t) => {
+                    let ms = t.as_millisecond();
+                    let horizon = i64::try_from(self.settings.max_schedule_ahead.as_millis())
+                        .unwrap_or(i64::MAX);
+                    if ms > now_ms.saturating_add(horizon) {
+                        errors.push(FieldError::new(
+                            at("send_at"),
+                            format!(
+                                "is more than {} days ahead",
+                                self.settings.max_schedule_ahead.as_secs() / 86_400
+                            ),
+                        ));
+                    }
+                    Some(ms)
+                }
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        at("send_at"),
+                        format!("is not an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00Z ({e})"),
+                    ));
+                    None
+                }
+            },
+        };
+
+        if let Some(t) = req.event_type.as_deref()
+            && (t.is_empty()
+                || t.len() > MAX_EVENT_TYPE
+                || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            errors.push(FieldError::new(
+                at("event_type"),
+                format!("must be 1 to {MAX_EVENT_TYPE} visible ASCII characters"),
+            ));
+        }
+
+        let data = match &req.data {
+            None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => {
+                errors.push(FieldError::new(at("data"), "must be a JSON object"));
+                Value::Object(serde_json::Map::new())
+            }
+        };
+
+        // The recipient.
+        let to = match parse_to(&req.to, prefix) {
+            Ok(to) => Some(to),
+            Err(mut e) => {
+                errors.append(&mut e);
+                None
+            }
+        };
+        let subscriber = match &to {
+            Some(To::Subscriber(id)) => match lookups.subscribers.get(id) {
+                Some(s) => Some(s),
+                None => {
+                    errors.push(FieldError::new(
+                        at("to"),
+                        format!("no subscriber with id {id:?}; create it with PUT /api/v1/notify/subscribers/{{id}} or send to addresses"),
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let has_address = |channel: Channel| -> bool {
+            match (&to, subscriber) {
+                (Some(To::Subscriber(_)), Some(s)) => s.address(channel).is_some(),
+                (Some(To::Addresses(map)), _) => map.contains_key(&channel),
+                _ => true,
+            }
+        };
+
+        // The template.
+        let template = match address::template_name(&req.template) {
+            Err(m) => {
+                errors.push(FieldError::new(at("template"), m));
+                None
+            }
+            Ok(_) => {
+                if let Some(v) = req.version
+                    && v < 1
+                {
+                    errors.push(FieldError::new(at("version"), "must be 1 or more"));
+                }
+                match lookups.templates.get(&(req.template.clone(), req.version)) {
+                    Some(Some(t)) => Some(t.clone()),
+                    _ => {
+                        let (field, message) = match req.version {
+                            Some(v) if v >= 1 => (
+                                "version",
+                                format!("template {:?} has no version {v}", req.template),
+                            ),
+                            Some(_) => ("version", String::new()),
+                            None => (
+                                "template",
+                                format!(
+                                    "no template named {:?}; create it with POST /api/v1/notify/templates",
+                                    req.template
+                                ),
+                            ),
+                        };
+                        if !message.is_empty() {
+                            errors.push(FieldError::new(at(field), message));
+                        }
+                        None
+                    }
+                }
+            }
+        };
+
+        // The channels.
+        let mut channels = Vec::new();
+        match &req.channels {
+            Some(list) => {
+                if list.is_empty() {
+                    errors.push(FieldError::new(
+                        at("channels"),
+                        "must name at least one channel",
+                    ));
+                }
+                for (i, name) in list.iter().enumerate() {
+                    let field = at(&format!("channels[{i}]"));
+                    let Some(channel) = Channel::parse(name) else {
+                        errors.push(FieldError::new(
+                            field,
+                            format!("{name:?} is not a channel (expected email, webhook, sms, push or in_app)"),
+                        ));
+                        continue;
+                    };
+                    if channels.contains(&channel) {
+                        errors.push(FieldError::new(field, format!("{name} is listed twice")));
+                        continue;
+                    }
+                    if !self.settings.channel_enabled(channel) {
+                        errors.push(FieldError::new(
+                            field,
+                            format!(
+                                "the {name} channel is not configured on this server (set notify_{name}_url)"
+                            ),
+                        ));
+                        continue;
+                    }
+                    if channel == Channel::InApp && !matches!(to, Some(To::Subscriber(_)) | None) {
+                        errors.push(FieldError::new(
+                            field,
+                            "in_app needs a subscriber as the recipient (its inbox)",
+                        ));
+                        continue;
+                    }
+                    if !has_address(channel) {
+                        let who = match &to {
+                            Some(To::Subscriber(id)) => format!("subscriber {id:?} has"),
+                            _ => "to has".to_owned(),
+                        };
+                        errors.push(FieldError::new(
+                            field,
+                            format!("{who} no {} address", address_key(channel)),
+                        ));
+                        continue;
+                    }
+                    if let Some(t) = &template
+                        && !t.compiled.contains_key(&channel)
+                    {
+                        errors.push(FieldError::new(
+                            field,
+                            format!(
+                                "template {:?} version {} has no {name} part",
+                                t.name, t.version
+                            ),
+                        ));
+                        continue;
+                    }
+                    channels.push(channel);
+                }
+            }
+            None => {
+                if let Some(t) = &template {
+                    channels = t
+                        .compiled
+                        .keys()
+                        .copied()
+                        .filter(|c| self.settings.channel_enabled(*c))
+                        .filter(|c| *c != Channel::InApp || matches!(to, Some(To::Subscriber(_))))
+                        .filter(|c| has_address(*c))
+                        .collect();
+                    if channels.is_empty()
+                        && to.is_some()
+                        && (subscriber.is_some() || matches!(to, Some(To::Addresses(_))))
+                    {
+                        errors.push(FieldError::new(
+                            at("channels"),
+                            format!(
+                                "the recipient has no address on any channel of template {:?} ({})",
+                                t.name,
+                                t.compiled
+                                    .keys()
+                                    .map(|c| c.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+
+        // The data: a trial render of every channel's parts (strict: reading a variable the
+        // data lacks is an error, while `{% if x is defined %}` keeps optional ones optional).
+        // A missing variable is reported as `data.<path>`, any other error at the part.
+        if let Some(t) = &template
+            && errors.is_empty()
+        {
+            for channel in &channels {
+                let Some(compiled) = t.compiled.get(channel) else {
+                    continue;
+                };
+                let Err(e) = compiled.render(&data) else {
+                    continue;
+                };
+                let missing = e
+                    .detail
+                    .strip_prefix("undefined variable \"")
+                    .and_then(|rest| rest.strip_suffix('"'));
+                let error = match missing {
+                    Some(path) => FieldError::new(
+                        at(&format!("data.{path}")),
+                        format!(
+                            "is missing: template {:?} version {} reads it ({} {})",
+                            t.name,
+                            t.version,
+                            channel.as_str(),
+                            e
+                        ),
+                    ),
+                    None => FieldError::new(
+                        at(&format!("template.{}.{}", channel.as_str(), e.part)),
+                        e.to_string(),
+                    ),
+                };
+                if !errors.iter().any(|x: &FieldError| x.field == error.field) {
+                    errors.push(error);
+                }
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let (Some(to), Some(template)) = (to, template) else {
+            return Err(vec![FieldError::new(at("to"), "is invalid")]);
+        };
+        let recipient = recipient_json(&to);
+        let fingerprint = fingerprint(req, &recipient, send_at);
+        Ok(MessageRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            sender: sender.to_owned(),
+            idempotency_key: key,
+            fingerprint,
+            recipient,
+            subscriber_id: match &to {
+                To::Subscriber(id) => Some(id.clone()),
+                To::Addresses(_) => None,
+            },
+            template: template.name.clone(),
+            template_version: template.version,
+            event_type: req.event_type.clone(),
+            data,
+            channels,
+            send_at: send_at.filter(|at| *at > now_ms),
+            created_at: now_ms,
+            expanded_at: None,
+        })
+    }
+
+    /// Stores the messages and their bus event in one transaction; each result is the
+    /// message's id (new or duplicate) or a 422 when its idempotency key was used for another
+    /// request.
+    pub async fn accept(
+        &self,
+        messages: &[MessageRecord],
+    ) -> Result<Vec<Result<Accepted, Problem>>, InfraError> {
+        let mut tx = self.store.begin_write().await?;
+        let mut results = Vec::with_capacity(messages.len());
+        let mut new_ids = Vec::new();
+        for m in messages {
+            match Store::insert_message(&mut tx, m).await? {
+                Inserted::New => {
+                    new_ids.push(m.id.clone());
+                    results.push(Ok(Accepted {
+                        id: m.id.clone(),
+                        duplicate: false,
+                    }));
+                }
+                Inserted::Existing { id, fingerprint } if fingerprint == m.fingerprint => {
+                    results.push(Ok(Accepted {
+                        id,
+                        duplicate: true,
+                    }));
+                }
+                Inserted::Existing { .. } => results.push(Err(key_reused())),
+            }
+        }
+        if let Some(first) = new_ids.first() {
+            let payload = serde_json::to_vec(&AcceptedEvent {
+                messages: new_ids.clone(),
+            })?;
+            self.bus
+                .enqueue(&mut tx, ACCEPTED_TOPIC, first, &payload)
+                .await?;
+        }
+        tx.commit().await?;
+        if !new_ids.is_empty() {
+            self.bus.notify_committed();
+            metrics::counter!(crate::metrics::ACCEPTED_TOTAL).increment(new_ids.len() as u64);
+        }
+        Ok(results)
+    }
+}
+
+/// 422: the idempotency key was used for a different request.
+pub fn key_reused() -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+        "Idempotency key reused",
+        "this idempotency key was already used for a different message; use a new key",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_parse() {
+        assert_eq!(
+            parse_to(&json!("user-1"), ""),
+            Ok(To::Subscriber("user-1".into()))
+        );
+        assert_eq!(
+            parse_to(&json!({"subscriber": "u"}), ""),
+            Ok(To::Subscriber("u".into()))
+        );
+        let To::Addresses(map) =
+            parse_to(&json!({"email": "a@b.co", "phone": "+14155550123"}), "").expect("ok")
+        else {
+            panic!("addresses expected");
+        };
+        assert_eq!(
+            map.get(&Channel::Sms).map(String::as_str),
+            Some("+14155550123")
+        );
+        let errors =
+            parse_to(&json!({"email": "nope", "fax": "1"}), "messages[2].").expect_err("bad");
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["messages[2].to.email", "messages[2].to.fax"]);
+        assert!(parse_to(&json!({"subscriber": "u", "email": "a@b.co"}), "").is_err());
+        assert!(parse_to(&json!(3), "").is_err());
+        assert!(parse_to(&json!({}), "").is_err());
+    }
+
+    #[test]
+    fn stored_recipients_give_addresses() {
+        let r = recipient_json(&To::Addresses(BTreeMap::from([(
+            Channel::Webhook,
+            "https://h.example/x".to_owned(),
+        )])));
+        assert_eq!(
+            inline_address(&r, Channel::Webhook).as_deref(),
+            Some("https://h.example/x")
+        );
+        assert_eq!(inline_address(&r, Channel::Email), None);
+        assert_eq!(inline_address(&r, Channel::InApp), None);
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(check_key("order-42").is_ok());
+        assert!(check_key("").is_err());
+        assert!(check_key("has space").is_err());
+        assert!(check_key(&"k".repeat(256)).is_err());
+    }
+}

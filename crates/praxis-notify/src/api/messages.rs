@@ -1,0 +1,48 @@
+//! Reading a message with its deliveries and attempts.
+
+use axum::extract::State;
+
+use praxis_http::{Json, Path, Problem};
+
+use super::auth::Access;
+use super::dto::MessageView;
+use super::{AppState, TAG};
+use crate::error::NotifyError;
+
+/// A message: its overall state, each delivery's state and every attempt.
+///
+/// Readable by the principal that sent it and by the admin; anyone else gets 404.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notify/messages/{id}",
+    tag = TAG,
+    params(("id" = String, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message", body = MessageView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_message(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Json<MessageView>, NotifyError> {
+    let (owner, admin) = access.principal()?;
+    let store = &state.inner.store;
+    let not_found = || NotifyError::NotFound(format!("no message with id {id:?}"));
+    if id.len() > 64 {
+        return Err(not_found());
+    }
+    let Some(message) = store.message(&id).await? else {
+        return Err(not_found());
+    };
+    if message.sender != owner && !admin {
+        return Err(not_found());
+    }
+    let deliveries = store.deliveries_of(&id).await?;
+    let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
+    let attempts = store.attempts_of(&ids).await?;
+    Ok(Json(MessageView::new(&message, &deliveries, &attempts)))
+}

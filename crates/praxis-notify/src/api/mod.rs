@@ -1,0 +1,114 @@
+//! HTTP routes of the notification service (axum + utoipa), under `/api/v1/notify`.
+//!
+//! - `POST /send`, `POST /send/bulk`: accept messages (202 / 200 for a duplicate).
+//! - `GET /messages/{id}`: a message, its deliveries and every attempt.
+//! - `POST /templates`, `GET /templates`, `GET /templates/{name}`,
+//!   `GET /templates/{name}/versions/{version}`: versioned templates.
+//! - `PUT|GET|DELETE /subscribers/{id}`, `GET /subscribers`: recipients and their addresses.
+//! - `GET /dead-letters`, `POST /dead-letters/{id}/requeue`: failed deliveries.
+//! - `GET /providers`: channels, providers, in-flight sends and breakers of this process.
+
+pub mod auth;
+pub mod dto;
+mod messages;
+mod ops;
+mod send;
+mod subscribers;
+mod templates;
+
+use std::sync::Arc;
+
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use praxis_http::idempotency::IdempotencyStore;
+
+use crate::accept::Accepter;
+use crate::dispatch::{Dispatch, Wakers};
+use crate::queue::Queue;
+use crate::settings::NotifySettings;
+use crate::store::Store;
+use crate::templates::Templates;
+
+/// OpenAPI tag of the notification routes.
+pub const TAG: &str = "notify";
+
+/// What every handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    accepter: Accepter,
+    store: Store,
+    queue: Queue,
+    templates: Templates,
+    dispatch: Dispatch,
+    wakers: Wakers,
+    idempotency: IdempotencyStore,
+    settings: Arc<NotifySettings>,
+}
+
+impl AppState {
+    /// The state of the routes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        accepter: Accepter,
+        store: Store,
+        queue: Queue,
+        templates: Templates,
+        dispatch: Dispatch,
+        wakers: Wakers,
+        idempotency: IdempotencyStore,
+        settings: Arc<NotifySettings>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                accepter,
+                store,
+                queue,
+                templates,
+                dispatch,
+                wakers,
+                idempotency,
+                settings,
+            }),
+        }
+    }
+}
+
+/// Every route with its OpenAPI description.
+pub fn router(state: AppState) -> (axum::Router, OpenApi) {
+    let (router, mut doc) = OpenApiRouter::new()
+        .routes(routes!(send::send))
+        .routes(routes!(send::send_bulk))
+        .routes(routes!(messages::get_message))
+        .routes(routes!(
+            templates::create_template,
+            templates::list_templates
+        ))
+        .routes(routes!(templates::get_template))
+        .routes(routes!(templates::get_template_version))
+        .routes(routes!(subscribers::list_subscribers))
+        .routes(routes!(
+            subscribers::put_subscriber,
+            subscribers::get_subscriber,
+            subscribers::delete_subscriber
+        ))
+        .routes(routes!(ops::list_dead_letters))
+        .routes(routes!(ops::requeue_dead_letter))
+        .routes(routes!(ops::providers))
+        .with_state(state)
+        .split_for_parts();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    (router, doc)
+}

@@ -1,0 +1,204 @@
+//! Sending: one message, or up to `bulk_max` at once.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use praxis_http::idempotency::{key_from_headers, run_idempotent, to_json};
+use praxis_http::{FieldError, Json, Problem};
+
+use super::auth::Access;
+use super::dto::{BulkItem, BulkResult, BulkSend, SendAccepted};
+use super::{AppState, TAG};
+use crate::accept::SendRequest;
+use crate::error::NotifyError;
+use crate::model::{MessageRecord, now_ms};
+
+/// Send a notification.
+///
+/// Checks the template (it must have a part for each requested channel), the data (every
+/// variable the template reads), the recipient (a known subscriber, or valid addresses) and
+/// the channels (configured, with an address), then queues the message durably and answers
+/// 202 with its id. With an idempotency key (`idempotency_key` or the `Idempotency-Key`
+/// header) a retry answers 200 with the first message's id and sends nothing more; the same
+/// key with a different request is 422.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notify/send",
+    tag = TAG,
+    request_body = SendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The message's idempotency key (instead of idempotency_key in the body)")),
+    responses(
+        (status = 202, description = "Accepted and queued", body = SendAccepted),
+        (status = 200, description = "Accepted before with this idempotency key", body = SendAccepted),
+        (status = 400, description = "Invalid request; `errors` names each field (template, channels[i], data.<variable>, to, to.email, ...)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency key used for a different message", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn send(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    Json(req): Json<SendRequest>,
+) -> Result<Response, NotifyError> {
+    let sender = access.writer()?;
+    let header_key = key_from_headers(&headers)?;
+    let accepter = &state.inner.accepter;
+    let lookups = accepter.lookups(&[&req]).await?;
+    let message = accepter
+        .prepare(&lookups, sender, &req, header_key.as_deref(), now_ms(), "")
+        .map_err(NotifyError::Invalid)?;
+    let result = accepter
+        .accept(std::slice::from_ref(&message))
+        .await?
+        .pop()
+        .ok_or_else(|| Problem::internal("accept returned no result"))?;
+    let accepted = result?;
+    let mut res = (
+        accepted.status(),
+        Json(SendAccepted {
+            id: accepted.id.clone(),
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/notify/messages/{}", accepted.id)) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// Send up to 1000 notifications at once.
+///
+/// Every item is checked on its own (like a single send; field errors are named
+/// `messages[i].field`); the valid ones are queued in one transaction. The answer is 200 with
+/// one result per item (`status` is what a single send would have answered). An empty list or
+/// more than 1000 items is a 400 for the whole request. An `Idempotency-Key` header replays
+/// the whole answer; per-item `idempotency_key`s deduplicate each message.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notify/send/bulk",
+    tag = TAG,
+    request_body = BulkSend,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried bulk send")),
+    responses(
+        (status = 200, description = "One result per item", body = BulkResult),
+        (status = 400, description = "Malformed body or bad item count", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn send_bulk(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    Json(req): Json<BulkSend>,
+) -> Response {
+    let sender = match access.writer() {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
+    };
+    let max = state.inner.settings.bulk_max;
+    if req.messages.is_empty() || req.messages.len() > max {
+        let mut p = Problem::validation(vec![FieldError::new(
+            "messages",
+            format!("must hold 1 to {max} messages, got {}", req.messages.len()),
+        )]);
+        p.detail = format!("a bulk send takes 1 to {max} messages");
+        return p.into_response();
+    }
+    let body = serde_json::to_vec(&req).unwrap_or_default();
+    run_idempotent(
+        &state.inner.idempotency,
+        &headers,
+        &format!("notify:{sender}:POST /api/v1/notify/send/bulk"),
+        "POST /api/v1/notify/send/bulk",
+        &body,
+        || async {
+            let answer = bulk(&state, sender, &req).await.map_err(Problem::from)?;
+            Ok((StatusCode::OK, to_json(&answer)?))
+        },
+    )
+    .await
+}
+
+async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkResult, NotifyError> {
+    let accepter = &state.inner.accepter;
+    let mut results: Vec<Option<BulkItem>> = vec![None; req.messages.len()];
+    let mut parsed: Vec<(usize, SendRequest)> = Vec::new();
+    for (index, value) in req.messages.iter().enumerate() {
+        match parse_item(value, &format!("messages[{index}].")) {
+            Ok(r) => parsed.push((index, r)),
+            Err(p) => results[index] = Some(failed(index, p)),
+        }
+    }
+    let refs: Vec<&SendRequest> = parsed.iter().map(|(_, r)| r).collect();
+    let lookups = accepter.lookups(&refs).await?;
+    let now = now_ms();
+    let mut valid: Vec<(usize, MessageRecord)> = Vec::new();
+    for (index, r) in &parsed {
+        match accepter.prepare(
+            &lookups,
+            sender,
+            r,
+            None,
+            now,
+            &format!("messages[{index}]."),
+        ) {
+            Ok(m) => valid.push((*index, m)),
+            Err(errors) => results[*index] = Some(failed(*index, Problem::validation(errors))),
+        }
+    }
+    let messages: Vec<MessageRecord> = valid.iter().map(|(_, m)| m.clone()).collect();
+    let outcomes = if messages.is_empty() {
+        Vec::new()
+    } else {
+        accepter.accept(&messages).await?
+    };
+    for ((index, _), outcome) in valid.iter().zip(outcomes) {
+        results[*index] = Some(match outcome {
+            Ok(a) => BulkItem {
+                index: *index,
+                status: a.status().as_u16(),
+                id: Some(a.id),
+                problem: None,
+            },
+            Err(p) => failed(*index, p),
+        });
+    }
+    let results: Vec<BulkItem> = results.into_iter().flatten().collect();
+    Ok(BulkResult {
+        accepted: results.iter().filter(|r| r.status == 202).count(),
+        duplicates: results.iter().filter(|r| r.status == 200).count(),
+        failed: results.iter().filter(|r| r.id.is_none()).count(),
+        results,
+    })
+}
+
+/// One bulk item as a send request; errors name `messages[i].field`.
+fn parse_item(value: &serde_json::Value, prefix: &str) -> Result<SendRequest, Problem> {
+    let bytes = serde_json::to_vec(value).map_err(Problem::internal)?;
+    praxis_http::extract::json_from_slice::<SendRequest>(&bytes).map_err(|mut p| {
+        for e in &mut p.errors {
+            e.field = if e.field == "body" {
+                prefix.trim_end_matches('.').to_owned()
+            } else {
+                format!("{prefix}{}", e.field)
+            };
+        }
+        p
+    })
+}
+
+fn failed(index: usize, problem: Problem) -> BulkItem {
+    BulkItem {
+        index,
+        status: problem.status.as_u16(),
+        id: None,
+        problem: Some(problem),
+    }
+}

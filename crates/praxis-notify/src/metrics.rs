@@ -1,0 +1,90 @@
+//! Metrics of the notification service (Prometheus names, recorded through the `metrics`
+//! crate):
+//!
+//! - `praxis_notify_accepted_total`: messages accepted (duplicates not counted).
+//! - `praxis_notify_attempts_total{channel, provider, result}`: attempts by outcome
+//!   (`delivered`, `retry`, `failed`, `unrecorded`); the success rate per provider is
+//!   `delivered / sum`.
+//! - `praxis_notify_rescheduled_total{channel, reason}`: deliveries put back without an
+//!   attempt (`breaker`, `rate_limit`, `shutdown`).
+//! - `praxis_notify_delivery_latency_seconds{channel}` (histogram): from when a delivery was
+//!   due (accept, or `send_at`) to when the provider accepted it.
+//! - `praxis_notify_queue_pending{channel}`, `praxis_notify_queue_due{channel}`,
+//!   `praxis_notify_oldest_due_age_seconds{channel}`: queue depth (queued or in flight,
+//!   including scheduled ones), due now, and age of the oldest due delivery; sampled every
+//!   `metrics_interval` (database-wide, so every process reports the same values).
+//! - `praxis_notify_dead_letters`: failed deliveries (sampled).
+//! - `praxis_notify_breakers_open{provider}`: breakers of that provider not closed (open or
+//!   half-open) in this process.
+//! - `praxis_notify_lease_lost_total{channel}`: attempts whose lease expired before they were
+//!   recorded (a slow send, or a stalled process): their delivery may be sent twice.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::channels::Channel;
+use crate::model::now_ms;
+use crate::queue::Queue;
+
+/// Counter of accepted messages.
+pub const ACCEPTED_TOTAL: &str = "praxis_notify_accepted_total";
+/// Counter of attempts by channel, provider and result.
+pub const ATTEMPTS_TOTAL: &str = "praxis_notify_attempts_total";
+/// Counter of deliveries put back without an attempt.
+pub const RESCHEDULED_TOTAL: &str = "praxis_notify_rescheduled_total";
+/// Histogram of delivery latency, seconds.
+pub const DELIVERY_LATENCY: &str = "praxis_notify_delivery_latency_seconds";
+/// Gauge of pending deliveries per channel.
+pub const QUEUE_PENDING: &str = "praxis_notify_queue_pending";
+/// Gauge of due deliveries per channel.
+pub const QUEUE_DUE: &str = "praxis_notify_queue_due";
+/// Gauge of the oldest due delivery's age per channel, seconds.
+pub const OLDEST_DUE_AGE: &str = "praxis_notify_oldest_due_age_seconds";
+/// Gauge of failed deliveries.
+pub const DEAD_LETTERS: &str = "praxis_notify_dead_letters";
+/// Gauge of breakers not closed per provider.
+pub const BREAKERS_OPEN: &str = "praxis_notify_breakers_open";
+/// Counter of attempts whose lease was lost.
+pub const LEASE_LOST_TOTAL: &str = "praxis_notify_lease_lost_total";
+
+/// Counts one attempt.
+pub fn attempt(channel: Channel, provider: &str, result: &'static str) {
+    metrics::counter!(ATTEMPTS_TOTAL, "channel" => channel.as_str(), "provider" => provider.to_owned(), "result" => result)
+        .increment(1);
+}
+
+/// Samples queue depth, age and dead letters every `every` until `shutdown`.
+pub async fn run_sampler(queue: Queue, every: Duration, shutdown: CancellationToken) {
+    loop {
+        let now = now_ms();
+        match queue.depth(now).await {
+            Ok(depths) => {
+                for channel in Channel::ALL {
+                    let d = depths.iter().find(|d| d.channel == channel);
+                    let (pending, due, age) = d.map_or((0, 0, 0.0), |d| {
+                        (
+                            d.pending,
+                            d.due,
+                            d.oldest_due_at
+                                .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0),
+                        )
+                    });
+                    let label = channel.as_str();
+                    metrics::gauge!(QUEUE_PENDING, "channel" => label).set(pending as f64);
+                    metrics::gauge!(QUEUE_DUE, "channel" => label).set(due as f64);
+                    metrics::gauge!(OLDEST_DUE_AGE, "channel" => label).set(age);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "sampling the notify queue failed"),
+        }
+        match queue.dead_letter_count().await {
+            Ok(n) => metrics::gauge!(DEAD_LETTERS).set(n as f64),
+            Err(e) => tracing::debug!(error = %e, "counting dead letters failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}

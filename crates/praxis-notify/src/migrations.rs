@@ -1,0 +1,208 @@
+//! The notification service's schema, per backend. Its tables belong to it alone (`notify_*`).
+//!
+//! Integers are `BIGINT` on PostgreSQL (sqlx's `Any` driver decodes them as `i64`), times are
+//! unix milliseconds (UTC), booleans are 0/1 integers, JSON documents are text.
+//!
+//! - `notify_subscribers`: who can be notified and where (caller-chosen ids). `timezone`,
+//!   `quiet_start` and `quiet_end` are stored for quiet hours (applied in a later version).
+//! - `notify_templates`: immutable versions of each template (per-channel sources as JSON).
+//! - `notify_messages`: accepted send requests; `(sender, idempotency_key)` is unique, so a
+//!   retried request finds the first one.
+//! - `notify_deliveries`: one row per message, channel and address: the schedule of the
+//!   dispatchers (`next_attempt_at`, leases) and the state of each delivery. Unique on
+//!   `(message_id, channel, address)`, so expanding a message twice creates nothing new.
+//! - `notify_attempts`: every attempt of every delivery (time, provider, result).
+//! - `notify_inbox`: the in-app inbox; a row's id is its delivery's id, so it is written once.
+
+use praxis_infra::{Migration, MigrationSet};
+
+/// Every migration of the notification service, applied by [`crate::service`] at start.
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    system: "notify",
+    migrations: &[Migration {
+        version: 1,
+        name: "subscribers, templates, messages, deliveries, attempts, inbox",
+        sqlite: SQLITE_V1,
+        postgres: POSTGRES_V1,
+    }],
+};
+
+const SQLITE_V1: &str = "
+CREATE TABLE notify_subscribers (
+    id TEXT PRIMARY KEY,
+    email TEXT,
+    phone TEXT,
+    push_token TEXT,
+    webhook_url TEXT,
+    timezone TEXT,
+    quiet_start TEXT,
+    quiet_end TEXT,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE notify_templates (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sources TEXT NOT NULL,
+    example_data TEXT,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE notify_messages (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    idempotency_key TEXT,
+    fingerprint TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subscriber_id TEXT,
+    template TEXT NOT NULL,
+    template_version INTEGER NOT NULL,
+    event_type TEXT,
+    data TEXT NOT NULL,
+    channels TEXT NOT NULL,
+    topic TEXT,
+    send_at INTEGER,
+    created_at INTEGER NOT NULL,
+    expanded_at INTEGER,
+    UNIQUE (sender, idempotency_key)
+);
+CREATE INDEX notify_messages_sender ON notify_messages (sender, created_at);
+CREATE TABLE notify_deliveries (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    subscriber_id TEXT,
+    channel TEXT NOT NULL,
+    address TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_base INTEGER NOT NULL DEFAULT 0,
+    scheduled_at INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    provider TEXT,
+    last_error TEXT,
+    reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    UNIQUE (message_id, channel, address)
+);
+CREATE INDEX notify_deliveries_due ON notify_deliveries (channel, next_attempt_at)
+    WHERE state IN ('queued', 'sending');
+CREATE INDEX notify_deliveries_failed ON notify_deliveries (updated_at, id)
+    WHERE state = 'failed';
+CREATE TABLE notify_attempts (
+    delivery_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, n)
+);
+CREATE TABLE notify_inbox (
+    id TEXT PRIMARY KEY,
+    subscriber_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    read_at INTEGER
+);
+CREATE INDEX notify_inbox_subscriber ON notify_inbox (subscriber_id, created_at DESC, id DESC);
+";
+
+const POSTGRES_V1: &str = r#"
+CREATE TABLE notify_subscribers (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    email TEXT,
+    phone TEXT,
+    push_token TEXT,
+    webhook_url TEXT,
+    timezone TEXT,
+    quiet_start TEXT,
+    quiet_end TEXT,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE notify_templates (
+    name TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    sources TEXT NOT NULL,
+    example_data TEXT,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE notify_messages (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    sender TEXT NOT NULL,
+    idempotency_key TEXT,
+    fingerprint TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subscriber_id TEXT,
+    template TEXT NOT NULL,
+    template_version BIGINT NOT NULL,
+    event_type TEXT,
+    data TEXT NOT NULL,
+    channels TEXT NOT NULL,
+    topic TEXT,
+    send_at BIGINT,
+    created_at BIGINT NOT NULL,
+    expanded_at BIGINT,
+    UNIQUE (sender, idempotency_key)
+);
+CREATE INDEX notify_messages_sender ON notify_messages (sender, created_at);
+CREATE TABLE notify_deliveries (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    message_id TEXT COLLATE "C" NOT NULL,
+    subscriber_id TEXT,
+    channel TEXT COLLATE "C" NOT NULL,
+    address TEXT NOT NULL,
+    state TEXT COLLATE "C" NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    retry_base BIGINT NOT NULL DEFAULT 0,
+    scheduled_at BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    provider TEXT,
+    last_error TEXT,
+    reason TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    UNIQUE (message_id, channel, address)
+);
+CREATE INDEX notify_deliveries_due ON notify_deliveries (channel, next_attempt_at)
+    WHERE state IN ('queued', 'sending');
+CREATE INDEX notify_deliveries_failed ON notify_deliveries (updated_at, id)
+    WHERE state = 'failed';
+CREATE TABLE notify_attempts (
+    delivery_id TEXT COLLATE "C" NOT NULL,
+    n BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    provider TEXT NOT NULL,
+    ok BIGINT NOT NULL,
+    detail TEXT NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    PRIMARY KEY (delivery_id, n)
+);
+CREATE TABLE notify_inbox (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    subscriber_id TEXT COLLATE "C" NOT NULL,
+    message_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    read_at BIGINT
+);
+CREATE INDEX notify_inbox_subscriber ON notify_inbox (subscriber_id, created_at DESC, id DESC);
+"#;

@@ -1,0 +1,600 @@
+//! The notification service's SQL (except the dispatch queue's, in [`crate::queue`]), written
+//! once for SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders, `ON
+//! CONFLICT`, `RETURNING`; times are unix ms).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+// Every dynamic statement below is assembled from constant fragments and numbered
+// placeholders only; values are always bound.
+
+use praxis_infra::{Backend, Db, InfraError};
+
+use crate::channels::Channel;
+use crate::model::{
+    AttemptRecord, DeliveryRecord, DeliveryState, MessageRecord, NewDelivery, Subscriber,
+    TemplateRecord,
+};
+
+/// Ids per `IN (...)` list (far below both backends' parameter limits).
+pub const IN_CHUNK: usize = 500;
+
+const SUBSCRIBER_COLUMNS: &str = "id, email, phone, push_token, webhook_url, timezone, \
+     quiet_start, quiet_end, created_by, created_at, updated_at";
+
+const MESSAGE_COLUMNS: &str = "id, sender, idempotency_key, fingerprint, recipient, subscriber_id, \
+     template, template_version, event_type, data, channels, send_at, created_at, expanded_at";
+
+/// Columns of a delivery, as [`decode_delivery`] reads them.
+pub const DELIVERY_COLUMNS: &str = "id, message_id, subscriber_id, channel, address, state, \
+     attempts, retry_base, scheduled_at, next_attempt_at, provider, last_error, created_at, \
+     updated_at, delivered_at";
+
+/// What inserting a message found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// The message is new.
+    New,
+    /// The sender already sent a message with this idempotency key.
+    Existing {
+        /// Its id.
+        id: String,
+        /// Its request fingerprint.
+        fingerprint: String,
+    },
+}
+
+/// The notification service's SQL. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// A store on a migrated database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The database handle.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes waits for other
+    /// writers instead of failing with a stale snapshot.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, InfraError> {
+        Ok(match self.db.backend() {
+            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.db.pool().begin().await?,
+        })
+    }
+
+    // ----- subscribers ------------------------------------------------------------------
+
+    /// Creates or replaces a subscriber; returns whether it was created.
+    pub async fn upsert_subscriber(&self, s: &Subscriber) -> Result<bool, InfraError> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT created_at FROM notify_subscribers WHERE id = $1")
+                .bind(&s.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            sqlx::query(
+                "UPDATE notify_subscribers SET email = $2, phone = $3, push_token = $4, webhook_url = $5, \
+                 timezone = $6, quiet_start = $7, quiet_end = $8, updated_at = $9 WHERE id = $1",
+            )
+            .bind(&s.id)
+            .bind(&s.email)
+            .bind(&s.phone)
+            .bind(&s.push_token)
+            .bind(&s.webhook_url)
+            .bind(&s.timezone)
+            .bind(&s.quiet_start)
+            .bind(&s.quiet_end)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO notify_subscribers (id, email, phone, push_token, webhook_url, timezone, \
+                 quiet_start, quiet_end, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&s.id)
+            .bind(&s.email)
+            .bind(&s.phone)
+            .bind(&s.push_token)
+            .bind(&s.webhook_url)
+            .bind(&s.timezone)
+            .bind(&s.quiet_start)
+            .bind(&s.quiet_end)
+            .bind(&s.created_by)
+            .bind(s.created_at)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(exists.is_none())
+    }
+
+    /// One subscriber.
+    pub async fn subscriber(&self, id: &str) -> Result<Option<Subscriber>, InfraError> {
+        let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM notify_subscribers WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| decode_subscriber(&r)).transpose()
+    }
+
+    /// The subscribers among `ids` that exist (any order).
+    pub async fn subscribers(&self, ids: &[String]) -> Result<Vec<Subscriber>, InfraError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {SUBSCRIBER_COLUMNS} FROM notify_subscribers WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.db.pool()).await? {
+                out.push(decode_subscriber(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Subscribers in id order after `after`, at most `limit`.
+    pub async fn list_subscribers(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Subscriber>, InfraError> {
+        let sql = format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM notify_subscribers WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(decode_subscriber).collect()
+    }
+
+    /// Deletes a subscriber; returns whether it existed. Its queued deliveries keep their
+    /// addresses and are still sent; its inbox stays.
+    pub async fn delete_subscriber(&self, id: &str) -> Result<bool, InfraError> {
+        let done = sqlx::query("DELETE FROM notify_subscribers WHERE id = $1")
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- templates --------------------------------------------------------------------
+
+    /// Stores the next version of a template (1 for a new name) and returns its number. Several
+    /// writers racing for one name each get their own version.
+    pub async fn insert_template_version(
+        &self,
+        name: &str,
+        sources: &serde_json::Value,
+        example_data: Option<&serde_json::Value>,
+        created_by: &str,
+        now_ms: i64,
+    ) -> Result<i64, InfraError> {
+        let sources = serde_json::to_string(sources)?;
+        let example = example_data.map(serde_json::to_string).transpose()?;
+        let mut last_error = None;
+        for _ in 0..5 {
+            let mut tx = self.begin_write().await?;
+            let latest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM notify_templates WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let version = latest.unwrap_or(0) + 1;
+            let inserted = sqlx::query(
+                "INSERT INTO notify_templates (name, version, sources, example_data, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name, version) DO NOTHING",
+            )
+            .bind(name)
+            .bind(version)
+            .bind(&sources)
+            .bind(&example)
+            .bind(created_by)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(done) if done.rows_affected() == 1 => {
+                    tx.commit().await?;
+                    return Ok(version);
+                }
+                Ok(_) => {
+                    tx.rollback().await?;
+                    last_error = Some(InfraError::Timeout(format!(
+                        "template {name}: version {version} was taken by a concurrent writer"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| InfraError::Timeout("template insert".into())))
+    }
+
+    /// One version of a template, or its latest when `version` is `None`.
+    pub async fn template(
+        &self,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<TemplateRecord>, InfraError> {
+        let row = match version {
+            Some(v) => {
+                sqlx::query(
+                    "SELECT name, version, sources, example_data, created_by, created_at \
+                     FROM notify_templates WHERE name = $1 AND version = $2",
+                )
+                .bind(name)
+                .bind(v)
+                .fetch_optional(self.db.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT name, version, sources, example_data, created_by, created_at \
+                     FROM notify_templates WHERE name = $1 ORDER BY version DESC LIMIT 1",
+                )
+                .bind(name)
+                .fetch_optional(self.db.pool())
+                .await?
+            }
+        };
+        row.map(|r| decode_template(&r)).transpose()
+    }
+
+    /// The latest version of each template, in name order after `after`, at most `limit`.
+    pub async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TemplateRecord>, InfraError> {
+        let rows = sqlx::query(
+            "SELECT t.name, t.version, t.sources, t.example_data, t.created_by, t.created_at \
+             FROM notify_templates t \
+             WHERE t.name > $1 AND t.version = (SELECT MAX(v.version) FROM notify_templates v WHERE v.name = t.name) \
+             ORDER BY t.name LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(decode_template).collect()
+    }
+
+    // ----- messages ---------------------------------------------------------------------
+
+    /// Inserts a message unless its sender already used its idempotency key.
+    pub async fn insert_message(
+        conn: &mut AnyConnection,
+        m: &MessageRecord,
+    ) -> Result<Inserted, InfraError> {
+        let channels = serde_json::to_string(&m.channels)?;
+        let done = sqlx::query(
+            "INSERT INTO notify_messages (id, sender, idempotency_key, fingerprint, recipient, subscriber_id, \
+             template, template_version, event_type, data, channels, send_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (sender, idempotency_key) DO NOTHING",
+        )
+        .bind(&m.id)
+        .bind(&m.sender)
+        .bind(&m.idempotency_key)
+        .bind(&m.fingerprint)
+        .bind(serde_json::to_string(&m.recipient)?)
+        .bind(&m.subscriber_id)
+        .bind(&m.template)
+        .bind(m.template_version)
+        .bind(&m.event_type)
+        .bind(serde_json::to_string(&m.data)?)
+        .bind(channels)
+        .bind(m.send_at)
+        .bind(m.created_at)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Inserted::New);
+        }
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, fingerprint FROM notify_messages WHERE sender = $1 AND idempotency_key = $2",
+        )
+        .bind(&m.sender)
+        .bind(&m.idempotency_key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            Some((id, fingerprint)) => Ok(Inserted::Existing { id, fingerprint }),
+            None => Err(InfraError::Codec(format!(
+                "message {} conflicted but no message holds its idempotency key",
+                m.id
+            ))),
+        }
+    }
+
+    /// One message.
+    pub async fn message(&self, id: &str) -> Result<Option<MessageRecord>, InfraError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM notify_messages WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| decode_message(&r)).transpose()
+    }
+
+    /// The messages among `ids` (any order), on `conn`.
+    pub async fn messages_in(
+        conn: &mut AnyConnection,
+        ids: &[String],
+    ) -> Result<Vec<MessageRecord>, InfraError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM notify_messages WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                out.push(decode_message(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The messages among `ids` (any order).
+    pub async fn messages(&self, ids: &[String]) -> Result<Vec<MessageRecord>, InfraError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Self::messages_in(&mut conn, ids).await
+    }
+
+    /// Creates deliveries (those that exist already are kept as they are) and marks their
+    /// messages expanded, in one transaction. Returns how many deliveries were created.
+    pub async fn expand(
+        &self,
+        message_ids: &[String],
+        deliveries: &[NewDelivery],
+        now_ms: i64,
+    ) -> Result<u64, InfraError> {
+        let mut tx = self.begin_write().await?;
+        let mut created = 0;
+        for d in deliveries {
+            let done = sqlx::query(
+                "INSERT INTO notify_deliveries (id, message_id, subscriber_id, channel, address, state, \
+                 attempts, retry_base, scheduled_at, next_attempt_at, lease_owner, lease_until, last_error, \
+                 reason, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $7, NULL, 0, $8, $8, $9, $9) \
+                 ON CONFLICT (message_id, channel, address) DO NOTHING",
+            )
+            .bind(&d.id)
+            .bind(&d.message_id)
+            .bind(&d.subscriber_id)
+            .bind(d.channel.as_str())
+            .bind(&d.address)
+            .bind(d.state.as_str())
+            .bind(d.due_at)
+            .bind(&d.reason)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            created += done.rows_affected();
+        }
+        for chunk in message_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "UPDATE notify_messages SET expanded_at = $1 WHERE expanded_at IS NULL AND id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now_ms);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    // ----- deliveries -------------------------------------------------------------------
+
+    /// The deliveries of a message, by channel.
+    pub async fn deliveries_of(&self, message_id: &str) -> Result<Vec<DeliveryRecord>, InfraError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries WHERE message_id = $1 ORDER BY channel, address"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(message_id)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(decode_delivery).collect()
+    }
+
+    /// One delivery.
+    pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, InfraError> {
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM notify_deliveries WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| decode_delivery(&r)).transpose()
+    }
+
+    /// Every attempt of the given deliveries, by delivery and number.
+    pub async fn attempts_of(
+        &self,
+        delivery_ids: &[String],
+    ) -> Result<Vec<AttemptRecord>, InfraError> {
+        let mut out = Vec::new();
+        for chunk in delivery_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT delivery_id, n, at, provider, ok, detail, duration_ms FROM notify_attempts \
+                 WHERE delivery_id IN ({}) ORDER BY delivery_id, n",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.db.pool()).await? {
+                out.push(AttemptRecord {
+                    delivery_id: row.try_get("delivery_id")?,
+                    n: row.try_get("n")?,
+                    at: row.try_get("at")?,
+                    provider: row.try_get("provider")?,
+                    ok: row.try_get::<i64, _>("ok")? != 0,
+                    detail: row.try_get("detail")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Failed deliveries (dead letters), newest first, after the cursor `(updated_at, id)`,
+    /// optionally of one channel; at most `limit`.
+    pub async fn dead_letters(
+        &self,
+        channel: Option<Channel>,
+        before: Option<&(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, InfraError> {
+        let (at, id) = before.cloned().unwrap_or((i64::MAX, String::new()));
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries WHERE state = 'failed' \
+             AND ($1 = '' OR channel = $1) \
+             AND (updated_at < $2 OR (updated_at = $2 AND ($3 = '' OR id < $3))) \
+             ORDER BY updated_at DESC, id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(channel.map_or("", Channel::as_str))
+            .bind(at)
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(decode_delivery).collect()
+    }
+
+    /// How many inbox rows a subscriber has.
+    pub async fn inbox_count(&self, subscriber_id: &str) -> Result<i64, InfraError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM notify_inbox WHERE subscriber_id = $1")
+                .bind(subscriber_id)
+                .fetch_one(self.db.pool())
+                .await?,
+        )
+    }
+}
+
+/// `$start, $start+1, ...` (`n` placeholders).
+pub fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn decode_subscriber(row: &AnyRow) -> Result<Subscriber, InfraError> {
+    Ok(Subscriber {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        phone: row.try_get("phone")?,
+        push_token: row.try_get("push_token")?,
+        webhook_url: row.try_get("webhook_url")?,
+        timezone: row.try_get("timezone")?,
+        quiet_start: row.try_get("quiet_start")?,
+        quiet_end: row.try_get("quiet_end")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn decode_template(row: &AnyRow) -> Result<TemplateRecord, InfraError> {
+    let sources: String = row.try_get("sources")?;
+    let example: Option<String> = row.try_get("example_data")?;
+    Ok(TemplateRecord {
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        sources: serde_json::from_str(&sources)?,
+        example_data: example.map(|e| serde_json::from_str(&e)).transpose()?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn decode_message(row: &AnyRow) -> Result<MessageRecord, InfraError> {
+    let recipient: String = row.try_get("recipient")?;
+    let data: String = row.try_get("data")?;
+    let channels: String = row.try_get("channels")?;
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        sender: row.try_get("sender")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        fingerprint: row.try_get("fingerprint")?,
+        recipient: serde_json::from_str(&recipient)?,
+        subscriber_id: row.try_get("subscriber_id")?,
+        template: row.try_get("template")?,
+        template_version: row.try_get("template_version")?,
+        event_type: row.try_get("event_type")?,
+        data: serde_json::from_str(&data)?,
+        channels: serde_json::from_str(&channels)?,
+        send_at: row.try_get("send_at")?,
+        created_at: row.try_get("created_at")?,
+        expanded_at: row.try_get("expanded_at")?,
+    })
+}
+
+/// Decodes a row selected with [`DELIVERY_COLUMNS`].
+pub fn decode_delivery(row: &AnyRow) -> Result<DeliveryRecord, InfraError> {
+    let channel: String = row.try_get("channel")?;
+    let state: String = row.try_get("state")?;
+    Ok(DeliveryRecord {
+        id: row.try_get("id")?,
+        message_id: row.try_get("message_id")?,
+        subscriber_id: row.try_get("subscriber_id")?,
+        channel: Channel::parse(&channel).ok_or_else(|| {
+            InfraError::Codec(format!("unknown channel {channel:?} in notify_deliveries"))
+        })?,
+        address: row.try_get("address")?,
+        state: DeliveryState::parse(&state).ok_or_else(|| {
+            InfraError::Codec(format!("unknown state {state:?} in notify_deliveries"))
+        })?,
+        attempts: row.try_get("attempts")?,
+        retry_base: row.try_get("retry_base")?,
+        scheduled_at: row.try_get("scheduled_at")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        provider: row.try_get("provider")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholders(1, 3), "$1, $2, $3");
+        assert_eq!(placeholders(4, 1), "$4");
+        assert_eq!(placeholders(1, 0), "");
+    }
+}

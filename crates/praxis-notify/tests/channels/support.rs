@@ -1,0 +1,270 @@
+//! Test fixtures: the aiosmtpd child process and the axum webhook receiver.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use praxis_notify::channels::standard_webhooks::{self, Secret, WebhookHeaders};
+use praxis_notify::channels::{Outgoing, WebhookSettings};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long to wait for something that should happen (a deadline, not a timing assertion).
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The test signing secret (the Standard Webhooks spec's example key).
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+pub fn webhook_settings(timeout: Duration) -> WebhookSettings {
+    WebhookSettings {
+        secret: SECRET.to_owned(),
+        timeout,
+        user_agent: "praxis-notify-test/1".to_owned(),
+    }
+}
+
+pub fn outgoing(id: &str, address: &str) -> Outgoing {
+    Outgoing {
+        delivery_id: id.to_owned(),
+        address: address.to_owned(),
+        subject: "Héllo ✓".to_owned(),
+        text: "Hi Ada,\nyour order shipped.\n".to_owned(),
+        html: None,
+        event_type: "order.shipped".to_owned(),
+        data: serde_json::json!({"order": 42, "name": "Ada"}),
+        unsubscribe_url: None,
+    }
+}
+
+/// A fresh UUIDv7 text, like the pipeline's delivery ids.
+pub fn delivery_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A port on which nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// One message as the Python SMTP server received and parsed it.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReceivedMail {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    pub raw: String,
+    /// Header names lowercased, values decoded (RFC 2047) by Python's email package.
+    pub headers: std::collections::HashMap<String, String>,
+    pub content_type: String,
+    pub defects: Vec<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+/// `python3 tests/channels/smtp_server.py` as a child process; killed on drop.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    mails: mpsc::Receiver<ReceivedMail>,
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/channels/smtp_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 must be installed (scripts/test installs it with aiosmtpd)");
+        let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (mail_tx, mails) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line.strip_prefix("READY ") {
+                    let _ = ready_tx.send(port.trim().parse::<u16>().unwrap());
+                } else if !line.trim().is_empty() {
+                    let mail: ReceivedMail = serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("bad line from smtp_server.py: {e}: {line}"));
+                    if mail_tx.send(mail).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let port = ready_rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("smtp_server.py did not start (is aiosmtpd installed? python3 -m pip install aiosmtpd)")
+        });
+        SmtpServer { child, port, mails }
+    }
+
+    /// The next message the server accepted (waits up to [`DEADLINE`]).
+    pub fn next_mail(&self) -> ReceivedMail {
+        self.mails
+            .recv_timeout(DEADLINE)
+            .expect("the SMTP server received no message")
+    }
+
+    /// Messages already reported, without waiting.
+    pub fn pending(&self) -> Vec<ReceivedMail> {
+        self.mails.try_iter().collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request as the webhook receiver saw it.
+#[derive(Debug, Clone)]
+pub struct ReceivedHook {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The result of `standard_webhooks::verify` against [`SECRET`] with a 5 minute tolerance.
+    pub verified: Result<(), standard_webhooks::VerifyError>,
+}
+
+impl ReceivedHook {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// What the receiver answers to one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: &'static str,
+    /// Wait this long before answering (for the timeout case).
+    pub delay: Option<Duration>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: "",
+            delay: None,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: &'static str) -> Reply {
+        self.body = body;
+        self
+    }
+
+    pub fn delay(mut self, d: Duration) -> Reply {
+        self.delay = Some(d);
+        self
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Mutex<Vec<ReceivedHook>>,
+    /// Scripted replies in order; 204 once they run out.
+    replies: Mutex<VecDeque<Reply>>,
+}
+
+/// An axum server on 127.0.0.1:0 that records and verifies every request.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<ReceiverState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let secret = Secret::parse(SECRET).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let verified = WebhookHeaders::from_header_map(&headers)
+        .and_then(|h| standard_webhooks::verify(&secret, &h, &body, now, 300));
+    state.received.lock().push(ReceivedHook {
+        path: uri.path().to_owned(),
+        headers,
+        body,
+        verified,
+    });
+    let reply = state
+        .replies
+        .lock()
+        .pop_front()
+        .unwrap_or_else(|| Reply::status(204));
+    if let Some(d) = reply.delay {
+        tokio::time::sleep(d).await;
+    }
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(&value).unwrap(),
+        );
+    }
+    response
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let state = Arc::new(ReceiverState::default());
+        let app = axum::Router::new()
+            .fallback(receive)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Receiver { addr, state, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Queues the replies to the next requests.
+    pub fn reply_with(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.replies.lock().extend(replies);
+    }
+
+    pub fn received(&self) -> Vec<ReceivedHook> {
+        self.state.received.lock().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

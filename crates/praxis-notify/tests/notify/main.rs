@@ -1,0 +1,50 @@
+//! Integration suite of the notification service: the same cases on the embedded backend
+//! (SQLite, in-process bus and limiter) and on the scaled backend (PostgreSQL, NATS JetStream,
+//! Redis), driving the full app with `tower::ServiceExt::oneshot` and delivering to real
+//! receivers (an axum webhook receiver that verifies signatures, `.eml` files, the inbox
+//! table). No timed assertions: every wait is for a condition, with a generous deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod cases;
+mod receiver;
+mod support;
+
+/// Generates one `#[tokio::test]` per case and backend.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::cases::$case(crate::support::Kind::Embedded).await;
+                }
+            )*
+        }
+        mod scaled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::cases::$case(crate::support::Kind::Scaled).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    webhook_is_delivered_signed,
+    idempotency_key_sends_once,
+    bad_requests_are_problems,
+    flaky_receiver_gets_each_exactly_once,
+    breaker_opens_while_receiver_is_down_and_recovers,
+    send_at_waits_and_survives_a_restart,
+    dead_letters_can_be_requeued,
+    transient_failures_run_out_of_attempts,
+    in_app_writes_the_inbox_once,
+    email_becomes_an_eml_file,
+    bulk_send_reports_each_item,
+    templates_are_versioned_and_checked,
+    subscribers_are_managed,
+    routes_need_the_right_caller,
+    provider_rate_limit_spreads_sends,
+);
