@@ -7,7 +7,7 @@
 //! idempotency key finds the first message (same id, 200 instead of 202); the same key with a
 //! different request is a 422.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -34,6 +34,25 @@ pub const EXPAND_GROUP: &str = "notify-expand";
 pub const MAX_KEY_LEN: usize = 255;
 /// Longest event type.
 pub const MAX_EVENT_TYPE: usize = 128;
+/// Longest topic key.
+pub const MAX_TOPIC_KEY: usize = 128;
+
+/// Checks a topic key: 1 to 128 of `A-Z a-z 0-9 _ - . :`.
+pub fn topic_key(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= MAX_TOPIC_KEY
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "must be 1 to {MAX_TOPIC_KEY} of A-Z a-z 0-9 _ - . : (got {:?})",
+            text.chars().take(40).collect::<String>()
+        ))
+    }
+}
 
 /// Payload of a `notify.accepted` event: the messages accepted in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +65,8 @@ pub struct AcceptedEvent {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// The recipient: a subscriber id (`"user-42"`), `{"subscriber": "user-42"}`, or addresses
+    /// The recipient: a subscriber id (`"user-42"`), `{"subscriber": "user-42"}`, a topic
+    /// (`{"topic": "news"}`: every subscriber of the topic at expansion), or addresses
     /// `{"email": "..", "webhook": "https://..", "phone": "+1..", "push_token": ".."}`.
     #[schema(value_type = Object, example = json!("user-42"))]
     pub to: Value,
@@ -74,6 +94,10 @@ pub struct SendRequest {
     /// Webhook event type (`type` of the payload); default the template name.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// What the message is about, for the subscribers' preferences (`topics.<topic>` opts out
+    /// of it); default the topic sent to, if any.
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 /// The outcome of one accepted message.
@@ -101,6 +125,7 @@ impl Accepted {
 pub struct Lookups {
     subscribers: HashMap<String, Subscriber>,
     templates: HashMap<(String, Option<i64>), Option<Arc<TemplateVersion>>>,
+    topics: HashSet<String>,
 }
 
 /// Accepts messages. Cheap to clone.
@@ -116,6 +141,7 @@ pub struct Accepter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum To {
     Subscriber(String),
+    Topic(String),
     Addresses(BTreeMap<Channel, String>),
 }
 
@@ -148,6 +174,23 @@ fn parse_to(v: &Value, prefix: &str) -> Result<To, Vec<FieldError>> {
             .map(To::Subscriber)
             .map_err(|m| vec![FieldError::new(field, m)]),
         Value::Object(map) => {
+            if let Some(key) = map.get("topic") {
+                if map.len() > 1 {
+                    return Err(vec![FieldError::new(
+                        field,
+                        "give either a topic, a subscriber or addresses, not several",
+                    )]);
+                }
+                return match key.as_str() {
+                    Some(k) => topic_key(k)
+                        .map(To::Topic)
+                        .map_err(|m| vec![FieldError::new(format!("{field}.topic"), m)]),
+                    None => Err(vec![FieldError::new(
+                        format!("{field}.topic"),
+                        "must be a string",
+                    )]),
+                };
+            }
             if let Some(id) = map.get("subscriber") {
                 if map.len() > 1 {
                     return Err(vec![FieldError::new(
@@ -216,6 +259,7 @@ fn parse_to(v: &Value, prefix: &str) -> Result<To, Vec<FieldError>> {
 fn recipient_json(to: &To) -> Value {
     match to {
         To::Subscriber(id) => json!({ "subscriber": id }),
+        To::Topic(key) => json!({ "topic": key }),
         To::Addresses(map) => Value::Object(
             map.iter()
                 .map(|(c, a)| (address_key(*c).to_owned(), Value::String(a.clone())))
@@ -227,7 +271,7 @@ fn recipient_json(to: &To) -> Value {
 /// Hex SHA-256 of the request's meaning (recipient, channels, template, version, data,
 /// schedule, event type), to tell a retry from a different request with the same key.
 fn fingerprint(req: &SendRequest, recipient: &Value, send_at: Option<i64>) -> String {
-    let canonical = json!({
+    let mut canonical = json!({
         "to": recipient,
         "channels": req.channels,
         "template": req.template,
@@ -236,6 +280,10 @@ fn fingerprint(req: &SendRequest, recipient: &Value, send_at: Option<i64>) -> St
         "send_at": send_at,
         "event_type": req.event_type,
     });
+    // Only when set, so that the fingerprints of requests without a topic stay as they were.
+    if let (Some(topic), Some(map)) = (&req.topic, canonical.as_object_mut()) {
+        map.insert("topic".to_owned(), Value::String(topic.clone()));
+    }
     let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
     Sha256::digest(&bytes)
         .iter()
@@ -294,6 +342,20 @@ impl Accepter {
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
+        let mut keys: Vec<String> = reqs
+            .iter()
+            .filter_map(|r| r.to.get("topic").and_then(Value::as_str))
+            .filter(|k| topic_key(k).is_ok())
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let topics = self
+            .store
+            .existing_topics(&keys)
+            .await?
+            .into_iter()
+            .collect();
         let mut templates = HashMap::new();
         for r in reqs {
             let key = (r.template.clone(), r.version);
@@ -309,6 +371,7 @@ impl Accepter {
         Ok(Lookups {
             subscribers,
             templates,
+            topics,
         })
     }
 
@@ -411,7 +474,29 @@ impl Accepter {
                     None
                 }
             },
+            Some(To::Topic(key)) => {
+                if !lookups.topics.contains(key) {
+                    errors.push(FieldError::new(
+                        at("to.topic"),
+                        format!("no topic with key {key:?}; create it with PUT /api/v1/notify/topics/{{key}}"),
+                    ));
+                }
+                None
+            }
             _ => None,
+        };
+        let topic = match req.topic.as_deref() {
+            Some(t) => match topic_key(t) {
+                Ok(t) => Some(t),
+                Err(m) => {
+                    errors.push(FieldError::new(at("topic"), m));
+                    None
+                }
+            },
+            None => match &to {
+                Some(To::Topic(key)) => Some(key.clone()),
+                _ => None,
+            },
         };
         let has_address = |channel: Channel| -> bool {
             match (&to, subscriber) {
@@ -491,7 +576,9 @@ impl Accepter {
                         ));
                         continue;
                     }
-                    if channel == Channel::InApp && !matches!(to, Some(To::Subscriber(_)) | None) {
+                    if channel == Channel::InApp
+                        && !matches!(to, Some(To::Subscriber(_) | To::Topic(_)) | None)
+                    {
                         errors.push(FieldError::new(
                             field,
                             "in_app needs a subscriber as the recipient (its inbox)",
@@ -531,7 +618,10 @@ impl Accepter {
                         .keys()
                         .copied()
                         .filter(|c| self.settings.channel_enabled(*c))
-                        .filter(|c| *c != Channel::InApp || matches!(to, Some(To::Subscriber(_))))
+                        .filter(|c| {
+                            *c != Channel::InApp
+                                || matches!(to, Some(To::Subscriber(_) | To::Topic(_)))
+                        })
                         .filter(|c| has_address(*c))
                         .collect();
                     if channels.is_empty()
@@ -610,13 +700,14 @@ impl Accepter {
             recipient,
             subscriber_id: match &to {
                 To::Subscriber(id) => Some(id.clone()),
-                To::Addresses(_) => None,
+                To::Topic(_) | To::Addresses(_) => None,
             },
             template: template.name.clone(),
             template_version: template.version,
             event_type: req.event_type.clone(),
             data,
             channels,
+            topic,
             send_at: send_at.filter(|at| *at > now_ms),
             created_at: now_ms,
             expanded_at: None,
@@ -707,6 +798,12 @@ mod tests {
         assert_eq!(fields, vec!["messages[2].to.email", "messages[2].to.fax"]);
         assert!(parse_to(&json!({"subscriber": "u", "email": "a@b.co"}), "").is_err());
         assert!(parse_to(&json!(3), "").is_err());
+        assert_eq!(
+            parse_to(&json!({"topic": "news"}), ""),
+            Ok(To::Topic("news".into()))
+        );
+        assert!(parse_to(&json!({"topic": "a b"}), "").is_err());
+        assert!(parse_to(&json!({"topic": "news", "email": "a@b.co"}), "").is_err());
         assert!(parse_to(&json!({}), "").is_err());
     }
 

@@ -291,6 +291,7 @@ pub struct ChannelWorker {
     poll: Duration,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    broadcaster: praxis_infra::broadcast::Broadcaster,
 }
 
 /// The state of one channel, for the status route.
@@ -368,6 +369,7 @@ impl Dispatch {
                 poll: settings.poll_interval,
                 shutdown: platform.shutdown.clone(),
                 tasks: platform.tasks.clone(),
+                broadcaster: platform.broadcaster.clone(),
             });
             platform.tasks.spawn(worker.clone().run());
             workers.insert(channel, worker);
@@ -535,7 +537,8 @@ impl ChannelWorker {
         };
         match &self.sender {
             Sender::InApp => {
-                let done = inapp::deliver(&self.store, &row, &outgoing, started).await;
+                let done =
+                    inapp::deliver(&self.store, &self.broadcaster, &row, &outgoing, started).await;
                 self.after_in_app(&row, done, started).await;
             }
             Sender::Provider(provider) => match self.send(provider.as_ref(), &row, &outgoing).await

@@ -106,7 +106,13 @@ impl Notify {
             dispatch.clone(),
             wakers,
             idempotency,
-            settings,
+            settings.clone(),
+            inapp::Inbox::new(
+                platform.db.clone(),
+                platform.broadcaster.clone(),
+                platform.shutdown.clone(),
+                &settings.webhook_secret,
+            ),
         );
         Ok(Notify { state, dispatch })
     }

@@ -13,18 +13,29 @@
 //!   `(message_id, channel, address)`, so expanding a message twice creates nothing new.
 //! - `notify_attempts`: every attempt of every delivery (time, provider, result).
 //! - `notify_inbox`: the in-app inbox; a row's id is its delivery's id, so it is written once.
+//! - (v2) `notify_subscribers.preferences`: opt-outs per channel and topic (JSON, NULL: none).
+//! - (v2) `notify_topics`, `notify_topic_subscribers`: topics and their members, for
+//!   broadcasts (`to: {"topic": key}`), fanned out at expansion.
 
 use praxis_infra::{Migration, MigrationSet};
 
 /// Every migration of the notification service, applied by [`crate::service`] at start.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "notify",
-    migrations: &[Migration {
-        version: 1,
-        name: "subscribers, templates, messages, deliveries, attempts, inbox",
-        sqlite: SQLITE_V1,
-        postgres: POSTGRES_V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "subscribers, templates, messages, deliveries, attempts, inbox",
+            sqlite: SQLITE_V1,
+            postgres: POSTGRES_V1,
+        },
+        Migration {
+            version: 2,
+            name: "subscriber preferences, topics and their subscribers",
+            sqlite: SQLITE_V2,
+            postgres: POSTGRES_V2,
+        },
+    ],
 };
 
 const SQLITE_V1: &str = "
@@ -205,4 +216,38 @@ CREATE TABLE notify_inbox (
     read_at BIGINT
 );
 CREATE INDEX notify_inbox_subscriber ON notify_inbox (subscriber_id, created_at DESC, id DESC);
+"#;
+
+const SQLITE_V2: &str = "
+ALTER TABLE notify_subscribers ADD COLUMN preferences TEXT;
+CREATE TABLE notify_topics (
+    key TEXT PRIMARY KEY,
+    name TEXT,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE notify_topic_subscribers (
+    topic_key TEXT NOT NULL,
+    subscriber_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (topic_key, subscriber_id)
+);
+CREATE INDEX notify_topic_subscribers_subscriber ON notify_topic_subscribers (subscriber_id);
+";
+
+const POSTGRES_V2: &str = r#"
+ALTER TABLE notify_subscribers ADD COLUMN preferences TEXT;
+CREATE TABLE notify_topics (
+    key TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE notify_topic_subscribers (
+    topic_key TEXT COLLATE "C" NOT NULL,
+    subscriber_id TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (topic_key, subscriber_id)
+);
+CREATE INDEX notify_topic_subscribers_subscriber ON notify_topic_subscribers (subscriber_id);
 "#;

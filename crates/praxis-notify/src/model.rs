@@ -1,5 +1,7 @@
 //! The records of the notification service, as stored and as the pipeline passes them on.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -75,6 +77,8 @@ pub struct Subscriber {
     pub quiet_start: Option<String>,
     /// End of quiet hours, `HH:MM` local time.
     pub quiet_end: Option<String>,
+    /// Opt-outs per channel and topic.
+    pub preferences: Preferences,
     /// Principal that created it.
     pub created_by: String,
     /// Creation time, unix ms.
@@ -94,6 +98,57 @@ impl Subscriber {
             Channel::InApp => Some(&self.id),
         }
     }
+}
+
+/// A subscriber's preferences: which channels it accepts, overall and per topic. A channel
+/// not mentioned is accepted. The most specific setting wins: `topics.<topic>.<channel>` for a
+/// message of that topic, else `channels.<channel>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// Per channel: `false` opts out.
+    #[serde(default)]
+    pub channels: BTreeMap<Channel, bool>,
+    /// Per topic, per channel: `false` opts out of that topic on that channel.
+    #[serde(default)]
+    pub topics: BTreeMap<String, BTreeMap<Channel, bool>>,
+}
+
+impl Preferences {
+    /// Why a message of `topic` on `channel` is not to be sent; `None` when it is accepted.
+    pub fn opted_out(&self, channel: Channel, topic: Option<&str>) -> Option<String> {
+        if let Some(t) = topic
+            && let Some(&on) = self.topics.get(t).and_then(|c| c.get(&channel))
+        {
+            return (!on).then(|| {
+                format!(
+                    "the subscriber opted out of {} for topic {t:?}",
+                    channel.as_str()
+                )
+            });
+        }
+        match self.channels.get(&channel) {
+            Some(false) => Some(format!("the subscriber opted out of {}", channel.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Whether nothing is set (stored as NULL).
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.topics.is_empty()
+    }
+}
+
+/// A topic: a named list of subscribers that a send can address (`to: {"topic": key}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    /// Caller-chosen key.
+    pub key: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Principal that created it.
+    pub created_by: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
 }
 
 /// One stored version of a template.
@@ -138,6 +193,9 @@ pub struct MessageRecord {
     pub data: Value,
     /// Requested channels.
     pub channels: Vec<Channel>,
+    /// The topic the message is about (preferences refer to it); for a broadcast to a topic
+    /// (`recipient` `{"topic": key}`), that topic unless the request named another.
+    pub topic: Option<String>,
     /// When to send, unix ms (`None`: at once).
     pub send_at: Option<i64>,
     /// When it was accepted, unix ms.
@@ -147,6 +205,11 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// The topic whose subscribers receive it, when it is a broadcast (`to: {"topic": key}`).
+    pub fn broadcast_topic(&self) -> Option<&str> {
+        self.recipient.get("topic").and_then(Value::as_str)
+    }
+
     /// When its deliveries become due: `send_at`, or the accept time.
     pub fn due_at(&self) -> i64 {
         self.send_at.unwrap_or(self.created_at).max(self.created_at)
@@ -259,6 +322,25 @@ mod tests {
         }
         assert_eq!(DeliveryState::parse("lost"), None);
         assert!(DeliveryState::Failed.is_final() && !DeliveryState::Sending.is_final());
+    }
+
+    #[test]
+    fn the_most_specific_preference_wins() {
+        let p: Preferences = serde_json::from_value(serde_json::json!({
+            "channels": {"email": false, "sms": true},
+            "topics": {"marketing": {"sms": false}, "security": {"email": true}}
+        }))
+        .expect("preferences");
+        assert!(p.opted_out(Channel::Email, None).is_some());
+        assert!(p.opted_out(Channel::Email, Some("marketing")).is_some());
+        assert!(p.opted_out(Channel::Email, Some("security")).is_none());
+        assert!(p.opted_out(Channel::Sms, None).is_none());
+        assert!(
+            p.opted_out(Channel::Sms, Some("marketing"))
+                .is_some_and(|r| r.contains("marketing"))
+        );
+        assert!(p.opted_out(Channel::Webhook, Some("marketing")).is_none());
+        assert!(Preferences::default().is_empty());
     }
 
     #[test]

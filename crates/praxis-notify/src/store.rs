@@ -12,18 +12,18 @@ use praxis_infra::{Backend, Db, InfraError};
 
 use crate::channels::Channel;
 use crate::model::{
-    AttemptRecord, DeliveryRecord, DeliveryState, MessageRecord, NewDelivery, Subscriber,
-    TemplateRecord,
+    AttemptRecord, DeliveryRecord, DeliveryState, MessageRecord, NewDelivery, Preferences,
+    Subscriber, TemplateRecord, TopicRecord,
 };
 
 /// Ids per `IN (...)` list (far below both backends' parameter limits).
 pub const IN_CHUNK: usize = 500;
 
 const SUBSCRIBER_COLUMNS: &str = "id, email, phone, push_token, webhook_url, timezone, \
-     quiet_start, quiet_end, created_by, created_at, updated_at";
+     quiet_start, quiet_end, preferences, created_by, created_at, updated_at";
 
 const MESSAGE_COLUMNS: &str = "id, sender, idempotency_key, fingerprint, recipient, subscriber_id, \
-     template, template_version, event_type, data, channels, send_at, created_at, expanded_at";
+     template, template_version, event_type, data, channels, topic, send_at, created_at, expanded_at";
 
 /// Columns of a delivery, as [`decode_delivery`] reads them.
 pub const DELIVERY_COLUMNS: &str = "id, message_id, subscriber_id, channel, address, state, \
@@ -170,11 +170,175 @@ impl Store {
     /// Deletes a subscriber; returns whether it existed. Its queued deliveries keep their
     /// addresses and are still sent; its inbox stays.
     pub async fn delete_subscriber(&self, id: &str) -> Result<bool, InfraError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM notify_subscribers WHERE id = $1")
             .bind(id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM notify_topic_subscribers WHERE subscriber_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces a subscriber's preferences; returns whether the subscriber exists.
+    pub async fn set_preferences(
+        &self,
+        id: &str,
+        preferences: &Preferences,
+        now_ms: i64,
+    ) -> Result<bool, InfraError> {
+        let text = if preferences.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(preferences)?)
+        };
+        let done = sqlx::query(
+            "UPDATE notify_subscribers SET preferences = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(text)
+        .bind(now_ms)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- topics -----------------------------------------------------------------------
+
+    /// Creates a topic, or renames it when it exists; returns whether it was created.
+    pub async fn upsert_topic(&self, t: &TopicRecord) -> Result<bool, InfraError> {
+        let done = sqlx::query(
+            "INSERT INTO notify_topics (key, name, created_by, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&t.key)
+        .bind(&t.name)
+        .bind(&t.created_by)
+        .bind(t.created_at)
+        .execute(self.db.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        if t.name.is_some() {
+            sqlx::query("UPDATE notify_topics SET name = $2 WHERE key = $1")
+                .bind(&t.key)
+                .bind(&t.name)
+                .execute(self.db.pool())
+                .await?;
+        }
+        Ok(false)
+    }
+
+    /// One topic.
+    pub async fn topic(&self, key: &str) -> Result<Option<TopicRecord>, InfraError> {
+        let row = sqlx::query(
+            "SELECT key, name, created_by, created_at FROM notify_topics WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| {
+            Ok(TopicRecord {
+                key: r.try_get("key")?,
+                name: r.try_get("name")?,
+                created_by: r.try_get("created_by")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The topics among `keys` that exist.
+    pub async fn existing_topics(&self, keys: &[String]) -> Result<Vec<String>, InfraError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT key FROM notify_topics WHERE key IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql));
+            for k in chunk {
+                q = q.bind(k);
+            }
+            let found: Vec<String> = q.fetch_all(self.db.pool()).await?;
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
+    /// Adds subscribers to a topic (those already in it stay); returns how many were added.
+    pub async fn add_topic_subscribers(
+        &self,
+        key: &str,
+        subscriber_ids: &[String],
+        now_ms: i64,
+    ) -> Result<u64, InfraError> {
+        let mut tx = self.begin_write().await?;
+        let mut added = 0;
+        for id in subscriber_ids {
+            let done = sqlx::query(
+                "INSERT INTO notify_topic_subscribers (topic_key, subscriber_id, created_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (topic_key, subscriber_id) DO NOTHING",
+            )
+            .bind(key)
+            .bind(id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            added += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Removes a subscriber from a topic; returns whether it was in it.
+    pub async fn remove_topic_subscriber(
+        &self,
+        key: &str,
+        subscriber_id: &str,
+    ) -> Result<bool, InfraError> {
+        let done = sqlx::query(
+            "DELETE FROM notify_topic_subscribers WHERE topic_key = $1 AND subscriber_id = $2",
+        )
+        .bind(key)
+        .bind(subscriber_id)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A topic's subscriber ids in order after `after`, at most `limit`.
+    pub async fn topic_subscribers(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, InfraError> {
+        Ok(sqlx::query_scalar(
+            "SELECT subscriber_id FROM notify_topic_subscribers WHERE topic_key = $1 \
+             AND subscriber_id > $2 ORDER BY subscriber_id LIMIT $3",
+        )
+        .bind(key)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?)
+    }
+
+    /// How many subscribers a topic has.
+    pub async fn topic_size(&self, key: &str) -> Result<i64, InfraError> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM notify_topic_subscribers WHERE topic_key = $1",
+            )
+            .bind(key)
+            .fetch_one(self.db.pool())
+            .await?,
+        )
     }
 
     // ----- templates --------------------------------------------------------------------
@@ -288,8 +452,8 @@ impl Store {
         let channels = serde_json::to_string(&m.channels)?;
         let done = sqlx::query(
             "INSERT INTO notify_messages (id, sender, idempotency_key, fingerprint, recipient, subscriber_id, \
-             template, template_version, event_type, data, channels, send_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             template, template_version, event_type, data, channels, send_at, created_at, topic) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (sender, idempotency_key) DO NOTHING",
         )
         .bind(&m.id)
@@ -305,6 +469,7 @@ impl Store {
         .bind(channels)
         .bind(m.send_at)
         .bind(m.created_at)
+        .bind(&m.topic)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 1 {
@@ -519,6 +684,10 @@ fn decode_subscriber(row: &AnyRow) -> Result<Subscriber, InfraError> {
         timezone: row.try_get("timezone")?,
         quiet_start: row.try_get("quiet_start")?,
         quiet_end: row.try_get("quiet_end")?,
+        preferences: match row.try_get::<Option<String>, _>("preferences")? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Preferences::default(),
+        },
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -554,6 +723,7 @@ fn decode_message(row: &AnyRow) -> Result<MessageRecord, InfraError> {
         event_type: row.try_get("event_type")?,
         data: serde_json::from_str(&data)?,
         channels: serde_json::from_str(&channels)?,
+        topic: row.try_get("topic")?,
         send_at: row.try_get("send_at")?,
         created_at: row.try_get("created_at")?,
         expanded_at: row.try_get("expanded_at")?,

@@ -7,14 +7,23 @@
 //! - `PUT|GET|DELETE /subscribers/{id}`, `GET /subscribers`: recipients and their addresses.
 //! - `GET /dead-letters`, `POST /dead-letters/{id}/requeue`: failed deliveries.
 //! - `GET /providers`: channels, providers, in-flight sends and breakers of this process.
+//! - `GET /inbox/{subscriber}`, `POST /inbox/{subscriber}/{item}/read`,
+//!   `POST /inbox/{subscriber}/read-all`, `GET /inbox/{subscriber}/unread-count`,
+//!   `GET /inbox/{subscriber}/stream` (SSE), `POST /subscribers/{id}/inbox-token`: the in-app
+//!   inbox, readable by the subscriber itself with its token.
+//! - `PUT|GET /subscribers/{id}/preferences`: opt-outs per channel and topic.
+//! - `PUT|GET /topics/{key}`, `POST /topics/{key}/subscribers`,
+//!   `DELETE /topics/{key}/subscribers/{id}`: topics, for broadcasts (`to: {"topic": key}`).
 
 pub mod auth;
 pub mod dto;
+mod inbox;
 mod messages;
 mod ops;
 mod send;
 mod subscribers;
 mod templates;
+mod topics;
 
 use std::sync::Arc;
 
@@ -27,6 +36,7 @@ use praxis_http::idempotency::IdempotencyStore;
 
 use crate::accept::Accepter;
 use crate::dispatch::{Dispatch, Wakers};
+use crate::inapp::Inbox;
 use crate::queue::Queue;
 use crate::settings::NotifySettings;
 use crate::store::Store;
@@ -51,6 +61,7 @@ struct Shared {
     wakers: Wakers,
     idempotency: IdempotencyStore,
     settings: Arc<NotifySettings>,
+    inbox: Inbox,
 }
 
 impl AppState {
@@ -65,6 +76,7 @@ impl AppState {
         wakers: Wakers,
         idempotency: IdempotencyStore,
         settings: Arc<NotifySettings>,
+        inbox: Inbox,
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
@@ -76,6 +88,7 @@ impl AppState {
                 wakers,
                 idempotency,
                 settings,
+                inbox,
             }),
         }
     }
@@ -102,6 +115,19 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
         .routes(routes!(ops::list_dead_letters))
         .routes(routes!(ops::requeue_dead_letter))
         .routes(routes!(ops::providers))
+        .routes(routes!(
+            subscribers::put_preferences,
+            subscribers::get_preferences
+        ))
+        .routes(routes!(topics::put_topic, topics::get_topic))
+        .routes(routes!(topics::add_subscribers))
+        .routes(routes!(topics::remove_subscriber))
+        .routes(routes!(inbox::list_inbox))
+        .routes(routes!(inbox::mark_read))
+        .routes(routes!(inbox::read_all))
+        .routes(routes!(inbox::unread_count))
+        .routes(routes!(inbox::stream))
+        .routes(routes!(inbox::inbox_token))
         .with_state(state)
         .split_for_parts();
     doc.components

@@ -1,7 +1,13 @@
-//! Subscribers: the recipients of notifications and their addresses.
+//! Subscribers: the recipients of notifications, their addresses, quiet hours and
+//! preferences (opt-outs per channel and topic).
+
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
@@ -9,9 +15,12 @@ use praxis_http::{FieldError, Json, Path, Problem, Query};
 use super::auth::Access;
 use super::dto::{PutSubscriber, SubscriberPage, SubscriberView};
 use super::{AppState, TAG};
+use crate::accept::topic_key;
 use crate::address;
+use crate::channels::Channel;
 use crate::error::NotifyError;
-use crate::model::{Subscriber, now_ms};
+use crate::model::{Preferences, Subscriber, now_ms};
+use crate::quiet_hours::QuietHours;
 
 /// Default page size of the subscriber list.
 const DEFAULT_LIMIT: u32 = 50;
@@ -79,6 +88,11 @@ pub async fn put_subscriber(
                     "needs timezone (quiet hours are in the subscriber's local time)",
                 ));
             }
+            if let (Some(start), Some(end), Some(tz)) = (&start, &end, &timezone)
+                && let Err(m) = QuietHours::parse(start, end, tz)
+            {
+                errors.push(FieldError::new("quiet_hours", m));
+            }
             (start, end)
         }
     };
@@ -95,6 +109,7 @@ pub async fn put_subscriber(
         timezone,
         quiet_start,
         quiet_end,
+        preferences: Preferences::default(),
         created_by: owner.to_owned(),
         created_at: now,
         updated_at: now,
@@ -211,4 +226,172 @@ pub async fn list_subscribers(
         items: page.items.iter().map(SubscriberView::from).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+/// A subscriber's preferences (body of `PUT /subscribers/{id}/preferences`, and its answer).
+/// A channel not mentioned is accepted; for a message of a topic, `topics.<topic>.<channel>`
+/// wins over `channels.<channel>`. An opted-out delivery is recorded as `suppressed`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PreferencesView {
+    /// Per channel (`email`, `webhook`, `sms`, `push`, `in_app`): `false` opts out.
+    #[schema(value_type = Object, example = json!({"email": false}))]
+    #[serde(default)]
+    pub channels: BTreeMap<Channel, bool>,
+    /// Per topic, per channel: `false` opts out of that topic on that channel.
+    #[schema(value_type = Object, example = json!({"marketing": {"email": false}}))]
+    #[serde(default)]
+    pub topics: BTreeMap<String, BTreeMap<Channel, bool>>,
+}
+
+impl From<&Preferences> for PreferencesView {
+    fn from(p: &Preferences) -> Self {
+        Self {
+            channels: p.channels.clone(),
+            topics: p.topics.clone(),
+        }
+    }
+}
+
+/// Parses `{channel: bool}` at `field`.
+fn channel_flags(v: &Value, field: &str, errors: &mut Vec<FieldError>) -> BTreeMap<Channel, bool> {
+    let mut out = BTreeMap::new();
+    let Some(map) = v.as_object() else {
+        errors.push(FieldError::new(
+            field,
+            "must be an object of channel: true|false",
+        ));
+        return out;
+    };
+    for (name, flag) in map {
+        let at = format!("{field}.{name}");
+        let Some(channel) = Channel::parse(name) else {
+            errors.push(FieldError::new(
+                at,
+                "is not a channel (expected email, webhook, sms, push or in_app)",
+            ));
+            continue;
+        };
+        match flag.as_bool() {
+            Some(b) => {
+                out.insert(channel, b);
+            }
+            None => errors.push(FieldError::new(at, "must be true or false")),
+        }
+    }
+    out
+}
+
+/// Parses and checks a preferences document; errors name each field.
+pub fn parse_preferences(body: &Value) -> Result<Preferences, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut prefs = Preferences::default();
+    let Some(map) = body.as_object() else {
+        return Err(vec![FieldError::new(
+            "body",
+            "must be an object {channels, topics}",
+        )]);
+    };
+    for (key, value) in map {
+        match key.as_str() {
+            "channels" => prefs.channels = channel_flags(value, "channels", &mut errors),
+            "topics" => match value.as_object() {
+                Some(topics) => {
+                    for (topic, flags) in topics {
+                        let at = format!("topics.{topic}");
+                        if let Err(m) = topic_key(topic) {
+                            errors.push(FieldError::new(at, m));
+                            continue;
+                        }
+                        let flags = channel_flags(flags, &at, &mut errors);
+                        prefs.topics.insert(topic.clone(), flags);
+                    }
+                }
+                None => errors.push(FieldError::new(
+                    "topics",
+                    "must be an object of topic: {channel: true|false}",
+                )),
+            },
+            other => errors.push(FieldError::new(
+                other,
+                "is not a preference (expected channels or topics)",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(prefs)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Replace a subscriber's preferences (opt-outs per channel and per topic and channel).
+#[utoipa::path(
+    put,
+    path = "/api/v1/notify/subscribers/{id}/preferences",
+    tag = TAG,
+    params(("id" = String, Path, description = "Subscriber id")),
+    request_body = PreferencesView,
+    responses(
+        (status = 200, description = "The stored preferences", body = PreferencesView),
+        (status = 400, description = "Unknown channel, bad topic key or flag; `errors` names each field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscriber", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_preferences(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<PreferencesView>, NotifyError> {
+    access.writer()?;
+    let missing = || NotifyError::NotFound(format!("no subscriber with id {id:?}"));
+    if address::subscriber_id(&id).is_err() {
+        return Err(missing());
+    }
+    let prefs = parse_preferences(&body).map_err(NotifyError::Invalid)?;
+    if !state
+        .inner
+        .store
+        .set_preferences(&id, &prefs, now_ms())
+        .await?
+    {
+        return Err(missing());
+    }
+    Ok(Json(PreferencesView::from(&prefs)))
+}
+
+/// A subscriber's preferences.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notify/subscribers/{id}/preferences",
+    tag = TAG,
+    params(("id" = String, Path, description = "Subscriber id")),
+    responses(
+        (status = 200, description = "The preferences", body = PreferencesView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscriber", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_preferences(
+    State(state): State<AppState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Json<PreferencesView>, NotifyError> {
+    access.reader()?;
+    let missing = || NotifyError::NotFound(format!("no subscriber with id {id:?}"));
+    if address::subscriber_id(&id).is_err() {
+        return Err(missing());
+    }
+    let s = state
+        .inner
+        .store
+        .subscriber(&id)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(Json(PreferencesView::from(&s.preferences)))
 }

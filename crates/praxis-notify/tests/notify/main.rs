@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cases;
+mod inbox;
+mod preferences;
 mod receiver;
 mod support;
 

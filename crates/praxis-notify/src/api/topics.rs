@@ -1,0 +1,280 @@
+//! Topics: named lists of subscribers; a send `to: {"topic": key}` reaches every subscriber
+//! of the topic as it is when the message is expanded.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
+use praxis_http::{FieldError, Json, Path, Problem, Query};
+
+use super::auth::Access;
+use super::{AppState, TAG};
+use crate::accept::topic_key;
+use crate::address;
+use crate::error::NotifyError;
+use crate::model::{TopicRecord, now_ms, rfc3339};
+
+/// Default page size of a topic's subscribers.
+const DEFAULT_LIMIT: u32 = 100;
+/// Largest page size of a topic's subscribers.
+const MAX_LIMIT: u32 = 1_000;
+/// Most subscribers added per request.
+const MAX_ADD: usize = 1_000;
+/// Longest display name.
+const MAX_NAME: usize = 256;
+
+/// Body of `PUT /topics/{key}` (may be empty).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutTopic {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Body of `POST /topics/{key}/subscribers`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSubscribers {
+    /// Subscriber ids (1 to 1000, each existing).
+    pub subscribers: Vec<String>,
+}
+
+/// Answer of `POST /topics/{key}/subscribers`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Added {
+    /// How many were not in the topic before.
+    pub added: u64,
+}
+
+/// A topic with a page of its subscribers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TopicView {
+    /// Key.
+    pub key: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// How many subscribers it has.
+    pub subscriber_count: i64,
+    /// Subscriber ids in order (a page).
+    pub subscribers: Vec<String>,
+    /// Cursor of the next page of subscribers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn not_found(key: &str) -> NotifyError {
+    NotifyError::NotFound(format!("no topic with key {key:?}"))
+}
+
+/// Create a topic (idempotent; a `name` given renames an existing one).
+#[utoipa::path(
+    put,
+    path = "/api/v1/notify/topics/{key}",
+    tag = TAG,
+    params(("key" = String, Path, description = "Topic key: 1 to 128 of A-Z a-z 0-9 _ - . :")),
+    request_body = PutTopic,
+    responses(
+        (status = 201, description = "Created", body = TopicView),
+        (status = 200, description = "Existed", body = TopicView),
+        (status = 400, description = "Bad key or name", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_topic(
+    State(state): State<AppState>,
+    access: Access,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<TopicView>), NotifyError> {
+    let owner = access.writer()?;
+    let mut errors = Vec::new();
+    if let Err(m) = topic_key(&key) {
+        errors.push(FieldError::new("key", m));
+    }
+    let req: PutTopic = if body.iter().all(u8::is_ascii_whitespace) {
+        PutTopic::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| NotifyError::field("body", format!("is not a topic: {e}")))?
+    };
+    if let Some(n) = &req.name
+        && (n.is_empty() || n.len() > MAX_NAME)
+    {
+        errors.push(FieldError::new(
+            "name",
+            format!("must be 1 to {MAX_NAME} bytes"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(NotifyError::Invalid(errors));
+    }
+    let created = state
+        .inner
+        .store
+        .upsert_topic(&TopicRecord {
+            key: key.clone(),
+            name: req.name,
+            created_by: owner.to_owned(),
+            created_at: now_ms(),
+        })
+        .await?;
+    let view = view(&state, &key, None, DEFAULT_LIMIT).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
+}
+
+async fn view(
+    state: &AppState,
+    key: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<TopicView, NotifyError> {
+    let store = &state.inner.store;
+    let topic = store.topic(key).await?.ok_or_else(|| not_found(key))?;
+    let ids = store.topic_subscribers(key, after, limit + 1).await?;
+    let page = Page::from_overfetch(ids, limit, Clone::clone);
+    Ok(TopicView {
+        key: topic.key,
+        name: topic.name,
+        created_at: rfc3339(topic.created_at),
+        subscriber_count: store.topic_size(key).await?,
+        subscribers: page.items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// A topic and a page of its subscribers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notify/topics/{key}",
+    tag = TAG,
+    params(("key" = String, Path, description = "Topic key"), PageParams),
+    responses(
+        (status = 200, description = "The topic", body = TopicView),
+        (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such topic", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_topic(
+    State(state): State<AppState>,
+    access: Access,
+    Path(key): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Json<TopicView>, NotifyError> {
+    access.reader()?;
+    if topic_key(&key).is_err() {
+        return Err(not_found(&key));
+    }
+    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after: Option<String> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    Ok(Json(view(&state, &key, after.as_deref(), limit).await?))
+}
+
+/// Add subscribers to a topic (those already in it stay; unknown ids are a 400).
+#[utoipa::path(
+    post,
+    path = "/api/v1/notify/topics/{key}/subscribers",
+    tag = TAG,
+    params(("key" = String, Path, description = "Topic key")),
+    request_body = AddSubscribers,
+    responses(
+        (status = 200, description = "Added", body = Added),
+        (status = 400, description = "Bad or unknown subscriber ids; `errors` names each", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such topic", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_subscribers(
+    State(state): State<AppState>,
+    access: Access,
+    Path(key): Path<String>,
+    Json(req): Json<AddSubscribers>,
+) -> Result<Json<Added>, NotifyError> {
+    access.writer()?;
+    let store = &state.inner.store;
+    if topic_key(&key).is_err() || store.topic(&key).await?.is_none() {
+        return Err(not_found(&key));
+    }
+    if req.subscribers.is_empty() || req.subscribers.len() > MAX_ADD {
+        return Err(NotifyError::field(
+            "subscribers",
+            format!("must list 1 to {MAX_ADD} subscriber ids"),
+        ));
+    }
+    let mut errors = Vec::new();
+    for (i, id) in req.subscribers.iter().enumerate() {
+        if let Err(m) = address::subscriber_id(id) {
+            errors.push(FieldError::new(format!("subscribers[{i}]"), m));
+        }
+    }
+    if errors.is_empty() {
+        let known: std::collections::HashSet<String> = store
+            .subscribers(&req.subscribers)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        for (i, id) in req.subscribers.iter().enumerate() {
+            if !known.contains(id) {
+                errors.push(FieldError::new(
+                    format!("subscribers[{i}]"),
+                    format!("no subscriber with id {id:?}"),
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(NotifyError::Invalid(errors));
+    }
+    let added = store
+        .add_topic_subscribers(&key, &req.subscribers, now_ms())
+        .await?;
+    Ok(Json(Added { added }))
+}
+
+/// Remove a subscriber from a topic.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/notify/topics/{key}/subscribers/{id}",
+    tag = TAG,
+    params(("key" = String, Path, description = "Topic key"), ("id" = String, Path, description = "Subscriber id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such topic, or the subscriber is not in it", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove_subscriber(
+    State(state): State<AppState>,
+    access: Access,
+    Path((key, id)): Path<(String, String)>,
+) -> Result<StatusCode, NotifyError> {
+    access.writer()?;
+    if state.inner.store.remove_topic_subscriber(&key, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(NotifyError::NotFound(format!(
+            "subscriber {id:?} is not in topic {key:?}"
+        )))
+    }
+}
