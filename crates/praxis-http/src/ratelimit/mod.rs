@@ -68,7 +68,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use futures::future::BoxFuture;
-use praxis_infra::ratelimit::{Decision, Limiter, Source, Verdict};
+use praxis_infra::ratelimit::{Decision, InProcess, Limiter, Source, Verdict};
 use tower::{Layer, Service};
 
 pub use crate::client_ip::Cidr;
@@ -175,9 +175,11 @@ where
             return RateLimitFuture::inner(self.inner.call(req), Fields::None);
         };
         let (parts, body) = req.into_parts();
-        if !shared.limiter.is_shared() && !needs_principal(shared, first, &parts) {
+        if let Some(limiter) = shared.limiter.in_process()
+            && !needs_principal(shared, first, &parts)
+        {
             // In-process limiter and keys known without awaiting: decide here, no boxed future.
-            return match decide_now(shared, first, &parts) {
+            return match decide_now(shared, limiter, first, &parts) {
                 Now::Allowed(fields) => RateLimitFuture::inner(
                     self.inner.call(Request::from_parts(parts, body)),
                     fields,
@@ -292,7 +294,7 @@ thread_local! {
 
 /// Decides every matching policy (none keyed by a principal) with the in-process limiter:
 /// the response fields when allowed, the denial otherwise.
-fn decide_now(shared: &Shared, first: usize, parts: &Parts) -> Now {
+fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, parts: &Parts) -> Now {
     let policies = &shared.limits.policies;
     let mut caller = Caller::default();
     let mut fields = Fields::None;
@@ -303,12 +305,7 @@ fn decide_now(shared: &Shared, first: usize, parts: &Parts) -> Now {
         let verdict = KEY_BUFFER.with_borrow_mut(|key| {
             key.clear();
             plain_key(shared, policy, parts, &mut caller, key);
-            shared.limiter.check_now(key, &plan_rule.rule, 1)
-        });
-        // `check_now` only declines for a shared limiter, which never takes this path.
-        let verdict = verdict.unwrap_or(Verdict {
-            decision: failed_open(&plan_rule.rule),
-            source: Source::FailedOpen,
+            limiter.check(key, &plan_rule.rule, 1)
         });
         if let Some(denied) = judge(shared, policy, plan_rule, &verdict, &mut fields, parts) {
             return Now::Denied(denied);
@@ -330,17 +327,6 @@ enum Now {
     Allowed(Fields),
     /// A policy denied: this is the answer.
     Denied(Response),
-}
-
-/// An allowed decision with the rule's whole capacity left (what a failed-open store gives).
-fn failed_open(rule: &praxis_infra::ratelimit::Rule) -> Decision {
-    Decision {
-        allowed: true,
-        limit: rule.quota.limit(),
-        remaining: rule.capacity().saturating_sub(1),
-        reset_after: std::time::Duration::ZERO,
-        retry_after: None,
-    }
 }
 
 /// What the keys of one request are made of, resolved at most once.

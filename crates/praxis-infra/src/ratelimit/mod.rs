@@ -228,15 +228,12 @@ impl Limiter {
         matches!(self.backend, Backend::Redis(_))
     }
 
-    /// Decides at once, without awaiting anything, when the limiter is in-process: the same
-    /// decision as [`Limiter::check`] would give. `None` for a shared (Redis) limiter, whose
-    /// decisions need a round trip. Lets a caller on a hot path skip boxing a future.
-    pub fn check_now(&self, key: &str, rule: &Rule, hits: u64) -> Option<Verdict> {
+    /// The in-process limiter, whose decisions need no awaiting; `None` for a shared (Redis)
+    /// limiter, whose decisions need a round trip. Lets a caller on a hot path decide without
+    /// boxing a future.
+    pub fn in_process(&self) -> Option<InProcess<'_>> {
         match &self.backend {
-            Backend::Local(local) => Some(Verdict {
-                decision: local.check(key, rule, hits),
-                source: Source::Local,
-            }),
+            Backend::Local(local) => Some(InProcess(local)),
             Backend::Redis(_) => None,
         }
     }
@@ -264,6 +261,20 @@ impl Limiter {
                 source: Source::Local,
             },
             Backend::Redis(redis) => redis.check(key, rule, hits, on_failure).await,
+        }
+    }
+}
+
+/// A borrowed in-process limiter ([`Limiter::in_process`]): decides synchronously.
+#[derive(Clone, Copy)]
+pub struct InProcess<'a>(&'a LocalLimiter);
+
+impl InProcess<'_> {
+    /// The same decision as [`Limiter::check`] on an in-process limiter, without awaiting.
+    pub fn check(&self, key: &str, rule: &Rule, hits: u64) -> Verdict {
+        Verdict {
+            decision: self.0.check(key, rule, hits),
+            source: Source::Local,
         }
     }
 }
