@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Delivery numbers of a notify benchmark, read from the embedded database.
+"""Delivery numbers of a notify benchmark, read from the database.
 
-    scenarios/notify-delivery-stats.py DATA_DIR/praxis.db [SINCE_MS]
+    scenarios/notify-delivery-stats.py DATA_DIR/praxis.db [SINCE_MS]      # embedded (SQLite)
+    scenarios/notify-delivery-stats.py postgres://USER@HOST/DB [SINCE_MS]   # scaled (needs psql)
 
 For webhook deliveries of messages created at or after SINCE_MS (unix ms; default all):
 counts by state, end-to-end latency (message accepted -> delivery completed) p50/p90/p99/max,
 and delivered/s over the span from the first acceptance to the last completion.
 """
 import sqlite3
+import subprocess
 import sys
 
 
@@ -18,8 +20,31 @@ def pct(sorted_values, q):
     return sorted_values[i]
 
 
+class Psql:
+    """The two queries below through `psql` (no Python driver needed)."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def execute(self, sql, params):
+        sql = sql.replace("?", str(int(params[0])))
+        out = subprocess.run(["psql", self.url, "-Atq", "-F", "\t", "-c", sql],
+                             check=True, capture_output=True, text=True).stdout
+        return Rows([tuple(int(v) if v.lstrip("-").isdigit() else v for v in line.split("\t"))
+                     for line in out.splitlines() if line])
+
+
+class Rows(list):
+    def fetchall(self):
+        return list(self)
+
+
 def main():
-    db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+    target = sys.argv[1]
+    if target.startswith("postgres://") or target.startswith("postgresql://"):
+        db = Psql(target)
+    else:
+        db = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
     since = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     states = db.execute(
         "SELECT d.state, count(*) FROM notify_deliveries d JOIN notify_messages m ON m.id = d.message_id "

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{DynHandler, Event, HandlerError, Inner, consumed, dead_letter, outbox};
+use super::{
+    ConsumerOptions, DynHandler, Event, HandlerError, Inner, consumed, dead_letter, outbox,
+};
 use crate::InfraError;
 use crate::sql::Db;
 use crate::util::now_ms;
@@ -38,6 +40,8 @@ struct Consumer {
     group: String,
     owner: String,
     handler: DynHandler,
+    /// Events handled at once (a chunk); the offset moves once per chunk.
+    concurrency: usize,
     /// Whether the offsets row exists.
     registered: bool,
     /// Position and lease expiry while this process owns the group.
@@ -55,6 +59,7 @@ pub(super) fn spawn_consumer(
     inner: &Arc<Inner>,
     topic: String,
     group: String,
+    options: ConsumerOptions,
     handler: DynHandler,
 ) {
     let consumer = Consumer {
@@ -63,6 +68,7 @@ pub(super) fn spawn_consumer(
         group,
         owner: Uuid::now_v7().to_string(),
         handler,
+        concurrency: options.concurrency.max(1),
         registered: false,
         held: None,
     };
@@ -116,7 +122,7 @@ impl Consumer {
     }
 
     /// One round: make sure this process owns the group, read a batch past the offset, handle
-    /// it in order. Returns how many events were handled (0 = idle or not the owner). An idle
+    /// it in order (in chunks of `concurrency` events at once). Returns how many events were handled (0 = idle or not the owner). An idle
     /// owner only reads; the lease is renewed when half of it is used up.
     async fn round(&mut self) -> Result<usize, InfraError> {
         let db = self.inner.db.clone();
@@ -167,16 +173,30 @@ impl Consumer {
         .bind(i64::from(self.inner.opts.batch_size.max(1)))
         .fetch_all(db.pool())
         .await?;
-        let mut handled = 0;
+        let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            let (seq, event) = outbox::event_of(row)?;
-            match self.handle(&event).await {
-                Outcome::Shutdown => return Ok(handled),
-                Outcome::Handled => {}
-                Outcome::Failed(reason) => {
-                    dead_letter::record(&db, &self.group, &event, &reason).await?
+            events.push(outbox::event_of(row)?);
+        }
+        let mut handled = 0;
+        for chunk in events.chunks(self.concurrency) {
+            // One event: handled in place. More: at once, and the offset moves past the chunk
+            // only when every one of them is done.
+            let outcomes: Vec<Outcome> = if let [(_, event)] = chunk {
+                vec![self.handle(event).await]
+            } else {
+                futures::future::join_all(chunk.iter().map(|(_, event)| self.handle(event))).await
+            };
+            if outcomes.iter().any(|o| matches!(o, Outcome::Shutdown)) {
+                return Ok(handled);
+            }
+            for ((_, event), outcome) in chunk.iter().zip(outcomes) {
+                if let Outcome::Failed(reason) = outcome {
+                    dead_letter::record(&db, &self.group, event, &reason).await?;
                 }
             }
+            let Some(&(seq, _)) = chunk.last() else {
+                continue;
+            };
             let now = now_ms();
             if !self.advance(seq, now + lease).await? {
                 tracing::warn!(topic = %self.topic, group = %self.group, "bus group lease lost to another process");
@@ -187,7 +207,7 @@ impl Consumer {
                 offset: seq,
                 lease_until: now + lease,
             });
-            handled += 1;
+            handled += chunk.len();
         }
         Ok(handled)
     }

@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer, message::PublishMessage, stream};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use parking_lot::Mutex;
 
 use super::{
-    Adapter, DynHandler, Event, HandlerError, Inner, consumed, dead_letter, envelope, outbox,
+    Adapter, ConsumerOptions, DynHandler, Event, HandlerError, Inner, consumed, dead_letter,
+    envelope, outbox,
 };
 use crate::InfraError;
 use crate::sql::{Backend, Db};
@@ -263,13 +265,16 @@ async fn delete(conn: &mut sqlx::AnyConnection, events: &[(i64, Event)]) -> Resu
     Ok(())
 }
 
-/// Starts the durable pull consumer of `group` on `topic`.
+/// Starts the durable pull consumer of `group` on `topic`, with up to `options.concurrency`
+/// messages handled at once (each acknowledged on its own).
 pub(super) fn spawn_consumer(
     inner: &Arc<Inner>,
     topic: String,
     group: String,
+    options: ConsumerOptions,
     handler: DynHandler,
 ) {
+    let concurrency = options.concurrency.max(1);
     let inner = inner.clone();
     inner.tasks.clone().spawn(async move {
         let Adapter::Nats(js) = &inner.adapter else { return };
@@ -295,26 +300,35 @@ pub(super) fn spawn_consumer(
             };
             let mut errors = 0u32;
             let mut lag_reported = tokio::time::Instant::now();
+            // Handlers running now; a new message is pulled only below `concurrency`.
+            let mut running = FuturesUnordered::new();
             loop {
                 let next = tokio::select! {
-                    _ = inner.shutdown.cancelled() => break 'session,
-                    next = messages.next() => next,
+                    _ = inner.shutdown.cancelled() => {
+                        // Let the handlers running finish (and acknowledge) their messages.
+                        while running.next().await.is_some() {}
+                        break 'session;
+                    }
+                    Some(()) = running.next(), if !running.is_empty() => continue,
+                    next = messages.next(), if running.len() < concurrency => next,
                 };
                 match next {
                     Some(Ok(msg)) => {
                         errors = 0;
-                        handle(&inner, &handler, &topic, &group, msg).await;
+                        running.push(handle(&inner, &handler, &topic, &group, msg));
                     }
                     Some(Err(e)) => {
                         errors += 1;
                         tracing::warn!(topic = %topic, group = %group, error = %e, "bus consumer receive error");
                         if errors >= 10 {
+                            while running.next().await.is_some() {}
                             continue 'session;
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     None => {
                         tracing::warn!(topic = %topic, group = %group, "bus consumer stream ended; reopening");
+                        while running.next().await.is_some() {}
                         continue 'session;
                     }
                 }

@@ -13,11 +13,17 @@
 //! Handlers return [`HandlerError::Transient`] to get the event again later (with backoff) or
 //! [`HandlerError::Permanent`] to record it in `praxis_bus_dead_letters` and move on.
 //!
-//! Ordering: each group runs one sequential consumer per process. Embedded, events reach a
-//! group in commit order and a transient failure blocks the group until the event succeeds, so
-//! per-key (indeed total) order holds. On JetStream, a transient failure naks the event with a
-//! delay and later events go first, and several processes of one group share its events, so
-//! order holds per process between redeliveries only.
+//! Ordering: each group runs one consumer per process, sequential by default. Embedded, events
+//! reach a group in commit order and a transient failure blocks the group until the event
+//! succeeds, so per-key (indeed total) order holds. On JetStream, a transient failure naks the
+//! event with a delay and later events go first, and several processes of one group share its
+//! events, so order holds per process between redeliveries only.
+//!
+//! A group that does not need order can ask for [`ConsumerOptions::concurrency`] handlers at
+//! once ([`Bus::subscribe_with`]): a handler that waits on a database commit then stops being
+//! the group's throughput limit. Embedded, the consumer handles its batch in chunks of that
+//! many events at once and moves its offset once per chunk (a crash re-handles at most one
+//! chunk); on JetStream up to that many messages are in flight, each acknowledged on its own.
 
 mod dead_letter;
 mod embedded;
@@ -118,6 +124,22 @@ impl Default for BusOptions {
             stream_max_age: Duration::from_secs(7 * 24 * 3600),
             ack_wait: Duration::from_secs(30),
         }
+    }
+}
+
+/// How a group's consumer runs its handler (see [`Bus::subscribe_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsumerOptions {
+    /// Events handled at once by this process's consumer (at least 1). Above 1 the group gives
+    /// up ordering: events of one chunk (embedded) or of the whole stream (JetStream) may
+    /// finish in any order.
+    pub concurrency: usize,
+}
+
+impl Default for ConsumerOptions {
+    /// One event at a time, in order.
+    fn default() -> Self {
+        ConsumerOptions { concurrency: 1 }
     }
 }
 
@@ -274,6 +296,27 @@ impl Bus {
         H: Fn(Event) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
+        self.subscribe_with(topic, group, ConsumerOptions::default(), handler)
+    }
+
+    /// [`Bus::subscribe`] with consumer options: `options.concurrency` handlers at once,
+    /// giving up the group's ordering (see the [module docs](self)).
+    pub fn subscribe_with<H, Fut>(
+        &self,
+        topic: &str,
+        group: &str,
+        options: ConsumerOptions,
+        handler: H,
+    ) -> Result<(), InfraError>
+    where
+        H: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        if options.concurrency == 0 {
+            return Err(InfraError::Config(format!(
+                "bus consumer of group {group:?}: concurrency must be at least 1"
+            )));
+        }
         crate::util::check_name("bus topic", topic)?;
         crate::util::check_name("bus group", group)?;
         if self.inner.shutdown.is_cancelled() {
@@ -305,8 +348,12 @@ impl Bus {
         let topic = topic.to_string();
         let group = group.to_string();
         match &self.inner.adapter {
-            Adapter::Embedded => embedded::spawn_consumer(&self.inner, topic, group, handler),
-            Adapter::Nats(_) => jetstream::spawn_consumer(&self.inner, topic, group, handler),
+            Adapter::Embedded => {
+                embedded::spawn_consumer(&self.inner, topic, group, options, handler)
+            }
+            Adapter::Nats(_) => {
+                jetstream::spawn_consumer(&self.inner, topic, group, options, handler)
+            }
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use praxis_infra::bus::{Bus, Event, HandlerError};
+use praxis_infra::bus::{Bus, ConsumerOptions, Event, HandlerError};
 use praxis_infra::testing::{self, TestBackend};
 use praxis_infra::{Db, InfraError};
 use sqlx::Connection;
@@ -83,6 +83,7 @@ on_every_backend!(
     flush_waits_for_dispatch,
     names_are_checked,
     similar_topic_names_stay_apart,
+    concurrent_consumers_handle_events_at_once,
 );
 
 async fn rolled_back_enqueue_publishes_nothing(t: TestBackend) -> anyhow::Result<()> {
@@ -408,5 +409,60 @@ async fn embedded_bus_on_postgres_runs_a_group_in_one_process_at_a_time() -> any
     );
     ta.cancel();
     tb.cancel();
+    Ok(())
+}
+
+/// A group subscribed with concurrency 4 runs four handlers at once: each handler waits at a
+/// barrier of four, which a sequential consumer would never pass (each wait would time out).
+async fn concurrent_consumers_handle_events_at_once(t: TestBackend) -> anyhow::Result<()> {
+    let (bus, db) = (&t.platform.bus, &t.platform.db);
+    let zero = bus.subscribe_with(
+        "conf.par",
+        "zero",
+        ConsumerOptions { concurrency: 0 },
+        Seen::default().handler(),
+    );
+    assert!(
+        matches!(&zero, Err(InfraError::Config(m)) if m.contains("concurrency")),
+        "{zero:?}"
+    );
+    let seen = Seen::default();
+    let barrier = Arc::new(tokio::sync::Barrier::new(4));
+    let timed_out = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handler = {
+        let (seen, barrier, timed_out) = (seen.clone(), barrier.clone(), timed_out.clone());
+        move |event: Event| {
+            let (seen, barrier, timed_out) = (seen.clone(), barrier.clone(), timed_out.clone());
+            async move {
+                if tokio::time::timeout(Duration::from_secs(5), barrier.wait())
+                    .await
+                    .is_err()
+                {
+                    timed_out.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                seen.0.lock().push(event);
+                Ok(())
+            }
+        }
+    };
+    bus.subscribe_with(
+        "conf.par",
+        "parallel",
+        ConsumerOptions { concurrency: 4 },
+        handler,
+    )?;
+    let payloads: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+    let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+    enqueue_committed(bus, db, "conf.par", "k", &refs).await?;
+    seen.wait_for(&refs).await?;
+    bus.flush(DELIVERY).await?;
+    assert_eq!(
+        timed_out.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "every handler met three others at the barrier"
+    );
+    let mut got = seen.payloads();
+    got.sort();
+    assert_eq!(got, payloads, "each event handled once");
     Ok(())
 }
