@@ -5,7 +5,10 @@
 //! The bus is the durable accept queue: the event commits with the messages or not at all, and
 //! the expander ([`crate::expand`]) turns it into deliveries. A retried request with the same
 //! idempotency key finds the first message (same id, 200 instead of 202); the same key with a
-//! different request is a 422.
+//! different request is a 422. A request with a `dedupe_window` (and no key) is a duplicate of
+//! the same sender's last message to the same recipient with the same template accepted within
+//! the window ([`crate::dedupe`]); one with a `digest` is checked to render as a batch
+//! ([`crate::digest`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -21,6 +24,8 @@ use sha2::{Digest, Sha256};
 
 use crate::address;
 use crate::channels::Channel;
+use crate::dedupe::{self, Window};
+use crate::digest::{self, DigestRequest};
 use crate::model::{MessageRecord, Subscriber};
 use crate::settings::NotifySettings;
 use crate::store::{Inserted, Store};
@@ -98,6 +103,17 @@ pub struct SendRequest {
     /// of it); default the topic sent to, if any.
     #[serde(default)]
     pub topic: Option<String>,
+    /// Digest mode (subscriber recipients only; not with `send_at`): events with the same key
+    /// for the subscriber within `window` seconds of the first become one message per channel,
+    /// rendered with the latest event's data plus `digest: {count, events}`.
+    #[serde(default)]
+    pub digest: Option<DigestRequest>,
+    /// Seconds (1 to 604800; not with an idempotency key): while a message from this sender to
+    /// the same recipient with the same template was accepted with a dedupe window less than
+    /// this long ago, nothing is queued and the answer is 200 with that message's id.
+    #[serde(default)]
+    #[schema(example = 300)]
+    pub dedupe_window: Option<i64>,
 }
 
 /// The outcome of one accepted message.
@@ -105,7 +121,7 @@ pub struct SendRequest {
 pub struct Accepted {
     /// Message id.
     pub id: String,
-    /// Whether it was accepted before (same idempotency key).
+    /// Whether it was accepted before (same idempotency key, or within its dedupe window).
     pub duplicate: bool,
 }
 
@@ -284,6 +300,12 @@ fn fingerprint(req: &SendRequest, recipient: &Value, send_at: Option<i64>) -> St
     if let (Some(topic), Some(map)) = (&req.topic, canonical.as_object_mut()) {
         map.insert("topic".to_owned(), Value::String(topic.clone()));
     }
+    if let (Some(d), Some(map)) = (&req.digest, canonical.as_object_mut()) {
+        map.insert(
+            "digest".to_owned(),
+            json!({"window": d.window, "key": d.key}),
+        );
+    }
     let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
     Sha256::digest(&bytes)
         .iter()
@@ -455,6 +477,51 @@ impl Accepter {
             }
         };
 
+        // The dedupe window (D41: not together with an idempotency key).
+        let dedupe_window_ms = match req.dedupe_window {
+            None => None,
+            Some(secs) => match digest::check_window(secs) {
+                Ok(ms) if key.is_none() => Some(ms),
+                Ok(_) => {
+                    errors.push(FieldError::new(
+                        at("dedupe_window"),
+                        "cannot be combined with an idempotency key (idempotency_key or the Idempotency-Key header): send one of them",
+                    ));
+                    None
+                }
+                Err(m) => {
+                    errors.push(FieldError::new(at("dedupe_window"), m));
+                    None
+                }
+            },
+        };
+
+        // The digest (its recipient is checked below).
+        let digest = match &req.digest {
+            None => None,
+            Some(d) => {
+                if req.send_at.is_some() {
+                    errors.push(FieldError::new(
+                        at("digest"),
+                        "cannot be combined with send_at (a digest is sent when its window ends)",
+                    ));
+                }
+                if data.get("digest").is_some() {
+                    errors.push(FieldError::new(
+                        at("data.digest"),
+                        "is reserved in digest mode: the template reads digest.count and digest.events",
+                    ));
+                }
+                match digest::check(d, &req.template) {
+                    Ok(spec) => Some(spec),
+                    Err(list) => {
+                        errors.extend(list.into_iter().map(|(f, m)| FieldError::new(at(f), m)));
+                        None
+                    }
+                }
+            }
+        };
+
         // The recipient.
         let to = match parse_to(&req.to, prefix) {
             Ok(to) => Some(to),
@@ -463,6 +530,19 @@ impl Accepter {
                 None
             }
         };
+        // The SSRF guard on an inline webhook URL (literal IPs; names are judged at send time).
+        if let Some(To::Addresses(map)) = &to
+            && let Some(url) = map.get(&Channel::Webhook)
+            && let Err(m) = self.settings.ssrf_policy().check_url(url)
+        {
+            errors.push(FieldError::new(at("to.webhook"), m));
+        }
+        if req.digest.is_some() && matches!(to, Some(To::Topic(_) | To::Addresses(_))) {
+            errors.push(FieldError::new(
+                at("digest"),
+                "needs a subscriber as the recipient (to: \"id\" or {\"subscriber\": id}), not addresses or a topic",
+            ));
+        }
         let subscriber = match &to {
             Some(To::Subscriber(id)) => match lookups.subscribers.get(id) {
                 Some(s) => Some(s),
@@ -651,11 +731,15 @@ impl Accepter {
         if let Some(t) = &template
             && errors.is_empty()
         {
+            let trial = match &digest {
+                Some(_) => digest::trial_data(&data),
+                None => data.clone(),
+            };
             for channel in &channels {
                 let Some(compiled) = t.compiled.get(channel) else {
                     continue;
                 };
-                let Err(e) = compiled.render(&data) else {
+                let Err(e) = compiled.render(&trial) else {
                     continue;
                 };
                 let missing = e
@@ -711,12 +795,14 @@ impl Accepter {
             send_at: send_at.filter(|at| *at > now_ms),
             created_at: now_ms,
             expanded_at: None,
+            digest,
+            dedupe_window_ms,
         })
     }
 
     /// Stores the messages and their bus event in one transaction; each result is the
-    /// message's id (new or duplicate) or a 422 when its idempotency key was used for another
-    /// request.
+    /// message's id (new or duplicate: same idempotency key, or within its dedupe window) or a
+    /// 422 when its idempotency key was used for another request.
     pub async fn accept(
         &self,
         messages: &[MessageRecord],
@@ -725,6 +811,15 @@ impl Accepter {
         let mut results = Vec::with_capacity(messages.len());
         let mut new_ids = Vec::new();
         for m in messages {
+            if m.dedupe_window_ms.is_some()
+                && let Window::Duplicate(id) = dedupe::claim(&mut tx, m).await?
+            {
+                results.push(Ok(Accepted {
+                    id,
+                    duplicate: true,
+                }));
+                continue;
+            }
             match Store::insert_message(&mut tx, m).await? {
                 Inserted::New => {
                     new_ids.push(m.id.clone());

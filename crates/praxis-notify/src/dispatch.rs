@@ -122,6 +122,7 @@ pub fn build_senders(
         secret: settings.webhook_secret.clone(),
         timeout: settings.provider_timeout,
         user_agent: settings.user_agent.clone(),
+        ssrf: settings.ssrf_policy(),
     };
     let mut senders = BTreeMap::new();
     let email = match &settings.smtp {
@@ -292,6 +293,8 @@ pub struct ChannelWorker {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     broadcaster: praxis_infra::broadcast::Broadcaster,
+    /// Unsubscribe links of emails to subscribers (email channel, with a public base URL).
+    unsubscribe: Option<crate::unsubscribe::Links>,
 }
 
 /// The state of one channel, for the status route.
@@ -339,6 +342,12 @@ impl Dispatch {
         let lease = Duration::from_millis(u64::try_from(queue.lease_ms()).unwrap_or(u64::MAX));
         let send_timeout =
             (settings.provider_timeout * 2 + Duration::from_secs(1)).min(lease * 3 / 4);
+        let links = settings
+            .public_base_url
+            .as_deref()
+            .map(|base| crate::unsubscribe::Links::new(base, &settings.webhook_secret))
+            .transpose()
+            .map_err(|e| InfraError::Config(format!("public_base_url: {e}")))?;
         let mut workers = BTreeMap::new();
         for (channel, sender) in senders {
             let limit = match settings.rate_limits.get(sender.name()) {
@@ -370,6 +379,7 @@ impl Dispatch {
                 shutdown: platform.shutdown.clone(),
                 tasks: platform.tasks.clone(),
                 broadcaster: platform.broadcaster.clone(),
+                unsubscribe: links.clone().filter(|_| channel == Channel::Email),
             });
             platform.tasks.spawn(worker.clone().run());
             workers.insert(channel, worker);
@@ -515,7 +525,14 @@ impl ChannelWorker {
             self.finish(&row, Err(err), "pipeline", started).await;
             return;
         }
-        let rendered = match self.render(&message).await {
+        let (message, data) = match crate::digest::for_claimed(&self.store, &row, message).await {
+            Ok(v) => v,
+            Err(err) => {
+                self.finish(&row, Err(err), "digest", started).await;
+                return;
+            }
+        };
+        let rendered = match self.render(&message, &data).await {
             Ok(r) => r,
             Err(err) => {
                 self.finish(&row, Err(err), "render", started).await;
@@ -532,8 +549,12 @@ impl ChannelWorker {
                 .event_type
                 .clone()
                 .unwrap_or_else(|| message.template.clone()),
-            data: message.data.clone(),
-            unsubscribe_url: None,
+            data,
+            unsubscribe_url: self.unsubscribe.as_ref().and_then(|links| {
+                let subscriber = row.subscriber_id.as_deref()?;
+                let scope = crate::unsubscribe::Scope::for_topic(message.topic.as_deref());
+                Some(links.url(subscriber, &scope))
+            }),
         };
         match &self.sender {
             Sender::InApp => {
@@ -549,9 +570,12 @@ impl ChannelWorker {
         }
     }
 
+    /// Renders `message`'s template version for this channel with `data` (the message's, or
+    /// a digest's).
     async fn render(
         &self,
         message: &MessageRecord,
+        data: &serde_json::Value,
     ) -> Result<crate::template::Rendered, SendError> {
         let version = self
             .templates
@@ -578,11 +602,9 @@ impl ChannelWorker {
                     self.channel.as_str()
                 ),
             })?;
-        compiled
-            .render(&message.data)
-            .map_err(|e| SendError::Permanent {
-                detail: format!("render failed: {e}"),
-            })
+        compiled.render(data).map_err(|e| SendError::Permanent {
+            detail: format!("render failed: {e}"),
+        })
     }
 
     /// Breaker, rate limit, send. Rescheduled without an attempt when the breaker or the limit

@@ -10,7 +10,8 @@
 //!    in one transaction (the bus is the durable accept queue: an outbox table embedded, NATS
 //!    JetStream scaled);
 //! 2. **expand** ([`expand`]): the `notify-expand` consumer turns each message into delivery
-//!    rows, one per channel and address, idempotently;
+//!    rows, one per channel and address, idempotently (a message in digest mode joins or
+//!    opens a batch: [`digest`]; the accept step's dedupe window is [`dedupe`]);
 //! 3. **dispatch** ([`dispatch`]): a worker per channel claims due deliveries with a lease
 //!    ([`queue`]) and runs them on a bounded pool: breaker, rate limit, render, send, record;
 //!    retries with exponential backoff and full jitter; dead letters after the last attempt.
@@ -21,6 +22,8 @@ pub mod accept;
 pub mod address;
 pub mod api;
 pub mod channels;
+pub mod dedupe;
+pub mod digest;
 pub mod dispatch;
 pub mod error;
 pub mod expand;
@@ -30,10 +33,13 @@ mod migrations;
 pub mod model;
 pub mod queue;
 pub mod quiet_hours;
+pub mod retention;
 pub mod settings;
+pub mod ssrf;
 pub mod store;
 pub mod template;
 pub mod templates;
+pub mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -61,8 +67,9 @@ pub struct Notify {
 
 impl Notify {
     /// Checks the settings, runs the migrations (its own and the idempotency table's), builds
-    /// the providers, subscribes the expander and starts a dispatcher per enabled channel and
-    /// the metrics sampler, all bound to `platform.shutdown`.
+    /// the providers, subscribes the expander and starts a dispatcher per enabled channel,
+    /// the metrics sampler and the retention task ([`retention`]), all bound to
+    /// `platform.shutdown`.
     pub async fn start(
         platform: &Platform,
         settings: NotifySettings,
@@ -89,6 +96,11 @@ impl Notify {
         platform.tasks.spawn(metrics::run_sampler(
             queue.clone(),
             settings.metrics_interval,
+            platform.shutdown.clone(),
+        ));
+        platform.tasks.spawn(retention::run(
+            retention::Pruner::new(store.clone(), settings.retention, settings.idempotency_ttl),
+            settings.retention_interval,
             platform.shutdown.clone(),
         ));
         let accepter = Accepter::new(

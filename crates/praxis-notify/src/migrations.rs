@@ -16,6 +16,11 @@
 //! - (v2) `notify_subscribers.preferences`: opt-outs per channel and topic (JSON, NULL: none).
 //! - (v2) `notify_topics`, `notify_topic_subscribers`: topics and their members, for
 //!   broadcasts (`to: {"topic": key}`), fanned out at expansion.
+//! - (v3) `notify_messages.digest_window`, `.digest_key`, `.dedupe_window`: the request's
+//!   digest and dedupe window. `notify_deliveries.digest_key` marks a digest batch (queued,
+//!   `digest_count` events) or a delivery that joined one (state `digested`, `digest_of` = the
+//!   batch's id); the partial index finds open batches. `notify_dedupe`: per `(sender,
+//!   recipient, template)`, the last message accepted with a dedupe window and when.
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -34,6 +39,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "subscriber preferences, topics and their subscribers",
             sqlite: SQLITE_V2,
             postgres: POSTGRES_V2,
+        },
+        Migration {
+            version: 3,
+            name: "digests (batch columns on deliveries) and the dedupe window",
+            sqlite: SQLITE_V3,
+            postgres: POSTGRES_V3,
         },
     ],
 };
@@ -250,4 +261,46 @@ CREATE TABLE notify_topic_subscribers (
     PRIMARY KEY (topic_key, subscriber_id)
 );
 CREATE INDEX notify_topic_subscribers_subscriber ON notify_topic_subscribers (subscriber_id);
+"#;
+
+const SQLITE_V3: &str = "
+ALTER TABLE notify_messages ADD COLUMN digest_window INTEGER;
+ALTER TABLE notify_messages ADD COLUMN digest_key TEXT;
+ALTER TABLE notify_messages ADD COLUMN dedupe_window INTEGER;
+ALTER TABLE notify_deliveries ADD COLUMN digest_key TEXT;
+ALTER TABLE notify_deliveries ADD COLUMN digest_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notify_deliveries ADD COLUMN digest_of TEXT;
+CREATE INDEX notify_deliveries_digest_open ON notify_deliveries (subscriber_id, channel, digest_key)
+    WHERE state = 'queued' AND digest_key IS NOT NULL;
+CREATE INDEX notify_deliveries_digest_of ON notify_deliveries (digest_of)
+    WHERE digest_of IS NOT NULL;
+CREATE TABLE notify_dedupe (
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    template TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    PRIMARY KEY (sender, recipient, template)
+);
+";
+
+const POSTGRES_V3: &str = r#"
+ALTER TABLE notify_messages ADD COLUMN digest_window BIGINT;
+ALTER TABLE notify_messages ADD COLUMN digest_key TEXT;
+ALTER TABLE notify_messages ADD COLUMN dedupe_window BIGINT;
+ALTER TABLE notify_deliveries ADD COLUMN digest_key TEXT COLLATE "C";
+ALTER TABLE notify_deliveries ADD COLUMN digest_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE notify_deliveries ADD COLUMN digest_of TEXT COLLATE "C";
+CREATE INDEX notify_deliveries_digest_open ON notify_deliveries (subscriber_id, channel, digest_key)
+    WHERE state = 'queued' AND digest_key IS NOT NULL;
+CREATE INDEX notify_deliveries_digest_of ON notify_deliveries (digest_of)
+    WHERE digest_of IS NOT NULL;
+CREATE TABLE notify_dedupe (
+    sender TEXT COLLATE "C" NOT NULL,
+    recipient TEXT COLLATE "C" NOT NULL,
+    template TEXT COLLATE "C" NOT NULL,
+    message_id TEXT NOT NULL,
+    accepted_at BIGINT NOT NULL,
+    PRIMARY KEY (sender, recipient, template)
+);
 "#;

@@ -22,6 +22,8 @@ pub enum DeliveryState {
     Failed,
     /// Not sent on purpose (preferences); recorded so the sender can see why.
     Suppressed,
+    /// Joined a digest batch: sent as part of the batch delivery `digest_of`.
+    Digested,
 }
 
 impl DeliveryState {
@@ -33,6 +35,7 @@ impl DeliveryState {
             DeliveryState::Delivered => "delivered",
             DeliveryState::Failed => "failed",
             DeliveryState::Suppressed => "suppressed",
+            DeliveryState::Digested => "digested",
         }
     }
 
@@ -44,6 +47,7 @@ impl DeliveryState {
             DeliveryState::Delivered,
             DeliveryState::Failed,
             DeliveryState::Suppressed,
+            DeliveryState::Digested,
         ]
         .into_iter()
         .find(|state| state.as_str() == s)
@@ -53,7 +57,10 @@ impl DeliveryState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeliveryState::Delivered | DeliveryState::Failed | DeliveryState::Suppressed
+            DeliveryState::Delivered
+                | DeliveryState::Failed
+                | DeliveryState::Suppressed
+                | DeliveryState::Digested
         )
     }
 }
@@ -202,6 +209,10 @@ pub struct MessageRecord {
     pub created_at: i64,
     /// When its deliveries were created, unix ms.
     pub expanded_at: Option<i64>,
+    /// Digest mode: its deliveries join (or open) a batch ([`crate::digest`]).
+    pub digest: Option<crate::digest::DigestSpec>,
+    /// Its dedupe window, ms ([`crate::dedupe`]).
+    pub dedupe_window_ms: Option<i64>,
 }
 
 impl MessageRecord {
@@ -235,6 +246,9 @@ pub struct NewDelivery {
     pub due_at: i64,
     /// Why it is failed or suppressed from the start.
     pub reason: Option<String>,
+    /// The digest key, when the message is digested: a queued delivery then joins an open
+    /// batch or opens one.
+    pub digest_key: Option<String>,
 }
 
 /// A delivery as stored.
@@ -270,6 +284,12 @@ pub struct DeliveryRecord {
     pub updated_at: i64,
     /// When the provider accepted it, unix ms.
     pub delivered_at: Option<i64>,
+    /// The digest key of a batch (or of a delivery that joined one).
+    pub digest_key: Option<String>,
+    /// Of a batch: how many events it carries (0 for other deliveries).
+    pub digest_count: i64,
+    /// Of a `digested` delivery: the batch delivery it joined.
+    pub digest_of: Option<String>,
 }
 
 /// One attempt of a delivery.
@@ -317,6 +337,7 @@ mod tests {
             DeliveryState::Delivered,
             DeliveryState::Failed,
             DeliveryState::Suppressed,
+            DeliveryState::Digested,
         ] {
             assert_eq!(DeliveryState::parse(s.as_str()), Some(s));
         }

@@ -12,6 +12,9 @@
 //! and was taken over by another cannot complete (its result is dropped and logged), so each
 //! attempt is recorded once. What it may already have sent is the at-least-once part: the
 //! delivery id travels as the receiver's deduplication key.
+//!
+//! A digest batch ([`crate::digest`]) is claimed like any delivery; once claimed (or attempted)
+//! it takes no more events.
 
 use std::time::Duration;
 
@@ -41,6 +44,8 @@ pub struct Claimed {
     pub retry_base: i64,
     /// When it was first due, unix ms (the start of its delivery latency).
     pub scheduled_at: i64,
+    /// The digest key when the delivery is a digest batch (see [`crate::digest`]).
+    pub digest_key: Option<String>,
     /// The lease token of this claim.
     pub lease: String,
 }
@@ -145,7 +150,8 @@ impl Queue {
              WHERE id IN (SELECT id FROM notify_deliveries WHERE channel = $4 \
              AND state IN ('queued', 'sending') AND next_attempt_at <= $3 \
              ORDER BY next_attempt_at LIMIT $5{lock}) \
-             RETURNING id, message_id, subscriber_id, address, attempts, retry_base, scheduled_at"
+             RETURNING id, message_id, subscriber_id, address, attempts, retry_base, scheduled_at, \
+             digest_key"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(&lease)
@@ -166,6 +172,7 @@ impl Queue {
                     attempts: row.try_get("attempts")?,
                     retry_base: row.try_get("retry_base")?,
                     scheduled_at: row.try_get("scheduled_at")?,
+                    digest_key: row.try_get("digest_key")?,
                     lease: lease.clone(),
                 })
             })

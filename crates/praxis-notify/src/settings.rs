@@ -110,10 +110,25 @@ pub struct NotifySettings {
     pub max_schedule_ahead: Duration,
     /// How often queue depth and age are sampled for metrics.
     pub metrics_interval: Duration,
+    /// Webhooks may go to any address: the [SSRF guard](crate::ssrf) is off.
+    pub webhook_allow_private: bool,
+    /// Ranges webhooks may reach although the SSRF guard refuses them by default (e.g. an
+    /// internal receiver's network).
+    pub webhook_allow_cidrs: Vec<praxis_http::client_ip::Cidr>,
+    /// How long messages whose deliveries are all final are kept (with their deliveries and
+    /// attempts; inbox rows stay); zero keeps them forever. See [`crate::retention`].
+    pub retention: Duration,
+    /// How often the pruning task runs.
+    pub retention_interval: Duration,
     /// How long `Idempotency-Key` answers of the template and bulk routes are kept.
     pub idempotency_ttl: Duration,
     /// The `user-agent` of webhook and gateway posts.
     pub user_agent: String,
+    /// Public base URL of this deployment (`https://notify.example.com`), for the links the
+    /// service puts in messages: with it, every email to a subscriber carries a one-click
+    /// `List-Unsubscribe` link to `{public_base_url}/api/v1/notify/unsubscribe?token=...`;
+    /// `None`: no such header.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for NotifySettings {
@@ -143,13 +158,26 @@ impl Default for NotifySettings {
             bulk_max: 1000,
             max_schedule_ahead: Duration::from_secs(366 * 24 * 3600),
             metrics_interval: Duration::from_secs(5),
+            webhook_allow_private: false,
+            webhook_allow_cidrs: Vec::new(),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            retention_interval: Duration::from_secs(3600),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             user_agent: format!("praxis-notify/{}", env!("CARGO_PKG_VERSION")),
+            public_base_url: None,
         }
     }
 }
 
 impl NotifySettings {
+    /// The SSRF guard's policy for webhook URLs.
+    pub fn ssrf_policy(&self) -> crate::ssrf::SsrfPolicy {
+        crate::ssrf::SsrfPolicy {
+            allow_private: self.webhook_allow_private,
+            allow_cidrs: self.webhook_allow_cidrs.clone(),
+        }
+    }
+
     /// Whether `channel` can be used (sms and push need their gateway).
     pub fn channel_enabled(&self, channel: Channel) -> bool {
         match channel {
@@ -197,11 +225,18 @@ impl NotifySettings {
         if self.poll_interval.is_zero() || self.metrics_interval.is_zero() {
             return Err("poll_interval and metrics_interval must be positive".into());
         }
+        if self.retention_interval.is_zero() {
+            return Err("retention_interval must be positive".into());
+        }
         if self.bulk_max == 0 {
             return Err("bulk_max must be at least 1".into());
         }
         if self.breaker.failures == 0 || self.breaker.open_for.is_zero() {
             return Err("breaker failures and open_for must be positive".into());
+        }
+        if let Some(base) = &self.public_base_url {
+            crate::unsubscribe::check_base_url(base)
+                .map_err(|e| format!("public_base_url: {e}"))?;
         }
         for (name, limit) in &self.rate_limits {
             if limit.limit == 0 || limit.period.is_zero() {

@@ -11,6 +11,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use praxis_infra::{Backend, Db, InfraError};
 
 use crate::channels::Channel;
+use crate::digest::DigestSpec;
 use crate::model::{
     AttemptRecord, DeliveryRecord, DeliveryState, MessageRecord, NewDelivery, Preferences,
     Subscriber, TemplateRecord, TopicRecord,
@@ -23,12 +24,13 @@ const SUBSCRIBER_COLUMNS: &str = "id, email, phone, push_token, webhook_url, tim
      quiet_start, quiet_end, preferences, created_by, created_at, updated_at";
 
 const MESSAGE_COLUMNS: &str = "id, sender, idempotency_key, fingerprint, recipient, subscriber_id, \
-     template, template_version, event_type, data, channels, topic, send_at, created_at, expanded_at";
+     template, template_version, event_type, data, channels, topic, send_at, created_at, expanded_at, \
+     digest_window, digest_key, dedupe_window";
 
 /// Columns of a delivery, as [`decode_delivery`] reads them.
 pub const DELIVERY_COLUMNS: &str = "id, message_id, subscriber_id, channel, address, state, \
      attempts, retry_base, scheduled_at, next_attempt_at, provider, last_error, created_at, \
-     updated_at, delivered_at";
+     updated_at, delivered_at, digest_key, digest_count, digest_of";
 
 /// What inserting a message found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,8 +454,9 @@ impl Store {
         let channels = serde_json::to_string(&m.channels)?;
         let done = sqlx::query(
             "INSERT INTO notify_messages (id, sender, idempotency_key, fingerprint, recipient, subscriber_id, \
-             template, template_version, event_type, data, channels, send_at, created_at, topic) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             template, template_version, event_type, data, channels, send_at, created_at, topic, \
+             digest_window, digest_key, dedupe_window) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (sender, idempotency_key) DO NOTHING",
         )
         .bind(&m.id)
@@ -470,6 +473,9 @@ impl Store {
         .bind(m.send_at)
         .bind(m.created_at)
         .bind(&m.topic)
+        .bind(m.digest.as_ref().map(|d| d.window_ms))
+        .bind(m.digest.as_ref().map(|d| d.key.as_str()))
+        .bind(m.dedupe_window_ms)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 1 {
@@ -531,6 +537,10 @@ impl Store {
 
     /// Creates deliveries (those that exist already are kept as they are) and marks their
     /// messages expanded, in one transaction. Returns how many deliveries were created.
+    ///
+    /// A queued delivery with a `digest_key` joins the open digest batch of its sender,
+    /// subscriber, channel, address and key (stored as `digested`, pointing at the batch), or
+    /// opens one (see [`crate::digest`]).
     pub async fn expand(
         &self,
         message_ids: &[String],
@@ -539,26 +549,37 @@ impl Store {
     ) -> Result<u64, InfraError> {
         let mut tx = self.begin_write().await?;
         let mut created = 0;
+        if matches!(self.db.backend(), Backend::Postgres) {
+            // One digest expansion per subscriber at a time (in id order: no deadlock), so two
+            // events expanded at once cannot both open a batch.
+            let mut ids: Vec<&str> = deliveries
+                .iter()
+                .filter(|d| d.digest_key.is_some() && d.state == DeliveryState::Queued)
+                .filter_map(|d| d.subscriber_id.as_deref())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in ids.chunks(IN_CHUNK) {
+                // Rows are locked as they leave the sort: in id order.
+                let sql = format!(
+                    "SELECT id FROM notify_subscribers WHERE id IN ({}) ORDER BY id FOR UPDATE",
+                    placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(&mut *tx).await?;
+            }
+        }
         for d in deliveries {
-            let done = sqlx::query(
-                "INSERT INTO notify_deliveries (id, message_id, subscriber_id, channel, address, state, \
-                 attempts, retry_base, scheduled_at, next_attempt_at, lease_owner, lease_until, last_error, \
-                 reason, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $7, NULL, 0, $8, $8, $9, $9) \
-                 ON CONFLICT (message_id, channel, address) DO NOTHING",
-            )
-            .bind(&d.id)
-            .bind(&d.message_id)
-            .bind(&d.subscriber_id)
-            .bind(d.channel.as_str())
-            .bind(&d.address)
-            .bind(d.state.as_str())
-            .bind(d.due_at)
-            .bind(&d.reason)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            created += done.rows_affected();
+            if d.state == DeliveryState::Queued
+                && let Some(key) = &d.digest_key
+            {
+                created += Self::expand_digest(&mut tx, d, key, now_ms).await?;
+                continue;
+            }
+            created += Self::insert_delivery(&mut tx, d, d.state, None, now_ms).await?;
         }
         for chunk in message_ids.chunks(IN_CHUNK) {
             let sql = format!(
@@ -573,6 +594,136 @@ impl Store {
         }
         tx.commit().await?;
         Ok(created)
+    }
+
+    /// Inserts a delivery as `state` (`digest_of`: the batch a `digested` one joined); returns
+    /// 1, or 0 when it exists already. A queued one with a digest key is a new batch.
+    async fn insert_delivery(
+        conn: &mut AnyConnection,
+        d: &NewDelivery,
+        state: DeliveryState,
+        digest_of: Option<&str>,
+        now_ms: i64,
+    ) -> Result<u64, InfraError> {
+        let (next, count) = match state {
+            DeliveryState::Digested => (now_ms, 0),
+            _ => (d.due_at, i64::from(d.digest_key.is_some())),
+        };
+        let done = sqlx::query(
+            "INSERT INTO notify_deliveries (id, message_id, subscriber_id, channel, address, state, \
+             attempts, retry_base, scheduled_at, next_attempt_at, lease_owner, lease_until, last_error, \
+             reason, created_at, updated_at, digest_key, digest_count, digest_of) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8, NULL, 0, $9, $9, $10, $10, $11, $12, $13) \
+             ON CONFLICT (message_id, channel, address) DO NOTHING",
+        )
+        .bind(&d.id)
+        .bind(&d.message_id)
+        .bind(&d.subscriber_id)
+        .bind(d.channel.as_str())
+        .bind(&d.address)
+        .bind(state.as_str())
+        .bind(d.due_at)
+        .bind(next)
+        .bind(&d.reason)
+        .bind(now_ms)
+        .bind(&d.digest_key)
+        .bind(count)
+        .bind(digest_of)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A digest delivery: joins the open batch (locking it and re-checking that it is still
+    /// queued and never attempted, so a batch a dispatcher claimed is never changed) or opens a
+    /// new one. Returns how many rows were created (0 when the delivery exists already).
+    async fn expand_digest(
+        conn: &mut AnyConnection,
+        d: &NewDelivery,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<u64, InfraError> {
+        let open: Option<String> = sqlx::query_scalar(
+            "SELECT d.id FROM notify_deliveries d JOIN notify_messages m ON m.id = d.message_id \
+             WHERE d.subscriber_id = $1 AND d.channel = $2 AND d.digest_key = $3 \
+             AND d.state = 'queued' AND d.attempts = 0 AND d.address = $4 AND d.message_id <> $5 \
+             AND m.sender = (SELECT s.sender FROM notify_messages s WHERE s.id = $5) \
+             ORDER BY d.created_at DESC, d.id DESC LIMIT 1",
+        )
+        .bind(&d.subscriber_id)
+        .bind(d.channel.as_str())
+        .bind(key)
+        .bind(&d.address)
+        .bind(&d.message_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(batch) = open {
+            let locked: Option<String> = sqlx::query_scalar(
+                "UPDATE notify_deliveries SET updated_at = $2 \
+                 WHERE id = $1 AND state = 'queued' AND attempts = 0 RETURNING id",
+            )
+            .bind(&batch)
+            .bind(now_ms)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if locked.is_some() {
+                let n =
+                    Self::insert_delivery(conn, d, DeliveryState::Digested, Some(&batch), now_ms)
+                        .await?;
+                if n > 0 {
+                    sqlx::query(
+                        "UPDATE notify_deliveries SET digest_count = digest_count + 1 WHERE id = $1",
+                    )
+                    .bind(&batch)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                return Ok(n);
+            }
+        }
+        Self::insert_delivery(conn, d, DeliveryState::Queued, None, now_ms).await
+    }
+
+    /// How many deliveries joined the digest batch `batch_id`, and the message ids of the
+    /// latest `limit` of them (newest first).
+    pub async fn digest_members(
+        &self,
+        batch_id: &str,
+        limit: u32,
+    ) -> Result<(i64, Vec<String>), InfraError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM notify_deliveries WHERE digest_of = $1")
+                .bind(batch_id)
+                .fetch_one(self.db.pool())
+                .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT message_id FROM notify_deliveries WHERE digest_of = $1 \
+             ORDER BY created_at DESC, message_id DESC LIMIT $2",
+        )
+        .bind(batch_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok((count, ids))
+    }
+
+    /// The deliveries among `ids` (any order).
+    pub async fn deliveries(&self, ids: &[String]) -> Result<Vec<DeliveryRecord>, InfraError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.db.pool()).await? {
+                out.push(decode_delivery(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     // ----- deliveries -------------------------------------------------------------------
@@ -727,6 +878,14 @@ fn decode_message(row: &AnyRow) -> Result<MessageRecord, InfraError> {
         send_at: row.try_get("send_at")?,
         created_at: row.try_get("created_at")?,
         expanded_at: row.try_get("expanded_at")?,
+        digest: match (
+            row.try_get::<Option<i64>, _>("digest_window")?,
+            row.try_get::<Option<String>, _>("digest_key")?,
+        ) {
+            (Some(window_ms), Some(key)) => Some(DigestSpec { window_ms, key }),
+            _ => None,
+        },
+        dedupe_window_ms: row.try_get("dedupe_window")?,
     })
 }
 
@@ -754,6 +913,9 @@ pub fn decode_delivery(row: &AnyRow) -> Result<DeliveryRecord, InfraError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         delivered_at: row.try_get("delivered_at")?,
+        digest_key: row.try_get("digest_key")?,
+        digest_count: row.try_get("digest_count")?,
+        digest_of: row.try_get("digest_of")?,
     })
 }
 

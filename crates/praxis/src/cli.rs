@@ -171,6 +171,10 @@ pub struct ConfigFlags {
     #[arg(long, value_name = "URL")]
     pub notify_smtp_url: Option<String>,
 
+    /// PEM file of CA certificates trusted for the SMTP relay, besides the public roots (a private relay) [env: PRAXIS_NOTIFY_SMTP_CA_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub notify_smtp_ca_file: Option<String>,
+
     /// Sender of notification emails [env: PRAXIS_NOTIFY_EMAIL_FROM] [default: praxis <notify@localhost>].
     #[arg(long, value_name = "ADDRESS")]
     pub notify_email_from: Option<String>,
@@ -227,7 +231,39 @@ pub struct ConfigFlags {
     #[arg(long, value_name = "DURATION")]
     pub notify_breaker_max_open: Option<String>,
 
-    /// Public base URL of short links, e.g. https://sho.rt [env: PRAXIS_BASE_URL] [default: http://<bound address>].
+    /// Followers from which an author's posts are merged at read instead of fanned out [env: PRAXIS_FEED_CELEBRITY_THRESHOLD] [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub feed_celebrity_threshold: Option<String>,
+
+    /// Posts kept per home timeline in the timeline store [env: PRAXIS_FEED_TIMELINE_CAP] [default: 800].
+    #[arg(long, value_name = "N")]
+    pub feed_timeline_cap: Option<String>,
+
+    /// Users who read within this window get fan-out; idle timelines expire [env: PRAXIS_FEED_ACTIVE_WINDOW] [default: 168h].
+    #[arg(long, value_name = "DURATION")]
+    pub feed_active_window: Option<String>,
+
+    /// Followers written per pipelined round trip of the fan-out [env: PRAXIS_FEED_FANOUT_BATCH] [default: 500].
+    #[arg(long, value_name = "N")]
+    pub feed_fanout_batch: Option<String>,
+
+    /// Let webhooks reach any address (turns the SSRF guard off) [env: PRAXIS_NOTIFY_WEBHOOK_ALLOW_PRIVATE] [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub notify_webhook_allow_private: Option<String>,
+
+    /// Address ranges webhooks may reach although the SSRF guard refuses them, comma-separated CIDRs [env: PRAXIS_NOTIFY_WEBHOOK_ALLOW_CIDRS] [default: none].
+    #[arg(long, value_name = "CIDRS")]
+    pub notify_webhook_allow_cidrs: Option<String>,
+
+    /// How long messages whose deliveries are all final are kept; 0 keeps them forever [env: PRAXIS_NOTIFY_RETENTION] [default: 720h].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_retention: Option<String>,
+
+    /// How often old messages are pruned [env: PRAXIS_NOTIFY_RETENTION_INTERVAL] [default: 1h].
+    #[arg(long, value_name = "DURATION")]
+    pub notify_retention_interval: Option<String>,
+
+    /// Public base URL of this deployment (short links, unsubscribe links of emails), e.g. https://sho.rt [env: PRAXIS_BASE_URL] [default: http://<bound address>].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
@@ -327,7 +363,7 @@ pub fn keys_help() -> String {
 impl ConfigFlags {
     /// The flags that were given, as (configuration key, text).
     pub fn values(&self) -> Vec<(&'static str, String)> {
-        let all: [(&'static str, &Option<String>); 50] = [
+        let all: &[(&'static str, &Option<String>)] = &[
             ("only", &self.only),
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
@@ -349,6 +385,7 @@ impl ConfigFlags {
             ("ratelimit_limits", &self.ratelimit_limits),
             ("ratelimit_grpc_listen", &self.ratelimit_grpc_listen),
             ("notify_smtp_url", &self.notify_smtp_url),
+            ("notify_smtp_ca_file", &self.notify_smtp_ca_file),
             ("notify_email_from", &self.notify_email_from),
             (
                 "notify_webhook_secret_file",
@@ -366,6 +403,20 @@ impl ConfigFlags {
             ("notify_breaker_failures", &self.notify_breaker_failures),
             ("notify_breaker_open", &self.notify_breaker_open),
             ("notify_breaker_max_open", &self.notify_breaker_max_open),
+            ("feed_celebrity_threshold", &self.feed_celebrity_threshold),
+            ("feed_timeline_cap", &self.feed_timeline_cap),
+            ("feed_active_window", &self.feed_active_window),
+            ("feed_fanout_batch", &self.feed_fanout_batch),
+            (
+                "notify_webhook_allow_private",
+                &self.notify_webhook_allow_private,
+            ),
+            (
+                "notify_webhook_allow_cidrs",
+                &self.notify_webhook_allow_cidrs,
+            ),
+            ("notify_retention", &self.notify_retention),
+            ("notify_retention_interval", &self.notify_retention_interval),
             ("base_url", &self.base_url),
             ("anonymous_create", &self.anonymous_create),
             ("default_redirect", &self.default_redirect),
@@ -382,8 +433,8 @@ impl ConfigFlags {
             ("metrics", &self.metrics),
             ("prefix", &self.prefix),
         ];
-        all.into_iter()
-            .filter_map(|(key, value)| value.clone().map(|v| (key, v)))
+        all.iter()
+            .filter_map(|(key, value)| value.as_ref().map(|v| (*key, v.clone())))
             .collect()
     }
 }

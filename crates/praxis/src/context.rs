@@ -10,7 +10,8 @@ use crate::config::Config;
 pub struct RunContext {
     /// The effective configuration.
     pub config: Config,
-    /// Public base URL of short links: `base_url`, or `http://<bound address>`.
+    /// Public base URL of this deployment (short links, unsubscribe links): `base_url`, or
+    /// `http://<bound address>`.
     pub base_url: url::Url,
     /// The identity system, started by `serve` before every other system: its authenticator
     /// resolves the bearer tokens of every route.

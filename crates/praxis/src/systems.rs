@@ -47,6 +47,11 @@ pub static SYSTEMS: &[System] = &[
         migrations: &praxis_notify::MIGRATIONS,
         build: notify,
     },
+    System {
+        name: "feed",
+        migrations: &praxis_feed::MIGRATIONS,
+        build: feed,
+    },
 ];
 
 /// Migrations shared by every system (event bus outbox, idempotency keys), applied first.
@@ -180,6 +185,7 @@ pub fn notify_settings(cfg: &Config, webhook_secret: &Secret) -> praxis_notify::
                 password: s.password.clone(),
                 from: n.email_from.clone(),
                 timeout: n.provider_timeout,
+                ca_file: n.smtp_ca_file.clone(),
             }),
         email_from: n.email_from.clone(),
         webhook_secret: webhook_secret.expose().to_owned(),
@@ -209,6 +215,10 @@ pub fn notify_settings(cfg: &Config, webhook_secret: &Secret) -> praxis_notify::
             open_for: n.breaker_open,
             max_open: n.breaker_max_open,
         },
+        webhook_allow_private: n.webhook_allow_private,
+        webhook_allow_cidrs: n.webhook_allow_cidrs.clone(),
+        retention: n.retention,
+        retention_interval: n.retention_interval,
         ..praxis_notify::NotifySettings::default()
     }
 }
@@ -231,9 +241,34 @@ fn notify<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
                 "notify webhook secret: generated (give it to webhook receivers; it is never logged)"
             ),
         }
-        praxis_notify::service(platform, notify_settings(&ctx.config, &secret))
+        let settings = praxis_notify::NotifySettings {
+            public_base_url: Some(ctx.base_url.to_string()),
+            ..notify_settings(&ctx.config, &secret)
+        };
+        praxis_notify::service(platform, settings)
             .await
             .context("cannot start the notification system")
+    })
+}
+
+/// The feed's settings from the configuration (Redis keys under the deployment's prefix).
+pub fn feed_settings(cfg: &Config) -> praxis_feed::FeedSettings {
+    praxis_feed::FeedSettings {
+        celebrity_threshold: cfg.feed.celebrity_threshold,
+        timeline_cap: cfg.feed.timeline_cap,
+        active_window: cfg.feed.active_window,
+        fanout_batch: cfg.feed.fanout_batch,
+        key_prefix: cfg.prefix.clone(),
+        ..praxis_feed::FeedSettings::default()
+    }
+}
+
+/// The news feed: posts, follows, timelines with fan-out on write and on read.
+fn feed<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
+    Box::pin(async move {
+        praxis_feed::service(platform, feed_settings(&ctx.config))
+            .await
+            .context("cannot start the news feed")
     })
 }
 

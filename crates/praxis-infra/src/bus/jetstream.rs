@@ -320,8 +320,10 @@ pub(super) fn spawn_consumer(
                     Some(Err(e)) => {
                         errors += 1;
                         tracing::warn!(topic = %topic, group = %group, error = %e, "bus consumer receive error");
+                        // Finish the running handlers first: they are not polled while this
+                        // task sleeps (or reopens), and may hold pooled connections.
+                        while running.next().await.is_some() {}
                         if errors >= 10 {
-                            while running.next().await.is_some() {}
                             continue 'session;
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -334,9 +336,16 @@ pub(super) fn spawn_consumer(
                 }
                 if lag_reported.elapsed() >= Duration::from_secs(5) {
                     lag_reported = tokio::time::Instant::now();
-                    if let Ok(n) = js.lag(&inner.db, &topic, &group).await {
-                        metrics::gauge!("praxis_bus_lag", "topic" => topic.clone(), "group" => group.clone()).set(n as f64);
-                    }
+                    // In a task of its own: awaiting the query here would stop polling the
+                    // running handlers, which may hold every pooled connection it needs (a
+                    // stall until the pool's acquire timeout).
+                    let (inner, topic, group) = (inner.clone(), topic.clone(), group.clone());
+                    inner.tasks.clone().spawn(async move {
+                        let Adapter::Nats(js) = &inner.adapter else { return };
+                        if let Ok(n) = js.lag(&inner.db, &topic, &group).await {
+                            metrics::gauge!("praxis_bus_lag", "topic" => topic, "group" => group).set(n as f64);
+                        }
+                    });
                 }
             }
         }

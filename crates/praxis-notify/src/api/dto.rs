@@ -122,6 +122,19 @@ pub struct DeliveryView {
     pub delivered_at: Option<String>,
     /// Last change.
     pub updated_at: String,
+    /// The digest key, on a digest batch and on a delivery that joined one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_key: Option<String>,
+    /// On a digest batch: how many events it carries (its own message's included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_count: Option<i64>,
+    /// On a `digested` delivery: the id of the batch delivery it joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_of: Option<String>,
+    /// On a `digested` delivery: the message of the batch it joined (`GET
+    /// /api/v1/notify/messages/{id}` shows how the batch went).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_message_id: Option<String>,
     /// Every attempt, oldest first.
     pub attempt_log: Vec<AttemptView>,
 }
@@ -142,6 +155,11 @@ impl DeliveryView {
             last_error: d.last_error.clone(),
             delivered_at: d.delivered_at.map(rfc3339),
             updated_at: rfc3339(d.updated_at),
+            digest_key: d.digest_key.clone(),
+            digest_count: (d.digest_key.is_some() && d.digest_of.is_none())
+                .then_some(d.digest_count),
+            digest_of: d.digest_of.clone(),
+            digest_message_id: None,
             attempt_log: attempts
                 .iter()
                 .filter(|a| a.delivery_id == d.id)
@@ -157,7 +175,8 @@ pub struct MessageView {
     /// Message id.
     pub id: String,
     /// Overall state: `queued` until every delivery is final (`sending` while one is in
-    /// flight), then `delivered`, `failed` (at least one failed) or `suppressed`.
+    /// flight), then `delivered`, `failed` (at least one failed), `digested` (every delivery
+    /// sent went into a digest batch) or `suppressed`.
     pub state: DeliveryState,
     /// The recipient as sent: `{"subscriber": id}` or addresses.
     #[schema(value_type = Object)]
@@ -180,6 +199,12 @@ pub struct MessageView {
     /// The sender's idempotency key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Its digest, when sent in digest mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<crate::digest::DigestRequest>,
+    /// Its dedupe window, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedupe_window: Option<i64>,
     /// When it was accepted.
     pub created_at: String,
     /// Deliveries (empty until the message is expanded, a moment after acceptance).
@@ -204,6 +229,11 @@ impl MessageView {
             data: m.data.clone(),
             send_at: m.send_at.map(rfc3339),
             idempotency_key: m.idempotency_key.clone(),
+            digest: m.digest.as_ref().map(|d| crate::digest::DigestRequest {
+                window: d.window_ms / 1000,
+                key: Some(d.key.clone()),
+            }),
+            dedupe_window: m.dedupe_window_ms.map(|ms| ms / 1000),
             created_at: rfc3339(m.created_at),
             deliveries: deliveries
                 .iter()
@@ -224,6 +254,8 @@ pub fn overall_state(deliveries: &[DeliveryRecord]) -> DeliveryState {
         DeliveryState::Failed
     } else if has(DeliveryState::Delivered) {
         DeliveryState::Delivered
+    } else if has(DeliveryState::Digested) {
+        DeliveryState::Digested
     } else {
         DeliveryState::Suppressed
     }

@@ -11,7 +11,9 @@ use crate::error::NotifyError;
 
 /// A message: its overall state, each delivery's state and every attempt.
 ///
-/// Readable by the principal that sent it and by the admin; anyone else gets 404.
+/// A delivery that joined a digest batch is `digested`, with `digest_of` (the batch delivery)
+/// and `digest_message_id` (the batch's message, which shows how it went). Readable by the
+/// principal that sent it and by the admin; anyone else gets 404.
 #[utoipa::path(
     get,
     path = "/api/v1/notify/messages/{id}",
@@ -44,5 +46,23 @@ pub async fn get_message(
     let deliveries = store.deliveries_of(&id).await?;
     let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
     let attempts = store.attempts_of(&ids).await?;
-    Ok(Json(MessageView::new(&message, &deliveries, &attempts)))
+    let mut view = MessageView::new(&message, &deliveries, &attempts);
+    let mut batches: Vec<String> = deliveries
+        .iter()
+        .filter_map(|d| d.digest_of.clone())
+        .collect();
+    batches.sort();
+    batches.dedup();
+    if !batches.is_empty() {
+        let found = store.deliveries(&batches).await?;
+        for d in &mut view.deliveries {
+            d.digest_message_id = d.digest_of.as_ref().and_then(|of| {
+                found
+                    .iter()
+                    .find(|b| &b.id == of)
+                    .map(|b| b.message_id.clone())
+            });
+        }
+    }
+    Ok(Json(view))
 }

@@ -14,6 +14,8 @@
 //! - `PUT|GET /subscribers/{id}/preferences`: opt-outs per channel and topic.
 //! - `PUT|GET /topics/{key}`, `POST /topics/{key}/subscribers`,
 //!   `DELETE /topics/{key}/subscribers/{id}`: topics, for broadcasts (`to: {"topic": key}`).
+//! - `POST|GET /unsubscribe?token=`: one-click unsubscribe (RFC 8058) of the links in emails;
+//!   no credentials, the signed token is one (GET only shows a confirmation page).
 
 pub mod auth;
 pub mod dto;
@@ -24,6 +26,7 @@ mod send;
 mod subscribers;
 mod templates;
 mod topics;
+mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -128,6 +131,10 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
         .routes(routes!(inbox::unread_count))
         .routes(routes!(inbox::stream))
         .routes(routes!(inbox::inbox_token))
+        .routes(routes!(
+            unsubscribe::unsubscribe,
+            unsubscribe::unsubscribe_page
+        ))
         .with_state(state)
         .split_for_parts();
     doc.components

@@ -21,7 +21,10 @@ use crate::model::{MessageRecord, now_ms};
 /// the channels (configured, with an address), then queues the message durably and answers
 /// 202 with its id. With an idempotency key (`idempotency_key` or the `Idempotency-Key`
 /// header) a retry answers 200 with the first message's id and sends nothing more; the same
-/// key with a different request is 422.
+/// key with a different request is 422. Without a key, `dedupe_window` (seconds) answers 200
+/// with the first message's id while the same sender's message to the same recipient with the
+/// same template was accepted less than that long ago. `digest` (subscribers only) collects
+/// the events of a window into one message per channel.
 #[utoipa::path(
     post,
     path = "/api/v1/notify/send",
@@ -30,8 +33,8 @@ use crate::model::{MessageRecord, now_ms};
     params(("Idempotency-Key" = Option<String>, Header, description = "The message's idempotency key (instead of idempotency_key in the body)")),
     responses(
         (status = 202, description = "Accepted and queued", body = SendAccepted),
-        (status = 200, description = "Accepted before with this idempotency key", body = SendAccepted),
-        (status = 400, description = "Invalid request; `errors` names each field (template, channels[i], data.<variable>, to, to.email, ...)", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Accepted before with this idempotency key, or within the dedupe window", body = SendAccepted),
+        (status = 400, description = "Invalid request; `errors` names each field (template, channels[i], data.<variable>, to, to.email, digest, digest.window, dedupe_window, ...)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency key used for a different message", body = Problem, content_type = "application/problem+json"),
@@ -77,7 +80,7 @@ pub async fn send(
 /// `messages[i].field`); the valid ones are queued in one transaction. The answer is 200 with
 /// one result per item (`status` is what a single send would have answered). An empty list or
 /// more than 1000 items is a 400 for the whole request. An `Idempotency-Key` header replays
-/// the whole answer; per-item `idempotency_key`s deduplicate each message.
+/// the whole answer; per-item `idempotency_key`s or `dedupe_window`s deduplicate each message.
 #[utoipa::path(
     post,
     path = "/api/v1/notify/send/bulk",

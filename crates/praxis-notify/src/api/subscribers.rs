@@ -28,7 +28,9 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
 /// Create or replace a subscriber (idempotent): its id is yours (your user id), its addresses
-/// are checked (email, E.164 phone, http(s) webhook URL, push token, IANA time zone).
+/// are checked (email, E.164 phone, http(s) webhook URL, push token, IANA time zone). A
+/// webhook URL whose host is a literal IP address in a range the SSRF guard refuses
+/// (loopback, private, link-local, ...) is a 400 unless the deployment allows it.
 #[utoipa::path(
     put,
     path = "/api/v1/notify/subscribers/{id}",
@@ -96,6 +98,11 @@ pub async fn put_subscriber(
             (start, end)
         }
     };
+    if let Some(url) = &webhook_url
+        && let Err(m) = state.inner.settings.ssrf_policy().check_url(url)
+    {
+        errors.push(FieldError::new("webhook_url", m));
+    }
     if !errors.is_empty() {
         return Err(NotifyError::Invalid(errors));
     }

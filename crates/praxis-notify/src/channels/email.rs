@@ -12,6 +12,12 @@
 //! - A text body (`text/plain; charset=utf-8`), or `multipart/alternative` with the text and
 //!   the HTML part when the template has HTML.
 //!
+//! SMTP security ([`SmtpTls`]): STARTTLS (required: a relay that does not offer it fails the
+//! send, nothing goes out in plain text) or implicit TLS, through rustls. The relay's
+//! certificate must chain to the public web PKI roots or, for a private relay, to a CA of
+//! [`SmtpSettings::ca_file`] (added to those roots), and name the configured host. AUTH PLAIN
+//! or LOGIN when a user is set.
+//!
 //! SMTP outcome: a 2xx reply is delivered; a 4xx reply, a connection, TLS or network error and
 //! a timeout are [`SendError::Transient`]; a 5xx reply (e.g. `550 no such user`) is
 //! [`SendError::Permanent`].
@@ -25,7 +31,7 @@ use super::{Outgoing, Provider, Receipt, SendError};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::fmt;
 use std::io::Write as _;
@@ -61,6 +67,9 @@ pub struct SmtpSettings {
     pub from: String,
     /// Timeout of each SMTP command (connect, each reply).
     pub timeout: Duration,
+    /// A PEM file of CA certificates to trust for the relay's certificate, in addition to the
+    /// public web PKI roots (a private relay with its own CA). `None`: the public roots only.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -73,6 +82,7 @@ impl fmt::Debug for SmtpSettings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("from", &self.from)
             .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -113,8 +123,22 @@ impl EmailProvider {
     /// spawns its idle-connection reaper there.
     pub fn smtp(settings: SmtpSettings) -> Result<EmailProvider, String> {
         let from = parse_from(&settings.from)?;
+        let ca = match (&settings.ca_file, settings.tls) {
+            (Some(path), SmtpTls::None) => {
+                return Err(format!(
+                    "a CA file ({}) is set but the SMTP connection is plain text (tls none)",
+                    path.display()
+                ));
+            }
+            (Some(path), SmtpTls::StartTls | SmtpTls::Implicit) => Some(read_ca_file(path)?),
+            (None, _) => None,
+        };
         let tls_params = || {
-            TlsParameters::new(settings.host.clone()).map_err(|e| {
+            let mut builder = TlsParameters::builder(settings.host.clone());
+            if let Some(ca) = &ca {
+                builder = builder.add_root_certificate(ca.clone());
+            }
+            builder.build().map_err(|e| {
                 format!(
                     "invalid TLS parameters for SMTP host {:?}: {e}",
                     settings.host
@@ -138,7 +162,7 @@ impl EmailProvider {
             ));
         }
         let target = format!("smtp://{}:{}", settings.host, settings.port);
-        tracing::info!(target = %target, tls = ?settings.tls, "email: sending through SMTP");
+        tracing::info!(target = %target, tls = ?settings.tls, ca_file = ?settings.ca_file, "email: sending through SMTP");
         Ok(EmailProvider {
             from,
             sink: Sink::Smtp(builder.build()),
@@ -209,27 +233,53 @@ impl EmailProvider {
     }
 }
 
+/// Reads a PEM file of CA certificates (at least one `CERTIFICATE` block).
+fn read_ca_file(path: &Path) -> Result<Certificate, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the SMTP CA file {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&pem);
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "the SMTP CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Certificate::from_pem(&pem)
+        .map_err(|e| format!("the SMTP CA file {} is not valid PEM: {e}", path.display()))
+}
+
 fn raw_header(name: &'static str, value: String) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }
 
 /// Maps an SMTP error: 5xx permanent, everything else (4xx, connection, TLS, timeout)
-/// transient.
+/// transient. A failed TLS handshake (rustls reports it through an I/O error, e.g. an
+/// untrusted certificate) says so first, so the attempt log names TLS.
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    // The causes, each once (lettre's `Display` already ends with its direct source).
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
+        let text = s.to_string();
+        if !detail.contains(&text) {
+            detail.push_str(": ");
+            detail.push_str(&text);
+        }
         source = s.source();
     }
     if e.is_permanent() || e.is_client() {
-        SendError::Permanent { detail }
-    } else {
-        SendError::Transient {
-            detail,
-            retry_after: None,
-        }
+        return SendError::Permanent { detail };
+    }
+    let lower = detail.to_ascii_lowercase();
+    if !e.is_tls()
+        && !lower.contains("tls")
+        && (lower.contains("certificate") || lower.contains("handshake"))
+    {
+        detail = format!("TLS handshake with the SMTP relay failed: {detail}");
+    }
+    SendError::Transient {
+        detail,
+        retry_after: None,
     }
 }
 
@@ -410,11 +460,38 @@ mod tests {
             password: Some("hunter2".into()),
             from: "a@example.org".into(),
             timeout: Duration::from_secs(5),
+            ca_file: None,
         };
         assert!(!format!("{s:?}").contains("hunter2"));
         let p = EmailProvider::smtp(s).expect("provider");
         assert_eq!(p.name(), "smtp");
         assert_eq!(p.eml_path("x"), None);
         assert!(format!("{p:?}").contains("smtp://smtp.example.org:587"));
+    }
+
+    #[tokio::test]
+    async fn ca_files_are_checked_at_construction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = |tls, ca_file| SmtpSettings {
+            host: "relay.internal".into(),
+            port: 587,
+            tls,
+            username: None,
+            password: None,
+            from: "a@example.org".into(),
+            timeout: Duration::from_secs(5),
+            ca_file: Some(ca_file),
+        };
+        let missing = dir.path().join("missing.pem");
+        let err = EmailProvider::smtp(settings(SmtpTls::StartTls, missing.clone()))
+            .expect_err("missing file");
+        assert!(err.contains("cannot read the SMTP CA file"), "{err}");
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").expect("write");
+        let err =
+            EmailProvider::smtp(settings(SmtpTls::Implicit, not_pem.clone())).expect_err("not PEM");
+        assert!(err.contains("no PEM certificate"), "{err}");
+        let err = EmailProvider::smtp(settings(SmtpTls::None, not_pem)).expect_err("plain text");
+        assert!(err.contains("plain text"), "{err}");
     }
 }

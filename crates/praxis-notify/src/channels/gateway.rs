@@ -42,7 +42,8 @@ pub struct GatewayProvider {
 
 impl GatewayProvider {
     /// A gateway for `kind` ([`Channel::Sms`] or [`Channel::Push`]) at `url`, signing with
-    /// `settings.secret`. Fails on another channel, a URL that is not `http(s)`, or an invalid
+    /// `settings.secret` (the SSRF guard, `settings.ssrf`, does not apply: the operator chose
+    /// the URL). Fails on another channel, a URL that is not `http(s)`, or an invalid
     /// secret.
     pub fn new(
         kind: Channel,
@@ -66,7 +67,7 @@ impl GatewayProvider {
         Ok(GatewayProvider {
             kind,
             url: url.to_owned(),
-            poster: SignedPoster::new(&settings)?,
+            poster: SignedPoster::new(&settings, false)?,
         })
     }
 
@@ -133,6 +134,7 @@ mod tests {
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             timeout: Duration::from_secs(1),
             user_agent: "ua".into(),
+            ssrf: crate::ssrf::SsrfPolicy::default(),
         }
     }
 

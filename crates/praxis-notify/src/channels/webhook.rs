@@ -22,9 +22,15 @@
 //! when present). Redirects are not followed (a signed POST should reach the configured URL,
 //! not wherever a redirect points): 3xx and the other 4xx are [`SendError::Permanent`], as is
 //! an address that is not an `http(s)` URL.
+//!
+//! The [SSRF guard](crate::ssrf) applies to webhooks (not to the gateways): the client
+//! resolves names through [`GuardedResolver`] and uses no proxy, and a URL whose host is a
+//! refused literal IP address is not posted to. A blocked destination is a
+//! [`SendError::Permanent`] whose detail starts with `blocked by the SSRF guard`.
 
 use super::standard_webhooks::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 use super::{Outgoing, Provider, Receipt, SendError};
+use crate::ssrf::{self, GuardedResolver, SsrfPolicy};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use std::time::Duration;
@@ -38,6 +44,8 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// The `user-agent` header, e.g. `praxis-notify/0.1`.
     pub user_agent: String,
+    /// Where webhooks may go (the [SSRF guard](crate::ssrf)); the gateways ignore it.
+    pub ssrf: SsrfPolicy,
 }
 
 impl std::fmt::Debug for WebhookSettings {
@@ -46,6 +54,7 @@ impl std::fmt::Debug for WebhookSettings {
             .field("secret", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
+            .field("ssrf", &self.ssrf)
             .finish()
     }
 }
@@ -58,18 +67,34 @@ const BODY_SNIPPET: usize = 200;
 pub(crate) struct SignedPoster {
     client: reqwest::Client,
     secret: Secret,
+    /// The SSRF guard's policy when it applies (webhooks), `None` for the gateways.
+    guard: Option<SsrfPolicy>,
 }
 
 impl SignedPoster {
-    pub(crate) fn new(settings: &WebhookSettings) -> Result<Self, String> {
+    /// A poster; `guarded` applies `settings.ssrf` (webhooks), otherwise posts go anywhere
+    /// (the operator-configured gateways).
+    pub(crate) fn new(settings: &WebhookSettings, guarded: bool) -> Result<Self, String> {
         let secret = Secret::parse(&settings.secret)?;
-        let client = reqwest::Client::builder()
+        let guard = (guarded && settings.ssrf.is_active()).then(|| settings.ssrf.clone());
+        let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(settings.user_agent.clone())
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(policy) = &guard {
+            // A proxy would resolve the name itself, out of the guard's reach.
+            builder = builder
+                .dns_resolver(GuardedResolver::new(policy.clone()))
+                .no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { client, secret })
+        Ok(Self {
+            client,
+            secret,
+            guard,
+        })
     }
 
     /// POSTs `body` (JSON) to `url`, signed for message `id` at `now` (the
@@ -90,6 +115,19 @@ impl SignedPoster {
                 detail: format!("invalid URL {url:?}: the scheme must be http or https"),
             });
         }
+        // Literal IP hosts never reach the resolver: check them here.
+        if let Some(policy) = &self.guard
+            && let Some(ip) = ssrf::literal_ip(&parsed)
+            && let Err(refusal) = policy.check_ip(ip)
+        {
+            return Err(SendError::Permanent {
+                detail: format!(
+                    "blocked by the SSRF guard: {refusal}; {} (a CIDR list) or {} = true allows it",
+                    ssrf::ALLOW_CIDRS_KEY,
+                    ssrf::ALLOW_PRIVATE_KEY
+                ),
+            });
+        }
         let ts = now.as_second();
         let signature = standard_webhooks::sign(&self.secret, id, ts, &body);
         let response = self
@@ -102,9 +140,14 @@ impl SignedPoster {
             .body(body)
             .send()
             .await
-            .map_err(|e| SendError::Transient {
-                detail: describe_reqwest_error(&e),
-                retry_after: None,
+            .map_err(|e| match ssrf::blocked_in(&e) {
+                Some(blocked) => SendError::Permanent {
+                    detail: blocked.to_string(),
+                },
+                None => SendError::Transient {
+                    detail: describe_reqwest_error(&e),
+                    retry_after: None,
+                },
             })?;
         let status = response.status();
         let retry_after = retry_after(response.headers(), jiff::Timestamp::now());
@@ -206,7 +249,7 @@ impl WebhookProvider {
     /// Standard Webhooks secret (the message says why, never the secret).
     pub fn new(settings: WebhookSettings) -> Result<WebhookProvider, String> {
         Ok(WebhookProvider {
-            poster: SignedPoster::new(&settings)?,
+            poster: SignedPoster::new(&settings, true)?,
         })
     }
 
@@ -321,6 +364,7 @@ mod tests {
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             timeout: Duration::from_secs(1),
             user_agent: "ua".into(),
+            ssrf: SsrfPolicy::default(),
         };
         assert!(!format!("{s:?}").contains("MfKQ"));
         assert!(WebhookProvider::new(s).is_ok());
@@ -328,6 +372,7 @@ mod tests {
             secret: "whsec_short".into(),
             timeout: Duration::from_secs(1),
             user_agent: "ua".into(),
+            ssrf: SsrfPolicy::default(),
         };
         assert!(WebhookProvider::new(bad).is_err());
     }

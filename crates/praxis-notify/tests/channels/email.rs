@@ -13,6 +13,7 @@ fn smtp(port: u16) -> EmailProvider {
         password: None,
         from: "praxis <noreply@praxis.test>".into(),
         timeout: Duration::from_secs(10),
+        ca_file: None,
     })
     .unwrap()
 }

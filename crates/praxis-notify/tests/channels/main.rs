@@ -8,4 +8,5 @@
 mod email;
 mod gateway;
 mod support;
+mod tls;
 mod webhook;

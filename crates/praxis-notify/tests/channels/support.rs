@@ -21,11 +21,14 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// The test signing secret (the Standard Webhooks spec's example key).
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// Webhook settings of the tests (the SSRF guard off: receivers are on 127.0.0.1).
 pub fn webhook_settings(timeout: Duration) -> WebhookSettings {
     WebhookSettings {
         secret: SECRET.to_owned(),
         timeout,
         user_agent: "praxis-notify-test/1".to_owned(),
+        // The receivers listen on 127.0.0.1: the SSRF guard would refuse them.
+        ssrf: praxis_notify::ssrf::SsrfPolicy::allow_all(),
     }
 }
 
@@ -65,6 +68,14 @@ pub struct ReceivedMail {
     pub defects: Vec<String>,
     pub text: Option<String>,
     pub html: Option<String>,
+    /// Whether it came over TLS (STARTTLS or implicit).
+    #[serde(default)]
+    pub tls: bool,
+    /// Whether the client authenticated, and with which mechanism.
+    #[serde(default)]
+    pub authenticated: bool,
+    #[serde(default)]
+    pub auth_mechanism: Option<String>,
 }
 
 /// `python3 tests/channels/smtp_server.py` as a child process; killed on drop.
@@ -76,9 +87,15 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        Self::start_with(&[])
+    }
+
+    /// With options of smtp_server.py (`--tls starttls --cert F --key F --auth U:P`, ...).
+    pub fn start_with(args: &[&str]) -> SmtpServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/channels/smtp_server.py");
         let mut child = Command::new("python3")
             .arg(script)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

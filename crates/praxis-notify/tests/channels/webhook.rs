@@ -84,6 +84,7 @@ async fn tampered_requests_do_not_verify() {
             .to_whsec(),
         timeout: Duration::from_secs(10),
         user_agent: "x".into(),
+        ssrf: praxis_notify::ssrf::SsrfPolicy::allow_all(),
     })
     .unwrap();
     other

@@ -6,10 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cases;
+mod digest;
 mod inbox;
 mod preferences;
 mod receiver;
+mod retention;
+mod ssrf;
 mod support;
+mod unsubscribe;
 
 /// Generates one `#[tokio::test]` per case and backend.
 macro_rules! on_every_backend {

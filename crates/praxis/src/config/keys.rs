@@ -174,6 +174,12 @@ pub const KEYS: &[KeySpec] = &[
         doc: "SMTP relay of the notify system: smtp://USER:PASSWORD@HOST:587 (STARTTLS), smtps://HOST:465 (implicit TLS) or smtp://HOST:25?tls=none",
     },
     KeySpec {
+        name: "notify_smtp_ca_file",
+        default: Default::Unset("the relay's certificate must chain to the public web PKI roots"),
+        secret: false,
+        doc: "PEM file of CA certificates trusted for the SMTP relay's certificate, besides the public roots (a private relay); needs TLS",
+    },
+    KeySpec {
         name: "notify_email_from",
         default: Default::Value("praxis <notify@localhost>"),
         secret: false,
@@ -264,10 +270,58 @@ pub const KEYS: &[KeySpec] = &[
         doc: "longest open period of a breaker",
     },
     KeySpec {
+        name: "notify_webhook_allow_private",
+        default: Default::Value("false"),
+        secret: false,
+        doc: "let webhooks reach any address: turns off the SSRF guard that refuses loopback, private, link-local (cloud metadata), CGNAT and other reserved addresses",
+    },
+    KeySpec {
+        name: "notify_webhook_allow_cidrs",
+        default: Default::Value(""),
+        secret: false,
+        doc: "address ranges webhooks may reach although the SSRF guard refuses them, comma-separated CIDRs (10.20.0.0/16,fd00::/8); empty: none",
+    },
+    KeySpec {
+        name: "notify_retention",
+        default: Default::Value("720h"),
+        secret: false,
+        doc: "how long messages whose deliveries are all final are kept (with deliveries and attempts; inbox rows stay); 0 keeps them forever",
+    },
+    KeySpec {
+        name: "notify_retention_interval",
+        default: Default::Value("1h"),
+        secret: false,
+        doc: "how often old messages are pruned (see notify_retention)",
+    },
+    KeySpec {
+        name: "feed_celebrity_threshold",
+        default: Default::Value("10000"),
+        secret: false,
+        doc: "authors with at least this many followers make pull posts (merged into timelines at read)",
+    },
+    KeySpec {
+        name: "feed_timeline_cap",
+        default: Default::Value("800"),
+        secret: false,
+        doc: "posts kept per home timeline in the timeline store; older pages come from the database",
+    },
+    KeySpec {
+        name: "feed_active_window",
+        default: Default::Value("168h"),
+        secret: false,
+        doc: "users who read their home timeline within this window get fan-out; idle timelines expire",
+    },
+    KeySpec {
+        name: "feed_fanout_batch",
+        default: Default::Value("500"),
+        secret: false,
+        doc: "followers written per pipelined round trip of the fan-out",
+    },
+    KeySpec {
         name: "base_url",
         default: Default::Derived("http://<bound listen address>"),
         secret: false,
-        doc: "public base URL of short links (https://sho.rt)",
+        doc: "public base URL of this deployment: short links (https://sho.rt) and the unsubscribe links of notification emails",
     },
     KeySpec {
         name: "anonymous_create",

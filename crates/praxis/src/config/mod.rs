@@ -5,6 +5,7 @@
 //! The environment is read through [`EnvSource`], so tests hand in a map instead of touching the
 //! process environment.
 
+pub mod feed;
 pub mod identity;
 pub mod keys;
 pub mod layers;
@@ -128,7 +129,8 @@ pub struct Config {
     pub admin_key: Option<Secret>,
     /// The file the admin key was read from, if configured that way.
     pub admin_key_file: Option<PathBuf>,
-    /// Public base URL of short links; `None` = `http://<bound address>`.
+    /// Public base URL of this deployment (short links, the unsubscribe links of notification
+    /// emails); `None` = `http://<bound address>`.
     pub base_url: Option<url::Url>,
     /// Whether callers without the admin key may create links.
     pub anonymous_create: bool,
@@ -168,6 +170,8 @@ pub struct Config {
     pub ratelimit: rate_limit::ServiceConfig,
     /// The notification system: SMTP, webhook secret, gateways, delivery tuning.
     pub notify: notify::NotifyConfig,
+    /// The news feed: celebrity threshold, timeline cap, active window, fan-out batch.
+    pub feed: feed::FeedConfig,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
     origins: HashMap<&'static str, Origin>,
@@ -365,6 +369,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     let identity = identity::read(&mut r);
     let rate_limits = rate_limit::read(&mut r, layers);
     let notify = notify::read(&mut r);
+    let feed = feed::read(&mut r);
 
     // The admin key comes from exactly one place, and a key file must be readable.
     let admin_key = match (admin_key, admin_key_file.clone()) {
@@ -443,6 +448,9 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
     else {
         return Err(ConfigErrors(r.errors));
     };
+    let Some(feed) = feed else {
+        return Err(ConfigErrors(r.errors));
+    };
     if !r.errors.is_empty() {
         return Err(ConfigErrors(r.errors));
     }
@@ -478,6 +486,7 @@ fn build(layers: &Layers, known_systems: &[&str]) -> Result<Config, ConfigErrors
         rate_limit,
         ratelimit,
         notify,
+        feed,
         file: layers.file.clone(),
         origins: r.origins,
     })
@@ -969,6 +978,47 @@ mod tests {
     }
 
     #[test]
+    fn notify_ssrf_and_retention_keys() {
+        let cfg = load_with(&[], &[], None).expect("defaults");
+        let n = &cfg.notify;
+        assert!(!n.webhook_allow_private && n.webhook_allow_cidrs.is_empty());
+        assert_eq!(n.retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(n.retention_interval, Duration::from_secs(3600));
+        let cfg = load_with(
+            &[(
+                "PRAXIS_NOTIFY_WEBHOOK_ALLOW_CIDRS",
+                "10.20.0.0/16, fd00::/8",
+            )],
+            &[
+                ("notify_webhook_allow_private", "true"),
+                ("notify_retention", "0"),
+            ],
+            None,
+        )
+        .expect("loads");
+        let n = &cfg.notify;
+        assert!(n.webhook_allow_private && n.webhook_allow_cidrs.len() == 2);
+        assert!(n.retention.is_zero());
+        let errs = load_with(
+            &[("PRAXIS_NOTIFY_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/40")],
+            &[],
+            None,
+        )
+        .expect_err("bad cidr");
+        assert!(
+            errs.to_string()
+                .starts_with("PRAXIS_NOTIFY_WEBHOOK_ALLOW_CIDRS: \"10.0.0.0/40\" is not"),
+            "{errs}"
+        );
+        let errs = load_with(&[], &[("notify_retention_interval", "0")], None).expect_err("zero");
+        assert!(
+            errs.to_string()
+                .starts_with("--notify-retention-interval: "),
+            "{errs}"
+        );
+    }
+
+    #[test]
     fn notify_keys_are_read_and_checked() {
         let cfg = load_with(&[], &[], None).expect("defaults");
         let n = &cfg.notify;
@@ -1051,6 +1101,40 @@ mod tests {
         )
         .expect_err("tls");
         assert!(!errs.to_string().contains("hunter2"), "{errs}");
+    }
+
+    #[test]
+    fn notify_smtp_ca_file_needs_a_tls_relay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let ca_text = ca.display().to_string();
+        let flags = [("notify_smtp_ca_file", ca_text.as_str())];
+        let cfg = load_with(
+            &[("PRAXIS_NOTIFY_SMTP_URL", "smtps://relay.internal")],
+            &flags,
+            None,
+        )
+        .expect("loads");
+        assert_eq!(cfg.notify.smtp_ca_file.as_deref(), Some(ca.as_path()));
+        for env in [
+            &[(
+                "PRAXIS_NOTIFY_SMTP_URL",
+                "smtp://relay.internal:25?tls=none",
+            )][..],
+            &[][..],
+        ] {
+            let errs = load_with(env, &flags, None).expect_err("no TLS relay");
+            assert!(
+                errs.to_string()
+                    .starts_with("--notify-smtp-ca-file: is set"),
+                "{errs}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use praxis_http::client_ip::Cidr;
 use praxis_notify::channels::Channel;
 use praxis_notify::channels::email::SmtpTls;
 use praxis_notify::channels::standard_webhooks::Secret as WebhookSecret;
@@ -65,6 +66,8 @@ impl std::fmt::Display for PerChannel {
 pub struct NotifyConfig {
     /// SMTP relay; `None`: emails are written as .eml files under `<data_dir>/notify/outbox`.
     pub smtp: Option<SmtpUrl>,
+    /// PEM file of CA certificates trusted for the SMTP relay (besides the public roots).
+    pub smtp_ca_file: Option<PathBuf>,
     /// The sender of emails.
     pub email_from: String,
     /// The configured webhook signing secret (`whsec_...`), if any.
@@ -95,6 +98,14 @@ pub struct NotifyConfig {
     pub breaker_open: Duration,
     /// Longest open period of a breaker.
     pub breaker_max_open: Duration,
+    /// Webhooks may reach any address (the SSRF guard is off).
+    pub webhook_allow_private: bool,
+    /// Ranges webhooks may reach although the SSRF guard refuses them.
+    pub webhook_allow_cidrs: Vec<Cidr>,
+    /// How long messages whose deliveries are all final are kept; zero: forever.
+    pub retention: Duration,
+    /// How often old messages are pruned.
+    pub retention_interval: Duration,
 }
 
 /// Provider names accepted in `notify_rate_limits`.
@@ -103,6 +114,7 @@ pub const PROVIDERS: &[&str] = &["smtp", "eml-file", "webhook", "sms-gateway", "
 /// Reads and cross-checks the notify keys; `None` when one is invalid (the error is recorded).
 pub(super) fn read(r: &mut Reader<'_>) -> Option<NotifyConfig> {
     let smtp = r.optional("notify_smtp_url", smtp_url);
+    let smtp_ca_file = r.optional("notify_smtp_ca_file", ca_file);
     let email_from = r.required("notify_email_from", email_from);
     let secret = r.optional("notify_webhook_secret", |t| webhook_secret(t).map(Secret));
     let secret_file = r.optional("notify_webhook_secret_file", |t| {
@@ -135,6 +147,10 @@ pub(super) fn read(r: &mut Reader<'_>) -> Option<NotifyConfig> {
     });
     let breaker_open = r.required("notify_breaker_open", |t| positive(t, "5s"));
     let breaker_max_open = r.required("notify_breaker_max_open", |t| positive(t, "5m"));
+    let webhook_allow_private = r.required("notify_webhook_allow_private", values::boolean);
+    let webhook_allow_cidrs = r.required("notify_webhook_allow_cidrs", cidrs);
+    let retention = r.required("notify_retention", units::parse_duration);
+    let retention_interval = r.required("notify_retention_interval", |t| positive(t, "1h"));
 
     let webhook_secret = match (secret, secret_file.clone()) {
         (Some(Some(_)), Some(Some(_))) => {
@@ -197,6 +213,36 @@ pub(super) fn read(r: &mut Reader<'_>) -> Option<NotifyConfig> {
     else {
         return None;
     };
+    let smtp_ca_file = smtp_ca_file?;
+    let (
+        Some(webhook_allow_private),
+        Some(webhook_allow_cidrs),
+        Some(retention),
+        Some(retention_interval),
+    ) = (
+        webhook_allow_private,
+        webhook_allow_cidrs,
+        retention,
+        retention_interval,
+    )
+    else {
+        return None;
+    };
+    if let Some(path) = &smtp_ca_file
+        && smtp.as_ref().is_none_or(|s| s.tls == SmtpTls::None)
+    {
+        let at = r
+            .origin("notify_smtp_ca_file")
+            .locate("notify_smtp_ca_file");
+        r.errors.push(ConfigError::new(
+            at,
+            format!(
+                "is set ({}) but notify_smtp_url does not use TLS (unset, or tls=none)",
+                path.display()
+            ),
+        ));
+        return None;
+    }
     if retry_max < retry_base {
         let at = r.origin("notify_retry_max").locate("notify_retry_max");
         r.errors.push(ConfigError::new(
@@ -223,6 +269,7 @@ pub(super) fn read(r: &mut Reader<'_>) -> Option<NotifyConfig> {
     }
     Some(NotifyConfig {
         smtp,
+        smtp_ca_file,
         email_from,
         webhook_secret,
         webhook_secret_file,
@@ -238,7 +285,21 @@ pub(super) fn read(r: &mut Reader<'_>) -> Option<NotifyConfig> {
         breaker_failures,
         breaker_open,
         breaker_max_open,
+        webhook_allow_private,
+        webhook_allow_cidrs,
+        retention,
+        retention_interval,
     })
+}
+
+/// Reads comma-separated CIDR blocks (`10.20.0.0/16,fd00::/8`; a bare address is one host);
+/// empty: none.
+pub fn cidrs(text: &str) -> Result<Vec<Cidr>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::parse::<Cidr>)
+        .collect()
 }
 
 /// Reads `smtp://[USER[:PASSWORD]@]HOST[:PORT][?tls=starttls|none]` (STARTTLS required unless
@@ -295,6 +356,21 @@ pub fn smtp_url(text: &str) -> Result<SmtpUrl, String> {
         username,
         password,
     })
+}
+
+/// A PEM file of CA certificates: readable, with at least one certificate block (lettre parses
+/// it when the provider is built).
+pub fn ca_file(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text.trim());
+    let pem = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(path)
 }
 
 /// An email sender: `addr@example.com` or `Name <addr@example.com>`.
@@ -440,6 +516,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn smtp_ca_files_must_hold_a_pem_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.pem");
+        let err = ca_file(&missing.display().to_string()).expect_err("missing");
+        assert!(err.contains("cannot read"), "{err}");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").expect("write");
+        let err = ca_file(&junk.display().to_string()).expect_err("junk");
+        assert!(err.contains("no PEM certificate"), "{err}");
+        let ok = dir.path().join("ca.pem");
+        std::fs::write(
+            &ok,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        assert_eq!(ca_file(&format!(" {} ", ok.display())), Ok(ok));
+    }
+
+    #[test]
     fn smtp_urls() {
         let s = smtp_url("smtp://user%40x:p%3Ass@mail.example.com").expect("ok");
         assert_eq!(
@@ -493,6 +588,17 @@ mod tests {
         assert!(rate_limits("").expect("empty").is_empty());
         for bad in ["smtp", "fax=1/1s", "smtp=0/1s", "smtp=1/1s,smtp=2/1s"] {
             assert!(rate_limits(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_cidr_lists() {
+        let c = cidrs(" 10.20.0.0/16, fd00::/8,127.0.0.1 ").expect("ok");
+        assert_eq!(c.len(), 3);
+        assert!(c[2].contains("127.0.0.1".parse().expect("ip")));
+        assert!(cidrs("").expect("empty").is_empty());
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/8,x"] {
+            assert!(cidrs(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -178,6 +178,15 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
                 )),
             ),
         },
+        "notify_smtp_ca_file" => (
+            s(&cfg
+                .notify
+                .smtp_ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()),
+            None,
+        ),
         "notify_email_from" => (s(&cfg.notify.email_from), None),
         "notify_webhook_secret" => {
             match (&cfg.notify.webhook_secret, &cfg.notify.webhook_secret_file) {
@@ -219,6 +228,19 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         "notify_breaker_failures" => (cfg.notify.breaker_failures.to_string(), None),
         "notify_breaker_open" => (s(&format_duration(cfg.notify.breaker_open)), None),
         "notify_breaker_max_open" => (s(&format_duration(cfg.notify.breaker_max_open)), None),
+        "notify_webhook_allow_private" => (cfg.notify.webhook_allow_private.to_string(), None),
+        "notify_webhook_allow_cidrs" => (
+            s(&cfg
+                .notify
+                .webhook_allow_cidrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")),
+            None,
+        ),
+        "notify_retention" => (s(&format_duration(cfg.notify.retention)), None),
+        "notify_retention_interval" => (s(&format_duration(cfg.notify.retention_interval)), None),
         "base_url" => match &cfg.base_url {
             Some(url) => (s(url.as_str()), None),
             None => (
@@ -243,6 +265,10 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         "access_log" => (cfg.access_log.to_string(), None),
         "metrics" => (cfg.metrics.to_string(), None),
         "prefix" => (s(&cfg.prefix), None),
+        "feed_celebrity_threshold" => (cfg.feed.celebrity_threshold.to_string(), None),
+        "feed_timeline_cap" => (cfg.feed.timeline_cap.to_string(), None),
+        "feed_active_window" => (s(&format_duration(cfg.feed.active_window)), None),
+        "feed_fanout_batch" => (cfg.feed.fanout_batch.to_string(), None),
         "only" => (
             toml::Value::Array(
                 cfg.only

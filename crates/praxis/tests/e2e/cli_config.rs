@@ -199,7 +199,7 @@ fn unknown_file_keys_and_unknown_systems_are_errors() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         stderr(&out).contains(
-            "--only: \"chat\" is not a system (known systems: identity, shortener, ratelimit, notify, or all)"
+            "--only: \"chat\" is not a system (known systems: identity, shortener, ratelimit, notify, feed, or all)"
         ),
         "{}",
         describe(&out)

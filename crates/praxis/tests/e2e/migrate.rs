@@ -19,7 +19,14 @@ async fn migrated_systems(url: &str) -> Vec<String> {
     systems
 }
 
-const EXPECTED: [&str; 5] = ["bus", "idempotency", "identity", "notify", "shortener"];
+const EXPECTED: [&str; 6] = [
+    "bus",
+    "feed",
+    "idempotency",
+    "identity",
+    "notify",
+    "shortener",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_on_sqlite_is_idempotent() {

@@ -111,6 +111,9 @@ fn flags(data: &str) -> Vec<String> {
         "100ms",
         "--notify-retry-max",
         "2s",
+        // The receiver listens on 127.0.0.1, which the SSRF guard refuses by default.
+        "--notify-webhook-allow-cidrs",
+        "127.0.0.0/8",
         "--access-log=false",
     ]
     .iter()

@@ -1,0 +1,254 @@
+//! The caller's relations (follows, blocks, mutes) and the admin bulk import of follows.
+
+use axum::extract::State;
+
+use praxis_http::{FieldError, Json, Path, Problem};
+
+use super::auth::Access;
+use super::dto::{ImportFollows, ImportResult, Relationship};
+use super::{AppState, TAG};
+use crate::error::FeedError;
+use crate::model::{now_ms, valid_user_id};
+
+/// The other user of a relation: a valid id, not the caller (400 naming `user`).
+fn other(caller: &str, user: &str) -> Result<(), FeedError> {
+    if !valid_user_id(user) {
+        return Err(FeedError::field(
+            "user",
+            "must be 1 to 128 visible ASCII characters",
+        ));
+    }
+    if user == caller {
+        return Err(FeedError::field("user", "cannot be yourself"));
+    }
+    Ok(())
+}
+
+fn relationship(user: String, relation: &str, active: bool, changed: bool) -> Json<Relationship> {
+    Json(Relationship {
+        user,
+        relation: relation.to_owned(),
+        active,
+        changed,
+    })
+}
+
+/// Follow a user.
+///
+/// Their recent posts are written into the caller's timeline at once (when it is built); the
+/// follower count moves in the same transaction as the follow. 403 when either blocks the
+/// other.
+#[utoipa::path(
+    post,
+    path = "/api/v1/feed/follows/{user}",
+    tag = TAG,
+    params(("user" = String, Path, description = "User to follow")),
+    responses(
+        (status = 200, description = "Following", body = Relationship),
+        (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A block between the two", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn follow(
+    State(state): State<AppState>,
+    access: Access,
+    Path(user): Path<String>,
+) -> Result<Json<Relationship>, FeedError> {
+    let caller = access.writer()?;
+    other(caller, &user)?;
+    let store = &state.inner.store;
+    if store.blocked_between(caller, &user).await? {
+        return Err(FeedError::Forbidden(format!(
+            "cannot follow {user}: one of you blocks the other"
+        )));
+    }
+    let changed = store.follow(caller, &user, now_ms()).await?;
+    if changed && let Err(e) = state.inner.fanouts.backfill(caller, &user).await {
+        tracing::warn!(error = %e, "follow backfill failed; the posts show after the next rebuild or from the database");
+    }
+    Ok(relationship(user, "follow", true, changed))
+}
+
+/// Unfollow a user. Their posts leave the caller's timeline at once (filtered when read).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/feed/follows/{user}",
+    tag = TAG,
+    params(("user" = String, Path, description = "User to unfollow")),
+    responses(
+        (status = 200, description = "Not following", body = Relationship),
+        (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unfollow(
+    State(state): State<AppState>,
+    access: Access,
+    Path(user): Path<String>,
+) -> Result<Json<Relationship>, FeedError> {
+    let caller = access.writer()?;
+    other(caller, &user)?;
+    let changed = state.inner.store.unfollow(caller, &user).await?;
+    Ok(relationship(user, "follow", false, changed))
+}
+
+/// Block a user: follows both ways end, and neither sees the other's posts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/feed/blocks/{user}",
+    tag = TAG,
+    params(("user" = String, Path, description = "User to block")),
+    responses(
+        (status = 200, description = "Blocking", body = Relationship),
+        (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn block(
+    State(state): State<AppState>,
+    access: Access,
+    Path(user): Path<String>,
+) -> Result<Json<Relationship>, FeedError> {
+    let caller = access.writer()?;
+    other(caller, &user)?;
+    let changed = state.inner.store.block(caller, &user, now_ms()).await?;
+    Ok(relationship(user, "block", true, changed))
+}
+
+/// Unblock a user (follows are not restored).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/feed/blocks/{user}",
+    tag = TAG,
+    params(("user" = String, Path, description = "User to unblock")),
+    responses(
+        (status = 200, description = "Not blocking", body = Relationship),
+        (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unblock(
+    State(state): State<AppState>,
+    access: Access,
+    Path(user): Path<String>,
+) -> Result<Json<Relationship>, FeedError> {
+    let caller = access.writer()?;
+    other(caller, &user)?;
+    let changed = state.inner.store.unblock(caller, &user).await?;
+    Ok(relationship(user, "block", false, changed))
+}
+
+/// Mute a user: their posts leave the caller's home timeline (the follow stays).
+#[utoipa::path(
+    post,
+    path = "/api/v1/feed/mutes/{user}",
+    tag = TAG,
+    params(("user" = String, Path, description = "User to mute")),
+    responses(
+        (status = 200, description = "Muting", body = Relationship),
+        (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn mute(
+    State(state): State<AppState>,
+    access: Access,
+    Path(user): Path<String>,
+) -> Result<Json<Relationship>, FeedError> {
+    let caller = access.writer()?;
+    other(caller, &user)?;
+    let changed = state.inner.store.mute(caller, &user, now_ms()).await?;
+    Ok(relationship(user, "mute", true, changed))
+}
+
+/// Unmute a user.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/feed/mutes/{user}",
+    tag = TAG,
+    params(("user" = String, Path, description = "User to unmute")),
+    responses(
+        (status = 200, description = "Not muting", body = Relationship),
+        (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unmute(
+    State(state): State<AppState>,
+    access: Access,
+    Path(user): Path<String>,
+) -> Result<Json<Relationship>, FeedError> {
+    let caller = access.writer()?;
+    other(caller, &user)?;
+    let changed = state.inner.store.unmute(caller, &user).await?;
+    Ok(relationship(user, "mute", false, changed))
+}
+
+/// Import follows in bulk (admin).
+///
+/// Up to 10,000 `[follower, followee]` pairs per call, for seeding a benchmark graph without
+/// sign-ups; existing follows are skipped, follower counts move with the new ones. Timelines
+/// are not backfilled (they are built from the database on the next read).
+#[utoipa::path(
+    post,
+    path = "/api/v1/feed/admin/follows",
+    tag = TAG,
+    request_body = ImportFollows,
+    responses(
+        (status = 200, description = "Imported", body = ImportResult),
+        (status = 400, description = "Bad pairs (`follows[i]`) or count (`follows`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn import_follows(
+    State(state): State<AppState>,
+    access: Access,
+    Json(req): Json<ImportFollows>,
+) -> Result<Json<ImportResult>, FeedError> {
+    access.admin()?;
+    let max = state.inner.settings.import_max;
+    if req.follows.is_empty() || req.follows.len() > max {
+        return Err(FeedError::field(
+            "follows",
+            format!("must hold 1 to {max} pairs, got {}", req.follows.len()),
+        ));
+    }
+    let mut errors = Vec::new();
+    for (i, (a, b)) in req.follows.iter().enumerate() {
+        if !valid_user_id(a) || !valid_user_id(b) {
+            errors.push(FieldError::new(
+                format!("follows[{i}]"),
+                "user ids must be 1 to 128 visible ASCII characters",
+            ));
+        } else if a == b {
+            errors.push(FieldError::new(
+                format!("follows[{i}]"),
+                "a user cannot follow themselves",
+            ));
+        }
+        if errors.len() >= 20 {
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(FeedError::Invalid(errors));
+    }
+    let imported = state
+        .inner
+        .store
+        .import_follows(&req.follows, now_ms())
+        .await?;
+    Ok(Json(ImportResult {
+        requested: req.follows.len(),
+        imported,
+    }))
+}

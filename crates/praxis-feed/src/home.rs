@@ -1,0 +1,355 @@
+//! The read side: home timelines (store + pull merge, or the database) and user timelines.
+//!
+//! A home page when the user's timeline is **built**: ids from the timeline store in the
+//! page's id range, merged with the `pull` posts of the user's followees in the same range
+//! (an indexed query on `posts(author, id)` limited to followees that wrote pull posts), then
+//! hydrated and filtered by one query (deleted, no longer followed, blocked, muted). Both
+//! sources are read in steps of `limit` and a step keeps only ids down to where both were
+//! read completely, so the merge never skips a post. When the store holds `timeline_cap`
+//! entries, it is complete only down to its oldest entry: a page reaching below it is
+//! answered from the database.
+//!
+//! Store entries are trusted only up to the **fan-out horizon** (the newest id up to which
+//! every post was fanned out): posts above it come from the table, so a post whose fan-out
+//! runs late (in another process, or after a retry) is never paged past.
+//!
+//! When the timeline is **not built** (an inactive user, Redis flushed, a restart): the page
+//! is answered at once from the database, and the timeline is rebuilt in the background.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use praxis_infra::InfraError;
+
+use crate::fanout::Fanouts;
+use crate::metrics;
+use crate::model::{Post, now_ms};
+use crate::settings::FeedSettings;
+use crate::store::{Range, Store};
+use crate::timeline::{DynTimelines, TimelineState};
+
+/// Steps of a merged page before the rest comes from the database.
+const MAX_STEPS: usize = 8;
+/// A user's activity is written at most this often (ms).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Where a page came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The timeline store (merged with pull posts).
+    Store,
+    /// The posts table.
+    Database,
+}
+
+impl Source {
+    /// `"store"` or `"database"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Store => "store",
+            Source::Database => "database",
+        }
+    }
+}
+
+/// The page asked for, Mastodon style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    /// Older than this id.
+    pub max_id: Option<i64>,
+    /// Newer than this id, newest first.
+    pub since_id: Option<i64>,
+    /// Newer than this id, the page right after it.
+    pub min_id: Option<i64>,
+    /// Posts per page.
+    pub limit: u32,
+}
+
+impl PageQuery {
+    /// The id range to scan: `min_id` scans up from it (oldest first); otherwise down from
+    /// `max_id` to `since_id`.
+    pub fn range(&self) -> Range {
+        let below = self.max_id.unwrap_or(i64::MAX);
+        match self.min_id {
+            Some(min) => Range {
+                above: min,
+                below,
+                desc: false,
+            },
+            None => Range {
+                above: self.since_id.unwrap_or(0),
+                below,
+                desc: true,
+            },
+        }
+    }
+}
+
+/// The read side. Cheap to clone.
+#[derive(Clone)]
+pub struct Reader {
+    store: Store,
+    timelines: DynTimelines,
+    fanouts: Fanouts,
+    settings: Arc<FeedSettings>,
+    touched: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// The reader over `store` and `timelines`.
+    pub fn new(
+        store: Store,
+        timelines: DynTimelines,
+        fanouts: Fanouts,
+        settings: Arc<FeedSettings>,
+    ) -> Self {
+        Self {
+            store,
+            timelines,
+            fanouts,
+            settings,
+            touched: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// One page of `viewer`'s home timeline, newest first, and where it came from.
+    pub async fn home(
+        &self,
+        viewer: &str,
+        q: PageQuery,
+    ) -> Result<(Vec<Post>, Source), InfraError> {
+        self.touch(viewer).await?;
+        let range = q.range();
+        let state = match self.timelines.state(viewer).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "timeline store unavailable; answering from the database");
+                None
+            }
+        };
+        let (mut posts, source) = match state {
+            Some(TimelineState::Built) => match self.built(viewer, range, q.limit).await {
+                Ok(r) => r,
+                Err(e) if matches!(e, InfraError::Redis(_)) => {
+                    tracing::warn!(error = %e, "timeline store failed; answering from the database");
+                    (
+                        self.store.home(viewer, range, q.limit).await?,
+                        Source::Database,
+                    )
+                }
+                Err(e) => return Err(e),
+            },
+            other => {
+                if other == Some(TimelineState::Missing) {
+                    self.fanouts.spawn_rebuild(viewer);
+                }
+                (
+                    self.store.home(viewer, range, q.limit).await?,
+                    Source::Database,
+                )
+            }
+        };
+        ::metrics::counter!(metrics::TIMELINE_READS_TOTAL, "source" => source.as_str())
+            .increment(1);
+        if !range.desc {
+            posts.reverse();
+        }
+        Ok((posts, source))
+    }
+
+    /// One page of `author`'s posts as `viewer` sees them, newest first.
+    pub async fn user(
+        &self,
+        viewer: &str,
+        author: &str,
+        q: PageQuery,
+    ) -> Result<Vec<Post>, InfraError> {
+        let range = q.range();
+        let mut posts = self
+            .store
+            .user_posts(viewer, author, range, q.limit)
+            .await?;
+        if !range.desc {
+            posts.reverse();
+        }
+        Ok(posts)
+    }
+
+    /// Records that `viewer` reads (at most once a minute per process), so the fan-out
+    /// includes them. Runs before any rebuild starts, so a post created during the rebuild
+    /// is either in its read or fanned out to this user.
+    async fn touch(&self, viewer: &str) -> Result<(), InfraError> {
+        let now = now_ms();
+        {
+            let touched = self.touched.lock();
+            if touched
+                .get(viewer)
+                .is_some_and(|at| now - at < TOUCH_EVERY_MS)
+            {
+                return Ok(());
+            }
+        }
+        self.store.touch_active(viewer, now).await?;
+        let mut touched = self.touched.lock();
+        if touched.len() > 100_000 {
+            touched.clear();
+        }
+        touched.insert(viewer.to_owned(), now);
+        Ok(())
+    }
+
+    /// A page of a built timeline: store entries up to the fan-out horizon (merged with pull
+    /// posts), posts above it (their fan-out not done yet) from the table.
+    async fn built(
+        &self,
+        viewer: &str,
+        range: Range,
+        limit: u32,
+    ) -> Result<(Vec<Post>, Source), InfraError> {
+        let Some(horizon) = self.store.fanout_horizon().await? else {
+            return self.merged(viewer, range, limit).await;
+        };
+        if horizon >= range.below.saturating_sub(1) {
+            return self.merged(viewer, range, limit).await;
+        }
+        // Ids above the horizon: from the table; at or below it: from the store.
+        let above = Range {
+            above: range.above.max(horizon),
+            ..range
+        };
+        let below = Range {
+            below: horizon.saturating_add(1),
+            ..range
+        };
+        if range.desc {
+            let mut out = self.store.home(viewer, above, limit).await?;
+            if out.len() as u32 >= limit || horizon <= range.above {
+                return Ok((out, Source::Database));
+            }
+            let (rest, source) = self.merged(viewer, below, limit - out.len() as u32).await?;
+            out.extend(rest);
+            Ok((out, source))
+        } else {
+            let (mut out, source) = if horizon > range.above {
+                self.merged(viewer, below, limit).await?
+            } else {
+                (Vec::new(), Source::Database)
+            };
+            if out.len() as u32 >= limit {
+                return Ok((out, source));
+            }
+            let rest = self
+                .store
+                .home(viewer, above, limit - out.len() as u32)
+                .await?;
+            out.extend(rest);
+            Ok((out, source))
+        }
+    }
+
+    /// A page from a built timeline merged with pull posts (see the module docs).
+    async fn merged(
+        &self,
+        viewer: &str,
+        mut range: Range,
+        limit: u32,
+    ) -> Result<(Vec<Post>, Source), InfraError> {
+        let want = limit as usize;
+        let mut out: Vec<Post> = Vec::with_capacity(want);
+        for _ in 0..MAX_STEPS {
+            let slice = self.timelines.slice(viewer, range, want).await?;
+            let store_done = slice.ids.len() < want;
+            if slice.len >= self.settings.timeline_cap {
+                // Trimmed (or about to be): complete only down to its oldest entry.
+                let floor = slice.oldest.unwrap_or(i64::MAX);
+                let below_floor = if range.desc {
+                    store_done && range.above < floor.saturating_sub(1)
+                } else {
+                    range.above < floor.saturating_sub(1)
+                };
+                if below_floor {
+                    let rest = self
+                        .store
+                        .home(viewer, range, limit - out.len() as u32)
+                        .await?;
+                    out.extend(rest);
+                    return Ok((out, Source::Database));
+                }
+            }
+            let pulls = self.store.pull_posts(viewer, range, limit).await?;
+            let pull_done = pulls.len() < want;
+            // How far both sources were read completely.
+            let bound = if range.desc {
+                let s = if store_done {
+                    range.above
+                } else {
+                    slice.ids.last().copied().unwrap_or(range.above)
+                };
+                let p = if pull_done {
+                    range.above
+                } else {
+                    pulls.last().map_or(range.above, |p| p.id)
+                };
+                s.max(p)
+            } else {
+                let s = if store_done {
+                    range.below
+                } else {
+                    slice.ids.last().copied().unwrap_or(range.below)
+                };
+                let p = if pull_done {
+                    range.below
+                } else {
+                    pulls.last().map_or(range.below, |p| p.id)
+                };
+                s.min(p)
+            };
+            let mut step: HashMap<i64, Post> = HashMap::new();
+            for p in self.store.visible(viewer, &slice.ids).await? {
+                step.insert(p.id, p);
+            }
+            for p in pulls {
+                step.insert(p.id, p);
+            }
+            let mut step: Vec<Post> = step
+                .into_values()
+                .filter(|p| {
+                    if range.desc {
+                        p.id >= bound
+                    } else {
+                        p.id <= bound
+                    }
+                })
+                .collect();
+            if range.desc {
+                step.sort_by_key(|p| std::cmp::Reverse(p.id));
+            } else {
+                step.sort_by_key(|p| p.id);
+            }
+            let room = want - out.len();
+            out.extend(step.into_iter().take(room));
+            if out.len() >= want || (store_done && pull_done) {
+                return Ok((out, Source::Store));
+            }
+            if range.desc {
+                range.below = bound;
+            } else {
+                range.above = bound;
+            }
+        }
+        // Heavily filtered: the database finishes the page.
+        let rest = self
+            .store
+            .home(viewer, range, limit - out.len() as u32)
+            .await?;
+        out.extend(rest);
+        Ok((out, Source::Store))
+    }
+}

@@ -1,0 +1,140 @@
+//! praxis-feed: a news feed.
+//!
+//! Posts (text, media references, replies), follows, blocks and mutes; home and user
+//! timelines with Mastodon-style paging (`max_id`, `since_id`, `min_id`, `limit`, `Link`
+//! headers); a Server-Sent Events stream of the home timeline.
+//!
+//! The design (docs/feed.md):
+//! - **write** ([`store::Store::create_post`]): the post row and a `feed.posted` bus event in
+//!   one transaction (outbox embedded, JetStream scaled). A post is `pull` when its author has
+//!   at least `celebrity_threshold` followers at creation, `push` otherwise, for good.
+//! - **fan-out** ([`fanout`]): a consumer writes each push post's id into the timelines of the
+//!   author's active followers, in a timeline store ([`timeline`]: Redis sorted sets scaled,
+//!   an in-process map embedded), capped per user.
+//! - **read** ([`home`]): a built timeline is merged with the pull posts of the followees and
+//!   filtered at read time; a missing one is answered from the database and rebuilt behind.
+//!
+//! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
+
+pub mod api;
+pub mod error;
+pub mod fanout;
+pub mod home;
+pub mod metrics;
+mod migrations;
+pub mod model;
+pub mod settings;
+pub mod store;
+pub mod timeline;
+
+use std::sync::Arc;
+
+use praxis_http::Service;
+use praxis_http::idempotency::IdempotencyStore;
+use praxis_infra::{InfraError, Platform};
+
+pub use error::FeedError;
+pub use migrations::MIGRATIONS;
+pub use settings::FeedSettings;
+
+use crate::api::AppState;
+use crate::fanout::Fanouts;
+use crate::home::Reader;
+use crate::store::Store;
+use crate::timeline::{DynTimelines, MemoryTimelines, RedisTimelines};
+
+/// The running feed of this process.
+#[derive(Clone)]
+pub struct Feed {
+    state: AppState,
+    timelines: DynTimelines,
+    fanouts: Fanouts,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed")
+            .field("timelines", &self.timelines.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Feed {
+    /// Checks the settings, runs the migrations (its own and the idempotency table's), picks
+    /// the timeline store (Redis when the platform has it, memory otherwise) and subscribes
+    /// the fan-out consumer.
+    pub async fn start(platform: &Platform, settings: FeedSettings) -> Result<Feed, InfraError> {
+        settings
+            .validate()
+            .map_err(|e| InfraError::Config(format!("feed: {e}")))?;
+        let settings = Arc::new(settings);
+        platform.db.migrate(&MIGRATIONS).await?;
+        platform
+            .db
+            .migrate(&praxis_http::idempotency::MIGRATIONS)
+            .await?;
+        let store = Store::new(platform.db.clone());
+        let timelines: DynTimelines = match platform.redis() {
+            Some(conn) => Arc::new(RedisTimelines::new(
+                conn.clone(),
+                &settings.key_prefix,
+                settings.timeline_cap,
+                settings.active_window,
+            )),
+            None => Arc::new(MemoryTimelines::new(
+                settings.timeline_cap,
+                settings.active_window,
+            )),
+        };
+        let fanouts = Fanouts::new(
+            store.clone(),
+            timelines.clone(),
+            settings.clone(),
+            platform.tasks.clone(),
+        );
+        fanouts.subscribe(&platform.bus)?;
+        let reader = Reader::new(
+            store.clone(),
+            timelines.clone(),
+            fanouts.clone(),
+            settings.clone(),
+        );
+        let idempotency = IdempotencyStore::new(platform.db.clone(), settings.idempotency_ttl);
+        let state = AppState::new(
+            store,
+            reader,
+            fanouts.clone(),
+            platform.bus.clone(),
+            platform.broadcaster.clone(),
+            platform.shutdown.clone(),
+            idempotency,
+            settings,
+        );
+        Ok(Feed {
+            state,
+            timelines,
+            fanouts,
+        })
+    }
+
+    /// The HTTP routes under `/api/v1/feed`.
+    pub fn service(&self) -> Service {
+        let (router, openapi) = api::router(self.state.clone());
+        Service::new("feed", router, openapi)
+    }
+
+    /// The timeline store of this process (operators and tests).
+    pub fn timelines(&self) -> &DynTimelines {
+        &self.timelines
+    }
+
+    /// The fan-out of this process.
+    pub fn fanouts(&self) -> &Fanouts {
+        &self.fanouts
+    }
+}
+
+/// Starts the feed on `platform` and returns its routes (see [`Feed::start`]).
+pub async fn service(platform: &Platform, settings: FeedSettings) -> Result<Service, InfraError> {
+    Ok(Feed::start(platform, settings).await?.service())
+}
