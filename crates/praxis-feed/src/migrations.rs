@@ -14,19 +14,35 @@
 //! - `feed_users`: per user, `follower_count` (kept in the follow transaction),
 //!   `pull_posts` (how many `pull` posts the user wrote, so the read-time merge only looks at
 //!   followees that have some) and `last_active_at` (last home timeline read).
+//! - (v2) `feed_users_pull`: a partial index of the users with pull posts. The read-time merge
+//!   joins a reader's follows with it on every home read; without it PostgreSQL, whose
+//!   statistics lag a bulk import, scanned all of `feed_users` (34 ms a read at 100,000 users,
+//!   0.3 ms with the index).
 
 use praxis_infra::{Migration, MigrationSet};
 
 /// Every migration of the feed, applied by [`crate::service`] at start.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "feed",
-    migrations: &[Migration {
-        version: 1,
-        name: "posts, follows, blocks, mutes, users",
-        sqlite: SQLITE_V1,
-        postgres: POSTGRES_V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "posts, follows, blocks, mutes, users",
+            sqlite: SQLITE_V1,
+            postgres: POSTGRES_V1,
+        },
+        Migration {
+            version: 2,
+            name: "partial index of the users with pull posts",
+            sqlite: PULL_AUTHORS_INDEX,
+            postgres: PULL_AUTHORS_INDEX,
+        },
+    ],
 };
+
+/// Same SQL on both backends (both have partial indexes).
+const PULL_AUTHORS_INDEX: &str =
+    "CREATE INDEX feed_users_pull ON feed_users (id) WHERE pull_posts > 0;";
 
 const SQLITE_V1: &str = "
 CREATE TABLE feed_posts (
