@@ -86,8 +86,14 @@ impl Fanouts {
     /// Writes a push post into its author's own timeline and its active followers'; returns
     /// how many timelines got it.
     async fn push(&self, posted: &PostedEvent) -> Result<usize, InfraError> {
+        // A stored timeline lives `active_window` after its last read, but that read may have
+        // written `last_active_at` up to TOUCH_EVERY_MS earlier (writes are throttled): reach
+        // back further by twice that, or a post made just before the timeline expires would be
+        // missing from it while it is still trusted.
         let window = i64::try_from(self.settings.active_window.as_millis()).unwrap_or(i64::MAX);
-        let since = now_ms().saturating_sub(window);
+        let since = now_ms()
+            .saturating_sub(window)
+            .saturating_sub(2 * crate::home::TOUCH_EVERY_MS);
         let mut written = self
             .timelines
             .push(std::slice::from_ref(&posted.author), posted.id)

@@ -32,7 +32,7 @@ use crate::timeline::{DynTimelines, TimelineState};
 /// Steps of a merged page before the rest comes from the database.
 const MAX_STEPS: usize = 8;
 /// A user's activity is written at most this often (ms).
-const TOUCH_EVERY_MS: i64 = 60_000;
+pub(crate) const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// Where a page came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

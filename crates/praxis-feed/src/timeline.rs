@@ -368,6 +368,9 @@ impl Timelines for RedisTimelines {
                 .arg(0)
                 .arg(self.cap_rank())
                 .ignore();
+            // The set may not exist yet (an empty rebuild left none to expire): without this
+            // it would be created without a TTL and outlive its marker forever.
+            pipe.cmd("EXPIRE").arg(&key).arg(self.ttl_secs).ignore();
             written += 1;
         }
         if written > 0 {
@@ -394,6 +397,7 @@ impl Timelines for RedisTimelines {
             .arg(0)
             .arg(self.cap_rank())
             .ignore();
+        pipe.cmd("EXPIRE").arg(&key).arg(self.ttl_secs).ignore();
         let () = pipe.query_async(&mut conn).await?;
         Ok(ids.len())
     }

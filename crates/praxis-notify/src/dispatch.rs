@@ -345,7 +345,7 @@ impl Dispatch {
         let links = settings
             .public_base_url
             .as_deref()
-            .map(|base| crate::unsubscribe::Links::new(base, &settings.webhook_secret))
+            .map(|base| crate::unsubscribe::Links::new(base, &settings.token_secret))
             .transpose()
             .map_err(|e| InfraError::Config(format!("public_base_url: {e}")))?;
         let mut workers = BTreeMap::new();

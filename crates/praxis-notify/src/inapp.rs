@@ -115,9 +115,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The key of subscriber tokens: `HMAC-SHA256(webhook_secret, "praxis-notify inbox token v1")`.
-fn token_key(webhook_secret: &str) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(webhook_secret.trim().as_bytes())
+/// The key of subscriber tokens: `HMAC-SHA256(token_secret, "praxis-notify inbox token v1")`.
+fn token_key(token_secret: &str) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(token_secret.trim().as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(b"praxis-notify inbox token v1");
     mac.finalize().into_bytes().into()
@@ -232,19 +232,19 @@ impl std::fmt::Debug for Inbox {
 
 impl Inbox {
     /// The inbox on `db`; live streams end when `shutdown` is cancelled. Subscriber tokens are
-    /// keyed by `HMAC-SHA256(webhook_secret, "praxis-notify inbox token v1")` (a key of their
+    /// keyed by `HMAC-SHA256(token_secret, "praxis-notify inbox token v1")` (a key of their
     /// own, derived from the secret every process shares).
     pub fn new(
         db: Db,
         broadcaster: Broadcaster,
         shutdown: CancellationToken,
-        webhook_secret: &str,
+        token_secret: &str,
     ) -> Self {
         Self {
             db,
             broadcaster,
             shutdown,
-            token_key: token_key(webhook_secret),
+            token_key: token_key(token_secret),
         }
     }
 

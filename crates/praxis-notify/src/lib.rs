@@ -123,7 +123,7 @@ impl Notify {
                 platform.db.clone(),
                 platform.broadcaster.clone(),
                 platform.shutdown.clone(),
-                &settings.webhook_secret,
+                &settings.token_secret,
             ),
         );
         Ok(Notify { state, dispatch })

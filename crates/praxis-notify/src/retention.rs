@@ -44,7 +44,9 @@ pub const PAUSE: Duration = Duration::from_millis(50);
 /// A message accepted with a dedupe window is kept at least this long (the longest window).
 pub const DEDUPE_HORIZON: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Delivery states after which nothing more happens (`digested` is checked against its batch).
+/// Delivery states after which nothing more happens (`digested` is checked against its batch:
+/// kept while the batch may still be sent, `failed` included, since a dead letter can be
+/// requeued and renders its members' events).
 const FINAL: &str = "'delivered', 'failed', 'suppressed', 'digested'";
 
 /// What a run (or a batch) deleted.
@@ -119,7 +121,7 @@ impl Pruner {
              AND NOT EXISTS (SELECT 1 FROM notify_deliveries d WHERE d.message_id = m.id \
                  AND (d.state NOT IN ({FINAL}) \
                       OR (d.state = 'digested' AND EXISTS (SELECT 1 FROM notify_deliveries b \
-                          WHERE b.id = d.digest_of AND b.state IN ('queued', 'sending'))))) \
+                          WHERE b.id = d.digest_of AND b.state IN ('queued', 'sending', 'failed'))))) \
              LIMIT $4"
         );
         let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(select))

@@ -80,6 +80,11 @@ pub struct NotifySettings {
     /// Standard Webhooks signing secret (`whsec_` + base64 of 24 to 64 bytes) of webhooks and
     /// gateways.
     pub webhook_secret: String,
+    /// Server-only secret that keys subscriber tokens (inbox tokens, unsubscribe links): never
+    /// the webhook secret, which every receiver holds and could mint tokens with. The binary
+    /// passes its JWT signing secret (the tokens' keys are derived from it under their own
+    /// labels); at least 16 bytes.
+    pub token_secret: String,
     /// Whole-request timeout of webhook and gateway posts (SMTP uses it per command).
     pub provider_timeout: Duration,
     /// SMS gateway URL; `None` disables the sms channel (a send asking for it is a 400).
@@ -140,6 +145,7 @@ impl Default for NotifySettings {
             email_from: "praxis <notify@localhost>".to_owned(),
             eml_dir: None,
             webhook_secret: String::new(),
+            token_secret: String::new(),
             provider_timeout: Duration::from_secs(10),
             sms_url: None,
             push_url: None,
@@ -199,6 +205,12 @@ impl NotifySettings {
     pub fn validate(&self) -> Result<(), String> {
         crate::channels::standard_webhooks::Secret::parse(&self.webhook_secret)
             .map_err(|e| format!("webhook_secret: {e}"))?;
+        if self.token_secret.trim().len() < 16 {
+            return Err("token_secret must be at least 16 bytes (a server-only secret that keys subscriber tokens)".into());
+        }
+        if self.token_secret.trim() == self.webhook_secret.trim() {
+            return Err("token_secret must not be the webhook secret: every webhook receiver holds that one and could mint subscriber tokens".into());
+        }
         for channel in Channel::ALL {
             if self.concurrency.get(channel) == 0 {
                 return Err(format!(
@@ -256,6 +268,7 @@ mod tests {
     fn valid() -> NotifySettings {
         NotifySettings {
             webhook_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            token_secret: "a server-only test secret".into(),
             ..NotifySettings::default()
         }
     }

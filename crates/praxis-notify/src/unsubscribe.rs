@@ -10,7 +10,7 @@
 //!
 //! **Tokens** are `v1.<b64url(subscriber id)>.<b64url(scope)>.<b64url(tag)>` with
 //! `tag = HMAC-SHA256(k, "v1.<b64url(subscriber id)>.<b64url(scope)>")` and
-//! `k = HMAC-SHA256(webhook_secret, "praxis-notify unsubscribe token v1")`: not guessable, not
+//! `k = HMAC-SHA256(token_secret, "praxis-notify unsubscribe token v1")`: not guessable, not
 //! forgeable without the secret, checked in constant time. They do not expire (an email may be
 //! opened years later and the link must still work, as mailbox providers expect); they change
 //! when the webhook secret does, and a subscriber can opt in again through the preferences API.
@@ -124,9 +124,10 @@ fn hmac(key: &[u8]) -> Hmac<Sha256> {
 }
 
 impl Signer {
-    /// The signer of the deployment whose webhook signing secret is `webhook_secret`.
-    pub fn new(webhook_secret: &str) -> Signer {
-        let mut mac = hmac(webhook_secret.trim().as_bytes());
+    /// The signer of the deployment whose server-only token secret is `token_secret`
+    /// ([`crate::NotifySettings::token_secret`]).
+    pub fn new(token_secret: &str) -> Signer {
+        let mut mac = hmac(token_secret.trim().as_bytes());
         mac.update(b"praxis-notify unsubscribe token v1");
         Signer {
             key: mac.finalize().into_bytes().into(),
@@ -215,11 +216,11 @@ pub struct Links {
 
 impl Links {
     /// Links under `public_base_url` (checked with [`check_base_url`]), signed with a key
-    /// derived from `webhook_secret`.
-    pub fn new(public_base_url: &str, webhook_secret: &str) -> Result<Links, String> {
+    /// derived from `token_secret`.
+    pub fn new(public_base_url: &str, token_secret: &str) -> Result<Links, String> {
         let base = check_base_url(public_base_url)?;
         Ok(Links {
-            signer: Signer::new(webhook_secret),
+            signer: Signer::new(token_secret),
             endpoint: format!("{}{PATH}", base.as_str().trim_end_matches('/')),
         })
     }

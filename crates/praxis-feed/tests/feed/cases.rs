@@ -873,3 +873,24 @@ pub async fn user_home_is_for_that_user_or_the_admin(kind: Kind) {
     r.problem(400);
     assert_eq!(r.fields(), vec!["limit".to_owned()]);
 }
+
+/// Scaled: every Redis key of the feed expires, also a timeline set first created by a
+/// fan-out into a timeline that was rebuilt empty (no set existed to inherit a TTL from).
+pub async fn redis_timelines_always_expire() {
+    let h = Harness::start(Kind::Scaled, settings()).await;
+    let (reader, writer) = (user("reader"), user("writer"));
+    h.follow(&reader, &writer).await;
+    h.activate(&reader).await;
+    let p = h.post(&writer, "into an empty built timeline").await;
+    h.fanned_out().await;
+    // Before any read of the timeline (a read refreshes the TTLs).
+    let ttls = h.redis_ttls().await;
+    assert!(
+        ttls.iter().any(|(k, _)| k.contains(&reader)),
+        "the reader's keys exist: {ttls:?}"
+    );
+    for (key, ttl) in &ttls {
+        assert!(*ttl > 0, "{key} has no TTL ({ttl})");
+    }
+    assert_eq!(h.stored(&reader).await, vec![p]);
+}

@@ -49,6 +49,11 @@ on_every_backend!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_redis_timelines_always_expire() {
+    cases::redis_timelines_always_expire().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaled_posts_cross_processes() {
     cases::posts_cross_processes().await;
 }

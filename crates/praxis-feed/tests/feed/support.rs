@@ -240,6 +240,29 @@ impl Harness {
             .expect("redis DEL");
     }
 
+    /// Scaled only: the remaining TTL in seconds (`TTL`: -1 none, -2 missing) of every Redis
+    /// key of the feed (`<prefix>:feed:*`).
+    pub async fn redis_ttls(&self) -> Vec<(String, i64)> {
+        let conn = self.backend.platform.redis().expect("a scaled harness");
+        let mut conn = conn.clone();
+        let pattern = format!("{}:feed:*", self.backend.config.prefix);
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await
+            .expect("redis KEYS");
+        let mut ttls = Vec::new();
+        for key in keys {
+            let ttl: i64 = redis::cmd("TTL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("redis TTL");
+            ttls.push((key, ttl));
+        }
+        ttls
+    }
+
     /// Waits until the fan-out consumer handled every post.
     pub async fn fanned_out(&self) {
         let bus = self.backend.platform.bus.clone();

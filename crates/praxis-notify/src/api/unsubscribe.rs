@@ -50,7 +50,7 @@ pub struct Unsubscribed {
 
 /// The subscriber and scope of a token; 400 naming `token` when it is not valid.
 fn check(state: &AppState, token: &str) -> Result<(String, Scope), NotifyError> {
-    Signer::new(&state.inner.settings.webhook_secret)
+    Signer::new(&state.inner.settings.token_secret)
         .verify(token)
         .map_err(|e| NotifyError::field("token", e.to_string()))
 }

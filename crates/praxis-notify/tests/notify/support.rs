@@ -23,6 +23,8 @@ pub use praxis_http::testing::Resp;
 pub const KEY: &str = "test-admin-key";
 /// The webhook signing secret of every test app (from the Standard Webhooks test vectors).
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The server-only secret that keys subscriber tokens in every test app.
+pub const TOKEN_SECRET: &str = "notify-tests-server-only-token-secret";
 /// How long a condition may take before a test fails (generous: CI machines are slow).
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -31,6 +33,7 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 pub fn settings() -> NotifySettings {
     NotifySettings {
         webhook_secret: SECRET.to_owned(),
+        token_secret: TOKEN_SECRET.to_owned(),
         provider_timeout: Duration::from_secs(2),
         lease: Duration::from_secs(5),
         poll_interval: Duration::from_millis(50),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use praxis_notify::unsubscribe::{Scope, Signer};
 
-use crate::support::{Harness, Kind, Resp, SECRET, settings};
+use crate::support::{Harness, Kind, Resp, SECRET, TOKEN_SECRET, settings};
 
 /// Generates one `#[tokio::test]` per case of this module and backend.
 macro_rules! unsubscribe_cases {
@@ -257,8 +257,10 @@ pub async fn bad_tokens_are_400_and_gone_subscribers_404(kind: Kind) {
     let (_dir, h) = harness(kind).await;
     h.subscriber("u1", json!({"email": "ada@example.com"}))
         .await;
-    let signer = Signer::new(SECRET);
+    let signer = Signer::new(TOKEN_SECRET);
     let good = signer.token("u1", &Scope::Email);
+    // Every webhook receiver holds the webhook secret: a token it mints is refused.
+    let by_a_receiver = Signer::new(SECRET).token("u1", &Scope::Email);
 
     // Tampered: u2's id under u1's signature; a changed tag; another secret's token.
     let parts: Vec<&str> = good.split('.').collect();
@@ -274,7 +276,13 @@ pub async fn bad_tokens_are_400_and_gone_subscribers_404(kind: Kind) {
     let mut flipped = good.clone();
     flipped.pop();
     flipped.push(if good.ends_with('A') { 'B' } else { 'A' });
-    for token in [forged.as_str(), foreign.as_str(), flipped.as_str(), "nope"] {
+    for token in [
+        forged.as_str(),
+        foreign.as_str(),
+        by_a_receiver.as_str(),
+        flipped.as_str(),
+        "nope",
+    ] {
         for method in [Method::POST, Method::GET] {
             let r = h
                 .call_as(
