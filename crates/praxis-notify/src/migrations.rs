@@ -21,8 +21,14 @@
 //!   `digest_count` events) or a delivery that joined one (state `digested`, `digest_of` = the
 //!   batch's id); the partial index finds open batches. `notify_dedupe`: per `(sender,
 //!   recipient, template)`, the last message accepted with a dedupe window and when.
+//! - (v4) `notify_messages_created`: messages by creation time, for the retention task.
 
 use praxis_infra::{Migration, MigrationSet};
+
+/// (v4) Retention selects old messages by `created_at` in batches; without this index each
+/// batch scanned `notify_messages`. Same SQL on both backends.
+const MESSAGES_BY_AGE: &str =
+    "CREATE INDEX notify_messages_created ON notify_messages (created_at);";
 
 /// Every migration of the notification service, applied by [`crate::service`] at start.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
@@ -45,6 +51,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "digests (batch columns on deliveries) and the dedupe window",
             sqlite: SQLITE_V3,
             postgres: POSTGRES_V3,
+        },
+        Migration {
+            version: 4,
+            name: "index of messages by creation time (retention)",
+            sqlite: MESSAGES_BY_AGE,
+            postgres: MESSAGES_BY_AGE,
         },
     ],
 };
