@@ -199,6 +199,17 @@ impl Pruner {
             }
         }
     }
+
+    /// Deletes the `notify_dedupe` rows that can no longer match: accepted more than
+    /// [`DEDUPE_HORIZON`] (the longest dedupe window) before `now_ms`. Returns how many.
+    pub async fn prune_dedupe(&self, now_ms: i64) -> Result<u64, InfraError> {
+        let before = now_ms.saturating_sub(ms(DEDUPE_HORIZON));
+        let done = sqlx::query("DELETE FROM notify_dedupe WHERE accepted_at < $1")
+            .bind(before)
+            .execute(self.store.db().pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// Runs the pruner now and then every `every` until `shutdown`; errors are logged and the
@@ -218,6 +229,15 @@ pub async fn run(pruner: Pruner, every: Duration, shutdown: CancellationToken) {
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "notify retention: pruning failed; retrying at the next run")
+            }
+        }
+        match pruner.prune_dedupe(now_ms()).await {
+            Ok(n) if n > 0 => {
+                tracing::info!(rows = n, "notify retention: pruned expired dedupe rows")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "notify retention: pruning dedupe rows failed; retrying at the next run")
             }
         }
         tokio::select! {

@@ -42,6 +42,7 @@ macro_rules! retention_cases {
 retention_cases!(
     old_final_messages_are_pruned_with_their_rows,
     the_retention_task_prunes_in_the_background,
+    expired_dedupe_rows_are_pruned,
 );
 
 const HOUR_MS: i64 = 3_600_000;
@@ -276,4 +277,44 @@ async fn the_retention_task_prunes_in_the_background(kind: Kind) {
     assert_eq!(rx.accepted().len(), 1, "delivered before it was pruned");
     let m = h.message(&scheduled).await;
     assert_eq!(m["deliveries"][0]["state"], "queued", "{m}");
+}
+
+/// A `notify_dedupe` row older than the longest dedupe window (7 days) can no longer match and
+/// is deleted; a young one stays.
+async fn expired_dedupe_rows_are_pruned(kind: Kind) {
+    let h = Harness::start(kind, settings()).await;
+    h.template("t", template()).await;
+    h.subscriber("u1", json!({"email": "ada@example.com"}))
+        .await;
+    let id = h
+        .notify(json!({"to": "u1", "template": "t", "channels": ["in_app"], "data": {"n": 1}, "dedupe_window": 60}))
+        .await;
+    let rows = || {
+        count(
+            &h,
+            "SELECT COUNT(*) FROM notify_dedupe WHERE message_id = $1",
+            &id,
+        )
+    };
+    assert_eq!(
+        rows().await,
+        1,
+        "the send with a dedupe window left its row"
+    );
+    let pruner = Pruner::new(
+        Store::new(h.platform.db.clone()),
+        Duration::from_secs(3600),
+        Duration::from_secs(24 * 3600),
+    );
+    assert_eq!(pruner.prune_dedupe(now_ms()).await.expect("prune"), 0);
+    assert_eq!(rows().await, 1, "a young row stays");
+    let eight_days = 8 * 24 * HOUR_MS;
+    assert!(
+        pruner
+            .prune_dedupe(now_ms() + eight_days)
+            .await
+            .expect("prune")
+            >= 1
+    );
+    assert_eq!(rows().await, 0, "an expired row is gone");
 }
