@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use praxis_infra::bus::Bus;
+use praxis_infra::sql::placeholders;
 use praxis_infra::{Backend, Db, InfraError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -100,14 +101,6 @@ fn decode_post(row: &AnyRow) -> Result<Post, InfraError> {
 
 fn order(desc: bool) -> &'static str {
     if desc { "DESC" } else { "ASC" }
-}
-
-/// `$from, $from+1, ...` (n placeholders).
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Store {
@@ -706,12 +699,6 @@ async fn remove_follow(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholders_count_from_the_start() {
-        assert_eq!(placeholders(2, 3), "$2, $3, $4");
-        assert_eq!(placeholders(1, 0), "");
-    }
 
     #[test]
     fn relations_show_followees_and_self_unless_hidden() {

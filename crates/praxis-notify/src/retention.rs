@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use praxis_infra::InfraError;
 
 use crate::model::now_ms;
-use crate::store::{Store, placeholders};
+use crate::store::Store;
+use praxis_infra::sql::placeholders;
 
 /// Counter of pruned messages.
 pub const PRUNED_TOTAL: &str = "praxis_notify_pruned_total";

@@ -8,6 +8,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 // Every dynamic statement below is assembled from constant fragments and numbered
 // placeholders only; values are always bound.
 
+use praxis_infra::sql::placeholders;
 use praxis_infra::{Backend, Db, InfraError};
 
 use crate::channels::Channel;
@@ -135,21 +136,15 @@ impl Store {
 
     /// The subscribers among `ids` that exist (any order).
     pub async fn subscribers(&self, ids: &[String]) -> Result<Vec<Subscriber>, InfraError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {SUBSCRIBER_COLUMNS} FROM notify_subscribers WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(self.db.pool()).await? {
-                out.push(decode_subscriber(&row)?);
-            }
-        }
-        Ok(out)
+        let mut conn = self.db.pool().acquire().await?;
+        select_by_ids(
+            &mut conn,
+            SUBSCRIBER_COLUMNS,
+            "notify_subscribers",
+            ids,
+            decode_subscriber,
+        )
+        .await
     }
 
     /// Subscribers in id order after `after`, at most `limit`.
@@ -512,21 +507,14 @@ impl Store {
         conn: &mut AnyConnection,
         ids: &[String],
     ) -> Result<Vec<MessageRecord>, InfraError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM notify_messages WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                out.push(decode_message(&row)?);
-            }
-        }
-        Ok(out)
+        select_by_ids(
+            conn,
+            MESSAGE_COLUMNS,
+            "notify_messages",
+            ids,
+            decode_message,
+        )
+        .await
     }
 
     /// The messages among `ids` (any order).
@@ -709,21 +697,15 @@ impl Store {
 
     /// The deliveries among `ids` (any order).
     pub async fn deliveries(&self, ids: &[String]) -> Result<Vec<DeliveryRecord>, InfraError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(self.db.pool()).await? {
-                out.push(decode_delivery(&row)?);
-            }
-        }
-        Ok(out)
+        let mut conn = self.db.pool().acquire().await?;
+        select_by_ids(
+            &mut conn,
+            DELIVERY_COLUMNS,
+            "notify_deliveries",
+            ids,
+            decode_delivery,
+        )
+        .await
     }
 
     // ----- deliveries -------------------------------------------------------------------
@@ -817,12 +799,30 @@ impl Store {
     }
 }
 
-/// `$start, $start+1, ...` (`n` placeholders).
-pub fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The rows of `table` whose `id` is among `ids` (any order), `columns` decoded by `decode`,
+/// read on `conn` in chunks of [`IN_CHUNK`] ids.
+async fn select_by_ids<T>(
+    conn: &mut AnyConnection,
+    columns: &str,
+    table: &str,
+    ids: &[String],
+    decode: fn(&AnyRow) -> Result<T, InfraError>,
+) -> Result<Vec<T>, InfraError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            out.push(decode(&row)?);
+        }
+    }
+    Ok(out)
 }
 
 fn decode_subscriber(row: &AnyRow) -> Result<Subscriber, InfraError> {

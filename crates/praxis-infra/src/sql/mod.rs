@@ -13,6 +13,15 @@ mod migrate;
 
 pub use migrate::{Migration, MigrationSet};
 
+/// `$start, $start+1, ...`: `n` numbered placeholders for an `IN (...)` list or a multi-row
+/// `VALUES` (the `Any` driver takes `$n` on both backends). Values are always bound.
+pub fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -216,6 +225,12 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn placeholders_count_from_the_start() {
+        assert_eq!(super::placeholders(2, 3), "$2, $3, $4");
+        assert_eq!(super::placeholders(1, 0), "");
+    }
+
     use super::*;
 
     #[test]
