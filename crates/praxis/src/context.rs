@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 
 /// Run-time facts for building services.
 #[derive(Debug, Clone)]
@@ -19,11 +19,14 @@ pub struct RunContext {
     /// How callers are authenticated (the HTTP stack's settings; the rate-limit decision
     /// service's gRPC API uses them too). Set by `serve` once the identity system runs.
     pub auth: Option<praxis_http::AuthSettings>,
+    /// The JWT signing secret `serve` resolved (configured, or generated under data_dir);
+    /// notify keys its subscriber tokens with it (D54).
+    pub jwt_secret: Secret,
 }
 
 impl RunContext {
     /// Computes the run-time facts once the listener is bound.
-    pub fn new(config: Config, bound: SocketAddr) -> anyhow::Result<Self> {
+    pub fn new(config: Config, bound: SocketAddr, jwt_secret: Secret) -> anyhow::Result<Self> {
         let base_url = match &config.base_url {
             Some(url) => url.clone(),
             None => default_base_url(bound)?,
@@ -33,6 +36,7 @@ impl RunContext {
             base_url,
             identity: None,
             auth: None,
+            jwt_secret,
         })
     }
 }

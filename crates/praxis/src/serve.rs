@@ -39,7 +39,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bound = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let mut ctx = RunContext::new(config, bound)?;
+    let mut ctx = RunContext::new(config, bound, jwt_secret)?;
 
     let metrics = ctx.config.metrics.then(install_metrics_recorder);
     let cfg = &ctx.config;
@@ -61,7 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Identity first: its authenticator resolves the bearer tokens of every system's routes.
     let identity = praxis_identity::Identity::start(
         &platform,
-        systems::identity_settings(&ctx.config, &jwt_secret),
+        systems::identity_settings(&ctx.config, &ctx.jwt_secret),
     )
     .await
     .context("cannot start the identity system");

@@ -244,10 +244,9 @@ fn notify<'a>(platform: &'a Platform, ctx: &'a RunContext) -> BuildFuture<'a> {
         // Subscriber tokens (inbox, unsubscribe links) are keyed from the JWT signing secret:
         // server-only and shared by every process, unlike the webhook secret that receivers
         // hold (D54).
-        let (jwt_secret, _) = crate::jwt_secret::resolve(&ctx.config)?;
         let settings = praxis_notify::NotifySettings {
             public_base_url: Some(ctx.base_url.to_string()),
-            token_secret: jwt_secret.expose().to_owned(),
+            token_secret: ctx.jwt_secret.expose().to_owned(),
             ..notify_settings(&ctx.config, &secret)
         };
         praxis_notify::service(platform, settings)
