@@ -8,6 +8,11 @@
 # Starts `praxis serve` under callgrind with the given environment on a fresh data dir, creates
 # one link (alias bk5), sends 1,000 warm-up redirects, zeroes the counters, sends N redirects
 # (default 5,000, env N) at a low rate, dumps the counters and prints Ir / N.
+#
+# With CONNECTIONS_ONLY=1, only instructions spent inside axum's per-connection tasks are
+# counted (`--toggle-collect=axum::serve::handle_connection*`): the request path without the
+# server's background tasks (pollers, flushers), whose timing-dependent share otherwise moves
+# a count by about 1 % between runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 B=${B:-target/release/praxis}
@@ -15,7 +20,9 @@ name=$1 port=$2; shift 2
 N=${N:-5000}
 dir=/tmp/cg-$name
 rm -rf "$dir" && mkdir -p "$dir"
-env PRAXIS_LOG_LEVEL=warn "$@" valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
+toggle=()
+[ "${CONNECTIONS_ONLY:-0}" = 1 ] && toggle=(--toggle-collect='axum::serve::handle_connection*')
+env PRAXIS_LOG_LEVEL=warn "$@" valgrind --tool=callgrind "${toggle[@]}" --callgrind-out-file="$dir/callgrind.out" \
     "$B" serve --listen 127.0.0.1:"$port" --data-dir "$dir/data" > "$dir/server.log" 2>&1 &
 vg=$!
 for _ in $(seq 1 240); do
@@ -27,7 +34,7 @@ curl -s -o /dev/null -w 'create: %{http_code}\n' -H "authorization: Bearer $key"
     -d '{"url": "https://example.com/articles/5", "alias": "bk5"}' "http://127.0.0.1:$port/api/v1/links"
 "$B" bench "http://127.0.0.1:$port/bk5" --expect-status 301 --rate 200 -d 5s -c 4 -q > /dev/null
 callgrind_control -z "$vg" > /dev/null
-"$B" bench "http://127.0.0.1:$port/bk5" --expect-status 301 --rate $((N / 20)) -d 20s -c 4 -q | grep -E "requests|errors" || true
+"$B" bench "http://127.0.0.1:$port/bk5" --expect-status 301 --rate $((N / 20)) -d 20s --warmup 0s -c 4 -q | grep -E "requests|errors" || true
 callgrind_control -d "$vg" > /dev/null
 sleep 1
 kill "$vg"; wait "$vg" 2>/dev/null || true

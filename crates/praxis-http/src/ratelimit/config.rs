@@ -86,6 +86,11 @@ pub struct PolicyConfig {
     /// (decide in-process; the default).
     #[serde(default)]
     pub on_store_failure: Option<String>,
+    /// Which responses carry the policy's `RateLimit-Policy` and `RateLimit` fields:
+    /// `always` (every response; the default), `near_limit` (when less than 10 % of the quota
+    /// is left, and on denials) or `denied` (only on the 429/503 answer).
+    #[serde(default)]
+    pub headers: Option<String>,
 }
 
 /// Which requests a policy applies to. Empty fields match everything.
@@ -184,6 +189,52 @@ impl KeyKind {
     }
 }
 
+/// Which responses carry a policy's `RateLimit-Policy` and `RateLimit` fields.
+///
+/// The draft lets a server send them on any response and warns about redirects: a low
+/// remaining quota on a 3xx can make a client wait before following `Location`. Sending them
+/// costs about as much as the decision itself (two fields per response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeadersMode {
+    /// Every response of a matched request (the default).
+    #[default]
+    Always,
+    /// Responses that leave less than 10 % of the quota, and denials.
+    NearLimit,
+    /// Only the denial (429, or 503 when failing closed).
+    Denied,
+}
+
+impl HeadersMode {
+    /// The configuration spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeadersMode::Always => "always",
+            HeadersMode::NearLimit => "near_limit",
+            HeadersMode::Denied => "denied",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            HeadersMode::Always,
+            HeadersMode::NearLimit,
+            HeadersMode::Denied,
+        ]
+        .into_iter()
+        .find(|m| m.name() == s.trim())
+    }
+
+    /// Whether an allowed response carries the fields (`near`: less than 10 % left).
+    pub(crate) fn on_allowed(self, near: bool) -> bool {
+        match self {
+            HeadersMode::Always => true,
+            HeadersMode::NearLimit => near,
+            HeadersMode::Denied => false,
+        }
+    }
+}
+
 /// Where a policy applies in the URL space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -208,6 +259,8 @@ pub(crate) struct Policy {
     pub(crate) name: String,
     /// `http:<name>:`, the start of every limiter key of the policy.
     pub(crate) key_prefix: String,
+    /// `http:<name>:ip:`, the start of the policy's keys by client IP.
+    pub(crate) ip_key_prefix: String,
     /// `"<name>";r=`, the start of the policy's `RateLimit` item.
     pub(crate) remaining_prefix: String,
     pub(crate) methods: Vec<Method>,
@@ -215,6 +268,7 @@ pub(crate) struct Policy {
     pub(crate) key: KeyKind,
     pub(crate) shadow: bool,
     pub(crate) on_failure: OnStoreFailure,
+    pub(crate) headers: HeadersMode,
     /// The rule for principals without a listed plan (and for non-principal keys).
     pub(crate) base: PlanRule,
     /// Rules of listed plans (`account` and `api_key` policies only).
@@ -223,14 +277,20 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    /// Whether the policy applies to `method` on `path` (matched route template `route`).
-    pub(crate) fn matches(&self, method: &Method, path: &str, route: Option<&str>) -> bool {
+    /// Whether the policy applies to `method` on `path`; `route` gives the matched route
+    /// template, asked only by policies that match on it.
+    pub(crate) fn matches<'r>(
+        &self,
+        method: &Method,
+        path: &str,
+        route: impl FnOnce() -> Option<&'r str>,
+    ) -> bool {
         if !self.methods.is_empty() && !self.methods.contains(method) {
             return false;
         }
         match &self.target {
             Target::Any => true,
-            Target::Route(r) => route == Some(r.as_str()),
+            Target::Route(r) => route() == Some(r.as_str()),
             Target::Prefix(p) => under_prefix(path, p),
         }
     }
@@ -257,6 +317,8 @@ pub struct RateLimits {
     pub(crate) trusted: Arc<[Cidr]>,
     pub(crate) ipv6_subnet: u8,
     pub(crate) limiter: Option<Limiter>,
+    /// Whether any policy is keyed by a principal (which may take a database read).
+    pub(crate) any_principal: bool,
 }
 
 impl RateLimits {
@@ -341,6 +403,7 @@ impl RateLimits {
             }
         }
         Ok(Self {
+            any_principal: policies.iter().any(|p| p.key.uses_principal()),
             policies: policies.into(),
             trusted: trusted.into(),
             ipv6_subnet: cfg.ipv6_subnet,
@@ -467,6 +530,15 @@ fn compile_policy(
             .parse::<OnStoreFailure>()
             .map_err(|e| err("on_store_failure", e.to_string()))?,
     };
+    let headers = match &p.headers {
+        None => HeadersMode::Always,
+        Some(h) => HeadersMode::parse(h).ok_or_else(|| {
+            err(
+                "headers",
+                format!("{h:?} is not a headers mode; expected one of always, near_limit, denied"),
+            )
+        })?,
+    };
     let burst = p.burst.unwrap_or(p.limit);
     let plan_rule = |limit: u64, burst: u64| -> Result<PlanRule, RateLimitConfigError> {
         let quota = Quota::new(limit, period)
@@ -498,12 +570,14 @@ fn compile_policy(
     Ok(Policy {
         name: p.name.clone(),
         key_prefix: format!("http:{}:", p.name),
+        ip_key_prefix: format!("http:{}:ip:", p.name),
         remaining_prefix: format!("\"{}\";r=", p.name),
         methods,
         target,
         key,
         shadow: p.shadow,
         on_failure,
+        headers,
         base,
         plans: plan_rules,
         metrics: OnceLock::new(),

@@ -7,10 +7,10 @@
 //! policies pays nothing, and a route no policy matches pays one scan of the policy list.
 //!
 //! With the in-process limiter and keys that need no lookup (client IP, route, global) the
-//! decision is taken in `call`, without a boxed future: a key built in a reused buffer, the
-//! `RateLimit-Policy` value cloned from configuration, one allocation for the `RateLimit`
-//! value. Redis decisions and principal keys (which may read the database) take a boxed
-//! future.
+//! decision is taken in `call` on the borrowed request, without a boxed future: a key built
+//! in a reused buffer, the `RateLimit-Policy` value cloned from configuration, one allocation
+//! for the `RateLimit` value (none when the policy's [`HeadersMode`] leaves the fields out).
+//! Redis decisions and principal keys (which may read the database) take a boxed future.
 //!
 //! For each request, the policies that match it (method, and path prefix or route template)
 //! are checked in configuration order, one hit each, keyed by client IP, account, API key,
@@ -25,9 +25,10 @@
 //!   `Retry-After` in whole seconds, rounded up. When the store is down and the policy fails
 //!   closed: **503** `rate-limit-unavailable` with `Retry-After: 1` (the client did nothing
 //!   wrong; the draft's `temporary-reduced-capacity` problem is also a 503).
-//! - Every response of a limited route carries, for each enforcing (non-shadow) policy checked,
-//!   the fields of draft-ietf-httpapi-ratelimit-headers-11 (May 2026), in their Structured
-//!   Field form: `RateLimit-Policy: "api";q=100;w=60` (quota and window in seconds, rounded up)
+//! - Every response of a limited route carries (by default; a policy's `headers` setting,
+//!   [`HeadersMode`], can keep them to responses near the limit or to denials), for each
+//!   enforcing (non-shadow) policy checked, the fields of
+//!   draft-ietf-httpapi-ratelimit-headers-11 (May 2026), in their Structured Field form: `RateLimit-Policy: "api";q=100;w=60` (quota and window in seconds, rounded up)
 //!   and `RateLimit: "api";r=42;t=17` (remaining, and the effective window: seconds until the
 //!   quota is whole again when allowed; on a denial the same value as `Retry-After`, since the
 //!   draft says Retry-After should not point before the end of the effective window).
@@ -51,7 +52,7 @@ mod counters;
 #[cfg(test)]
 mod tests;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -64,7 +65,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use futures::future::BoxFuture;
@@ -73,8 +74,8 @@ use tower::{Layer, Service};
 
 pub use crate::client_ip::Cidr;
 pub use config::{
-    KeyKind, MatchConfig, PlanConfig, PolicyConfig, RateLimitConfig, RateLimitConfigError,
-    RateLimits,
+    HeadersMode, KeyKind, MatchConfig, PlanConfig, PolicyConfig, RateLimitConfig,
+    RateLimitConfigError, RateLimits,
 };
 pub use counters::{DECISIONS_TOTAL, STORE_FAILURES_TOTAL};
 
@@ -165,25 +166,17 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let shared = &self.shared;
-        let Some(first) = next_match(
-            &shared.limits.policies,
-            0,
-            req.method(),
-            req.uri().path(),
-            req.extensions(),
-        ) else {
+        let head = Head::of_request(&req);
+        let Some(first) = next_match(&shared.limits.policies, 0, &head) else {
             return RateLimitFuture::inner(self.inner.call(req), Fields::None);
         };
-        let (parts, body) = req.into_parts();
         if let Some(limiter) = shared.limiter.in_process()
-            && !needs_principal(shared, first, &parts)
+            && !needs_principal(shared, first, &head)
         {
-            // In-process limiter and keys known without awaiting: decide here, no boxed future.
-            return match decide_now(shared, limiter, first, &parts) {
-                Now::Allowed(fields) => RateLimitFuture::inner(
-                    self.inner.call(Request::from_parts(parts, body)),
-                    fields,
-                ),
+            // In-process limiter and keys known without awaiting: decide here on the borrowed
+            // request, no boxed future.
+            return match decide_now(shared, limiter, first, &head) {
+                Now::Allowed(fields) => RateLimitFuture::inner(self.inner.call(req), fields),
                 Now::Denied(denied) => RateLimitFuture {
                     state: State::Ready {
                         response: Some(denied),
@@ -191,6 +184,7 @@ where
                 },
             };
         }
+        let (parts, body) = req.into_parts();
         // The usual tower dance: call the clone that was driven to readiness.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
@@ -215,7 +209,8 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F> {
-        // Decided (or no policy matched): the inner service's response plus `fields`.
+        // Decided (or no policy matched): the inner service's response plus `fields` (not
+        // boxed: measured, the allocation costs more than moving the larger future).
         Inner { #[pin] inner: F, fields: Fields },
         // Denied at once (taken when polled).
         Ready { response: Option<Response> },
@@ -255,34 +250,79 @@ where
     }
 }
 
+/// What the layer reads of a request: borrowed from the `Request` itself on the synchronous
+/// path (no `into_parts`), from its `Parts` on the boxed one.
+struct Head<'a> {
+    method: &'a Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+    /// The matched route template, looked up when a policy first needs it.
+    route: OnceCell<Option<&'a str>>,
+}
+
+impl<'a> Head<'a> {
+    fn of_request(req: &'a Request) -> Self {
+        Self::new(
+            req.method(),
+            req.uri().path(),
+            req.headers(),
+            req.extensions(),
+        )
+    }
+
+    fn of_parts(parts: &'a Parts) -> Self {
+        Self::new(
+            &parts.method,
+            parts.uri.path(),
+            &parts.headers,
+            &parts.extensions,
+        )
+    }
+
+    fn new(
+        method: &'a Method,
+        path: &'a str,
+        headers: &'a HeaderMap,
+        extensions: &'a Extensions,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            headers,
+            extensions,
+            route: OnceCell::new(),
+        }
+    }
+
+    /// The route template axum matched (`/{code}`), if any.
+    fn route(&self) -> Option<&'a str> {
+        *self.route.get_or_init(|| {
+            self.extensions
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+        })
+    }
+}
+
 /// The index of the first policy at or after `from` that applies to the request.
-fn next_match(
-    policies: &[Policy],
-    from: usize,
-    method: &axum::http::Method,
-    path: &str,
-    extensions: &axum::http::Extensions,
-) -> Option<usize> {
-    let route = extensions.get::<MatchedPath>().map(MatchedPath::as_str);
-    (from..policies.len()).find(|&i| policies[i].matches(method, path, route))
+fn next_match(policies: &[Policy], from: usize, head: &Head<'_>) -> Option<usize> {
+    (from..policies.len()).find(|&i| policies[i].matches(head.method, head.path, || head.route()))
 }
 
 /// Whether a policy matching the request (from `first` on) is keyed by a principal, which
 /// may take a database read to resolve.
-fn needs_principal(shared: &Shared, first: usize, parts: &Parts) -> bool {
+fn needs_principal(shared: &Shared, first: usize, head: &Head<'_>) -> bool {
+    if !shared.limits.any_principal {
+        return false;
+    }
     let policies = &shared.limits.policies;
     let mut at = Some(first);
     while let Some(i) = at {
         if policies[i].key.uses_principal() {
             return true;
         }
-        at = next_match(
-            policies,
-            i + 1,
-            &parts.method,
-            parts.uri.path(),
-            &parts.extensions,
-        );
+        at = next_match(policies, i + 1, head);
     }
     false
 }
@@ -294,7 +334,7 @@ thread_local! {
 
 /// Decides every matching policy (none keyed by a principal) with the in-process limiter:
 /// the response fields when allowed, the denial otherwise.
-fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, parts: &Parts) -> Now {
+fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, head: &Head<'_>) -> Now {
     let policies = &shared.limits.policies;
     let mut caller = Caller::default();
     let mut fields = Fields::None;
@@ -304,19 +344,20 @@ fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, parts: &Par
         let plan_rule = &policy.base;
         let verdict = KEY_BUFFER.with_borrow_mut(|key| {
             key.clear();
-            plain_key(shared, policy, parts, &mut caller, key);
+            plain_key(shared, policy, head, &mut caller, key);
             limiter.check(key, &plan_rule.rule, 1)
         });
-        if let Some(denied) = judge(shared, policy, plan_rule, &verdict, &mut fields, parts) {
+        if let Some(denied) = judge(
+            shared,
+            policy,
+            plan_rule,
+            &verdict,
+            &mut fields,
+            head.extensions,
+        ) {
             return Now::Denied(denied);
         }
-        at = next_match(
-            policies,
-            i + 1,
-            &parts.method,
-            parts.uri.path(),
-            &parts.extensions,
-        );
+        at = next_match(policies, i + 1, head);
     }
     Now::Allowed(fields)
 }
@@ -361,36 +402,27 @@ where
             .limiter
             .check(&key, &plan_rule.rule, 1, policy.on_failure)
             .await;
-        if let Some(denied) = judge(&shared, policy, plan_rule, &verdict, &mut fields, &parts) {
+        if let Some(denied) = judge(
+            &shared,
+            policy,
+            plan_rule,
+            &verdict,
+            &mut fields,
+            &parts.extensions,
+        ) {
             return Ok(denied);
         }
-        at = next_match(
-            &shared.limits.policies,
-            i + 1,
-            &parts.method,
-            parts.uri.path(),
-            &parts.extensions,
-        );
+        at = next_match(&shared.limits.policies, i + 1, &Head::of_parts(&parts));
     }
     let mut res = inner.call(Request::from_parts(parts, body)).await?;
     fields.apply(res.headers_mut());
     Ok(res)
 }
 
-/// Appends `n` in decimal to `out` (what `write!(out, "{n}")` does, at a fraction of the cost).
-pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits: always valid UTF-8.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+/// Appends `n` in decimal to `out` (what `write!(out, "{n}")` does, at a fraction of the
+/// cost: `format!` and `Display` cost as much as the limiter's decision).
+fn push_decimal(out: &mut String, n: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Counts one policy's verdict and adds its fields; the answer to send instead of the
@@ -401,7 +433,7 @@ fn judge(
     plan_rule: &PlanRule,
     verdict: &Verdict,
     fields: &mut Fields,
-    parts: &Parts,
+    extensions: &Extensions,
 ) -> Option<Response> {
     let metrics = policy
         .metrics
@@ -417,7 +449,7 @@ fn judge(
         } else {
             Outcome::Allowed
         });
-        if !policy.shadow {
+        if !policy.shadow && policy.headers.on_allowed(near) {
             fields.push(plan_rule, policy, d, d.reset_after_secs());
         }
         return None;
@@ -438,7 +470,7 @@ fn judge(
         verdict.source,
         retry,
         std::mem::take(fields),
-        parts,
+        extensions,
     ))
 }
 
@@ -452,7 +484,7 @@ async fn key_for<'p>(
     key: &mut String,
 ) -> &'p PlanRule {
     if !policy.key.uses_principal() {
-        plain_key(shared, policy, parts, caller, key);
+        plain_key(shared, policy, &Head::of_parts(parts), caller, key);
         return &policy.base;
     }
     if caller.principal.is_none() {
@@ -463,7 +495,7 @@ async fn key_for<'p>(
     let name = &policy.name;
     let principal = caller.principal.as_ref().and_then(Option::as_ref);
     let Some(p) = principal else {
-        plain_key(shared, policy, parts, caller, key);
+        plain_key(shared, policy, &Head::of_parts(parts), caller, key);
         return &policy.base;
     };
     let _ = match (policy.key, p.api_key_id()) {
@@ -477,37 +509,37 @@ async fn key_for<'p>(
 fn plain_key(
     shared: &Shared,
     policy: &Policy,
-    parts: &Parts,
+    head: &Head<'_>,
     caller: &mut Caller,
     key: &mut String,
 ) {
-    key.push_str(&policy.key_prefix);
     match policy.key {
-        config::KeyKind::Global => key.push_str("global"),
+        config::KeyKind::Global => {
+            key.push_str(&policy.key_prefix);
+            key.push_str("global");
+        }
         config::KeyKind::Route => {
+            key.push_str(&policy.key_prefix);
             // Unmatched paths share one key: a flood of random 404s creates no keys.
-            let route = parts
-                .extensions
-                .get::<MatchedPath>()
-                .map_or(crate::metrics::UNMATCHED_ROUTE, MatchedPath::as_str);
+            let route = head.route().unwrap_or(crate::metrics::UNMATCHED_ROUTE);
             key.push_str("route:");
-            key.push_str(parts.method.as_str());
+            key.push_str(head.method.as_str());
             key.push(' ');
             key.push_str(route);
         }
         // Principal keys reach this only for callers without a principal (keyed by IP).
         config::KeyKind::Ip | config::KeyKind::Account | config::KeyKind::ApiKey => {
-            key.push_str("ip:");
-            write_client_ip(shared, parts, caller, key);
+            key.push_str(&policy.ip_key_prefix);
+            write_client_ip(shared, head, caller, key);
         }
     }
 }
 
 /// Appends the client IP key part (resolved once per request) to `key`.
-fn write_client_ip(shared: &Shared, parts: &Parts, caller: &mut Caller, key: &mut String) {
+fn write_client_ip(shared: &Shared, head: &Head<'_>, caller: &mut Caller, key: &mut String) {
     let limits = &shared.limits;
     let ip = *caller.ip.get_or_insert_with(|| {
-        let peer = parts
+        let peer = head
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
@@ -517,7 +549,7 @@ fn write_client_ip(shared: &Shared, parts: &Parts, caller: &mut Caller, key: &mu
                  `unknown`; serve with into_make_service_with_connect_info::<SocketAddr>()"
             );
         }
-        crate::client_ip::client_ip(peer, &parts.headers, &limits.trusted)
+        crate::client_ip::client_ip(peer, head.headers, &limits.trusted)
     });
     crate::client_ip::write_ip_key(key, ip, limits.ipv6_subnet);
 }
@@ -610,7 +642,7 @@ fn denied(
     source: Source,
     retry: u64,
     fields: Fields,
-    parts: &Parts,
+    extensions: &Extensions,
 ) -> Response {
     let name = &policy.name;
     let mut problem = if source == Source::FailedClosed {
@@ -637,7 +669,7 @@ fn denied(
         )
     };
     // With the request id already set, the stack keeps this body (and its extra member).
-    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+    if let Some(ctx) = extensions.get::<RequestContext>() {
         problem.request_id = Some(ctx.id.as_str().to_owned());
     }
     let mut body = serde_json::to_value(&problem).unwrap_or_default();

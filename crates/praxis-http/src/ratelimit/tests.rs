@@ -171,6 +171,73 @@ async fn retry_after_is_rounded_up_to_whole_seconds() {
     assert_eq!(r.json()["violated-policies"], serde_json::json!(["fast"]));
 }
 
+#[tokio::test]
+async fn headers_mode_keeps_the_fields_to_near_limit_or_denials() {
+    // Three policies of 20 per hour, one per mode, each on its own route prefix.
+    let mode = |name: &str, prefix: &str, headers: &str| {
+        let mut p = policy(name, "ip", "fixed-window", 20, "1h");
+        p.matches.path_prefix = Some(prefix.into());
+        p.headers = Some(headers.into());
+        p
+    };
+    let cfg = config(vec![
+        mode("all", "/api/v1/things/a", "always"),
+        mode("near", "/api/v1/things/n", "near_limit"),
+        mode("deny", "/api/v1/things/d", "denied"),
+    ]);
+    let limits = RateLimits::new(&cfg).expect("valid");
+    let app = router(&limits, Limiter::local());
+    for (path, name) in [
+        ("/api/v1/things/a", "all"),
+        ("/api/v1/things/n", "near"),
+        ("/api/v1/things/d", "deny"),
+    ] {
+        for i in 1..=21u64 {
+            let r = send(&app, get_from(path, "192.0.2.50")).await;
+            let remaining = 20u64.saturating_sub(i);
+            // Less than 10 % of 20 left: remaining 0 or 1 (the 19th and 20th requests).
+            let near = remaining < 2;
+            let denied = i == 21;
+            assert_eq!(
+                r.status,
+                if denied {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::OK
+                },
+                "{name} request {i}"
+            );
+            let expected = match name {
+                "all" => true,
+                "near" => near || denied,
+                _ => denied,
+            };
+            assert_eq!(
+                r.header("ratelimit").is_some(),
+                expected,
+                "{name} request {i}: RateLimit field"
+            );
+            assert_eq!(
+                r.header("ratelimit-policy").is_some(),
+                expected,
+                "{name} request {i}: RateLimit-Policy field"
+            );
+            if expected {
+                assert!(
+                    r.header("ratelimit")
+                        .expect("field")
+                        .starts_with(&format!("\"{name}\";r={remaining};")),
+                    "{name} request {i}: {:?}",
+                    r.header("ratelimit")
+                );
+            }
+            if denied {
+                assert!(r.header("retry-after").is_some(), "{name}: Retry-After");
+            }
+        }
+    }
+}
+
 /// The value of `praxis_ratelimit_decisions_total{policy, result}` in the global recorder.
 fn decisions(policy: &str, result: &str) -> u64 {
     let text = crate::metrics::install_metrics_recorder().render();
@@ -492,6 +559,9 @@ fn validation_errors_name_the_policy_and_field() {
     assert_eq!(e.field, "burst");
     let e = case(&|p| p.on_store_failure = Some("maybe".into()));
     assert_eq!(e.field, "on_store_failure");
+    let e = case(&|p| p.headers = Some("sometimes".into()));
+    assert_eq!(e.field, "headers");
+    assert!(e.message.contains("near_limit"), "{e}");
     let e = case(&|p| p.matches.methods = vec!["GE T".into()]);
     assert_eq!(e.field, "match.methods");
     let e = case(&|p| p.matches.path_prefix = Some("api".into()));
@@ -565,7 +635,7 @@ fn config_deserializes() {
         "policies": [
             {"name": "login", "match": {"methods": ["POST"], "route": "/api/v1/identity/login"},
              "key": "ip", "algorithm": "sliding-window", "limit": 10, "period": "1m",
-             "on_store_failure": "closed"},
+             "on_store_failure": "closed", "headers": "near_limit"},
             {"name": "api", "match": {"path_prefix": "/api/"}, "key": "api_key",
              "limit": 100, "period": "1m", "burst": 20, "shadow": true}
         ],
@@ -591,6 +661,8 @@ fn config_deserializes() {
         "the default"
     );
     assert!(api.shadow);
+    assert_eq!(login.headers, HeadersMode::NearLimit);
+    assert_eq!(api.headers, HeadersMode::Always, "the default");
     assert_eq!(api.rule_for(Some("pro")).rule.quota.limit(), 1000);
     assert_eq!(api.rule_for(Some("pro")).rule.quota.burst(), 200);
     assert_eq!(api.rule_for(Some("free")).rule.quota.limit(), 100);
