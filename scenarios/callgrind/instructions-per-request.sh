@@ -22,7 +22,7 @@ dir=/tmp/cg-$name
 rm -rf "$dir" && mkdir -p "$dir"
 toggle=()
 [ "${CONNECTIONS_ONLY:-0}" = 1 ] && toggle=(--toggle-collect='axum::serve::handle_connection*')
-env PRAXIS_LOG_LEVEL=warn "$@" valgrind --tool=callgrind "${toggle[@]}" --callgrind-out-file="$dir/callgrind.out" \
+env PRAXIS_LOG_LEVEL=warn "$@" valgrind --tool=callgrind ${toggle[@]+"${toggle[@]}"} --callgrind-out-file="$dir/callgrind.out" \
     "$B" serve --listen 127.0.0.1:"$port" --data-dir "$dir/data" > "$dir/server.log" 2>&1 &
 vg=$!
 for _ in $(seq 1 240); do
@@ -32,7 +32,7 @@ done
 key=$(cat "$dir/data/admin.key")
 curl -s -o /dev/null -w 'create: %{http_code}\n' -H "authorization: Bearer $key" -H 'content-type: application/json' \
     -d '{"url": "https://example.com/articles/5", "alias": "bk5"}' "http://127.0.0.1:$port/api/v1/links"
-"$B" bench "http://127.0.0.1:$port/bk5" --expect-status 301 --rate 200 -d 5s -c 4 -q > /dev/null
+"$B" bench "http://127.0.0.1:$port/bk5" --expect-status 301 --rate 200 -d 5s --warmup 0s -c 4 -q > /dev/null
 callgrind_control -z "$vg" > /dev/null
 "$B" bench "http://127.0.0.1:$port/bk5" --expect-status 301 --rate $((N / 20)) -d 20s --warmup 0s -c 4 -q | grep -E "requests|errors" || true
 callgrind_control -d "$vg" > /dev/null

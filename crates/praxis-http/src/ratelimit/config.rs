@@ -87,8 +87,9 @@ pub struct PolicyConfig {
     #[serde(default)]
     pub on_store_failure: Option<String>,
     /// Which responses carry the policy's `RateLimit-Policy` and `RateLimit` fields:
-    /// `always` (every response; the default), `near_limit` (when less than 10 % of the quota
-    /// is left, and on denials) or `denied` (only on the 429/503 answer).
+    /// `always` (every response; the default), `near_limit` (when less than 10 % of the
+    /// capacity (the burst for token bucket and GCRA) is left, and on denials) or `denied`
+    /// (only on the 429/503 answer). Not for shadow policies, which send no fields.
     #[serde(default)]
     pub headers: Option<String>,
 }
@@ -192,14 +193,16 @@ impl KeyKind {
 /// Which responses carry a policy's `RateLimit-Policy` and `RateLimit` fields.
 ///
 /// The draft lets a server send them on any response and warns about redirects: a low
-/// remaining quota on a 3xx can make a client wait before following `Location`. Sending them
-/// costs about as much as the decision itself (two fields per response).
+/// remaining quota on a 3xx can make a client wait before following `Location` (so redirects
+/// want `Denied`). Sending them costs about as much as the decision itself (two fields per
+/// response).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HeadersMode {
     /// Every response of a matched request (the default).
     #[default]
     Always,
-    /// Responses that leave less than 10 % of the quota, and denials.
+    /// Responses that leave less than 10 % of the capacity (the burst for token bucket and
+    /// GCRA; the same line as the `near_limit` metric), and denials.
     NearLimit,
     /// Only the denial (429, or 503 when failing closed).
     Denied,
@@ -539,6 +542,12 @@ fn compile_policy(
             )
         })?,
     };
+    if p.shadow && p.headers.is_some() {
+        return Err(err(
+            "headers",
+            "a shadow policy sends no RateLimit fields; remove headers or shadow".to_owned(),
+        ));
+    }
     let burst = p.burst.unwrap_or(p.limit);
     let plan_rule = |limit: u64, burst: u64| -> Result<PlanRule, RateLimitConfigError> {
         let quota = Quota::new(limit, period)

@@ -28,8 +28,9 @@
 //! - Every response of a limited route carries (by default; a policy's `headers` setting,
 //!   [`HeadersMode`], can keep them to responses near the limit or to denials), for each
 //!   enforcing (non-shadow) policy checked, the fields of
-//!   draft-ietf-httpapi-ratelimit-headers-11 (May 2026), in their Structured Field form: `RateLimit-Policy: "api";q=100;w=60` (quota and window in seconds, rounded up)
-//!   and `RateLimit: "api";r=42;t=17` (remaining, and the effective window: seconds until the
+//!   draft-ietf-httpapi-ratelimit-headers-11 (May 2026), in their Structured Field form:
+//!   `RateLimit-Policy: "api";q=100;w=60` (quota and window in seconds, rounded up) and
+//!   `RateLimit: "api";r=42;t=17` (remaining, and the effective window: seconds until the
 //!   quota is whole again when allowed; on a denial the same value as `Retry-After`, since the
 //!   draft says Retry-After should not point before the end of the effective window).
 //!

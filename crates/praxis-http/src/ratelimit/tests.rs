@@ -238,6 +238,91 @@ async fn headers_mode_keeps_the_fields_to_near_limit_or_denials() {
     }
 }
 
+#[tokio::test]
+async fn mixed_headers_modes_list_only_the_policies_that_send() {
+    let mut near = policy("near", "ip", "fixed-window", 10, "1h");
+    near.headers = Some("near_limit".into());
+    let cfg = config(vec![
+        policy("all", "global", "fixed-window", 100, "1h"),
+        near,
+    ]);
+    let limits = RateLimits::new(&cfg).expect("valid");
+    let app = router(&limits, Limiter::local());
+    for i in 1..=10u64 {
+        let r = send(&app, get_from("/api/v1/other", "192.0.2.60")).await;
+        assert_eq!(r.status, StatusCode::OK, "request {i}");
+        let (policy, limit) = if i < 10 {
+            // 10 - i >= 1 left of 10: at least 10 %, so only `all` is announced.
+            (
+                "\"all\";q=100;w=3600".to_owned(),
+                format!("\"all\";r={};t=3600", 100 - i),
+            )
+        } else {
+            (
+                "\"all\";q=100;w=3600, \"near\";q=10;w=3600".to_owned(),
+                format!("\"all\";r={};t=3600, \"near\";r=0;t=3600", 100 - i),
+            )
+        };
+        assert_eq!(
+            r.header("ratelimit-policy"),
+            Some(policy.as_str()),
+            "request {i}"
+        );
+        let got = r.header("ratelimit").expect("RateLimit");
+        // `t` of a fixed window is the time left in the hour: compare the items without it.
+        let strip = |v: &str| {
+            v.split(", ")
+                .map(|item| item.split(";t=").next().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(got), strip(&limit), "request {i}: {got}");
+    }
+}
+
+#[test]
+fn limiter_keys_are_stable() {
+    // Redis keys outlive a deploy: the key of each kind is pinned here.
+    let mut v6 = policy("p-ip", "ip", "gcra", 10, "1m");
+    v6.matches.path_prefix = Some("/".into());
+    let cfg = config(vec![
+        v6,
+        policy("p-route", "route", "gcra", 10, "1m"),
+        policy("p-global", "global", "gcra", 10, "1m"),
+        policy("p-acct", "account", "gcra", 10, "1m"),
+    ]);
+    let layer = RateLimits::new(&cfg)
+        .expect("valid")
+        .layer(Limiter::local());
+    let shared = &layer.shared;
+    let key_of = |index: usize, req: &Request<Body>| {
+        let mut key = String::new();
+        plain_key(
+            shared,
+            &shared.limits.policies[index],
+            &Head::of_request(req),
+            &mut Caller::default(),
+            &mut key,
+        );
+        key
+    };
+    let v4 = get_from("/x", "203.0.113.9");
+    let v6 = get_from("/x", "2001:db8:1:2:3:4:5:6");
+    let no_peer = Request::builder()
+        .uri("/x")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(key_of(0, &v4), "http:p-ip:ip:203.0.113.9");
+    assert_eq!(key_of(0, &v6), "http:p-ip:ip:2001:db8:1:2::/64");
+    assert_eq!(key_of(0, &no_peer), "http:p-ip:ip:unknown");
+    assert_eq!(
+        key_of(1, &v4),
+        format!("http:p-route:route:GET {}", crate::metrics::UNMATCHED_ROUTE)
+    );
+    assert_eq!(key_of(2, &v4), "http:p-global:global");
+    // An anonymous caller of an account policy is keyed by IP.
+    assert_eq!(key_of(3, &v4), "http:p-acct:ip:203.0.113.9");
+}
+
 /// The value of `praxis_ratelimit_decisions_total{policy, result}` in the global recorder.
 fn decisions(policy: &str, result: &str) -> u64 {
     let text = crate::metrics::install_metrics_recorder().render();
@@ -562,6 +647,12 @@ fn validation_errors_name_the_policy_and_field() {
     let e = case(&|p| p.headers = Some("sometimes".into()));
     assert_eq!(e.field, "headers");
     assert!(e.message.contains("near_limit"), "{e}");
+    let e = case(&|p| {
+        p.shadow = true;
+        p.headers = Some("denied".into());
+    });
+    assert_eq!(e.field, "headers");
+    assert!(e.message.contains("shadow"), "{e}");
     let e = case(&|p| p.matches.methods = vec!["GE T".into()]);
     assert_eq!(e.field, "match.methods");
     let e = case(&|p| p.matches.path_prefix = Some("api".into()));
