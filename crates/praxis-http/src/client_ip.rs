@@ -126,6 +126,15 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
     ip.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
+/// The address a rate-limit key stands for: IPv4 as is, IPv6 by its `/ipv6_subnet` network
+/// (what [`write_ip_key`] writes, as a value).
+pub(crate) fn key_addr(ip: IpAddr, ipv6_subnet: u8) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if ipv6_subnet < 128 => IpAddr::V6(Ipv6Addr::from(mask_v6(v6, ipv6_subnet))),
+        other => other,
+    }
+}
+
 /// The rate-limit key of a client address: IPv4 as is, IPv6 by its `/ipv6_subnet` network.
 #[cfg(test)]
 pub(crate) fn ip_key(ip: IpAddr, ipv6_subnet: u8) -> String {
@@ -269,6 +278,15 @@ mod tests {
     #[test]
     fn ipv6_clients_are_keyed_by_subnet() {
         assert_eq!(ip_key(ip("203.0.113.5"), 64), "203.0.113.5");
+        assert_eq!(
+            key_addr(ip("2001:db8:1:2:3:4:5:6"), 64),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            key_addr(ip("2001:db8:1:2:3:4:5:6"), 128),
+            ip("2001:db8:1:2:3:4:5:6")
+        );
+        assert_eq!(key_addr(ip("203.0.113.5"), 64), ip("203.0.113.5"));
         for v4 in [
             "0.0.0.0",
             "9.10.99.100",

@@ -70,7 +70,7 @@ use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusC
 use axum::response::IntoResponse;
 use axum::response::Response;
 use futures::future::BoxFuture;
-use praxis_infra::ratelimit::{Decision, InProcess, Limiter, Source, Verdict};
+use praxis_infra::ratelimit::{Decision, InProcess, KeyedLimiter, Limiter, Source, Verdict};
 use tower::{Layer, Service};
 
 pub use crate::client_ip::Cidr;
@@ -106,6 +106,9 @@ pub struct RateLimitLayer {
 struct Shared {
     limits: RateLimits,
     limiter: Limiter,
+    /// States of `ip` policies decided in-process on the synchronous path, keyed by policy and
+    /// address (no key string to build or hash).
+    ip_states: KeyedLimiter<IpKey>,
     warned_no_peer: AtomicBool,
 }
 
@@ -128,6 +131,7 @@ impl RateLimitLayer {
             shared: Arc::new(Shared {
                 limits,
                 limiter,
+                ip_states: KeyedLimiter::new(),
                 warned_no_peer: AtomicBool::new(false),
             }),
         }
@@ -343,11 +347,23 @@ fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, head: &Head
     while let Some(i) = at {
         let policy = &policies[i];
         let plan_rule = &policy.base;
-        let verdict = KEY_BUFFER.with_borrow_mut(|key| {
-            key.clear();
-            plain_key(shared, policy, head, &mut caller, key);
-            limiter.check(key, &plan_rule.rule, 1)
-        });
+        let verdict = if policy.key == config::KeyKind::Ip {
+            let ip = client_ip_of(shared, head, &mut caller);
+            let key = IpKey {
+                policy: i,
+                ip: ip.map(|ip| crate::client_ip::key_addr(ip, shared.limits.ipv6_subnet)),
+            };
+            Verdict {
+                decision: shared.ip_states.check(&key, &plan_rule.rule, 1),
+                source: Source::Local,
+            }
+        } else {
+            KEY_BUFFER.with_borrow_mut(|key| {
+                key.clear();
+                plain_key(shared, policy, head, &mut caller, key);
+                limiter.check(key, &plan_rule.rule, 1)
+            })
+        };
         if let Some(denied) = judge(
             shared,
             policy,
@@ -536,10 +552,24 @@ fn plain_key(
     }
 }
 
+/// The in-process key of an `ip` policy on the synchronous path: the policy's index and the
+/// client address as keyed (IPv6 by its subnet; `None`: unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct IpKey {
+    policy: usize,
+    ip: Option<IpAddr>,
+}
+
 /// Appends the client IP key part (resolved once per request) to `key`.
 fn write_client_ip(shared: &Shared, head: &Head<'_>, caller: &mut Caller, key: &mut String) {
+    let ip = client_ip_of(shared, head, caller);
+    crate::client_ip::write_ip_key(key, ip, shared.limits.ipv6_subnet);
+}
+
+/// The client IP of the request, resolved once per request.
+fn client_ip_of(shared: &Shared, head: &Head<'_>, caller: &mut Caller) -> Option<IpAddr> {
     let limits = &shared.limits;
-    let ip = *caller.ip.get_or_insert_with(|| {
+    *caller.ip.get_or_insert_with(|| {
         let peer = head
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -551,8 +581,7 @@ fn write_client_ip(shared: &Shared, head: &Head<'_>, caller: &mut Caller, key: &
             );
         }
         crate::client_ip::client_ip(peer, head.headers, &limits.trusted)
-    });
-    crate::client_ip::write_ip_key(key, ip, limits.ipv6_subnet);
+    })
 }
 
 /// The `RateLimit-Policy` and `RateLimit` fields of a response: built once per response,

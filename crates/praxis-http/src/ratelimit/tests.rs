@@ -279,6 +279,32 @@ async fn mixed_headers_modes_list_only_the_policies_that_send() {
     }
 }
 
+#[tokio::test]
+async fn ip_policies_with_the_same_rule_keep_separate_counters() {
+    // Two in-process `ip` policies with one rule on every request: each counts once per
+    // request, so both allow two requests (a shared state would deny the second).
+    let cfg = config(vec![
+        policy("first", "ip", "fixed-window", 2, "1h"),
+        policy("second", "ip", "fixed-window", 2, "1h"),
+    ]);
+    let limits = RateLimits::new(&cfg).expect("valid");
+    let app = router(&limits, Limiter::local());
+    for i in 1..=2u64 {
+        let r = send(&app, get_from("/api/v1/other", "192.0.2.70")).await;
+        assert_eq!(r.status, StatusCode::OK, "request {i}");
+        let left = 2 - i;
+        let got = r.header("ratelimit").expect("RateLimit");
+        assert!(
+            got.starts_with(&format!("\"first\";r={left};"))
+                && got.contains(&format!("\"second\";r={left};")),
+            "request {i}: {got}"
+        );
+    }
+    let r = send(&app, get_from("/api/v1/other", "192.0.2.70")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.json()["violated-policies"], serde_json::json!(["first"]));
+}
+
 #[test]
 fn limiter_keys_are_stable() {
     // Redis keys outlive a deploy: the key of each kind is pinned here.

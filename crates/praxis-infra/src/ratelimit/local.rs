@@ -1,7 +1,9 @@
 //! The in-process backend: 64 shards, each a mutex-guarded map from key to the states of the
 //! rules checked under that key, on a monotonic clock.
 //!
-//! Lookups borrow the caller's `&str` (no allocation once a key exists). Keys are hashed with
+//! Keys are strings by default (`Box<str>`, looked up by `&str`: no allocation once a key
+//! exists), or any small hashable type ([`KeyedLimiter`](super::KeyedLimiter): nothing to
+//! format or to hash beyond a few bytes). Keys are hashed with
 //! foldhash, randomly seeded per process: SipHash (std's default) cost a third of a decision,
 //! and foldhash keeps a per-process seed against precomputed collisions. A key usually has one
 //! rule; a second rule on the same key (another algorithm or quota) gets its own state.
@@ -13,8 +15,9 @@
 //! that are idle right after a check (a denied or zero-hit check on a fresh key) are never
 //! stored at all.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -27,29 +30,57 @@ const SHARDS: usize = 64;
 /// A shard sweeps at least this many checks apart.
 const SWEEP_EVERY: u64 = 1024;
 
-pub(crate) struct LocalLimiter {
+pub(crate) struct LocalLimiter<K = Box<str>> {
     origin: Instant,
     hasher: foldhash::quality::RandomState,
-    shards: Box<[Shard]>,
+    shards: Box<[Shard<K>]>,
+}
+
+/// The owned key stored for a borrowed one on first use (`Box<str>` for `&str`, a copy for
+/// a `Copy` key).
+pub(crate) trait OwnedKey<Q: ?Sized> {
+    fn owned(key: &Q) -> Self;
+}
+
+impl OwnedKey<str> for Box<str> {
+    fn owned(key: &str) -> Self {
+        Box::from(key)
+    }
+}
+
+impl<K: Copy> OwnedKey<K> for K {
+    fn owned(key: &K) -> Self {
+        *key
+    }
 }
 
 /// One shard, on its own cache lines so neighbouring locks do not false-share.
 #[repr(align(128))]
-#[derive(Default)]
-struct Shard {
-    map: Mutex<ShardMap>,
+struct Shard<K> {
+    map: Mutex<ShardMap<K>>,
 }
 
-#[derive(Default)]
-struct ShardMap {
-    entries: HashMap<Box<str>, Vec<(Rule, State)>, foldhash::quality::RandomState>,
+impl<K> Default for Shard<K> {
+    fn default() -> Self {
+        Self {
+            map: Mutex::new(ShardMap {
+                entries: HashMap::default(),
+                ops: 0,
+                kept: 0,
+            }),
+        }
+    }
+}
+
+struct ShardMap<K> {
+    entries: HashMap<K, Vec<(Rule, State)>, foldhash::quality::RandomState>,
     /// Checks since the last sweep.
     ops: u64,
     /// Entries the last sweep kept.
     kept: u64,
 }
 
-impl ShardMap {
+impl<K> ShardMap<K> {
     /// Drops every state that is idle at `now`, and keys left without states.
     fn sweep(&mut self, now: u64) {
         self.entries.retain(|_, states| {
@@ -61,7 +92,7 @@ impl ShardMap {
     }
 }
 
-impl LocalLimiter {
+impl<K: Hash + Eq> LocalLimiter<K> {
     pub(crate) fn new() -> Self {
         Self {
             origin: Instant::now(),
@@ -75,13 +106,17 @@ impl LocalLimiter {
         u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn shard(&self, key: &str) -> &Shard {
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &Shard<K> {
         let h = self.hasher.hash_one(key);
         // The top bits: the map inside the shard uses its own hasher anyway.
         &self.shards[(h >> 58) as usize % SHARDS]
     }
 
-    pub(crate) fn check(&self, key: &str, rule: &Rule, hits: u64) -> Decision {
+    pub(crate) fn check<Q>(&self, key: &Q, rule: &Rule, hits: u64) -> Decision
+    where
+        K: Borrow<Q> + OwnedKey<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let shard = self.shard(key);
         let mut map = shard.map.lock();
         // Read the clock under the lock: per key, `now` never decreases.
@@ -106,7 +141,7 @@ impl LocalLimiter {
         let mut state = State::new(rule.algorithm);
         let d = state.check(&rule.quota, now, hits);
         if !state.is_idle(&rule.quota, now) {
-            map.entries.insert(Box::from(key), vec![(*rule, state)]);
+            map.entries.insert(K::owned(key), vec![(*rule, state)]);
         }
         d
     }
@@ -139,7 +174,7 @@ mod tests {
 
     #[test]
     fn rules_on_one_key_are_separate() {
-        let l = LocalLimiter::new();
+        let l: LocalLimiter = LocalLimiter::new();
         let a = rule(Algorithm::FixedWindow, 1, Duration::from_secs(3600));
         let b = rule(Algorithm::FixedWindow, 2, Duration::from_secs(3600));
         assert!(l.check("k", &a, 1).allowed);
@@ -151,7 +186,7 @@ mod tests {
 
     #[test]
     fn fresh_idle_states_are_not_stored() {
-        let l = LocalLimiter::new();
+        let l: LocalLimiter = LocalLimiter::new();
         let r = rule(Algorithm::SlidingLog, 3, Duration::from_secs(60));
         assert!(l.check("peek", &r, 0).allowed);
         assert!(!l.check("too-big", &r, 4).allowed);
@@ -160,12 +195,12 @@ mod tests {
 
     #[test]
     fn idle_states_are_swept() {
-        let l = LocalLimiter::new();
+        let l: LocalLimiter = LocalLimiter::new();
         let period = Duration::from_millis(20);
         for a in Algorithm::ALL {
             let r = rule(a, 5, period);
             for i in 0..100 {
-                assert!(l.check(&format!("{a}-{i}"), &r, 1).allowed);
+                assert!(l.check(format!("{a}-{i}").as_str(), &r, 1).allowed);
             }
         }
         assert_eq!(l.len(), 500);
@@ -177,13 +212,13 @@ mod tests {
 
     #[test]
     fn sweeping_on_access_bounds_memory() {
-        let l = LocalLimiter::new();
+        let l: LocalLimiter = LocalLimiter::new();
         let r = rule(Algorithm::Gcra, 1, Duration::from_millis(1));
         // Each key is idle 1 ms after its hit; checks keep arriving on new keys. A shard sweeps
         // every 1024 checks that reach it (about 65,000 checks over the 64 shards), so at most
         // about 64 * 1024 keys are held whatever the number of keys seen.
         for i in 0..200_000u32 {
-            l.check(&i.to_string(), &r, 1);
+            l.check(i.to_string().as_str(), &r, 1);
             if i % 10_000 == 0 {
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -193,7 +228,7 @@ mod tests {
 
     #[test]
     fn concurrent_threads_allow_exactly_the_limit() {
-        let l = std::sync::Arc::new(LocalLimiter::new());
+        let l: std::sync::Arc<LocalLimiter> = std::sync::Arc::new(LocalLimiter::new());
         for a in Algorithm::ALL {
             let r = rule(a, 100, Duration::from_secs(3600));
             let allowed: usize = std::thread::scope(|s| {
