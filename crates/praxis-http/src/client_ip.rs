@@ -179,11 +179,7 @@ pub(crate) fn write_ip_key(out: &mut String, ip: Option<IpAddr>, ipv6_subnet: u8
             Ok(())
         }
         Some(IpAddr::V6(v6)) if ipv6_subnet >= 128 => write!(out, "{v6}"),
-        Some(IpAddr::V6(v6)) => write!(
-            out,
-            "{}/{ipv6_subnet}",
-            Ipv6Addr::from(mask_v6(v6, ipv6_subnet))
-        ),
+        Some(v6) => write!(out, "{}/{ipv6_subnet}", key_addr(v6, ipv6_subnet)),
     };
 }
 
