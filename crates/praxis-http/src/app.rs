@@ -121,26 +121,23 @@ pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Rou
         );
     }
 
-    let stack = StackLayer::new(StackConfig {
+    router = router.fallback(not_found);
+    // The rate limit is checked inside the stack (429s get the request id, the access log and
+    // metrics), not as a layer of its own: `Router::layer` wraps each route once per layer,
+    // and a second wrapper per request cost a third of the limiter's decision (D57).
+    let rate_limit = opts
+        .rate_limit
+        .as_ref()
+        .filter(|l| !l.is_empty())
+        .map(|limits| limits.limiting(limiter));
+    router.layer(StackLayer::new(StackConfig {
         body_limit: opts.body_limit,
         timeout: (!opts.request_timeout.is_zero()).then_some(opts.request_timeout),
         access_log: opts.access_log,
         metrics: opts.metrics.is_some().then(RedMetrics::default),
         auth: Arc::new(opts.auth),
-    });
-    router = router.fallback(not_found);
-    // The rate limit runs inside the stack (429s get the request id, the access log and
-    // metrics), composed with it into one layer: `Router::layer` boxes each route once per
-    // layer, and a second box per request cost more than the limiter's decision. Only when
-    // there are policies, so a server without them pays nothing.
-    match opts.rate_limit.as_ref().filter(|l| !l.is_empty()) {
-        Some(limits) => router.layer(
-            tower::ServiceBuilder::new()
-                .layer(stack)
-                .layer(limits.layer(limiter)),
-        ),
-        None => router.layer(stack),
-    }
+        rate_limit,
+    }))
 }
 
 async fn not_found() -> Problem {

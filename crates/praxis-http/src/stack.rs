@@ -1,7 +1,7 @@
-//! The per-request stack that wraps every route: request id, early body-limit check, timeout,
-//! panic catching, problem finishing, RED metrics and the access log.
+//! The per-request stack that wraps every route: request id, early body-limit check, rate
+//! limiting, timeout, panic catching, problem finishing, RED metrics and the access log.
 //!
-//! It is one hand-written tower layer with one future instead of five stacked middlewares: no
+//! It is one hand-written tower layer with one future instead of six stacked middlewares: no
 //! boxing and no allocation beyond the request id, and, because it is the outermost wrapper of
 //! each route (added with `Router::layer`, so after routing and with the matched path known),
 //! the access log and metrics see the final status, including timeouts (503) and panics (500).
@@ -24,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
-use futures::future::CatchUnwind;
+use futures::future::{BoxFuture, CatchUnwind};
 use tokio::time::Sleep;
 use tower::{Layer, Service};
 
@@ -32,6 +32,7 @@ use crate::access_log;
 use crate::auth::AuthSettings;
 use crate::metrics::{RedMetrics, UNMATCHED_ROUTE, method_label};
 use crate::problem::{self, Problem};
+use crate::ratelimit::{Check, Fields, Later, RateLimiting};
 use crate::request_id::{RequestId, X_REQUEST_ID};
 
 /// What the stack does; shared by every route.
@@ -48,6 +49,9 @@ pub(crate) struct StackConfig {
     pub metrics: Option<RedMetrics>,
     /// Added to each request for the `Caller` extractor.
     pub auth: Arc<AuthSettings>,
+    /// Rate-limit policies checked after the body-limit check and before the handler; `None`
+    /// when there are none.
+    pub rate_limit: Option<RateLimiting>,
 }
 
 /// Layer applying [`StackConfig`] to a route.
@@ -82,8 +86,8 @@ pub(crate) struct Stack<S> {
 
 impl<S> Service<Request> for Stack<S>
 where
-    S: Service<Request, Error = Infallible> + Clone,
-    S::Response: IntoResponse,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
 {
     type Response = Response;
     type Error = Infallible;
@@ -105,6 +109,7 @@ where
         });
         DefaultBodyLimit::max(self.cfg.body_limit).apply(&mut req);
 
+        let mut fields = Fields::default();
         let state = if declared_len(&req).is_some_and(|n| n > self.cfg.body_limit) {
             let detail = format!(
                 "the request body is larger than {} bytes",
@@ -114,16 +119,13 @@ where
                 res: Some(Problem::payload_too_large(detail).into_response()),
             }
         } else {
-            // The usual tower dance: call the clone that was driven to readiness.
-            let clone = self.inner.clone();
-            let mut ready = std::mem::replace(&mut self.inner, clone);
-            match std::panic::catch_unwind(AssertUnwindSafe(move || ready.call(req))) {
-                Ok(fut) => State::Running {
-                    fut: AssertUnwindSafe(fut).catch_unwind(),
-                },
-                Err(panic) => State::Early {
-                    res: Some(panic_response(panic, &id)),
-                },
+            match self.check_rate_limit(&req, route.as_ref(), start, &id) {
+                Check::Allowed(allowed) => {
+                    fields = allowed;
+                    self.call_inner(req, &id)
+                }
+                Check::Denied(res) => State::Early { res: Some(res) },
+                Check::Later(later) => self.call_rate_limited(later, req),
             }
         };
         StackFuture {
@@ -135,7 +137,57 @@ where
                 method,
                 route,
                 cfg: self.cfg.clone(),
+                fields,
             }),
+        }
+    }
+}
+
+impl<S> Stack<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    /// The rate-limit decision for a request that arrived at `arrived` (every request is
+    /// allowed, with no fields, when there are no policies).
+    #[inline(always)]
+    fn check_rate_limit(
+        &self,
+        req: &Request,
+        route: Option<&MatchedPath>,
+        arrived: Instant,
+        id: &RequestId,
+    ) -> Check {
+        let Some(limiting) = &self.cfg.rate_limit else {
+            return Check::Allowed(Fields::default());
+        };
+        let route = route.map(MatchedPath::as_str);
+        std::panic::catch_unwind(AssertUnwindSafe(|| limiting.check(req, route, arrived)))
+            .unwrap_or_else(|panic| Check::Denied(panic_response(panic, id)))
+    }
+
+    /// Calls the handler (the clone of the inner service that was driven to readiness).
+    #[inline(always)]
+    fn call_inner(&mut self, req: Request, id: &RequestId) -> State<S::Future> {
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        match std::panic::catch_unwind(AssertUnwindSafe(move || ready.call(req))) {
+            Ok(fut) => State::Running {
+                fut: AssertUnwindSafe(fut).catch_unwind(),
+            },
+            Err(panic) => State::Early {
+                res: Some(panic_response(panic, id)),
+            },
+        }
+    }
+
+    /// Hands the request to a rate-limit decision that waits (Redis, a principal); the
+    /// handler is called once it allows.
+    fn call_rate_limited(&mut self, later: Later, req: Request) -> State<S::Future> {
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        State::Deciding {
+            fut: AssertUnwindSafe(later.call(ready, req)).catch_unwind(),
         }
     }
 }
@@ -163,10 +215,13 @@ struct Done {
     method: &'static str,
     route: Option<MatchedPath>,
     cfg: Arc<StackConfig>,
+    /// The rate-limit fields of an allowed request, for the handler's response.
+    fields: Fields,
 }
 
 impl Done {
-    fn finish(self, res: Response) -> Response {
+    fn finish(self, mut res: Response) -> Response {
+        self.fields.apply(res.headers_mut());
         let mut res = problem::finish(res, Some(&self.id.0));
         res.headers_mut()
             .insert(X_REQUEST_ID.clone(), self.id.0.clone());
@@ -194,7 +249,11 @@ impl Done {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F> {
+        // The handler's future.
         Running { #[pin] fut: CatchUnwind<AssertUnwindSafe<F>> },
+        // A rate-limit decision that waits (Redis, a principal), then the handler.
+        Deciding { #[pin] fut: CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Result<Response, Infallible>>>> },
+        // The answer is known without the handler.
         Early { res: Option<Response> },
         Finished,
     }
@@ -212,10 +271,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, R> Future for StackFuture<F>
+impl<F> Future for StackFuture<F>
 where
-    F: Future<Output = Result<R, Infallible>>,
-    R: IntoResponse,
+    F: Future<Output = Result<Response, Infallible>>,
 {
     type Output = Result<Response, Infallible>;
 
@@ -223,35 +281,18 @@ where
         let mut this = self.project();
         let res = match this.state.as_mut().project() {
             StateProj::Early { res } => res.take(),
-            StateProj::Running { fut } => {
-                let polled = fut.poll(cx);
-                if polled.is_pending()
-                    && this.sleep.is_none()
-                    && let Some(done) = this.done.as_ref()
-                    && let Some(limit) = done.cfg.timeout
-                {
-                    *this.sleep = Some(Box::pin(tokio::time::sleep_until(
-                        (done.start + limit).into(),
-                    )));
-                }
-                let Poll::Ready(out) =
-                    ready_or_timeout(polled, this.sleep.as_mut().map(Pin::as_mut), cx)
-                else {
-                    return Poll::Pending;
-                };
-                Some(match out {
-                    Some(Ok(Ok(res))) => res.into_response(),
-                    Some(Ok(Err(never))) => match never {},
-                    Some(Err(panic)) => {
-                        let id = this
-                            .done
-                            .as_ref()
-                            .map_or_else(RequestId::generate, |d| d.id.clone());
-                        panic_response(panic, &id)
-                    }
-                    None => timeout_response(this.done.as_ref().and_then(|d| d.cfg.timeout)),
-                })
-            }
+            StateProj::Running { fut } => Some(ready!(handler_response(
+                fut.poll(cx),
+                this.sleep,
+                this.done,
+                cx
+            ))),
+            StateProj::Deciding { fut } => Some(ready!(handler_response(
+                fut.poll(cx),
+                this.sleep,
+                this.done,
+                cx
+            ))),
             StateProj::Finished => None,
         };
         this.state.set(State::Finished);
@@ -266,6 +307,42 @@ where
         };
         Poll::Ready(Ok(res))
     }
+}
+
+/// The response once the handler's future (`polled`) is ready, or a 503 when the timeout
+/// (armed on the first `Pending`) fires first, or a 500 when the handler panicked.
+#[inline(always)]
+fn handler_response(
+    polled: Poll<std::thread::Result<Result<Response, Infallible>>>,
+    sleep: &mut Option<Pin<Box<Sleep>>>,
+    done: &Option<Done>,
+    cx: &mut Context<'_>,
+) -> Poll<Response> {
+    if polled.is_pending()
+        && sleep.is_none()
+        && let Some(done) = done.as_ref()
+        && let Some(limit) = done.cfg.timeout
+    {
+        *sleep = Some(Box::pin(tokio::time::sleep_until(
+            (done.start + limit).into(),
+        )));
+    }
+    let out = ready!(ready_or_timeout(
+        polled,
+        sleep.as_mut().map(Pin::as_mut),
+        cx
+    ));
+    Poll::Ready(match out {
+        Some(Ok(Ok(res))) => res,
+        Some(Ok(Err(never))) => match never {},
+        Some(Err(panic)) => {
+            let id = done
+                .as_ref()
+                .map_or_else(RequestId::generate, |d| d.id.clone());
+            panic_response(panic, &id)
+        }
+        None => timeout_response(done.as_ref().and_then(|d| d.cfg.timeout)),
+    })
 }
 
 /// `Ready(Some(out))` when the inner future finished, `Ready(None)` when the timer fired first.

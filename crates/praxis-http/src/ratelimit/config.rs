@@ -426,7 +426,7 @@ impl RateLimits {
         &self.trusted
     }
 
-    /// Whether there is no policy (the app then adds no layer).
+    /// Whether there is no policy (the stack then checks nothing).
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
@@ -436,10 +436,10 @@ impl RateLimits {
         self.policies.iter().map(|p| p.name.as_str())
     }
 
-    /// The layer, deciding with the limiter set by [`with_limiter`](Self::with_limiter) or
-    /// else with `limiter` (the platform's).
-    pub fn layer(&self, limiter: Limiter) -> super::RateLimitLayer {
-        super::RateLimitLayer::new(self.clone(), self.limiter.clone().unwrap_or(limiter))
+    /// The request stack's rate limiting, deciding with the limiter set by
+    /// [`with_limiter`](Self::with_limiter) or else with `limiter` (the platform's).
+    pub(crate) fn limiting(&self, limiter: Limiter) -> super::RateLimiting {
+        super::RateLimiting::new(self.clone(), self.limiter.clone().unwrap_or(limiter))
     }
 }
 

@@ -1,16 +1,21 @@
-//! The rate-limit layer: configured policies checked on every matching request, with the
+//! Rate limiting: configured policies checked on every matching request, with the
 //! platform's [`Limiter`] (Redis when the platform has it, in-process otherwise).
 //!
-//! [`app`](crate::app::app) adds it (inside the request stack and composed with it into one
-//! route layer, so 429s get the request id, the access log and RED metrics) only when
-//! [`HttpOptions::rate_limit`](crate::HttpOptions::rate_limit) has policies: a server without
-//! policies pays nothing, and a route no policy matches pays one scan of the policy list.
+//! It is not a layer of its own: the request stack ([`crate::stack`]) checks each request with
+//! a [`RateLimiting`] after routing and before the handler, when
+//! [`HttpOptions::rate_limit`](crate::HttpOptions::rate_limit) has policies, so 429s get the
+//! request id, the access log and RED metrics, and the route pays no second wrapper (a layer
+//! of its own cost a clone of the route service and a move of the whole handler future per
+//! request, a third of the decision's cost; D57). A server without policies pays one branch,
+//! and a route no policy matches one scan of the policy list.
 //!
 //! With the in-process limiter and keys that need no lookup (client IP, route, global) the
-//! decision is taken in `call` on the borrowed request, without a boxed future: a key built
-//! in a reused buffer, the `RateLimit-Policy` value cloned from configuration, one allocation
-//! for the `RateLimit` value (none when the policy's [`HeadersMode`] leaves the fields out).
-//! Redis decisions and principal keys (which may read the database) take a boxed future.
+//! decision is taken in the stack's `call` on the borrowed request, at the request's arrival
+//! time (the stack reads the clock anyway), with the route the stack looked up, and without a
+//! boxed future: `ip` policies keyed by policy and address, other keys built in a reused
+//! buffer, the `RateLimit-Policy` value cloned from configuration, one allocation for the
+//! `RateLimit` value (none when the policy's [`HeadersMode`] leaves the fields out). Redis
+//! decisions and principal keys (which may read the database) take a boxed future.
 //!
 //! For each request, the policies that match it (method, and path prefix or route template)
 //! are checked in configuration order, one hit each, keyed by client IP, account, API key,
@@ -53,25 +58,22 @@ mod counters;
 #[cfg(test)]
 mod tests;
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::IntoResponse;
 use axum::response::Response;
 use futures::future::BoxFuture;
 use praxis_infra::ratelimit::{Decision, InProcess, KeyedLimiter, Limiter, Source, Verdict};
-use tower::{Layer, Service};
+use tower::Service;
 
 pub use crate::client_ip::Cidr;
 pub use config::{
@@ -97,9 +99,11 @@ pub const RATE_LIMITED: &str = "rate-limited";
 /// fails closed (503).
 pub const RATE_LIMIT_UNAVAILABLE: &str = "rate-limit-unavailable";
 
-/// Applies [`RateLimits`] to a router's routes (`Router::layer`).
+/// The rate limiting of the request stack: the configured policies and the limiter deciding
+/// them, built by [`RateLimits::limiting`]. The stack ([`crate::stack`]) checks every request
+/// with it before calling the handler; a router without policies has none and pays nothing.
 #[derive(Clone)]
-pub struct RateLimitLayer {
+pub(crate) struct RateLimiting {
     shared: Arc<Shared>,
 }
 
@@ -112,9 +116,9 @@ struct Shared {
     warned_no_peer: AtomicBool,
 }
 
-impl std::fmt::Debug for RateLimitLayer {
+impl std::fmt::Debug for RateLimiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimitLayer")
+        f.debug_struct("RateLimiting")
             .field(
                 "policies",
                 &self.shared.limits.policy_names().collect::<Vec<_>>(),
@@ -124,9 +128,45 @@ impl std::fmt::Debug for RateLimitLayer {
     }
 }
 
-impl RateLimitLayer {
-    /// The layer deciding `limits` with `limiter`.
-    pub fn new(limits: RateLimits, limiter: Limiter) -> Self {
+/// What [`RateLimiting::check`] decided.
+pub(crate) enum Check {
+    /// No policy applies, or every policy allowed: call the handler and add these fields to
+    /// its response.
+    Allowed(Fields),
+    /// A policy denied: answer this instead of calling the handler.
+    Denied(Response),
+    /// The decision has to wait (Redis, or a principal to resolve): hand the request and
+    /// the handler to [`Later::call`].
+    Later(Later),
+}
+
+/// A rate-limit decision that waits (Redis, a principal to resolve), from a policy on.
+pub(crate) struct Later {
+    shared: Arc<Shared>,
+    first: usize,
+}
+
+impl Later {
+    /// Decides the matching policies of `req` from the first that needed waiting, resolving
+    /// principals and waiting for the limiter's store, then calls `inner` unless a policy
+    /// denied; the response carries the rate-limit fields.
+    pub(crate) fn call<S>(
+        self,
+        inner: S,
+        req: Request,
+    ) -> BoxFuture<'static, Result<Response, Infallible>>
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+    {
+        let (parts, body) = req.into_parts();
+        Box::pin(limit(self.shared, self.first, inner, parts, body))
+    }
+}
+
+impl RateLimiting {
+    /// Rate limiting of `limits` decided with `limiter`.
+    pub(crate) fn new(limits: RateLimits, limiter: Limiter) -> Self {
         Self {
             shared: Arc::new(Shared {
                 limits,
@@ -136,121 +176,24 @@ impl RateLimitLayer {
             }),
         }
     }
-}
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimit {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-/// The service produced by [`RateLimitLayer`].
-#[derive(Clone)]
-pub struct RateLimit<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S> Service<Request> for RateLimit<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = RateLimitFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let shared = &self.shared;
-        let head = Head::of_request(&req);
+    /// Decides `req`, which arrived at `arrived` on the route template `route`, if that needs
+    /// no waiting: with the in-process limiter and keys known without a lookup (client IP,
+    /// route, global), on the borrowed request, without a boxed future.
+    pub(crate) fn check(&self, req: &Request, route: Option<&str>, arrived: Instant) -> Check {
+        let shared = &*self.shared;
+        let head = Head::of_request(req, route);
         let Some(first) = next_match(&shared.limits.policies, 0, &head) else {
-            return RateLimitFuture::inner(self.inner.call(req), Fields::None);
+            return Check::Allowed(Fields::default());
         };
-        if let Some(limiter) = shared.limiter.in_process()
-            && !needs_principal(shared, first, &head)
-        {
-            // In-process limiter and keys known without awaiting: decide here on the borrowed
-            // request, no boxed future.
-            return match decide_now(shared, limiter, first, &head) {
-                Now::Allowed(fields) => RateLimitFuture::inner(self.inner.call(req), fields),
-                Now::Denied(denied) => RateLimitFuture {
-                    state: State::Ready {
-                        response: Some(denied),
-                    },
-                },
-            };
-        }
-        let (parts, body) = req.into_parts();
-        // The usual tower dance: call the clone that was driven to readiness.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        RateLimitFuture {
-            state: State::Boxed {
-                future: Box::pin(limit(self.shared.clone(), first, inner, parts, body)),
-            },
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`RateLimit`]: the inner service's (adding the rate-limit fields to its
-    /// response), a ready denial, or, when a decision has to wait (Redis, a principal to
-    /// resolve), a boxed one.
-    pub struct RateLimitFuture<F> {
-        #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        // Decided (or no policy matched): the inner service's response plus `fields` (not
-        // boxed: measured, the allocation costs more than moving the larger future).
-        Inner { #[pin] inner: F, fields: Fields },
-        // Denied at once (taken when polled).
-        Ready { response: Option<Response> },
-        // Deciding asynchronously, then the inner service's response.
-        Boxed { future: BoxFuture<'static, Result<Response, Infallible>> },
-    }
-}
-
-impl<F> RateLimitFuture<F> {
-    fn inner(inner: F, fields: Fields) -> Self {
-        Self {
-            state: State::Inner { inner, fields },
-        }
-    }
-}
-
-impl<F> Future for RateLimitFuture<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { inner, fields } => {
-                let Ok(mut res) = std::task::ready!(inner.poll(cx));
-                std::mem::take(fields).apply(res.headers_mut());
-                Poll::Ready(Ok(res))
+        match shared.limiter.in_process() {
+            Some(limiter) if !needs_principal(shared, first, &head) => {
+                decide_now(shared, limiter, first, &head, arrived)
             }
-            StateProj::Ready { response } => {
-                Poll::Ready(Ok(response.take().unwrap_or_else(|| {
-                    Problem::internal("rate-limit future polled after completion").into_response()
-                })))
-            }
-            StateProj::Boxed { future } => future.as_mut().poll(cx),
+            _ => Check::Later(Later {
+                shared: self.shared.clone(),
+                first,
+            }),
         }
     }
 }
@@ -262,57 +205,39 @@ struct Head<'a> {
     path: &'a str,
     headers: &'a HeaderMap,
     extensions: &'a Extensions,
-    /// The matched route template, looked up when a policy first needs it.
-    route: OnceCell<Option<&'a str>>,
+    /// The route template axum matched (`/{code}`), if any.
+    route: Option<&'a str>,
 }
 
 impl<'a> Head<'a> {
-    fn of_request(req: &'a Request) -> Self {
-        Self::new(
-            req.method(),
-            req.uri().path(),
-            req.headers(),
-            req.extensions(),
-        )
-    }
-
-    fn of_parts(parts: &'a Parts) -> Self {
-        Self::new(
-            &parts.method,
-            parts.uri.path(),
-            &parts.headers,
-            &parts.extensions,
-        )
-    }
-
-    fn new(
-        method: &'a Method,
-        path: &'a str,
-        headers: &'a HeaderMap,
-        extensions: &'a Extensions,
-    ) -> Self {
+    /// The request as borrowed by the stack, which has looked the route up already.
+    fn of_request(req: &'a Request, route: Option<&'a str>) -> Self {
         Self {
-            method,
-            path,
-            headers,
-            extensions,
-            route: OnceCell::new(),
+            method: req.method(),
+            path: req.uri().path(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+            route,
         }
     }
 
-    /// The route template axum matched (`/{code}`), if any.
-    fn route(&self) -> Option<&'a str> {
-        *self.route.get_or_init(|| {
-            self.extensions
+    fn of_parts(parts: &'a Parts) -> Self {
+        Self {
+            method: &parts.method,
+            path: parts.uri.path(),
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+            route: parts
+                .extensions
                 .get::<MatchedPath>()
-                .map(MatchedPath::as_str)
-        })
+                .map(MatchedPath::as_str),
+        }
     }
 }
 
 /// The index of the first policy at or after `from` that applies to the request.
 fn next_match(policies: &[Policy], from: usize, head: &Head<'_>) -> Option<usize> {
-    (from..policies.len()).find(|&i| policies[i].matches(head.method, head.path, || head.route()))
+    (from..policies.len()).find(|&i| policies[i].matches(head.method, head.path, || head.route))
 }
 
 /// Whether a policy matching the request (from `first` on) is keyed by a principal, which
@@ -337,12 +262,19 @@ thread_local! {
     static KEY_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Decides every matching policy (none keyed by a principal) with the in-process limiter:
-/// the response fields when allowed, the denial otherwise.
-fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, head: &Head<'_>) -> Now {
+/// Decides every matching policy (none keyed by a principal) with the in-process limiter, at
+/// the request's arrival (the stack has read the clock already): the response fields when
+/// allowed, the denial otherwise.
+fn decide_now(
+    shared: &Shared,
+    limiter: InProcess<'_>,
+    first: usize,
+    head: &Head<'_>,
+    arrived: Instant,
+) -> Check {
     let policies = &shared.limits.policies;
     let mut caller = Caller::default();
-    let mut fields = Fields::None;
+    let mut fields = Fields::default();
     let mut at = Some(first);
     while let Some(i) = at {
         let policy = &policies[i];
@@ -354,14 +286,14 @@ fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, head: &Head
                 ip: ip.map(|ip| crate::client_ip::key_addr(ip, shared.limits.ipv6_subnet)),
             };
             Verdict {
-                decision: shared.ip_states.check(&key, &plan_rule.rule, 1),
+                decision: shared.ip_states.check_at(&key, &plan_rule.rule, 1, arrived),
                 source: Source::Local,
             }
         } else {
             KEY_BUFFER.with_borrow_mut(|key| {
                 key.clear();
                 plain_key(shared, policy, head, &mut caller, key);
-                limiter.check(key, &plan_rule.rule, 1)
+                limiter.check_at(key, &plan_rule.rule, 1, arrived)
             })
         };
         if let Some(denied) = judge(
@@ -372,19 +304,11 @@ fn decide_now(shared: &Shared, limiter: InProcess<'_>, first: usize, head: &Head
             &mut fields,
             head.extensions,
         ) {
-            return Now::Denied(denied);
+            return Check::Denied(denied);
         }
         at = next_match(policies, i + 1, head);
     }
-    Now::Allowed(fields)
-}
-
-/// A decision taken without awaiting.
-enum Now {
-    /// Every policy allowed: call the handler and add these fields.
-    Allowed(Fields),
-    /// A policy denied: this is the answer.
-    Denied(Response),
+    Check::Allowed(fields)
 }
 
 /// What the keys of one request are made of, resolved at most once.
@@ -408,7 +332,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let mut caller = Caller::default();
-    let mut fields = Fields::None;
+    let mut fields = Fields::default();
     let mut key = String::new();
     let mut at = Some(first);
     while let Some(i) = at {
@@ -538,7 +462,7 @@ fn plain_key(
         config::KeyKind::Route => {
             key.push_str(&policy.key_prefix);
             // Unmatched paths share one key: a flood of random 404s creates no keys.
-            let route = head.route().unwrap_or(crate::metrics::UNMATCHED_ROUTE);
+            let route = head.route.unwrap_or(crate::metrics::UNMATCHED_ROUTE);
             key.push_str("route:");
             key.push_str(head.method.as_str());
             key.push(' ');
@@ -585,12 +509,13 @@ fn client_ip_of(shared: &Shared, head: &Head<'_>, caller: &mut Caller) -> Option
 }
 
 /// The `RateLimit-Policy` and `RateLimit` fields of a response: built once per response,
-/// with the policy field cloned from configuration when one policy applies.
+/// with the policy field cloned from configuration when one policy applies. Boxed, since the
+/// stack's future carries them through the handler: a response without fields (no policy, or
+/// a policy whose [`HeadersMode`] leaves them out) costs a null pointer there.
 #[derive(Default)]
-enum Fields {
-    /// No enforcing policy applied.
-    #[default]
-    None,
+pub(crate) struct Fields(Option<Box<FieldValues>>);
+
+enum FieldValues {
     /// One policy: its precomputed `RateLimit-Policy` value and this request's `RateLimit`.
     One {
         /// `RateLimit-Policy`.
@@ -615,16 +540,16 @@ impl Fields {
         push_decimal(&mut item, d.remaining);
         item.push_str(";t=");
         push_decimal(&mut item, t);
-        *self = match std::mem::take(self) {
-            Fields::None => match HeaderValue::from_maybe_shared(bytes::Bytes::from(item)) {
-                Ok(limit) => Fields::One {
+        let next = match self.0.take().map(|values| *values) {
+            None => match HeaderValue::from_maybe_shared(bytes::Bytes::from(item)) {
+                Ok(limit) => FieldValues::One {
                     policy: plan_rule.policy_header.clone(),
                     limit,
                 },
                 // Policy names are plain ASCII (checked at validation): not reached.
-                Err(_) => Fields::None,
+                Err(_) => return,
             },
-            Fields::One { policy, limit } => Fields::Many {
+            Some(FieldValues::One { policy, limit }) => FieldValues::Many {
                 policy: format!(
                     "{}, {}",
                     policy.to_str().unwrap_or_default(),
@@ -632,27 +557,37 @@ impl Fields {
                 ),
                 limit: format!("{}, {item}", limit.to_str().unwrap_or_default()),
             },
-            Fields::Many {
+            Some(FieldValues::Many {
                 mut policy,
                 mut limit,
-            } => {
+            }) => {
                 policy.push_str(", ");
                 policy.push_str(&plan_rule.policy_item);
                 limit.push_str(", ");
                 limit.push_str(&item);
-                Fields::Many { policy, limit }
+                FieldValues::Many { policy, limit }
             }
         };
+        self.0 = Some(Box::new(next));
     }
 
+    /// Adds the fields to a response's headers.
+    #[inline]
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        if let Some(values) = self.0 {
+            (*values).apply(headers);
+        }
+    }
+}
+
+impl FieldValues {
     fn apply(self, headers: &mut HeaderMap) {
         match self {
-            Fields::None => {}
-            Fields::One { policy, limit } => {
+            FieldValues::One { policy, limit } => {
                 headers.insert(RATELIMIT_POLICY.clone(), policy);
                 headers.insert(RATELIMIT.clone(), limit);
             }
-            Fields::Many { policy, limit } => {
+            FieldValues::Many { policy, limit } => {
                 // Policy names are plain ASCII (checked at validation): always valid values.
                 if let Ok(v) = HeaderValue::from_str(&policy) {
                     headers.insert(RATELIMIT_POLICY.clone(), v);

@@ -1,4 +1,5 @@
-//! The layer on a small router (tower `oneshot`), with the in-process limiter and with Redis.
+//! Rate limiting through the request stack on a small router (tower `oneshot`), with the
+//! in-process limiter and with Redis.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -42,13 +43,26 @@ async fn ok() -> &'static str {
     "ok"
 }
 
-/// `/api/v1/things/{id}` (GET, POST), `/api/v1/other` and `/healthz`, behind the layer.
+/// `/api/v1/things/{id}` (GET, POST), `/api/v1/other` and `/healthz`, behind the request
+/// stack checking `limits`.
 fn router(limits: &RateLimits, limiter: Limiter) -> Router {
+    router_with_auth(limits, limiter, AuthSettings::default())
+}
+
+/// [`router`] whose stack resolves principals with `auth`.
+fn router_with_auth(limits: &RateLimits, limiter: Limiter, auth: AuthSettings) -> Router {
     Router::new()
         .route("/api/v1/things/{id}", get(ok).post(ok))
         .route("/api/v1/other", get(ok))
         .route("/healthz", get(ok))
-        .layer(limits.layer(limiter))
+        .layer(crate::stack::StackLayer::new(crate::stack::StackConfig {
+            body_limit: 1 << 20,
+            timeout: None,
+            access_log: false,
+            metrics: None,
+            auth: Arc::new(auth),
+            rate_limit: Some(limits.limiting(limiter)),
+        }))
 }
 
 struct Reply {
@@ -316,16 +330,16 @@ fn limiter_keys_are_stable() {
         policy("p-global", "global", "gcra", 10, "1m"),
         policy("p-acct", "account", "gcra", 10, "1m"),
     ]);
-    let layer = RateLimits::new(&cfg)
+    let limiting = RateLimits::new(&cfg)
         .expect("valid")
-        .layer(Limiter::local());
-    let shared = &layer.shared;
+        .limiting(Limiter::local());
+    let shared = &limiting.shared;
     let key_of = |index: usize, req: &Request<Body>| {
         let mut key = String::new();
         plain_key(
             shared,
             &shared.limits.policies[index],
-            &Head::of_request(req),
+            &Head::of_request(req, None),
             &mut Caller::default(),
             &mut key,
         );
@@ -572,7 +586,7 @@ async fn account_and_api_key_policies_use_the_principal_and_its_plan() {
         authenticator: Some(Arc::new(Tokens)),
         ..AuthSettings::default()
     };
-    let app = router(&limits, Limiter::local()).layer(settings.layer());
+    let app = router_with_auth(&limits, Limiter::local(), settings);
     let as_token = |token: &str, peer: &str| {
         request(
             "GET",

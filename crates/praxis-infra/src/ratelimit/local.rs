@@ -67,6 +67,7 @@ impl<K> Default for Shard<K> {
                 entries: HashMap::default(),
                 ops: 0,
                 kept: 0,
+                last_ns: 0,
             }),
         }
     }
@@ -78,6 +79,8 @@ struct ShardMap<K> {
     ops: u64,
     /// Entries the last sweep kept.
     kept: u64,
+    /// The latest time a check here was taken at (ns since the limiter's origin).
+    last_ns: u64,
 }
 
 impl<K> ShardMap<K> {
@@ -101,9 +104,9 @@ impl<K: Hash + Eq> LocalLimiter<K> {
         }
     }
 
-    /// Nanoseconds since the limiter was created.
-    fn now_ns(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    /// Nanoseconds from the limiter's creation to `at`.
+    fn ns_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &Shard<K> {
@@ -112,15 +115,29 @@ impl<K: Hash + Eq> LocalLimiter<K> {
         &self.shards[(h >> 58) as usize % SHARDS]
     }
 
+    /// Takes `hits` from `key`'s state of `rule` now.
     pub(crate) fn check<Q>(&self, key: &Q, rule: &Rule, hits: u64) -> Decision
     where
         K: Borrow<Q> + OwnedKey<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.check_at(key, rule, hits, Instant::now())
+    }
+
+    /// Takes `hits` from `key`'s state of `rule` at `at` (a time the caller has read already,
+    /// such as the request's arrival). Times read before taking the lock may arrive out of
+    /// order: a check is taken at the later of `at` and the shard's latest, so per key the
+    /// time never goes back (a late arrival is charged as of the check before it).
+    pub(crate) fn check_at<Q>(&self, key: &Q, rule: &Rule, hits: u64, at: Instant) -> Decision
+    where
+        K: Borrow<Q> + OwnedKey<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let shard = self.shard(key);
+        let at_ns = self.ns_at(at);
         let mut map = shard.map.lock();
-        // Read the clock under the lock: per key, `now` never decreases.
-        let now = self.now_ns();
+        let now = at_ns.max(map.last_ns);
+        map.last_ns = now;
         map.ops += 1;
         // A sweep costs O(kept + ops) and comes at most every max(SWEEP_EVERY, kept) checks:
         // amortized O(1) per check.
@@ -155,7 +172,7 @@ impl<K: Hash + Eq> LocalLimiter<K> {
     /// Sweeps every shard now.
     #[cfg(test)]
     fn sweep_all(&self) {
-        let now = self.now_ns();
+        let now = self.ns_at(Instant::now());
         for s in self.shards.iter() {
             s.map.lock().sweep(now);
         }
@@ -182,6 +199,21 @@ mod tests {
         assert!(l.check("k", &b, 2).allowed);
         assert!(l.check("other", &a, 1).allowed);
         assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn a_check_at_an_earlier_time_counts_as_the_latest() {
+        // Times read before the lock (request arrivals) can reach a shard out of order. A
+        // fixed window that went back to its previous window would start a fresh count there.
+        let l: LocalLimiter = LocalLimiter::new();
+        let r = rule(Algorithm::FixedWindow, 1, Duration::from_secs(1));
+        let later = l.origin + Duration::from_millis(1_500);
+        let earlier = l.origin + Duration::from_millis(500);
+        assert!(l.check_at("k", &r, 1, later).allowed);
+        let d = l.check_at("k", &r, 1, earlier);
+        assert!(!d.allowed, "charged in the window of the latest check");
+        // Retry after the end of that window, seen from 1.5 s.
+        assert_eq!(d.retry_after, Some(Duration::from_millis(500)));
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod redis;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use praxis_kit::ratelimit::{Algorithm, Decision, Quota, QuotaError, UnknownAlgorithm};
 
@@ -272,8 +272,15 @@ pub struct InProcess<'a>(&'a LocalLimiter);
 impl InProcess<'_> {
     /// The same decision as [`Limiter::check`] on an in-process limiter, without awaiting.
     pub fn check(&self, key: &str, rule: &Rule, hits: u64) -> Verdict {
+        self.check_at(key, rule, hits, Instant::now())
+    }
+
+    /// [`check`](Self::check) taken at `at`, a time the caller has read already (a request's
+    /// arrival): no clock read. Per key the time never goes back: an `at` before the latest
+    /// check of the key's shard counts as that check's time.
+    pub fn check_at(&self, key: &str, rule: &Rule, hits: u64, at: Instant) -> Verdict {
         Verdict {
-            decision: self.0.check(key, rule, hits),
+            decision: self.0.check_at(key, rule, hits, at),
             source: Source::Local,
         }
     }
@@ -295,6 +302,11 @@ impl<K: Copy + std::hash::Hash + Eq> KeyedLimiter<K> {
     /// [`InProcess::check`]).
     pub fn check(&self, key: &K, rule: &Rule, hits: u64) -> Decision {
         self.0.check(key, rule, hits)
+    }
+
+    /// [`check`](Self::check) taken at `at`, as [`InProcess::check_at`].
+    pub fn check_at(&self, key: &K, rule: &Rule, hits: u64, at: Instant) -> Decision {
+        self.0.check_at(key, rule, hits, at)
     }
 }
 
