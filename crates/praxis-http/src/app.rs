@@ -35,7 +35,8 @@ pub struct HttpOptions {
     pub metrics: Option<PrometheusHandle>,
     /// Who may write.
     pub auth: AuthSettings,
-    /// Rate-limit policies; `None` (the default) or no policies adds no layer at all.
+    /// Rate-limit policies the request stack checks; `None` (the default) or no policies: nothing
+    /// is checked.
     pub rate_limit: Option<RateLimits>,
 }
 
@@ -77,7 +78,8 @@ struct OpsApi;
 /// Merges services, adds `/healthz`, `/readyz` (`platform.readiness()`), `/metrics` (when
 /// `opts.metrics` is set), `/api/openapi.json`, a 404 problem fallback, and wraps every route
 /// in the request stack: request id (taken from `x-request-id` or generated, echoed), access
-/// log, RED metrics, body limit (413), timeout (503), panic (500); bare error responses such as
+/// log, RED metrics, body limit (413), rate limits (429, when `opts.rate_limit` has policies),
+/// timeout (503), panic (500); bare error responses such as
 /// axum's 405 become problems.
 ///
 /// # Panics

@@ -3,8 +3,8 @@
 //! A request's bearer token is resolved once into a [`Principal`] by [`principal`]: the
 //! bootstrap admin key (compared in constant time) is the admin principal; any other token is
 //! handed to the configured [`Authenticator`] (the identity system's: JWT access tokens and
-//! `prx_` API keys). The result is cached in the request extensions, so the rate-limit layer and
-//! the [`Caller`] extractor share one lookup.
+//! `prx_` API keys). The result is cached in the request extensions, so the rate limit and the
+//! [`Caller`] extractor share one lookup.
 //!
 //! Handlers take a [`Caller`] and ask it for what they need: [`Caller::require_scope`] (401
 //! when anonymous, 403 when the scope is missing), [`Caller::owner_id`], [`Caller::is_admin`].
@@ -183,7 +183,7 @@ fn settings_of(parts: &Parts) -> Arc<AuthSettings> {
 struct Resolved(Result<Option<Principal>, Problem>);
 
 /// Resolves the request's principal once and caches it in the request extensions; both the
-/// rate-limit layer and the extractors use it.
+/// rate limit and the extractors use it.
 ///
 /// No `Authorization` header is `Ok(None)` (anonymous). `Bearer <admin key>` is the bootstrap
 /// admin; any other bearer token goes to the configured [`Authenticator`]. A header that is not

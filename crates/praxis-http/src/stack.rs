@@ -2,7 +2,9 @@
 //! limiting, timeout, panic catching, problem finishing, RED metrics and the access log.
 //!
 //! It is one hand-written tower layer with one future instead of six stacked middlewares: no
-//! boxing and no allocation beyond the request id, and, because it is the outermost wrapper of
+//! boxing and no allocation beyond the request id (a rate-limit decision that waits for Redis
+//! or a principal is boxed, and so are rate-limit fields when a response carries them), and,
+//! because it is the outermost wrapper of
 //! each route (added with `Router::layer`, so after routing and with the matched path known),
 //! the access log and metrics see the final status, including timeouts (503) and panics (500).
 //!
@@ -109,7 +111,6 @@ where
         });
         DefaultBodyLimit::max(self.cfg.body_limit).apply(&mut req);
 
-        let mut fields = Fields::default();
         let state = if declared_len(&req).is_some_and(|n| n > self.cfg.body_limit) {
             let detail = format!(
                 "the request body is larger than {} bytes",
@@ -120,10 +121,7 @@ where
             }
         } else {
             match self.check_rate_limit(&req, route.as_ref(), start, &id) {
-                Check::Allowed(allowed) => {
-                    fields = allowed;
-                    self.call_inner(req, &id)
-                }
+                Check::Allowed(fields) => self.call_inner(req, &id, fields),
                 Check::Denied(res) => State::Early { res: Some(res) },
                 Check::Later(later) => self.call_rate_limited(later, req),
             }
@@ -137,7 +135,6 @@ where
                 method,
                 route,
                 cfg: self.cfg.clone(),
-                fields,
             }),
         }
     }
@@ -163,20 +160,22 @@ where
         };
         let route = route.map(MatchedPath::as_str);
         std::panic::catch_unwind(AssertUnwindSafe(|| limiting.check(req, route, arrived)))
-            .unwrap_or_else(|panic| Check::Denied(panic_response(panic, id)))
+            .unwrap_or_else(|panic| Check::Denied(panic_response(panic, id, "rate-limit decision")))
     }
 
-    /// Calls the handler (the clone of the inner service that was driven to readiness).
+    /// Calls the handler (the clone of the inner service that was driven to readiness);
+    /// `fields` go on its response.
     #[inline(always)]
-    fn call_inner(&mut self, req: Request, id: &RequestId) -> State<S::Future> {
+    fn call_inner(&mut self, req: Request, id: &RequestId, fields: Fields) -> State<S::Future> {
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         match std::panic::catch_unwind(AssertUnwindSafe(move || ready.call(req))) {
             Ok(fut) => State::Running {
                 fut: AssertUnwindSafe(fut).catch_unwind(),
+                fields,
             },
             Err(panic) => State::Early {
-                res: Some(panic_response(panic, id)),
+                res: Some(panic_response(panic, id, "handler")),
             },
         }
     }
@@ -215,13 +214,10 @@ struct Done {
     method: &'static str,
     route: Option<MatchedPath>,
     cfg: Arc<StackConfig>,
-    /// The rate-limit fields of an allowed request, for the handler's response.
-    fields: Fields,
 }
 
 impl Done {
-    fn finish(self, mut res: Response) -> Response {
-        self.fields.apply(res.headers_mut());
+    fn finish(self, res: Response) -> Response {
         let mut res = problem::finish(res, Some(&self.id.0));
         res.headers_mut()
             .insert(X_REQUEST_ID.clone(), self.id.0.clone());
@@ -249,8 +245,9 @@ impl Done {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F> {
-        // The handler's future.
-        Running { #[pin] fut: CatchUnwind<AssertUnwindSafe<F>> },
+        // The handler's future, and the rate-limit fields for its response (not for a 500 or
+        // 503 the stack answers instead).
+        Running { #[pin] fut: CatchUnwind<AssertUnwindSafe<F>>, fields: Fields },
         // A rate-limit decision that waits (Redis, a principal), then the handler.
         Deciding { #[pin] fut: CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Result<Response, Infallible>>>> },
         // The answer is known without the handler.
@@ -281,18 +278,20 @@ where
         let mut this = self.project();
         let res = match this.state.as_mut().project() {
             StateProj::Early { res } => res.take(),
-            StateProj::Running { fut } => Some(ready!(handler_response(
-                fut.poll(cx),
-                this.sleep,
-                this.done,
-                cx
-            ))),
-            StateProj::Deciding { fut } => Some(ready!(handler_response(
-                fut.poll(cx),
-                this.sleep,
-                this.done,
-                cx
-            ))),
+            StateProj::Running { fut, fields } => {
+                match ready!(handler_response(fut.poll(cx), this.sleep, this.done, cx)) {
+                    Ok(mut res) => {
+                        std::mem::take(fields).apply(res.headers_mut());
+                        Some(res)
+                    }
+                    Err(res) => Some(res),
+                }
+            }
+            StateProj::Deciding { fut } => {
+                match ready!(handler_response(fut.poll(cx), this.sleep, this.done, cx)) {
+                    Ok(res) | Err(res) => Some(res),
+                }
+            }
             StateProj::Finished => None,
         };
         this.state.set(State::Finished);
@@ -309,15 +308,16 @@ where
     }
 }
 
-/// The response once the handler's future (`polled`) is ready, or a 503 when the timeout
-/// (armed on the first `Pending`) fires first, or a 500 when the handler panicked.
+/// Once the handler's future (`polled`) is ready: `Ok` with its response, or `Err` with the
+/// stack's own answer: a 503 when the timeout (armed on the first `Pending`) fired first, a
+/// 500 when the handler panicked.
 #[inline(always)]
 fn handler_response(
     polled: Poll<std::thread::Result<Result<Response, Infallible>>>,
     sleep: &mut Option<Pin<Box<Sleep>>>,
     done: &Option<Done>,
     cx: &mut Context<'_>,
-) -> Poll<Response> {
+) -> Poll<Result<Response, Response>> {
     if polled.is_pending()
         && sleep.is_none()
         && let Some(done) = done.as_ref()
@@ -333,15 +333,15 @@ fn handler_response(
         cx
     ));
     Poll::Ready(match out {
-        Some(Ok(Ok(res))) => res,
+        Some(Ok(Ok(res))) => Ok(res),
         Some(Ok(Err(never))) => match never {},
         Some(Err(panic)) => {
             let id = done
                 .as_ref()
                 .map_or_else(RequestId::generate, |d| d.id.clone());
-            panic_response(panic, &id)
+            Err(panic_response(panic, &id, "handler"))
         }
-        None => timeout_response(done.as_ref().and_then(|d| d.cfg.timeout)),
+        None => Err(timeout_response(done.as_ref().and_then(|d| d.cfg.timeout))),
     })
 }
 
@@ -372,17 +372,14 @@ fn timeout_response(limit: Option<Duration>) -> Response {
     .into_response()
 }
 
-fn panic_response(panic: Box<dyn Any + Send>, id: &RequestId) -> Response {
+/// The 500 answer to a panic in `what` (the handler, the rate-limit decision), logged.
+fn panic_response(panic: Box<dyn Any + Send>, id: &RequestId, what: &str) -> Response {
     let message = panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("non-string panic payload");
-    tracing::error!(
-        request_id = id.as_str(),
-        panic = message,
-        "handler panicked"
-    );
+    tracing::error!(request_id = id.as_str(), panic = message, "{what} panicked");
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",

@@ -1,5 +1,5 @@
 //! Rate-limit configuration: serde types as written in `praxis.toml`, and their validation
-//! into the compiled [`RateLimits`] the layer uses.
+//! into the compiled [`RateLimits`] the request stack checks.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -312,7 +312,7 @@ fn under_prefix(path: &str, prefix: &str) -> bool {
     }
 }
 
-/// Validated rate limits, ready for the layer: what [`crate::HttpOptions::rate_limit`] holds.
+/// Validated rate limits, ready for the request stack: what [`crate::HttpOptions::rate_limit`] holds.
 /// Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct RateLimits {

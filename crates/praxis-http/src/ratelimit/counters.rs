@@ -1,4 +1,4 @@
-//! Counters of the rate-limit layer, per policy.
+//! Counters of the rate-limit decisions, per policy.
 
 use ::metrics::{Counter, counter};
 

@@ -1,8 +1,8 @@
 //! Rate limiting: configured policies checked on every matching request, with the
 //! platform's [`Limiter`] (Redis when the platform has it, in-process otherwise).
 //!
-//! It is not a layer of its own: the request stack ([`crate::stack`]) checks each request with
-//! a [`RateLimiting`] after routing and before the handler, when
+//! It is not a layer of its own: the request stack (`crate::stack`) checks each request with
+//! a `RateLimiting` after routing and before the handler, when
 //! [`HttpOptions::rate_limit`](crate::HttpOptions::rate_limit) has policies, so 429s get the
 //! request id, the access log and RED metrics, and the route pays no second wrapper (a layer
 //! of its own cost a clone of the route service and a move of the whole handler future per
@@ -13,8 +13,9 @@
 //! decision is taken in the stack's `call` on the borrowed request, at the request's arrival
 //! time (the stack reads the clock anyway), with the route the stack looked up, and without a
 //! boxed future: `ip` policies keyed by policy and address, other keys built in a reused
-//! buffer, the `RateLimit-Policy` value cloned from configuration, one allocation for the
-//! `RateLimit` value (none when the policy's [`HeadersMode`] leaves the fields out). Redis
+//! buffer, the `RateLimit-Policy` value cloned from configuration, two allocations for the
+//! `RateLimit` value and the box the fields ride in through the handler (none when the
+//! policy's [`HeadersMode`] leaves the fields out). Redis
 //! decisions and principal keys (which may read the database) take a boxed future.
 //!
 //! For each request, the policies that match it (method, and path prefix or route template)
@@ -30,7 +31,8 @@
 //!   `Retry-After` in whole seconds, rounded up. When the store is down and the policy fails
 //!   closed: **503** `rate-limit-unavailable` with `Retry-After: 1` (the client did nothing
 //!   wrong; the draft's `temporary-reduced-capacity` problem is also a 503).
-//! - Every response of a limited route carries (by default; a policy's `headers` setting,
+//! - Every answer of a limited route's handler (not the stack's own 500 or 503 when the
+//!   handler panics or times out) carries (by default; a policy's `headers` setting,
 //!   [`HeadersMode`], can keep them to responses near the limit or to denials), for each
 //!   enforcing (non-shadow) policy checked, the fields of
 //!   draft-ietf-httpapi-ratelimit-headers-11 (May 2026), in their Structured Field form:
@@ -144,6 +146,7 @@ pub(crate) enum Check {
 pub(crate) struct Later {
     shared: Arc<Shared>,
     first: usize,
+    arrived: Instant,
 }
 
 impl Later {
@@ -160,7 +163,14 @@ impl Later {
         S::Future: Send,
     {
         let (parts, body) = req.into_parts();
-        Box::pin(limit(self.shared, self.first, inner, parts, body))
+        Box::pin(limit(
+            self.shared,
+            self.first,
+            self.arrived,
+            inner,
+            parts,
+            body,
+        ))
     }
 }
 
@@ -193,12 +203,13 @@ impl RateLimiting {
             _ => Check::Later(Later {
                 shared: self.shared.clone(),
                 first,
+                arrived,
             }),
         }
     }
 }
 
-/// What the layer reads of a request: borrowed from the `Request` itself on the synchronous
+/// What the rate limit reads of a request: borrowed from the `Request` itself on the synchronous
 /// path (no `into_parts`), from its `Parts` on the boxed one.
 struct Head<'a> {
     method: &'a Method,
@@ -280,15 +291,7 @@ fn decide_now(
         let policy = &policies[i];
         let plan_rule = &policy.base;
         let verdict = if policy.key == config::KeyKind::Ip {
-            let ip = client_ip_of(shared, head, &mut caller);
-            let key = IpKey {
-                policy: i,
-                ip: ip.map(|ip| crate::client_ip::key_addr(ip, shared.limits.ipv6_subnet)),
-            };
-            Verdict {
-                decision: shared.ip_states.check_at(&key, &plan_rule.rule, 1, arrived),
-                source: Source::Local,
-            }
+            ip_verdict(shared, i, head, &mut caller, arrived)
         } else {
             KEY_BUFFER.with_borrow_mut(|key| {
                 key.clear();
@@ -311,6 +314,27 @@ fn decide_now(
     Check::Allowed(fields)
 }
 
+/// The in-process decision of `ip` policy `i` (keyed by policy and address in the stack's
+/// own states, on both the synchronous and the waiting path, so one client has one count).
+fn ip_verdict(
+    shared: &Shared,
+    i: usize,
+    head: &Head<'_>,
+    caller: &mut Caller,
+    arrived: Instant,
+) -> Verdict {
+    let ip = client_ip_of(shared, head, caller);
+    let key = IpKey {
+        policy: i,
+        ip: ip.map(|ip| crate::client_ip::key_addr(ip, shared.limits.ipv6_subnet)),
+    };
+    let rule = &shared.limits.policies[i].base.rule;
+    Verdict {
+        decision: shared.ip_states.check_at(&key, rule, 1, arrived),
+        source: Source::Local,
+    }
+}
+
 /// What the keys of one request are made of, resolved at most once.
 #[derive(Default)]
 struct Caller {
@@ -324,6 +348,7 @@ struct Caller {
 async fn limit<S>(
     shared: Arc<Shared>,
     first: usize,
+    arrived: Instant,
     mut inner: S,
     mut parts: Parts,
     body: Body,
@@ -337,12 +362,20 @@ where
     let mut at = Some(first);
     while let Some(i) = at {
         let policy = &shared.limits.policies[i];
-        key.clear();
-        let plan_rule = key_for(&shared, policy, &mut parts, &mut caller, &mut key).await;
-        let verdict = shared
-            .limiter
-            .check(&key, &plan_rule.rule, 1, policy.on_failure)
-            .await;
+        let (plan_rule, verdict) =
+            if policy.key == config::KeyKind::Ip && shared.limiter.in_process().is_some() {
+                let head = Head::of_parts(&parts);
+                let verdict = ip_verdict(&shared, i, &head, &mut caller, arrived);
+                (&policy.base, verdict)
+            } else {
+                key.clear();
+                let plan_rule = key_for(&shared, policy, &mut parts, &mut caller, &mut key).await;
+                let verdict = shared
+                    .limiter
+                    .check(&key, &plan_rule.rule, 1, policy.on_failure)
+                    .await;
+                (plan_rule, verdict)
+            };
         if let Some(denied) = judge(
             &shared,
             policy,

@@ -55,14 +55,19 @@ fn router_with_auth(limits: &RateLimits, limiter: Limiter, auth: AuthSettings) -
         .route("/api/v1/things/{id}", get(ok).post(ok))
         .route("/api/v1/other", get(ok))
         .route("/healthz", get(ok))
-        .layer(crate::stack::StackLayer::new(crate::stack::StackConfig {
-            body_limit: 1 << 20,
-            timeout: None,
-            access_log: false,
-            metrics: None,
-            auth: Arc::new(auth),
-            rate_limit: Some(limits.limiting(limiter)),
-        }))
+        .layer(stack(limits, limiter, auth))
+}
+
+/// The request stack checking `limits` (1 MiB body limit, no timeout, no log or metrics).
+fn stack(limits: &RateLimits, limiter: Limiter, auth: AuthSettings) -> crate::stack::StackLayer {
+    crate::stack::StackLayer::new(crate::stack::StackConfig {
+        body_limit: 1 << 20,
+        timeout: None,
+        access_log: false,
+        metrics: None,
+        auth: Arc::new(auth),
+        rate_limit: Some(limits.limiting(limiter)),
+    })
 }
 
 struct Reply {
@@ -968,10 +973,10 @@ async fn store_failure_modes_per_policy() {
     );
 }
 
-/// Through `app::app`: the layer sits inside the request stack (the 429 carries the request
-/// id in its header and body), uses the platform's limiter, and is absent without policies.
+/// Through `app::app`: the stack checks the policies (the 429 carries the request id in its
+/// header and body) with the platform's limiter, and checks nothing without policies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn app_applies_the_layer_inside_the_stack() {
+async fn app_checks_policies_in_the_request_stack() {
     let backend = testing::embedded().await;
     let service = || {
         crate::service::Service::new(
@@ -1011,7 +1016,7 @@ async fn app_applies_the_layer_inside_the_stack() {
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.header("ratelimit"), None);
 
-    // No policies: no layer.
+    // No policies: nothing checked.
     let opts = crate::HttpOptions {
         access_log: false,
         rate_limit: Some(RateLimits::new(&config(Vec::new())).expect("valid")),
@@ -1032,4 +1037,80 @@ fn decimals_are_written_like_display() {
         super::push_decimal(&mut out, n);
         assert_eq!(out, format!("x{n}"));
     }
+}
+
+/// A request that needs a principal (an account policy also matches) waits for its decision;
+/// an `ip` policy it also matches still counts in the same place as on the synchronous path,
+/// so the client has one count, not one per path.
+#[tokio::test]
+async fn ip_policy_counts_once_whether_or_not_the_decision_waits() {
+    let mut per_ip = policy("per-ip", "ip", "fixed-window", 2, "1h");
+    per_ip.matches.path_prefix = Some("/api/".into());
+    let mut per_account = policy("writes", "account", "fixed-window", 100, "1h");
+    per_account.matches.methods = vec!["POST".into()];
+    let limits = RateLimits::new(&config(vec![per_ip, per_account])).expect("valid");
+    let app = router(&limits, Limiter::local());
+    let peer = "198.51.100.40";
+    let r = send(&app, get_from("/api/v1/other", peer)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&app, request("POST", "/api/v1/things/1", peer, &[])).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.header("ratelimit"),
+        Some("\"per-ip\";r=0;t=3600, \"writes\";r=99;t=3600")
+    );
+    let r = send(&app, get_from("/api/v1/other", peer)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "third request of the client"
+    );
+    assert_eq!(r.json()["violated-policies"], serde_json::json!(["per-ip"]));
+}
+
+/// A body declared over the limit is refused (413) before the rate limit is checked, so it
+/// takes no hit.
+#[tokio::test]
+async fn a_refused_body_takes_no_hit() {
+    let mut p = policy("one", "ip", "fixed-window", 1, "1h");
+    p.matches.path_prefix = Some("/api/".into());
+    let limits = RateLimits::new(&config(vec![p])).expect("valid");
+    let app = router(&limits, Limiter::local());
+    let peer = "198.51.100.41";
+    let big = request(
+        "POST",
+        "/api/v1/things/1",
+        peer,
+        &[("content-length", "2000000")],
+    );
+    assert_eq!(send(&app, big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = send(&app, get_from("/api/v1/other", peer)).await;
+    assert_eq!(r.status, StatusCode::OK, "the 413 took no hit");
+    assert_eq!(r.header("ratelimit"), Some("\"one\";r=0;t=3600"));
+    let r = send(&app, get_from("/api/v1/other", peer)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The fields describe the handler's answer: a 500 the stack answers for a panicking handler
+/// carries none (the hit is still taken).
+#[tokio::test]
+async fn a_panicking_handler_gets_a_500_without_fields() {
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+    let mut p = policy("boom", "ip", "fixed-window", 2, "1h");
+    p.matches.path_prefix = Some("/".into());
+    let limits = RateLimits::new(&config(vec![p])).expect("valid");
+    let app = Router::new()
+        .route("/boom", get(boom))
+        .route("/fine", get(ok))
+        .layer(stack(&limits, Limiter::local(), AuthSettings::default()));
+    let peer = "198.51.100.42";
+    let r = send(&app, get_from("/boom", peer)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.header("ratelimit"), None);
+    assert_eq!(r.header("ratelimit-policy"), None);
+    let r = send(&app, get_from("/fine", peer)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("ratelimit"), Some("\"boom\";r=0;t=3600"));
 }

@@ -125,9 +125,11 @@ impl<K: Hash + Eq> LocalLimiter<K> {
     }
 
     /// Takes `hits` from `key`'s state of `rule` at `at` (a time the caller has read already,
-    /// such as the request's arrival). Times read before taking the lock may arrive out of
-    /// order: a check is taken at the later of `at` and the shard's latest, so per key the
-    /// time never goes back (a late arrival is charged as of the check before it).
+    /// such as the request's arrival; never later than now, or the shard's time would jump
+    /// ahead for every key in it). Times read before taking the lock may arrive out of order:
+    /// a check is taken at the later of `at` and the shard's latest, so per key the time never
+    /// goes back (a late arrival is charged as of the check before it), and a state a sweep
+    /// dropped as idle at the shard's time is never replaced by a fresh one at an earlier time.
     pub(crate) fn check_at<Q>(&self, key: &Q, rule: &Rule, hits: u64, at: Instant) -> Decision
     where
         K: Borrow<Q> + OwnedKey<Q>,
@@ -203,8 +205,9 @@ mod tests {
 
     #[test]
     fn a_check_at_an_earlier_time_counts_as_the_latest() {
-        // Times read before the lock (request arrivals) can reach a shard out of order. A
-        // fixed window that went back to its previous window would start a fresh count there.
+        // Times read before the lock (request arrivals) can reach a shard out of order: the
+        // earlier one is decided as of the latest, the same answer (and Retry-After) as a
+        // check at 1.5 s. Taken at its own time it would get a later Retry-After.
         let l: LocalLimiter = LocalLimiter::new();
         let r = rule(Algorithm::FixedWindow, 1, Duration::from_secs(1));
         let later = l.origin + Duration::from_millis(1_500);

@@ -276,8 +276,9 @@ impl InProcess<'_> {
     }
 
     /// [`check`](Self::check) taken at `at`, a time the caller has read already (a request's
-    /// arrival): no clock read. Per key the time never goes back: an `at` before the latest
-    /// check of the key's shard counts as that check's time.
+    /// arrival): no clock read. `at` must not be later than now (a time in the future would
+    /// move the whole shard's time forward). Per key the time never goes back: an `at` before
+    /// the latest check of the key's shard counts as that check's time.
     pub fn check_at(&self, key: &str, rule: &Rule, hits: u64, at: Instant) -> Verdict {
         Verdict {
             decision: self.0.check_at(key, rule, hits, at),
