@@ -316,6 +316,7 @@ fn decide_now(
 
 /// The in-process decision of `ip` policy `i` (keyed by policy and address in the stack's
 /// own states, on both the synchronous and the waiting path, so one client has one count).
+#[inline]
 fn ip_verdict(
     shared: &Shared,
     i: usize,

@@ -60,9 +60,19 @@ fn router_with_auth(limits: &RateLimits, limiter: Limiter, auth: AuthSettings) -
 
 /// The request stack checking `limits` (1 MiB body limit, no timeout, no log or metrics).
 fn stack(limits: &RateLimits, limiter: Limiter, auth: AuthSettings) -> crate::stack::StackLayer {
+    stack_with_timeout(limits, limiter, auth, None)
+}
+
+/// [`stack`] with a request timeout.
+fn stack_with_timeout(
+    limits: &RateLimits,
+    limiter: Limiter,
+    auth: AuthSettings,
+    timeout: Option<Duration>,
+) -> crate::stack::StackLayer {
     crate::stack::StackLayer::new(crate::stack::StackConfig {
         body_limit: 1 << 20,
-        timeout: None,
+        timeout,
         access_log: false,
         metrics: None,
         auth: Arc::new(auth),
@@ -1113,4 +1123,63 @@ async fn a_panicking_handler_gets_a_500_without_fields() {
     let r = send(&app, get_from("/fine", peer)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("ratelimit"), Some("\"boom\";r=0;t=3600"));
+}
+
+/// Resolves tokens as [`Tokens`] does, after a long pause (a slow identity store).
+struct SlowTokens;
+
+#[async_trait::async_trait]
+impl Authenticator for SlowTokens {
+    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Tokens.authenticate(bearer).await
+    }
+}
+
+/// A decision that waits (here for a slow principal lookup) runs under the stack's timeout
+/// like a handler: 503 `timeout` with the request id, no rate-limit fields, handler not called.
+#[tokio::test]
+async fn a_waiting_decision_is_bounded_by_the_request_timeout() {
+    let limits = RateLimits::new(&config(vec![policy(
+        "per-account",
+        "account",
+        "fixed-window",
+        10,
+        "1h",
+    )]))
+    .expect("valid");
+    let auth = AuthSettings {
+        authenticator: Some(Arc::new(SlowTokens)),
+        ..AuthSettings::default()
+    };
+    let app = Router::new()
+        .route("/api/v1/other", get(ok))
+        .layer(stack_with_timeout(
+            &limits,
+            Limiter::local(),
+            auth,
+            Some(Duration::from_millis(100)),
+        ));
+    let started = std::time::Instant::now();
+    let r = send(
+        &app,
+        request(
+            "GET",
+            "/api/v1/other",
+            "198.51.100.43",
+            &[
+                ("authorization", "Bearer t-alice-free"),
+                ("x-request-id", "rl-slow-1"),
+            ],
+        ),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered at the timeout"
+    );
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json()["type"], "https://praxis.dev/problems/timeout");
+    assert_eq!(r.header("x-request-id"), Some("rl-slow-1"));
+    assert_eq!(r.header("ratelimit"), None);
 }
