@@ -4,9 +4,9 @@
 //! It is one hand-written tower layer with one future instead of six stacked middlewares: no
 //! boxing and no allocation beyond the request id (a rate-limit decision that waits for Redis
 //! or a principal is boxed, and so are rate-limit fields when a response carries them), and,
-//! because it is the outermost wrapper of
-//! each route (added with `Router::layer`, so after routing and with the matched path known),
-//! the access log and metrics see the final status, including timeouts (503) and panics (500).
+//! because it is the outermost wrapper of each route (added with `Router::layer`, so after
+//! routing and with the matched path known), the access log and metrics see the final status,
+//! including timeouts (503) and panics (500).
 //!
 //! Timeouts answer **503 `timeout`** rather than 504: 504 means a gateway got no answer from
 //! an upstream, while here the server itself ran out of time (overload or a slow dependency);
@@ -163,12 +163,10 @@ where
             .unwrap_or_else(|panic| Check::Denied(panic_response(panic, id, "rate-limit decision")))
     }
 
-    /// Calls the handler (the clone of the inner service that was driven to readiness);
-    /// `fields` go on its response.
+    /// Calls the handler; `fields` go on its response.
     #[inline(always)]
     fn call_inner(&mut self, req: Request, id: &RequestId, fields: Fields) -> State<S::Future> {
-        let clone = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, clone);
+        let mut ready = self.take_ready();
         match std::panic::catch_unwind(AssertUnwindSafe(move || ready.call(req))) {
             Ok(fut) => State::Running {
                 fut: AssertUnwindSafe(fut).catch_unwind(),
@@ -183,11 +181,17 @@ where
     /// Hands the request to a rate-limit decision that waits (Redis, a principal); the
     /// handler is called once it allows.
     fn call_rate_limited(&mut self, later: Later, req: Request) -> State<S::Future> {
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
         State::Deciding {
-            fut: AssertUnwindSafe(later.call(ready, req)).catch_unwind(),
+            fut: AssertUnwindSafe(later.call(self.take_ready(), req)).catch_unwind(),
         }
+    }
+
+    /// The usual tower dance: the inner service that was driven to readiness, leaving a clone
+    /// in its place.
+    #[inline(always)]
+    fn take_ready(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
     }
 }
 

@@ -280,20 +280,15 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    /// Whether the policy applies to `method` on `path`; `route` gives the matched route
-    /// template, asked only by policies that match on it.
-    pub(crate) fn matches<'r>(
-        &self,
-        method: &Method,
-        path: &str,
-        route: impl FnOnce() -> Option<&'r str>,
-    ) -> bool {
+    /// Whether the policy applies to `method` on `path`, whose matched route template is
+    /// `route`.
+    pub(crate) fn matches(&self, method: &Method, path: &str, route: Option<&str>) -> bool {
         if !self.methods.is_empty() && !self.methods.contains(method) {
             return false;
         }
         match &self.target {
             Target::Any => true,
-            Target::Route(r) => route() == Some(r.as_str()),
+            Target::Route(r) => route == Some(r.as_str()),
             Target::Prefix(p) => under_prefix(path, p),
         }
     }

@@ -15,8 +15,8 @@
 //! boxed future: `ip` policies keyed by policy and address, other keys built in a reused
 //! buffer, the `RateLimit-Policy` value cloned from configuration, two allocations for the
 //! `RateLimit` value and the box the fields ride in through the handler (none when the
-//! policy's [`HeadersMode`] leaves the fields out). Redis
-//! decisions and principal keys (which may read the database) take a boxed future.
+//! policy's [`HeadersMode`] leaves the fields out). Redis decisions and principal keys (which
+//! may read the database) take a boxed future.
 //!
 //! For each request, the policies that match it (method, and path prefix or route template)
 //! are checked in configuration order, one hit each, keyed by client IP, account, API key,
@@ -103,7 +103,7 @@ pub const RATE_LIMIT_UNAVAILABLE: &str = "rate-limit-unavailable";
 
 /// The rate limiting of the request stack: the configured policies and the limiter deciding
 /// them, built by [`RateLimits::limiting`]. The stack ([`crate::stack`]) checks every request
-/// with it before calling the handler; a router without policies has none and pays nothing.
+/// with it before calling the handler; a router without policies has none (one branch).
 #[derive(Clone)]
 pub(crate) struct RateLimiting {
     shared: Arc<Shared>,
@@ -248,7 +248,7 @@ impl<'a> Head<'a> {
 
 /// The index of the first policy at or after `from` that applies to the request.
 fn next_match(policies: &[Policy], from: usize, head: &Head<'_>) -> Option<usize> {
-    (from..policies.len()).find(|&i| policies[i].matches(head.method, head.path, || head.route))
+    (from..policies.len()).find(|&i| policies[i].matches(head.method, head.path, head.route))
 }
 
 /// Whether a policy matching the request (from `first` on) is keyed by a principal, which
