@@ -25,17 +25,20 @@ mod migrations;
 pub mod model;
 pub mod settings;
 pub mod store;
+mod system;
 pub mod timeline;
 
 use std::sync::Arc;
 
 use praxis_http::Service;
 use praxis_http::idempotency::IdempotencyStore;
+use praxis_http::system::{Settings, System, apply_migrations, invalid_settings};
 use praxis_infra::{InfraError, Platform};
 
 pub use error::FeedError;
 pub use migrations::MIGRATIONS;
 pub use settings::FeedSettings;
+pub use system::FeedSystem;
 
 use crate::api::AppState;
 use crate::fanout::Fanouts;
@@ -60,19 +63,18 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// Checks the settings, runs the migrations (its own and the idempotency table's), picks
-    /// the timeline store (Redis when the platform has it, memory otherwise) and subscribes
-    /// the fan-out consumer.
+    /// Applies the feed's migrations, then [`Feed::launch`]: for tests and programs that run
+    /// the feed without the binary (which applies every migration once, then launches).
     pub async fn start(platform: &Platform, settings: FeedSettings) -> Result<Feed, InfraError> {
-        settings
-            .validate()
-            .map_err(|e| InfraError::Config(format!("feed: {e}")))?;
+        apply_migrations(platform, System::migrations(&FeedSystem)).await?;
+        Feed::launch(platform, settings).await
+    }
+
+    /// Checks the settings, picks the timeline store (Redis when the platform has it, memory
+    /// otherwise) and subscribes the fan-out consumer. Its migrations must have been applied.
+    pub async fn launch(platform: &Platform, settings: FeedSettings) -> Result<Feed, InfraError> {
+        Settings::validate(&settings).map_err(|e| invalid_settings("feed", &e))?;
         let settings = Arc::new(settings);
-        platform.db.migrate(&MIGRATIONS).await?;
-        platform
-            .db
-            .migrate(&praxis_http::idempotency::MIGRATIONS)
-            .await?;
         let store = Store::new(platform.db.clone());
         let timelines: DynTimelines = match platform.redis() {
             Some(conn) => Arc::new(RedisTimelines::new(

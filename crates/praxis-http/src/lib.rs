@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod request_id;
 pub mod service;
 mod stack;
+pub mod system;
 pub mod testing;
 
 pub use app::{HttpOptions, app, install_metrics_recorder};

@@ -22,6 +22,7 @@ pub mod keys;
 mod migrations;
 pub mod settings;
 pub mod store;
+mod system;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,13 +33,15 @@ use tokio::sync::Semaphore;
 use praxis_http::Service;
 use praxis_http::auth::{AuthFailure, Authenticator, Principal};
 use praxis_http::idempotency::IdempotencyStore;
+use praxis_http::system::{System, apply_migrations};
 use praxis_infra::cache::{Cache, CacheOptions};
 use praxis_infra::ratelimit::{Algorithm, Limiter, Quota, Rule};
 use praxis_infra::{InfraError, Platform};
 
 pub use error::IdentityError;
 pub use migrations::MIGRATIONS;
-pub use settings::{IdentitySettings, JwksSettings, Limit};
+pub use settings::{IdentitySection, IdentitySettings, JwksSettings, Limit};
+pub use system::IdentitySystem;
 
 use crate::domain::password::Hasher;
 use crate::jwt::Tokens;
@@ -104,21 +107,26 @@ impl std::fmt::Debug for Core {
 }
 
 impl Identity {
-    /// Checks the settings, runs the identity migrations (and the idempotency table's), and
-    /// builds the shared state. Fetches the JWKS once when one is configured (a failure is
-    /// logged; keys are fetched again on first use).
+    /// Applies the identity migrations (and the idempotency table's), then
+    /// [`Identity::launch`]: for tests and programs that run identity without the binary.
     pub async fn start(
+        platform: &Platform,
+        settings: IdentitySettings,
+    ) -> Result<Identity, InfraError> {
+        apply_migrations(platform, System::migrations(&IdentitySystem)).await?;
+        Identity::launch(platform, settings).await
+    }
+
+    /// Checks the settings and builds the shared state; its migrations must have been applied
+    /// (the binary applies every migration once, then launches). Fetches the JWKS once when
+    /// one is configured (a failure is logged; keys are fetched again on first use).
+    pub async fn launch(
         platform: &Platform,
         settings: IdentitySettings,
     ) -> Result<Identity, InfraError> {
         settings
             .validate()
             .map_err(|e| InfraError::Config(e.to_string()))?;
-        platform.db.migrate(&MIGRATIONS).await?;
-        platform
-            .db
-            .migrate(&praxis_http::idempotency::MIGRATIONS)
-            .await?;
         let hasher = Hasher::new(settings.hash_cost).map_err(InfraError::Config)?;
         let tokens = Tokens::new(&settings).map_err(InfraError::Config)?;
         if let Some(jwks) = tokens.jwks()

@@ -1,8 +1,14 @@
-//! The identity system's settings; the binary maps its configuration onto
-//! [`IdentitySettings`].
+//! The identity system's settings: [`IdentitySection`] is its `[identity]` config section,
+//! [`IdentitySettings`] what it runs with (the section plus the signing secret and the trusted
+//! proxies the binary hands it).
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
+use praxis_http::system::{Checks, Key, SettingError, Settings};
+use praxis_kit::text::{format_duration, parse_duration};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::domain::password::HashCost;
@@ -10,13 +16,254 @@ use crate::domain::password::HashCost;
 /// Shortest accepted HS256 secret, in bytes (RFC 7518: at least the hash output size).
 pub const MIN_SECRET_LEN: usize = 32;
 
-/// A limit of `limit` events per `period`.
+/// A limit of `limit` events per `period`, written `COUNT/DURATION` (`10/15m`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     /// Events allowed per period.
     pub limit: u64,
     /// The period.
     pub period: Duration,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.limit, format_duration(self.period))
+    }
+}
+
+impl FromStr for Limit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{text:?} is not a limit (expected COUNT/DURATION with COUNT >= 1, e.g. 10/15m)"
+            )
+        };
+        let (n, d) = text.trim().split_once('/').ok_or_else(bad)?;
+        let limit: u64 = n.trim().parse().map_err(|_| bad())?;
+        let period = parse_duration(d).map_err(|_| bad())?;
+        if limit == 0 || period.is_zero() {
+            return Err(bad());
+        }
+        Ok(Limit { limit, period })
+    }
+}
+
+/// The `[identity]` config section: token claims and lifetimes, the external identity
+/// provider, login limits. The signing secret is the server's (`jwt_secret`), not a key here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentitySection {
+    /// `iss` of praxis's access tokens.
+    pub jwt_issuer: String,
+    /// `aud` of praxis's access tokens.
+    pub jwt_audience: String,
+    /// Lifetime of access tokens.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub access_token_ttl: Duration,
+    /// Lifetime of a login's refresh tokens.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub refresh_token_ttl: Duration,
+    /// JWKS URL of an external identity provider whose RS256 tokens are accepted.
+    #[serde(with = "praxis_kit::text::serde_with::option_display")]
+    pub jwks_url: Option<Url>,
+    /// `iss` of the provider's tokens (required with `jwks_url`).
+    pub jwks_issuer: Option<String>,
+    /// `aud` the provider's tokens must carry; unset: `jwt_audience`.
+    pub jwks_audience: Option<String>,
+    /// Login attempts allowed per account.
+    #[serde(with = "praxis_kit::text::serde_with::display")]
+    pub login_limit_account: Limit,
+    /// Login attempts allowed per client IP.
+    #[serde(with = "praxis_kit::text::serde_with::display")]
+    pub login_limit_ip: Limit,
+    /// How long a resolved API key is cached.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub api_key_cache_ttl: Duration,
+    /// How long an `Idempotency-Key` answer is kept.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for IdentitySection {
+    fn default() -> Self {
+        let d = IdentitySettings::with_secret(Vec::new());
+        Self {
+            jwt_issuer: d.issuer,
+            jwt_audience: d.audience,
+            access_token_ttl: d.access_token_ttl,
+            refresh_token_ttl: d.refresh_token_ttl,
+            jwks_url: None,
+            jwks_issuer: None,
+            jwks_audience: None,
+            login_limit_account: d.login_limit_account,
+            login_limit_ip: d.login_limit_ip,
+            api_key_cache_ttl: d.api_key_cache_ttl,
+            idempotency_ttl: d.idempotency_ttl,
+        }
+    }
+}
+
+/// The documented keys of the `[identity]` section; the keys that existed before sections
+/// keep their flat names.
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "jwt_issuer",
+        "iss claim of the access tokens praxis issues and accepts",
+    )
+    .legacy("jwt_issuer"),
+    Key::new(
+        "jwt_audience",
+        "aud claim of the access tokens praxis issues and accepts",
+    )
+    .legacy("jwt_audience"),
+    Key::new(
+        "access_token_ttl",
+        "lifetime of access tokens (a stolen one works this long)",
+    )
+    .legacy("access_token_ttl"),
+    Key::new(
+        "refresh_token_ttl",
+        "lifetime of a login's refresh tokens (rotation does not extend it)",
+    )
+    .legacy("refresh_token_ttl"),
+    Key::new(
+        "jwks_url",
+        "JWKS URL of an external identity provider whose RS256 tokens are accepted",
+    )
+    .legacy("jwks_url")
+    .unset("only praxis's own HS256 tokens are accepted"),
+    Key::new(
+        "jwks_issuer",
+        "iss claim of the external identity provider's tokens",
+    )
+    .legacy("jwks_issuer")
+    .unset("required with jwks_url"),
+    Key::new(
+        "jwks_audience",
+        "aud claim the external identity provider's tokens must carry",
+    )
+    .legacy("jwks_audience")
+    .unset("jwt_audience"),
+    Key::new(
+        "login_limit_account",
+        "login attempts allowed per account, COUNT/DURATION (429 beyond it)",
+    )
+    .legacy("login_limit_account"),
+    Key::new(
+        "login_limit_ip",
+        "login attempts allowed per client IP, COUNT/DURATION (429 beyond it)",
+    )
+    .legacy("login_limit_ip"),
+    Key::new(
+        "api_key_cache_ttl",
+        "how long a resolved API key is cached (revocation invalidates at once)",
+    ),
+    Key::new(
+        "idempotency_ttl",
+        "how long an Idempotency-Key answer is kept",
+    ),
+];
+
+impl Settings for IdentitySection {
+    fn validate(&self) -> Result<(), Vec<SettingError>> {
+        let mut checks = Checks::new();
+        for (key, value) in [
+            ("jwt_issuer", Some(&self.jwt_issuer)),
+            ("jwt_audience", Some(&self.jwt_audience)),
+            ("jwks_issuer", self.jwks_issuer.as_ref()),
+            ("jwks_audience", self.jwks_audience.as_ref()),
+        ] {
+            if let Some(v) = value
+                && (v.trim().is_empty() || v.len() > 256 || v.chars().any(char::is_control))
+            {
+                checks.fail(
+                    key,
+                    format!("{v:?} is not a claim value (expected 1 to 256 characters)"),
+                );
+            }
+        }
+        for (key, ttl) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+        ] {
+            if ttl < Duration::from_secs(10) || ttl > Duration::from_secs(366 * 24 * 3600) {
+                checks.fail(
+                    key,
+                    format!(
+                        "{} is out of range (expected between 10s and 8784h)",
+                        format_duration(ttl)
+                    ),
+                );
+            }
+        }
+        if self.access_token_ttl > Duration::from_secs(24 * 3600) {
+            checks.fail(
+                "access_token_ttl",
+                "must be at most 24h (a stolen token works until it expires)",
+            );
+        }
+        if self.refresh_token_ttl <= self.access_token_ttl {
+            checks.fail(
+                "refresh_token_ttl",
+                format!(
+                    "{} is not longer than access_token_ttl ({})",
+                    format_duration(self.refresh_token_ttl),
+                    format_duration(self.access_token_ttl)
+                ),
+            );
+        }
+        if let Some(url) = &self.jwks_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty)
+            {
+                checks.fail("jwks_url",
+                    "must be an https URL with a host (or http for a local provider), e.g. https://idp.example.com/.well-known/jwks.json",
+                );
+            }
+            if self.jwks_issuer.is_none() {
+                checks.fail(
+                    "jwks_issuer",
+                    "is unset but jwks_url is set (expected the iss of the provider's tokens)",
+                );
+            }
+        }
+        checks.finish()
+    }
+}
+
+impl IdentitySection {
+    /// The settings the identity system runs with: this section, the server's signing secret
+    /// and the proxies whose `X-Forwarded-For` is believed.
+    pub fn into_settings(
+        self,
+        jwt_secret: &[u8],
+        trusted_proxies: Vec<praxis_http::client_ip::Cidr>,
+    ) -> IdentitySettings {
+        let jwks = self.jwks_url.map(|url| JwksSettings {
+            url,
+            issuer: self.jwks_issuer.clone().unwrap_or_default(),
+            audience: self
+                .jwks_audience
+                .clone()
+                .unwrap_or_else(|| self.jwt_audience.clone()),
+            cache_ttl: Duration::from_secs(600),
+            min_refresh_interval: Duration::from_secs(10),
+        });
+        IdentitySettings {
+            issuer: self.jwt_issuer,
+            audience: self.jwt_audience,
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            jwks,
+            login_limit_account: self.login_limit_account,
+            login_limit_ip: self.login_limit_ip,
+            trusted_proxies,
+            api_key_cache_ttl: self.api_key_cache_ttl,
+            idempotency_ttl: self.idempotency_ttl,
+            ..IdentitySettings::with_secret(jwt_secret.to_vec())
+        }
+    }
 }
 
 /// Where RS256 tokens of an external identity provider are verified.
@@ -195,6 +442,42 @@ impl IdentitySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_read_and_write_as_count_per_duration() {
+        let l: Limit = "10/15m".parse().expect("limit");
+        assert_eq!(
+            l,
+            Limit {
+                limit: 10,
+                period: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(l.to_string(), "10/15m");
+        assert_eq!(" 5 / 1s ".parse::<Limit>().map(|l| l.limit), Ok(5));
+        for bad in ["", "10", "0/1m", "10/0", "x/1m", "10/soon"] {
+            assert!(bad.parse::<Limit>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn section_checks_name_their_keys() {
+        assert_eq!(IdentitySection::default().validate(), Ok(()));
+        let s = IdentitySection {
+            refresh_token_ttl: Duration::from_secs(60),
+            jwks_url: Some(Url::parse("https://idp.example.com/jwks.json").expect("url")),
+            ..IdentitySection::default()
+        };
+        let keys: Vec<&str> = s
+            .validate()
+            .expect_err("invalid")
+            .iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(keys, ["refresh_token_ttl", "jwks_issuer"]);
+        let settings = IdentitySection::default().into_settings(&[7u8; 32], Vec::new());
+        assert_eq!(settings.validate(), Ok(()));
+    }
 
     #[test]
     fn defaults_are_valid_and_secrets_are_checked() {

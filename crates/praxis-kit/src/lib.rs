@@ -11,6 +11,8 @@
 //!   pure state machines (the caller passes `now`).
 //! - [`breaker`]: a circuit breaker (closed, open, half-open with one probe, doubling open
 //!   period) as a pure state machine (the caller passes `now`).
+//! - [`text`]: values as configuration writes them (durations, sizes, booleans) and a serde
+//!   deserializer that reads a settings struct from the text of each key.
 
 pub mod backoff;
 pub mod base62;
@@ -18,3 +20,4 @@ pub mod breaker;
 pub mod jitter;
 pub mod ratelimit;
 pub mod scramble;
+pub mod text;

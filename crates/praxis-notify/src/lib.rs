@@ -34,9 +34,11 @@ pub mod model;
 pub mod queue;
 pub mod quiet_hours;
 pub mod retention;
+pub mod section;
 pub mod settings;
 pub mod ssrf;
 pub mod store;
+mod system;
 pub mod template;
 pub mod templates;
 pub mod unsubscribe;
@@ -45,11 +47,14 @@ use std::sync::Arc;
 
 use praxis_http::Service;
 use praxis_http::idempotency::IdempotencyStore;
+use praxis_http::system::{System, apply_migrations};
 use praxis_infra::{InfraError, Platform};
 
 pub use error::NotifyError;
 pub use migrations::MIGRATIONS;
+pub use section::NotifySection;
 pub use settings::{BreakerSettings, NotifySettings, PerChannel, ProviderLimit};
+pub use system::NotifySystem;
 
 use crate::accept::Accepter;
 use crate::api::AppState;
@@ -66,11 +71,21 @@ pub struct Notify {
 }
 
 impl Notify {
-    /// Checks the settings, runs the migrations (its own and the idempotency table's), builds
-    /// the providers, subscribes the expander and starts a dispatcher per enabled channel,
-    /// the metrics sampler and the retention task ([`retention`]), all bound to
-    /// `platform.shutdown`.
+    /// Applies the notify migrations (and the idempotency table's), then [`Notify::launch`]:
+    /// for tests and programs that run notify without the binary.
     pub async fn start(
+        platform: &Platform,
+        settings: NotifySettings,
+    ) -> Result<Notify, InfraError> {
+        apply_migrations(platform, System::migrations(&NotifySystem)).await?;
+        Notify::launch(platform, settings).await
+    }
+
+    /// Checks the settings, builds the providers, subscribes the expander and starts a
+    /// dispatcher per enabled channel, the metrics sampler and the retention task
+    /// ([`retention`]), all bound to `platform.shutdown`. Its migrations must have been
+    /// applied (the binary applies every migration once, then launches).
+    pub async fn launch(
         platform: &Platform,
         settings: NotifySettings,
     ) -> Result<Notify, InfraError> {
@@ -78,11 +93,6 @@ impl Notify {
             .validate()
             .map_err(|e| InfraError::Config(format!("notify: {e}")))?;
         let settings = Arc::new(settings);
-        platform.db.migrate(&MIGRATIONS).await?;
-        platform
-            .db
-            .migrate(&praxis_http::idempotency::MIGRATIONS)
-            .await?;
         let store = Store::new(platform.db.clone());
         let queue = Queue::new(platform.db.clone(), settings.lease);
         let templates = Templates::new(store.clone());

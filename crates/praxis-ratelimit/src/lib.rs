@@ -21,6 +21,7 @@ pub mod grpc;
 pub mod limits;
 pub mod reload;
 pub mod settings;
+mod system;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use decide::{
 pub use limits::{LimitsError, Rules, Unit};
 pub use reload::{Loaded, Reloader};
 pub use settings::{CHECK_SCOPE, RateLimitServiceSettings};
+pub use system::RateLimitSystem;
 
 /// The decision service keeps no tables: its state is the limiter's (in-process or Redis).
 pub static MIGRATIONS: MigrationSet = MigrationSet {

@@ -22,6 +22,7 @@ mod migrations;
 pub mod qr;
 pub mod settings;
 pub mod store;
+mod system;
 pub mod visits;
 pub mod workers;
 
@@ -31,12 +32,14 @@ use tokio::sync::Notify;
 
 use praxis_http::Service;
 use praxis_http::idempotency::IdempotencyStore;
+use praxis_http::system::{Settings, System, apply_migrations, invalid_settings};
 use praxis_infra::cache::CacheOptions;
 use praxis_infra::{InfraError, Platform};
 
 pub use error::ShortenerError;
 pub use migrations::MIGRATIONS;
 pub use settings::ShortenerSettings;
+pub use system::ShortenerSystem;
 
 use crate::allocator::CodeAllocator;
 use crate::api::AppState;
@@ -52,26 +55,29 @@ use crate::workers::Maintenance;
 /// Name of the redirect cache (L1 per process, L2 key space in Redis).
 pub const CACHE_NAME: &str = "shortener.links";
 
-/// Builds the shortener on `platform`: checks the settings, runs its migrations (and the
-/// idempotency table's), loads the Bloom filter of existing codes, starts its background
-/// tasks (visit batcher, statistics consumer, created-code listener, maintenance), all bound
-/// to `platform.shutdown`, and returns its routes.
-///
-/// On shutdown the visit batcher publishes what it holds when the token is cancelled, so the
-/// binary should cancel the token and give tasks a moment before closing the bus and pool.
+/// Applies the shortener's migrations, then [`launch`]: for tests and programs that run the
+/// shortener without the binary (which applies every migration once, then launches).
 pub async fn service(
     platform: &Platform,
     settings: ShortenerSettings,
 ) -> Result<Service, InfraError> {
-    settings
-        .validate()
-        .map_err(|e| InfraError::Config(e.to_string()))?;
+    apply_migrations(platform, System::migrations(&ShortenerSystem)).await?;
+    launch(platform, settings).await
+}
+
+/// Builds the shortener on `platform`: checks the settings, loads the Bloom filter of existing
+/// codes, starts its background tasks (visit batcher, statistics consumer, created-code
+/// listener, maintenance), all bound to `platform.shutdown`, and returns its routes. Its
+/// migrations must have been applied.
+///
+/// On shutdown the visit batcher publishes what it holds when the token is cancelled, so the
+/// binary should cancel the token and give tasks a moment before closing the bus and pool.
+pub async fn launch(
+    platform: &Platform,
+    settings: ShortenerSettings,
+) -> Result<Service, InfraError> {
+    Settings::validate(&settings).map_err(|e| invalid_settings("shortener", &e))?;
     let settings = Arc::new(settings);
-    platform.db.migrate(&MIGRATIONS).await?;
-    platform
-        .db
-        .migrate(&praxis_http::idempotency::MIGRATIONS)
-        .await?;
     let store = Store::new(platform.db.clone());
 
     let filter = Arc::new(CodeFilter::new(

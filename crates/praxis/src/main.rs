@@ -1,14 +1,11 @@
 //! The praxis binary: `serve`, `migrate`, `config`. See `praxis --help`.
 
-mod admin_key;
 mod cli;
 mod config;
 mod context;
-mod jwt_secret;
 mod logging;
 mod migrate;
-mod notify_secret;
-mod secret_file;
+mod secrets;
 mod serve;
 mod shutdown;
 mod systems;
@@ -25,16 +22,15 @@ const CONFIG_ERROR: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
     let flags = match &cli.command {
-        Command::Bench(args) => return run_bench(args.clone()),
+        Command::Bench(args) => return run_bench((**args).clone()),
         other => other.flags().cloned().unwrap_or_default(),
     };
-    let known = systems::names();
     let loaded = config::load(&LoadOptions {
         env: &ProcessEnv,
-        flags: flags.values(),
+        flags: flags.values,
         config_flag: cli.config.clone(),
         default_file: PathBuf::from("praxis.toml"),
-        known_systems: &known,
+        systems: systems::SYSTEMS,
     });
     let config = match loaded {
         Ok(config) => config,
@@ -54,7 +50,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(_) => run_async(config, |c| async move { serve::run(c).await }),
         Command::Migrate(_) => run_async(config, |c| async move { migrate::run(&c).await }),
-        Command::Bench(args) => run_bench(args),
+        Command::Bench(args) => run_bench(*args),
     }
 }
 

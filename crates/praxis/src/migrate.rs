@@ -1,4 +1,4 @@
-//! `praxis migrate`: applies the shared and every selected system's migrations, then exits.
+//! `praxis migrate`: applies the migrations of every system this process would run, then exits.
 
 use anyhow::Context;
 use praxis_infra::Db;
@@ -7,23 +7,29 @@ use tracing::info;
 use crate::config::{Config, values::mask_url};
 use crate::systems;
 
-/// Connects to `database_url` and applies every migration set in order.
+/// Connects to `database_url` and applies every migration set once, in order.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let shown = mask_url(&config.database_url);
     let db = Db::connect(&config.database_url)
         .await
         .with_context(|| format!("cannot connect to {shown}"))?;
-    let sets = systems::shared_migrations().into_iter().chain(
-        systems::selected(&config.only)
-            .into_iter()
-            .map(|system| system.migrations),
-    );
-    for set in sets {
+    db.migrate(&praxis_infra::bus::MIGRATIONS)
+        .await
+        .with_context(|| format!("cannot apply the bus migrations to {shown}"))?;
+    apply(&db, config, &shown).await?;
+    db.pool().close().await;
+    Ok(())
+}
+
+/// Applies the migrations of every system that runs with this selection, each set once: the
+/// one place system migrations run (`serve` calls it before it starts any system; the event
+/// bus's own table is the platform's, created when it connects).
+pub async fn apply(db: &Db, config: &Config, shown: &str) -> anyhow::Result<()> {
+    for set in systems::migrations(systems::running(&config.only)) {
         db.migrate(set)
             .await
             .with_context(|| format!("cannot apply the {} migrations to {shown}", set.system))?;
         info!(system = set.system, database = %shown, "migrations applied");
     }
-    db.pool().close().await;
     Ok(())
 }

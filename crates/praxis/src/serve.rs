@@ -3,21 +3,22 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use praxis_http::Service;
 use praxis_http::app::{HttpOptions, app, install_metrics_recorder};
 use praxis_http::auth::AuthSettings;
+use praxis_http::system::{Plugin, StartContext};
 use praxis_infra::{Platform, PlatformConfig};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::admin_key;
-use crate::config::{Config, values::mask_url};
-use crate::context::RunContext;
-use crate::jwt_secret;
-use crate::secret_file::{self, KeySource};
+use crate::config::{Config, Origin, values::mask_url};
+use crate::context::default_base_url;
 use crate::shutdown::Signals;
-use crate::systems;
+use crate::{migrate, secrets, systems};
 
 /// The least time `platform.close` gets to flush, even when draining used up the grace period.
 const MIN_FLUSH: Duration = Duration::from_secs(1);
@@ -28,10 +29,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-    let (admin_key, key_source) = admin_key::resolve(&config)?;
-    log_key_source(&key_source);
-    let (jwt_secret, secret_source) = jwt_secret::resolve(&config)?;
-    log_secret_source(&secret_source);
+    let admin_key = secrets::admin_key(&config)?;
+    let signing_secret = secrets::signing_secret(&config)?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -39,10 +38,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bound = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let mut ctx = RunContext::new(config, bound, jwt_secret)?;
+    let base_url = match &config.base_url {
+        Some(url) => url.clone(),
+        None => default_base_url(bound)?,
+    };
 
-    let metrics = ctx.config.metrics.then(install_metrics_recorder);
-    let cfg = &ctx.config;
+    let metrics = config.metrics.then(install_metrics_recorder);
+    let cfg = &config;
     let platform = Platform::connect(&PlatformConfig {
         database_url: cfg.database_url.clone(),
         redis_url: cfg.redis_url.clone(),
@@ -58,31 +60,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )
     })?;
 
-    // Identity first: its authenticator resolves the bearer tokens of every system's routes.
-    let identity = praxis_identity::Identity::start(
-        &platform,
-        systems::identity_settings(&ctx.config, &ctx.jwt_secret),
-    )
-    .await
-    .context("cannot start the identity system");
-    let identity = match identity {
-        Ok(identity) => identity,
-        Err(e) => {
-            platform.close(MIN_FLUSH).await;
-            return Err(e);
-        }
+    let ctx = StartContext {
+        platform: platform.clone(),
+        base_url: base_url.clone(),
+        prefix: cfg.prefix.clone(),
+        auth: AuthSettings {
+            admin_key: Some(admin_key.expose().to_owned()),
+            allow_anonymous_writes: false,
+            authenticator: None,
+        },
+        signing_secret: Arc::from(signing_secret.expose()),
+        trusted_proxies: cfg
+            .rate_limit
+            .as_ref()
+            .map(|r| r.limits.trusted_proxies().to_vec())
+            .unwrap_or_default(),
+        secrets: Default::default(),
     };
-    let auth = AuthSettings {
-        admin_key: Some(admin_key.expose().to_owned()),
-        allow_anonymous_writes: ctx.config.anonymous_create,
-        authenticator: Some(identity.authenticator()),
-    };
-    ctx.identity = Some(identity);
-    ctx.auth = Some(auth.clone());
-    let cfg = &ctx.config;
-
-    let services = match build_services(&platform, &ctx).await {
-        Ok(services) => services,
+    let (services, auth) = match start_systems(cfg, ctx).await {
+        Ok(started) => started,
         Err(e) => {
             platform.close(MIN_FLUSH).await;
             return Err(e);
@@ -102,14 +98,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
     );
 
-    if !cfg.only.iter().any(|s| s == "ratelimit")
-        && (cfg.ratelimit.limits.is_some() || cfg.ratelimit.grpc_listen.is_some())
-    {
-        warn!(
-            "ratelimit_limits / ratelimit_grpc_listen are set but the ratelimit system is not \
-             selected (--only); the decision service does not run in this process"
-        );
-    }
+    warn_about_idle_sections(cfg);
     if let Some(rl) = &cfg.rate_limit {
         info!(
             source = %rl.source.display(),
@@ -121,7 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         addr = %bound,
         mode = %cfg.mode(),
         systems = %cfg.only.join(","),
-        base_url = %ctx.base_url,
+        base_url = %base_url,
         database = %mask_url(&cfg.database_url),
         instance = %platform.instance_id,
         "praxis listening"
@@ -178,59 +167,61 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn build_services(
-    platform: &Platform,
-    ctx: &RunContext,
-) -> anyhow::Result<Vec<praxis_http::Service>> {
-    for set in systems::shared_migrations() {
-        platform
-            .db
-            .migrate(set)
-            .await
-            .with_context(|| format!("cannot apply the {} migrations", set.system))?;
-    }
+/// Applies the migrations once, then starts the systems that authenticate callers (in every
+/// process: their authenticator resolves the bearer tokens of every route), then the other
+/// selected systems. Returns the routes of the selected systems and the authentication
+/// settings of the HTTP stack.
+async fn start_systems(
+    cfg: &Config,
+    mut ctx: StartContext,
+) -> anyhow::Result<(Vec<Service>, AuthSettings)> {
+    migrate::apply(&ctx.platform.db, cfg, &mask_url(&cfg.database_url)).await?;
+    let running: Vec<&&'static dyn Plugin> = systems::running(&cfg.only).collect();
+    let (first, rest): (Vec<&&'static dyn Plugin>, Vec<&&'static dyn Plugin>) =
+        running.into_iter().partition(|s| s.authenticates());
     let mut services = Vec::new();
-    for system in systems::selected(&ctx.config.only) {
-        services.push((system.build)(platform, ctx).await?);
-        info!(system = system.name, "system started");
+    for plugin in first.into_iter().chain(rest) {
+        let name = plugin.name();
+        let configured = cfg
+            .systems
+            .iter()
+            .find(|s| s.name() == name)
+            .with_context(|| format!("the {name} system has no configuration"))?;
+        ctx.secrets = secrets::of_system(cfg, name)?;
+        let started = configured
+            .start(&ctx)
+            .await
+            .with_context(|| format!("cannot start the {name} system"))?;
+        if let Some(authenticator) = started.authenticator {
+            ctx.auth.authenticator = Some(authenticator);
+        }
+        if cfg.selected(name) {
+            services.push(started.service);
+            info!(system = name, "system started");
+        } else {
+            info!(
+                system = name,
+                "system started for authentication only (not selected)"
+            );
+        }
     }
-    Ok(services)
+    Ok((services, ctx.auth))
 }
 
-fn log_secret_source(source: &KeySource) {
-    match source {
-        KeySource::Configured => info!("jwt secret: configured"),
-        KeySource::Existing(path) => {
-            if secret_file::readable_by_others(path) {
-                warn!(path = %path.display(), "jwt secret file is readable by other users; chmod 600 it");
-            }
-            info!(path = %path.display(), "jwt secret: read from the file generated earlier");
+/// Warns when a section of a system this process does not run has settings: they have no
+/// effect here (`--only`).
+fn warn_about_idle_sections(cfg: &Config) {
+    let running: Vec<&str> = systems::running(&cfg.only).map(|s| s.name()).collect();
+    for spec in cfg.keys.iter() {
+        let Some(section) = spec.section else {
+            continue;
+        };
+        if !running.contains(&section) && cfg.origin(&spec.id()) != Origin::Default {
+            warn!(
+                key = %spec.id(),
+                "a setting of the {section} system is set but the system is not selected \
+                 (--only); it has no effect in this process"
+            );
         }
-        KeySource::Generated(path) => info!(
-            path = %path.display(),
-            "jwt secret: generated (access tokens stay valid across restarts; it is never logged)"
-        ),
-    }
-}
-
-fn log_key_source(source: &KeySource) {
-    let shown = |path: &std::path::Path| {
-        std::path::absolute(path)
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string()
-    };
-    match source {
-        KeySource::Configured => info!("admin key: configured"),
-        KeySource::Existing(path) => {
-            if secret_file::readable_by_others(path) {
-                warn!(path = %shown(path), "admin key file is readable by other users; chmod 600 it");
-            }
-            info!(path = %shown(path), "admin key: read from the file generated earlier");
-        }
-        KeySource::Generated(path) => info!(
-            path = %shown(path),
-            "admin key: generated (read it from this file; it is never logged)"
-        ),
     }
 }

@@ -1,12 +1,21 @@
-//! The table of configuration keys: one row per key, with its default and documentation. The
-//! CLI help, the environment variable names, `praxis config` and the unknown-key check all read
-//! this table, so adding a key starts here.
+//! The table of configuration keys: the server's own keys (one row each here) and every
+//! system's section (its keys, defaults and docs come from the system itself, see
+//! [`praxis_http::system::System`]). The CLI flags, the environment variable names,
+//! `praxis config`, the example-file check and the unknown-key check all read this table.
+//!
+//! A server key `listen` is `listen` in `praxis.toml`, `PRAXIS_LISTEN` and `--listen`. A
+//! system key `celebrity_threshold` of `feed` is `[feed] celebrity_threshold` in the file, or
+//! the flat `feed_celebrity_threshold` (file, `PRAXIS_FEED_CELEBRITY_THRESHOLD`,
+//! `--feed-celebrity-threshold`), or its legacy name when it had one before sections
+//! (`cache_capacity` for the shortener's).
+
+use praxis_http::system::Plugin;
 
 /// What a key is when nothing sets it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Default {
     /// A fixed default, written as it would be in `praxis.toml`.
-    Value(&'static str),
+    Value(String),
     /// Computed from other keys; the text says from what.
     Derived(&'static str),
     /// Unset unless configured; the text says what unset means.
@@ -14,415 +23,305 @@ pub enum Default {
 }
 
 /// One configuration key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct KeySpec {
-    /// Name in `praxis.toml`; the environment variable is `PRAXIS_<NAME>`, the flag `--<name>`.
+    /// The system whose section holds the key; `None` for the server's own keys.
+    pub section: Option<&'static str>,
+    /// Name in its section (or at the top of `praxis.toml` for server keys).
     pub name: &'static str,
+    /// The flat name it had before sections, when not `<section>_<name>`.
+    pub legacy: Option<&'static str>,
     /// What the key is when nothing sets it.
     pub default: Default,
-    /// Secrets are never printed or logged; they are not accepted in `praxis.toml` nor as a flag
-    /// (command lines are visible to every local user), only from the environment.
+    /// Secrets are never printed or logged; they are not accepted in `praxis.toml` nor as a
+    /// flag (command lines are visible to every local user), only from the environment.
     pub secret: bool,
-    /// One-line description (shown by `praxis config --help` and in the example file).
+    /// One-line description (shown by `--help`, `praxis config` and in the example file).
     pub doc: &'static str,
 }
 
 impl KeySpec {
-    /// The environment variable that sets this key (`PRAXIS_LISTEN`).
+    /// Its identity: `listen`, or `feed.celebrity_threshold`.
+    pub fn id(&self) -> String {
+        match self.section {
+            Some(section) => format!("{section}.{}", self.name),
+            None => self.name.to_owned(),
+        }
+    }
+
+    /// Its flat name: `listen`, or `feed_celebrity_threshold`.
+    pub fn flat(&self) -> String {
+        match self.section {
+            Some(section) => format!("{section}_{}", self.name),
+            None => self.name.to_owned(),
+        }
+    }
+
+    /// Every flat name it is read under: the legacy one first, then [`KeySpec::flat`].
+    pub fn flat_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.legacy.map(str::to_owned).into_iter().collect();
+        let flat = self.flat();
+        if !names.contains(&flat) {
+            names.push(flat);
+        }
+        names
+    }
+
+    /// The environment variables that set it (`PRAXIS_LISTEN`), legacy first: when both are
+    /// set, the section's own name wins.
+    pub fn env_vars(&self) -> Vec<String> {
+        self.flat_names()
+            .iter()
+            .map(|n| format!("PRAXIS_{}", n.to_ascii_uppercase()))
+            .collect()
+    }
+
+    /// The environment variable named in docs and messages (the flat name's).
     pub fn env_var(&self) -> String {
-        format!("PRAXIS_{}", self.name.to_ascii_uppercase())
+        format!("PRAXIS_{}", self.flat().to_ascii_uppercase())
     }
 
-    /// The command-line flag that sets this key (`--data-dir`), `None` for secrets.
-    pub fn flag(&self) -> Option<String> {
-        (!self.secret).then(|| format!("--{}", self.name.replace('_', "-")))
+    /// The command-line flags that set it (`--data-dir`), none for secrets.
+    pub fn flags(&self) -> Vec<String> {
+        if self.secret {
+            return Vec::new();
+        }
+        self.flat_names()
+            .iter()
+            .map(|n| format!("--{}", n.replace('_', "-")))
+            .collect()
     }
 }
 
-/// Every key, in the order `praxis config` prints them.
-pub const KEYS: &[KeySpec] = &[
-    KeySpec {
-        name: "listen",
-        default: Default::Value("127.0.0.1:8080"),
-        secret: false,
-        doc: "address the HTTP server binds (HOST:PORT; port 0 picks a free one)",
-    },
-    KeySpec {
-        name: "data_dir",
-        default: Default::Value("./data"),
-        secret: false,
-        doc: "folder for the embedded SQLite database, the generated admin key and local files",
-    },
-    KeySpec {
-        name: "database_url",
-        default: Default::Derived("sqlite file <data_dir>/praxis.db"),
-        secret: false,
-        doc: "sqlite:///ABS/PATH.db, sqlite://REL/PATH.db or postgres://USER@HOST:PORT/DB",
-    },
-    KeySpec {
-        name: "redis_url",
-        default: Default::Unset("in-process cache and broadcast"),
-        secret: false,
-        doc: "redis://HOST:PORT for the shared cache (L2) and cross-process invalidation",
-    },
-    KeySpec {
-        name: "nats_url",
-        default: Default::Unset("embedded bus: outbox table dispatched in-process"),
-        secret: false,
-        doc: "nats://HOST:PORT of a NATS server with JetStream, for the event bus",
-    },
-    KeySpec {
-        name: "admin_key",
-        default: Default::Unset("embedded mode generates one into <data_dir>/admin.key"),
-        secret: true,
-        doc: "bearer token for admin writes (secret: environment only, at least 16 characters)",
-    },
-    KeySpec {
-        name: "admin_key_file",
-        default: Default::Unset("see admin_key"),
-        secret: false,
-        doc: "file holding the admin key (trailing whitespace ignored); excludes admin_key",
-    },
-    KeySpec {
-        name: "jwt_secret",
-        default: Default::Unset("embedded mode generates one into <data_dir>/jwt.secret"),
-        secret: true,
-        doc: "HS256 secret signing access tokens (secret: environment only, at least 32 characters)",
-    },
-    KeySpec {
-        name: "jwt_secret_file",
-        default: Default::Unset("see jwt_secret"),
-        secret: false,
-        doc: "file holding the JWT secret (trailing whitespace ignored); excludes jwt_secret",
-    },
-    KeySpec {
-        name: "jwt_issuer",
-        default: Default::Value("praxis"),
-        secret: false,
-        doc: "iss claim of the access tokens praxis issues and accepts",
-    },
-    KeySpec {
-        name: "jwt_audience",
-        default: Default::Value("praxis"),
-        secret: false,
-        doc: "aud claim of the access tokens praxis issues and accepts",
-    },
-    KeySpec {
-        name: "access_token_ttl",
-        default: Default::Value("15m"),
-        secret: false,
-        doc: "lifetime of access tokens (a stolen one works this long)",
-    },
-    KeySpec {
-        name: "refresh_token_ttl",
-        default: Default::Value("720h"),
-        secret: false,
-        doc: "lifetime of a login's refresh tokens (rotation does not extend it)",
-    },
-    KeySpec {
-        name: "jwks_url",
-        default: Default::Unset("only praxis's own HS256 tokens are accepted"),
-        secret: false,
-        doc: "JWKS URL of an external identity provider whose RS256 tokens are accepted",
-    },
-    KeySpec {
-        name: "jwks_issuer",
-        default: Default::Unset("required with jwks_url"),
-        secret: false,
-        doc: "iss claim of the external identity provider's tokens",
-    },
-    KeySpec {
-        name: "jwks_audience",
-        default: Default::Derived("jwt_audience"),
-        secret: false,
-        doc: "aud claim the external identity provider's tokens must carry",
-    },
-    KeySpec {
-        name: "login_limit_account",
-        default: Default::Value("10/15m"),
-        secret: false,
-        doc: "login attempts allowed per account, COUNT/DURATION (429 beyond it)",
-    },
-    KeySpec {
-        name: "login_limit_ip",
-        default: Default::Value("50/15m"),
-        secret: false,
-        doc: "login attempts allowed per client IP, COUNT/DURATION (429 beyond it)",
-    },
-    KeySpec {
-        name: "rate_limit_file",
-        default: Default::Unset("the [rate_limit] table of the config file, if any"),
-        secret: false,
-        doc: "TOML file holding the [rate_limit] table of HTTP rate-limit policies; excludes the table in the config file",
-    },
-    KeySpec {
-        name: "ratelimit_limits",
-        default: Default::Unset("the decision service answers OK to every descriptor"),
-        secret: false,
-        doc: "limits of the rate-limit decision service: a domain file (TOML in envoyproxy/ratelimit's structure) or a folder of them, reloaded when changed",
-    },
-    KeySpec {
-        name: "ratelimit_grpc_listen",
-        default: Default::Unset("no gRPC server"),
-        secret: false,
-        doc: "HOST:PORT of the decision service's Envoy RateLimitService v3 gRPC API (port 0 picks a free one)",
-    },
-    KeySpec {
-        name: "notify_smtp_url",
-        default: Default::Unset("emails are written as .eml files under <data_dir>/notify/outbox"),
-        secret: false,
-        doc: "SMTP relay of the notify system: smtp://USER:PASSWORD@HOST:587 (STARTTLS), smtps://HOST:465 (implicit TLS) or smtp://HOST:25?tls=none",
-    },
-    KeySpec {
-        name: "notify_smtp_ca_file",
-        default: Default::Unset("the relay's certificate must chain to the public web PKI roots"),
-        secret: false,
-        doc: "PEM file of CA certificates trusted for the SMTP relay's certificate, besides the public roots (a private relay); needs TLS",
-    },
-    KeySpec {
-        name: "notify_email_from",
-        default: Default::Value("praxis <notify@localhost>"),
-        secret: false,
-        doc: "sender of notification emails: addr@example.com or Name <addr@example.com>",
-    },
-    KeySpec {
-        name: "notify_webhook_secret",
-        default: Default::Unset("generated into <data_dir>/notify-webhook.secret"),
-        secret: true,
-        doc: "Standard Webhooks signing secret of webhooks and gateways, whsec_ + base64 of 24 to 64 bytes (secret: environment only)",
-    },
-    KeySpec {
-        name: "notify_webhook_secret_file",
-        default: Default::Unset("see notify_webhook_secret"),
-        secret: false,
-        doc: "file holding the webhook signing secret (whsec_...); excludes notify_webhook_secret",
-    },
-    KeySpec {
-        name: "notify_sms_url",
-        default: Default::Unset("the sms channel is off"),
-        secret: false,
-        doc: "URL of the SMS gateway: SMS are signed JSON POSTs {to, title, text, data} to it",
-    },
-    KeySpec {
-        name: "notify_push_url",
-        default: Default::Unset("the push channel is off"),
-        secret: false,
-        doc: "URL of the push gateway: pushes are signed JSON POSTs {to, title, text, data} to it",
-    },
-    KeySpec {
-        name: "notify_concurrency",
-        default: Default::Value("16"),
-        secret: false,
-        doc: "sends in flight at once per channel and process: N, or N,channel=N (16,webhook=64)",
-    },
-    KeySpec {
-        name: "notify_max_attempts",
-        default: Default::Value("8"),
-        secret: false,
-        doc: "attempts per delivery before it becomes a dead letter: N, or N,channel=N (8,email=5)",
-    },
-    KeySpec {
-        name: "notify_retry_base",
-        default: Default::Value("1s"),
-        secret: false,
-        doc: "first retry delay ceiling; it doubles per attempt (full jitter) up to notify_retry_max",
-    },
-    KeySpec {
-        name: "notify_retry_max",
-        default: Default::Value("10m"),
-        secret: false,
-        doc: "largest retry delay ceiling (a receiver's longer Retry-After is honoured, up to 24h)",
-    },
-    KeySpec {
-        name: "notify_lease",
-        default: Default::Value("60s"),
-        secret: false,
-        doc: "how long a claimed delivery belongs to its process; after a crash it is sent again once this passed",
-    },
-    KeySpec {
-        name: "notify_provider_timeout",
-        default: Default::Value("10s"),
-        secret: false,
-        doc: "timeout of one webhook or gateway request (and of each SMTP command); below notify_lease",
-    },
-    KeySpec {
-        name: "notify_rate_limits",
-        default: Default::Value(""),
-        secret: false,
-        doc: "per-provider limits, PROVIDER=COUNT/DURATION,... (smtp=10/1s,webhook=100/1s; webhooks per receiver); empty: none",
-    },
-    KeySpec {
-        name: "notify_breaker_failures",
-        default: Default::Value("5"),
-        secret: false,
-        doc: "consecutive transient failures that open a provider's circuit breaker (per webhook receiver)",
-    },
-    KeySpec {
-        name: "notify_breaker_open",
-        default: Default::Value("5s"),
-        secret: false,
-        doc: "first open period of a breaker: then one probe; it doubles on each failed probe",
-    },
-    KeySpec {
-        name: "notify_breaker_max_open",
-        default: Default::Value("5m"),
-        secret: false,
-        doc: "longest open period of a breaker",
-    },
-    KeySpec {
-        name: "notify_webhook_allow_private",
-        default: Default::Value("false"),
-        secret: false,
-        doc: "let webhooks reach any address: turns off the SSRF guard that refuses loopback, private, link-local (cloud metadata), CGNAT and other reserved addresses",
-    },
-    KeySpec {
-        name: "notify_webhook_allow_cidrs",
-        default: Default::Value(""),
-        secret: false,
-        doc: "address ranges webhooks may reach although the SSRF guard refuses them, comma-separated CIDRs (10.20.0.0/16,fd00::/8); empty: none",
-    },
-    KeySpec {
-        name: "notify_retention",
-        default: Default::Value("720h"),
-        secret: false,
-        doc: "how long messages whose deliveries are all final are kept (with deliveries and attempts; inbox rows stay); 0 keeps them forever",
-    },
-    KeySpec {
-        name: "notify_retention_interval",
-        default: Default::Value("1h"),
-        secret: false,
-        doc: "how often old messages are pruned (see notify_retention)",
-    },
-    KeySpec {
-        name: "feed_celebrity_threshold",
-        default: Default::Value("10000"),
-        secret: false,
-        doc: "authors with at least this many followers make pull posts (merged into timelines at read)",
-    },
-    KeySpec {
-        name: "feed_timeline_cap",
-        default: Default::Value("800"),
-        secret: false,
-        doc: "posts kept per home timeline in the timeline store; older pages come from the database",
-    },
-    KeySpec {
-        name: "feed_active_window",
-        default: Default::Value("168h"),
-        secret: false,
-        doc: "users who read their home timeline within this window get fan-out; idle timelines expire",
-    },
-    KeySpec {
-        name: "feed_fanout_batch",
-        default: Default::Value("500"),
-        secret: false,
-        doc: "followers written per pipelined round trip of the fan-out",
-    },
-    KeySpec {
-        name: "base_url",
-        default: Default::Derived("http://<bound listen address>"),
-        secret: false,
-        doc: "public base URL of this deployment: short links (https://sho.rt) and the unsubscribe links of notification emails",
-    },
-    KeySpec {
-        name: "anonymous_create",
-        default: Default::Value("false"),
-        secret: false,
-        doc: "let anonymous callers (no credentials) create links, owned by \"anonymous\"",
-    },
-    KeySpec {
-        name: "default_redirect",
-        default: Default::Value("301"),
-        secret: false,
-        doc: "HTTP status of redirects when a link does not choose one: 301, 302 or 307",
-    },
-    KeySpec {
-        name: "forward_query",
-        default: Default::Value("false"),
-        secret: false,
-        doc: "append the short link's query string to the target URL",
-    },
-    KeySpec {
-        name: "cache_capacity",
-        default: Default::Value("100000"),
-        secret: false,
-        doc: "most links kept in the shortener's in-process redirect cache (L1)",
-    },
-    KeySpec {
-        name: "cache_ttl",
-        default: Default::Value("10m"),
-        secret: false,
-        doc: "how long a cached link is served before it is reloaded (edits invalidate at once)",
-    },
-    KeySpec {
-        name: "visit_stats",
-        default: Default::Value("true"),
-        secret: false,
-        doc: "count visits per link for the stats API (false: redirect without recording them)",
-    },
-    KeySpec {
-        name: "body_limit",
-        default: Default::Value("2MiB"),
-        secret: false,
-        doc: "largest accepted request body (bytes, or with a unit: 512KiB, 2MiB)",
-    },
-    KeySpec {
-        name: "request_timeout",
-        default: Default::Value("10s"),
-        secret: false,
-        doc: "longest a request may run before it is answered 503 (500ms, 10s, 1m)",
-    },
-    KeySpec {
-        name: "shutdown_grace",
-        default: Default::Value("10s"),
-        secret: false,
-        doc: "on SIGTERM/SIGINT, how long in-flight requests and bus flushes may take",
-    },
-    KeySpec {
-        name: "log_format",
-        default: Default::Value("json"),
-        secret: false,
-        doc: "json (one object per line) or pretty (for a terminal)",
-    },
-    KeySpec {
-        name: "log_level",
-        default: Default::Value("info"),
-        secret: false,
-        doc: "tracing filter: a level (info) or directives (info,praxis_shortener=debug)",
-    },
-    KeySpec {
-        name: "access_log",
-        default: Default::Value("true"),
-        secret: false,
-        doc: "log one line per request (target \"access\")",
-    },
-    KeySpec {
-        name: "metrics",
-        default: Default::Value("true"),
-        secret: false,
-        doc: "record Prometheus metrics and serve them at /metrics",
-    },
-    KeySpec {
-        name: "prefix",
-        default: Default::Value("praxis"),
-        secret: false,
-        doc: "prefix of Redis keys and NATS streams/subjects, so deployments can share servers",
-    },
-    KeySpec {
-        name: "only",
-        default: Default::Value("all"),
-        secret: false,
-        doc: "systems to run, comma-separated (all = every system)",
-    },
-];
-
-/// The row of `name`, if it is a key.
-pub fn find(name: &str) -> Option<&'static KeySpec> {
-    KEYS.iter().find(|k| k.name == name)
+/// The server's own keys, in the order `praxis config` prints them.
+fn server_keys() -> Vec<KeySpec> {
+    let key = |name, default, secret, doc| KeySpec {
+        section: None,
+        name,
+        legacy: None,
+        default,
+        secret,
+        doc,
+    };
+    vec![
+        key(
+            "listen",
+            Default::Value(String::from("127.0.0.1:8080")),
+            false,
+            "address the HTTP server binds (HOST:PORT; port 0 picks a free one)",
+        ),
+        key(
+            "data_dir",
+            Default::Value(String::from("./data")),
+            false,
+            "folder for the embedded SQLite database, the generated admin key and local files",
+        ),
+        key(
+            "database_url",
+            Default::Derived("sqlite file <data_dir>/praxis.db"),
+            false,
+            "sqlite:///ABS/PATH.db, sqlite://REL/PATH.db or postgres://USER@HOST:PORT/DB",
+        ),
+        key(
+            "redis_url",
+            Default::Unset("in-process cache and broadcast"),
+            false,
+            "redis://HOST:PORT for the shared cache (L2) and cross-process invalidation",
+        ),
+        key(
+            "nats_url",
+            Default::Unset("embedded bus: outbox table dispatched in-process"),
+            false,
+            "nats://HOST:PORT of a NATS server with JetStream, for the event bus",
+        ),
+        key(
+            "admin_key",
+            Default::Unset("embedded mode generates one into <data_dir>/admin.key"),
+            true,
+            "bearer token for admin writes (secret: environment only, at least 16 characters)",
+        ),
+        key(
+            "admin_key_file",
+            Default::Unset("see admin_key"),
+            false,
+            "file holding the admin key (trailing whitespace ignored); excludes admin_key",
+        ),
+        key(
+            "jwt_secret",
+            Default::Unset("embedded mode generates one into <data_dir>/jwt.secret"),
+            true,
+            "HS256 secret signing access tokens (secret: environment only, at least 32 characters)",
+        ),
+        key(
+            "jwt_secret_file",
+            Default::Unset("see jwt_secret"),
+            false,
+            "file holding the JWT secret (trailing whitespace ignored); excludes jwt_secret",
+        ),
+        key(
+            "rate_limit_file",
+            Default::Unset("the [rate_limit] table of the config file, if any"),
+            false,
+            "TOML file holding the [rate_limit] table of HTTP rate-limit policies; excludes the table in the config file",
+        ),
+        key(
+            "base_url",
+            Default::Derived("http://<bound listen address>"),
+            false,
+            "public base URL of this deployment: short links (https://sho.rt) and the unsubscribe links of notification emails",
+        ),
+        key(
+            "body_limit",
+            Default::Value(String::from("2MiB")),
+            false,
+            "largest accepted request body (bytes, or with a unit: 512KiB, 2MiB)",
+        ),
+        key(
+            "request_timeout",
+            Default::Value(String::from("10s")),
+            false,
+            "longest a request may run before it is answered 503 (500ms, 10s, 1m)",
+        ),
+        key(
+            "shutdown_grace",
+            Default::Value(String::from("10s")),
+            false,
+            "on SIGTERM/SIGINT, how long in-flight requests and bus flushes may take",
+        ),
+        key(
+            "log_format",
+            Default::Value(String::from("json")),
+            false,
+            "json (one object per line) or pretty (for a terminal)",
+        ),
+        key(
+            "log_level",
+            Default::Value(String::from("info")),
+            false,
+            "tracing filter: a level (info) or directives (info,praxis_shortener=debug)",
+        ),
+        key(
+            "access_log",
+            Default::Value(String::from("true")),
+            false,
+            "log one line per request (target \"access\")",
+        ),
+        key(
+            "metrics",
+            Default::Value(String::from("true")),
+            false,
+            "record Prometheus metrics and serve them at /metrics",
+        ),
+        key(
+            "prefix",
+            Default::Value(String::from("praxis")),
+            false,
+            "prefix of Redis keys and NATS streams/subjects, so deployments can share servers",
+        ),
+        key(
+            "only",
+            Default::Value(String::from("all")),
+            false,
+            "systems to run, comma-separated (all = every system)",
+        ),
+    ]
 }
 
-/// Every key name, comma-separated (for error messages).
-pub fn names() -> String {
-    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+/// Every key: the server's, then each system's section in registry order (its keys, then its
+/// secrets and their `_file` keys).
+#[derive(Debug, Clone)]
+pub struct KeyTable {
+    keys: Vec<KeySpec>,
+}
+
+impl KeyTable {
+    /// The table of the server's keys and of `systems`.
+    pub fn new(systems: &[&'static dyn Plugin]) -> Self {
+        let mut keys = server_keys();
+        for system in systems {
+            let section = system.name();
+            let defaults = system.defaults();
+            for key in system.keys() {
+                let default = defaults
+                    .iter()
+                    .find(|(name, _)| name == key.name)
+                    .and_then(|(_, value)| super::render::text_of(value))
+                    .map_or(Default::Unset(key.unset.unwrap_or("unset")), Default::Value);
+                keys.push(KeySpec {
+                    section: Some(section),
+                    name: key.name,
+                    legacy: key.legacy,
+                    default,
+                    secret: false,
+                    doc: key.doc,
+                });
+            }
+            for secret in system.secrets() {
+                keys.push(KeySpec {
+                    section: Some(section),
+                    name: secret.name,
+                    legacy: None,
+                    default: Default::Unset("generated into <data_dir> on first start"),
+                    secret: true,
+                    doc: secret.doc,
+                });
+                keys.push(KeySpec {
+                    section: Some(section),
+                    name: leak_file_key(secret.name),
+                    legacy: None,
+                    default: Default::Unset("see the secret"),
+                    secret: false,
+                    doc: "file holding the secret (trailing whitespace ignored); excludes the secret itself",
+                });
+            }
+        }
+        Self { keys }
+    }
+
+    /// Every key, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &KeySpec> {
+        self.keys.iter()
+    }
+
+    /// The key with this identity (`listen`, `feed.celebrity_threshold`).
+    pub fn get(&self, id: &str) -> Option<&KeySpec> {
+        self.keys.iter().find(|k| k.id() == id)
+    }
+
+    /// The key read under this flat name (`feed_celebrity_threshold`, `cache_capacity`).
+    pub fn by_flat_name(&self, name: &str) -> Option<&KeySpec> {
+        self.keys
+            .iter()
+            .find(|k| k.flat_names().iter().any(|n| n == name))
+    }
+
+    /// The key `name` of section `section`.
+    pub fn in_section(&self, section: &str, name: &str) -> Option<&KeySpec> {
+        self.keys
+            .iter()
+            .find(|k| k.section == Some(section) && k.name == name)
+    }
+
+    /// Whether `name` is a system's section.
+    pub fn is_section(&self, name: &str) -> bool {
+        self.keys.iter().any(|k| k.section == Some(name))
+    }
+
+    /// Every server key and flat name, comma-separated (for error messages).
+    pub fn names(&self) -> String {
+        self.keys
+            .iter()
+            .filter(|k| k.section.is_none())
+            .map(|k| k.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The `<name>_file` key of a secret. Leaked once per secret and process: the table is built
+/// once at start.
+fn leak_file_key(name: &str) -> &'static str {
+    Box::leak(format!("{name}_file").into_boxed_str())
 }
 
 #[cfg(test)]
@@ -431,24 +330,61 @@ mod tests {
 
     #[test]
     fn names_map_to_env_vars_and_flags() {
-        let data_dir = find("data_dir").expect("data_dir is a key");
-        assert_eq!(data_dir.env_var(), "PRAXIS_DATA_DIR");
-        assert_eq!(data_dir.flag().as_deref(), Some("--data-dir"));
-        let admin_key = find("admin_key").expect("admin_key is a key");
-        assert_eq!(admin_key.flag(), None);
-        assert!(find("nope").is_none());
+        let table = KeyTable::new(crate::systems::SYSTEMS);
+        let data_dir = table.get("data_dir").expect("data_dir is a key");
+        assert_eq!(data_dir.env_vars(), ["PRAXIS_DATA_DIR"]);
+        assert_eq!(data_dir.flags(), ["--data-dir"]);
+        let admin_key = table.get("admin_key").expect("admin_key is a key");
+        assert!(admin_key.flags().is_empty());
+        let cap = table
+            .get("shortener.cache_capacity")
+            .expect("a section key");
+        assert_eq!(
+            cap.env_vars(),
+            ["PRAXIS_CACHE_CAPACITY", "PRAXIS_SHORTENER_CACHE_CAPACITY"]
+        );
+        assert_eq!(
+            cap.flags(),
+            ["--cache-capacity", "--shortener-cache-capacity"]
+        );
+        let threshold = table
+            .get("feed.celebrity_threshold")
+            .expect("a section key");
+        assert_eq!(threshold.env_vars(), ["PRAXIS_FEED_CELEBRITY_THRESHOLD"]);
+        assert_eq!(
+            table
+                .by_flat_name("notify_webhook_secret_file")
+                .map(KeySpec::id),
+            Some("notify.webhook_secret_file".to_owned())
+        );
+        assert!(table.get("nope").is_none());
     }
 
     #[test]
-    fn key_names_are_unique_and_lowercase() {
+    fn flat_names_are_unique_and_lowercase() {
+        let table = KeyTable::new(crate::systems::SYSTEMS);
         let mut seen = std::collections::HashSet::new();
-        for key in KEYS {
-            assert!(seen.insert(key.name), "duplicate key {}", key.name);
-            assert!(
-                key.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{}",
-                key.name
-            );
+        for key in table.iter() {
+            for name in key.flat_names() {
+                assert!(seen.insert(name.clone()), "two keys read as {name}");
+                assert!(
+                    name.chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_section_is_documented() {
+        for system in crate::systems::SYSTEMS {
+            let mut fields: Vec<String> = system.defaults().into_iter().map(|(k, _)| k).collect();
+            let mut documented: Vec<String> =
+                system.keys().iter().map(|k| k.name.to_owned()).collect();
+            fields.sort();
+            documented.sort();
+            assert_eq!(fields, documented, "the keys of [{}]", system.name());
         }
     }
 }

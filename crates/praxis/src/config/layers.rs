@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::ConfigError;
-use super::keys::{self, KeySpec};
+use super::keys::{KeySpec, KeyTable};
 use super::source::EnvSource;
 
 /// Where a key's effective value came from.
@@ -23,8 +23,9 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// How an error names a value of `key` from this origin: `PRAXIS_LISTEN`, `--listen`,
-    /// `listen in /etc/praxis.toml`, `listen (default)`.
+    /// How an error names a value of `key` (its identity, `listen` or `feed.timeline_cap`)
+    /// from this origin: `PRAXIS_LISTEN`, `--listen`, `listen in /etc/praxis.toml`,
+    /// `listen (default)`.
     pub fn locate(&self, key: &str) -> String {
         match self {
             Origin::Default => format!("{key} (default)"),
@@ -67,7 +68,7 @@ pub enum FileChoice {
 /// The raw values of every set key, plus the config file that was read.
 #[derive(Debug, Clone, Default)]
 pub struct Layers {
-    values: HashMap<&'static str, Raw>,
+    values: HashMap<String, Raw>,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
     /// The `[rate_limit]` table of the config file, if any (tables have no environment
@@ -76,14 +77,14 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// The winning raw value of `key`, `None` when no layer set it.
-    pub fn get(&self, key: &str) -> Option<&Raw> {
-        self.values.get(key)
+    /// The winning raw value of the key with identity `id`, `None` when no layer set it.
+    pub fn get(&self, id: &str) -> Option<&Raw> {
+        self.values.get(id)
     }
 
-    fn set(&mut self, key: &'static KeySpec, text: String, origin: Origin) {
+    fn set(&mut self, key: &KeySpec, text: String, origin: Origin) {
         let text = (!text.trim().is_empty()).then_some(text);
-        self.values.insert(key.name, Raw { text, origin });
+        self.values.insert(key.id(), Raw { text, origin });
     }
 }
 
@@ -110,32 +111,36 @@ pub fn choose_file(
     }
 }
 
-/// Reads every layer. Collects every problem rather than stopping at the first.
+/// Reads every layer. Collects every problem rather than stopping at the first. `flags` are
+/// (flat name, text) pairs, the flat name being how the flag was spelled (`cache_capacity` for
+/// `--cache-capacity`).
 pub fn collect(
     file: &FileChoice,
     env: &dyn EnvSource,
-    flags: &[(&'static str, String)],
+    flags: &[(String, String)],
+    table: &KeyTable,
 ) -> Result<Layers, Vec<ConfigError>> {
     let mut layers = Layers::default();
     let mut errors = Vec::new();
 
-    if let Err(mut errs) = read_file(file, &mut layers) {
+    if let Err(mut errs) = read_file(file, &mut layers, table) {
         errors.append(&mut errs);
     }
 
-    for key in keys::KEYS {
-        let var = key.env_var();
-        match env.get(&var) {
-            Ok(Some(text)) => layers.set(key, text, Origin::Env(var)),
-            Ok(None) => {}
-            Err(msg) => errors.push(ConfigError::new(var, msg)),
+    for key in table.iter() {
+        for var in key.env_vars() {
+            match env.get(&var) {
+                Ok(Some(text)) => layers.set(key, text, Origin::Env(var)),
+                Ok(None) => {}
+                Err(msg) => errors.push(ConfigError::new(var, msg)),
+            }
         }
     }
 
     for (name, text) in flags {
-        match keys::find(name) {
+        match table.by_flat_name(name) {
             Some(key) if !key.secret => {
-                let flag = key.flag().unwrap_or_default();
+                let flag = format!("--{}", name.replace('_', "-"));
                 layers.set(key, text.clone(), Origin::Flag(flag));
             }
             _ => errors.push(ConfigError::new(
@@ -152,7 +157,11 @@ pub fn collect(
     }
 }
 
-fn read_file(choice: &FileChoice, layers: &mut Layers) -> Result<(), Vec<ConfigError>> {
+fn read_file(
+    choice: &FileChoice,
+    layers: &mut Layers,
+    table: &KeyTable,
+) -> Result<(), Vec<ConfigError>> {
     let path = match choice {
         FileChoice::Required(path, origin) => {
             if !path.is_file() {
@@ -177,7 +186,7 @@ fn read_file(choice: &FileChoice, layers: &mut Layers) -> Result<(), Vec<ConfigE
             format!("cannot read config file: {e}"),
         )]
     })?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+    let toml_table: toml::Table = toml::from_str(&text).map_err(|e| {
         vec![ConfigError::new(
             shown.display().to_string(),
             format!("is not valid TOML: {}", e.to_string().trim_end()),
@@ -186,8 +195,8 @@ fn read_file(choice: &FileChoice, layers: &mut Layers) -> Result<(), Vec<ConfigE
     layers.file = Some(shown.clone());
 
     let mut errors = Vec::new();
-    for (name, value) in table {
-        let origin = Origin::File(shown.clone());
+    let origin = Origin::File(shown.clone());
+    for (name, value) in toml_table {
         if name == super::rate_limit::TABLE {
             if value.is_table() {
                 layers.rate_limit = Some(value);
@@ -200,32 +209,31 @@ fn read_file(choice: &FileChoice, layers: &mut Layers) -> Result<(), Vec<ConfigE
             }
             continue;
         }
-        let Some(key) = keys::find(&name) else {
-            errors.push(ConfigError::new(
-                shown.display().to_string(),
-                format!(
-                    "unknown key {name:?} (known keys: {}, and the [rate_limit] table)",
-                    keys::names()
-                ),
-            ));
-            continue;
-        };
-        if key.secret {
-            errors.push(ConfigError::new(
-                origin.locate(key.name),
-                format!(
-                    "secrets are not read from the config file; set {} or {}_file instead",
-                    key.env_var(),
-                    key.name
-                ),
-            ));
+        if let toml::Value::Table(section) = &value
+            && table.is_section(&name)
+        {
+            for (key_name, value) in section {
+                match table.in_section(&name, key_name) {
+                    Some(key) => set_from_file(layers, &mut errors, key, value, &origin),
+                    None => errors.push(ConfigError::new(
+                        shown.display().to_string(),
+                        format!(
+                            "unknown key {key_name:?} in [{name}] (its keys: {})",
+                            section_keys(table, &name)
+                        ),
+                    )),
+                }
+            }
             continue;
         }
-        match toml_text(&value) {
-            Ok(text) => layers.set(key, text, origin),
-            Err(found) => errors.push(ConfigError::new(
-                origin.locate(key.name),
-                format!("expected a string, number or boolean, found {found}"),
+        match table.by_flat_name(&name) {
+            Some(key) => set_from_file(layers, &mut errors, key, &value, &origin),
+            None => errors.push(ConfigError::new(
+                shown.display().to_string(),
+                format!(
+                    "unknown key {name:?} (known keys: {}, one [section] per system, and the [rate_limit] table)",
+                    table.names()
+                ),
             )),
         }
     }
@@ -236,14 +244,52 @@ fn read_file(choice: &FileChoice, layers: &mut Layers) -> Result<(), Vec<ConfigE
     }
 }
 
-/// The text of a scalar TOML value (arrays of scalars become comma-separated lists); `Err` names
+/// Records the value of `key` read from the file, or the reason it cannot be.
+fn set_from_file(
+    layers: &mut Layers,
+    errors: &mut Vec<ConfigError>,
+    key: &KeySpec,
+    value: &toml::Value,
+    origin: &Origin,
+) {
+    if key.secret {
+        errors.push(ConfigError::new(
+            origin.locate(&key.id()),
+            format!(
+                "secrets are not read from the config file; set {} or {}_file instead",
+                key.env_var(),
+                key.name
+            ),
+        ));
+        return;
+    }
+    match toml_text(value) {
+        Ok(text) => layers.set(key, text, origin.clone()),
+        Err(found) => errors.push(ConfigError::new(
+            origin.locate(&key.id()),
+            format!("expected a string, number or boolean, found {found}"),
+        )),
+    }
+}
+
+/// The keys of section `name`, comma-separated.
+fn section_keys(table: &KeyTable, name: &str) -> String {
+    table
+        .iter()
+        .filter(|k| k.section == Some(name))
+        .map(|k| k.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The text of a scalar TOML value (floats included; arrays of scalars become comma-separated lists); `Err` names
 /// the type when it is not one.
 fn toml_text(value: &toml::Value) -> Result<String, &'static str> {
     match value {
         toml::Value::String(s) => Ok(s.clone()),
         toml::Value::Integer(i) => Ok(i.to_string()),
         toml::Value::Boolean(b) => Ok(b.to_string()),
-        toml::Value::Float(_) => Err("a float"),
+        toml::Value::Float(f) => Ok(f.to_string()),
         toml::Value::Datetime(_) => Err("a datetime"),
         toml::Value::Table(_) => Err("a table"),
         toml::Value::Array(items) => items
@@ -260,6 +306,10 @@ fn toml_text(value: &toml::Value) -> Result<String, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table() -> KeyTable {
+        KeyTable::new(crate::systems::SYSTEMS)
+    }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -282,8 +332,9 @@ mod tests {
             "listen = \"1.1.1.1:1\"\ndata_dir = \"/f\"\nprefix = \"p\"\n",
         );
         let env = env(&[("PRAXIS_LISTEN", "2.2.2.2:2"), ("PRAXIS_DATA_DIR", "/e")]);
-        let flags = vec![("listen", "3.3.3.3:3".to_owned())];
-        let layers = collect(&FileChoice::IfPresent(path.clone()), &env, &flags).expect("ok");
+        let flags = vec![("listen".to_owned(), "3.3.3.3:3".to_owned())];
+        let layers =
+            collect(&FileChoice::IfPresent(path.clone()), &env, &flags, &table()).expect("ok");
         let listen = layers.get("listen").expect("set");
         assert_eq!(listen.text.as_deref(), Some("3.3.3.3:3"));
         assert_eq!(listen.origin, Origin::Flag("--listen".into()));
@@ -300,7 +351,8 @@ mod tests {
     fn unknown_file_keys_are_errors_naming_the_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write(&dir, "lisen = \"1.1.1.1:1\"\n");
-        let errs = collect(&FileChoice::IfPresent(path), &env(&[]), &[]).expect_err("unknown");
+        let errs =
+            collect(&FileChoice::IfPresent(path), &env(&[]), &[], &table()).expect_err("unknown");
         let msg = errs[0].to_string();
         assert!(msg.contains("unknown key \"lisen\""), "{msg}");
         assert!(msg.contains("praxis.toml"), "{msg}");
@@ -310,7 +362,8 @@ mod tests {
     fn secrets_are_refused_in_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write(&dir, "admin_key = \"0123456789abcdef\"\n");
-        let errs = collect(&FileChoice::IfPresent(path), &env(&[]), &[]).expect_err("secret");
+        let errs =
+            collect(&FileChoice::IfPresent(path), &env(&[]), &[], &table()).expect_err("secret");
         let msg = errs[0].to_string();
         assert!(msg.contains("admin_key in"), "{msg}");
         assert!(msg.contains("PRAXIS_ADMIN_KEY"), "{msg}");
@@ -320,12 +373,14 @@ mod tests {
     #[test]
     fn non_scalar_values_and_bad_toml_are_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = write(&dir, "listen = 1.5\n");
-        let errs = collect(&FileChoice::IfPresent(path), &env(&[]), &[]).expect_err("float");
-        assert!(errs[0].to_string().contains("found a float"));
+        let path = write(&dir, "listen = 1979-05-27\n");
+        let errs =
+            collect(&FileChoice::IfPresent(path), &env(&[]), &[], &table()).expect_err("datetime");
+        assert!(errs[0].to_string().contains("found a datetime"));
 
         let path = write(&dir, "listen = \n");
-        let errs = collect(&FileChoice::IfPresent(path), &env(&[]), &[]).expect_err("toml");
+        let errs =
+            collect(&FileChoice::IfPresent(path), &env(&[]), &[], &table()).expect_err("toml");
         assert!(errs[0].to_string().contains("is not valid TOML"));
     }
 
@@ -336,7 +391,7 @@ mod tests {
             &dir,
             "only = [\"shortener\"]\nbody_limit = 4096\nmetrics = false\n",
         );
-        let layers = collect(&FileChoice::IfPresent(path), &env(&[]), &[]).expect("ok");
+        let layers = collect(&FileChoice::IfPresent(path), &env(&[]), &[], &table()).expect("ok");
         let text = |k: &str| layers.get(k).and_then(|r| r.text.clone());
         assert_eq!(text("only").as_deref(), Some("shortener"));
         assert_eq!(text("body_limit").as_deref(), Some("4096"));
@@ -347,12 +402,17 @@ mod tests {
     fn missing_default_file_is_fine_but_a_named_one_is_not() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope.toml");
-        let layers =
-            collect(&FileChoice::IfPresent(missing.clone()), &env(&[]), &[]).expect("absent ok");
+        let layers = collect(
+            &FileChoice::IfPresent(missing.clone()),
+            &env(&[]),
+            &[],
+            &table(),
+        )
+        .expect("absent ok");
         assert!(layers.file.is_none());
         let choice = choose_file(None, &env(&[("PRAXIS_CONFIG", "/nope/x.toml")]), &missing)
             .expect("choice");
-        let errs = collect(&choice, &env(&[]), &[]).expect_err("must exist");
+        let errs = collect(&choice, &env(&[]), &[], &table()).expect_err("must exist");
         assert!(
             errs[0].to_string().starts_with("PRAXIS_CONFIG: "),
             "{}",
@@ -366,6 +426,7 @@ mod tests {
             &FileChoice::IfPresent(PathBuf::from("/nonexistent/praxis.toml")),
             &env(&[("PRAXIS_REDIS_URL", "")]),
             &[],
+            &table(),
         )
         .expect("ok");
         let raw = layers.get("redis_url").expect("set");
@@ -377,9 +438,64 @@ mod tests {
         let errs = collect(
             &FileChoice::IfPresent(PathBuf::from("/nonexistent/praxis.toml")),
             &env(&[]),
-            &[("admin_key", "x".to_owned())],
+            &[("admin_key".to_owned(), "x".to_owned())],
+            &table(),
         )
         .expect_err("secret flag");
         assert!(errs[0].to_string().contains("--admin-key"));
+    }
+
+    #[test]
+    fn sections_flat_names_and_legacy_names_reach_the_same_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            &dir,
+            "cache_ttl = \"1m\"\nfeed_timeline_cap = 900\n[notify]\nlease = \"90s\"\n",
+        );
+        let env = env(&[
+            ("PRAXIS_CACHE_CAPACITY", "5"),
+            ("PRAXIS_FEED_FANOUT_BATCH", "7"),
+        ]);
+        let layers = collect(&FileChoice::IfPresent(path), &env, &[], &table()).expect("ok");
+        let text = |k: &str| layers.get(k).and_then(|r| r.text.clone());
+        assert_eq!(text("shortener.cache_ttl").as_deref(), Some("1m"));
+        assert_eq!(text("feed.timeline_cap").as_deref(), Some("900"));
+        assert_eq!(text("notify.lease").as_deref(), Some("90s"));
+        assert_eq!(text("shortener.cache_capacity").as_deref(), Some("5"));
+        assert_eq!(
+            layers
+                .get("shortener.cache_capacity")
+                .map(|r| r.origin.clone()),
+            Some(Origin::Env("PRAXIS_CACHE_CAPACITY".into()))
+        );
+        assert_eq!(text("feed.fanout_batch").as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn the_section_name_beats_the_legacy_name() {
+        let env = env(&[
+            ("PRAXIS_CACHE_CAPACITY", "5"),
+            ("PRAXIS_SHORTENER_CACHE_CAPACITY", "6"),
+        ]);
+        let layers = collect(
+            &FileChoice::IfPresent(PathBuf::from("/nonexistent/praxis.toml")),
+            &env,
+            &[],
+            &table(),
+        )
+        .expect("ok");
+        let raw = layers.get("shortener.cache_capacity").expect("set");
+        assert_eq!(raw.text.as_deref(), Some("6"));
+    }
+
+    #[test]
+    fn unknown_keys_in_a_section_name_the_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, "[feed]\ntimeline = 3\n");
+        let errs =
+            collect(&FileChoice::IfPresent(path), &env(&[]), &[], &table()).expect_err("unknown");
+        let msg = errs[0].to_string();
+        assert!(msg.contains("unknown key \"timeline\" in [feed]"), "{msg}");
+        assert!(msg.contains("timeline_cap"), "{msg}");
     }
 }

@@ -1,19 +1,15 @@
-//! Rate limiting in the configuration:
-//!
-//! - the HTTP layer's policies: the `[rate_limit]` table of the config file (tables do not fit
-//!   the flat `PRAXIS_*` scheme), or a separate TOML file holding that table named by
-//!   `rate_limit_file` (which has an environment variable and a flag); validated at start by
-//!   `praxis_http::ratelimit::RateLimits::new`, errors naming the file, the policy and the field;
-//! - the decision service (`praxis-ratelimit`): its limit file or folder (`ratelimit_limits`,
-//!   loaded and checked at start too) and its gRPC address (`ratelimit_grpc_listen`).
+//! The HTTP layer's rate-limit policies in the configuration: the `[rate_limit]` table of the
+//! config file (tables do not fit the flat `PRAXIS_*` scheme), or a separate TOML file holding
+//! that table named by `rate_limit_file` (which has an environment variable and a flag);
+//! validated at start by `praxis_http::ratelimit::RateLimits::new`, errors naming the file, the
+//! policy and the field. (The decision service's keys are its own `[ratelimit]` section.)
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use praxis_http::ratelimit::{RateLimitConfig, RateLimits};
 
 use super::layers::{Layers, Origin};
-use super::{ConfigError, Reader, values};
+use super::{ConfigError, Reader};
 
 /// The key of the table in the config file.
 pub const TABLE: &str = "rate_limit";
@@ -29,33 +25,11 @@ pub struct HttpRateLimit {
     pub source: PathBuf,
 }
 
-/// The decision service's settings.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceConfig {
-    /// Limit file (one domain) or folder of them; `None`: no limits.
-    pub limits: Option<PathBuf>,
-    /// Version (content hash) of the limits when the configuration was read.
-    pub limits_version: Option<String>,
-    /// Address of the Envoy RateLimitService gRPC API; `None`: off.
-    pub grpc_listen: Option<SocketAddr>,
-}
-
-/// Reads `rate_limit_file` or the `[rate_limit]` table (not both), and the decision service's
-/// keys. `None` when something is invalid (the errors are recorded).
-pub(super) fn read(
-    r: &mut Reader<'_>,
-    layers: &Layers,
-) -> Option<(Option<HttpRateLimit>, ServiceConfig)> {
+/// Reads `rate_limit_file` or the `[rate_limit]` table (not both). `None` when something is
+/// invalid (the errors are recorded).
+pub(super) fn read(r: &mut Reader<'_>, layers: &Layers) -> Option<Option<HttpRateLimit>> {
     let file = r.optional("rate_limit_file", |t| Ok(PathBuf::from(t.trim())));
-    let limits = r.optional("ratelimit_limits", |t| {
-        let path = PathBuf::from(t.trim());
-        praxis_ratelimit::Rules::load(&path)
-            .map(|rules| (path, rules.version))
-            .map_err(|e| format!("the limits do not load: {e}"))
-    });
-    let grpc_listen = r.optional("ratelimit_grpc_listen", values::socket_addr);
-
-    let http = match (file?, &layers.rate_limit) {
+    match (file?, &layers.rate_limit) {
         (Some(path), Some(_)) => {
             let at = r.origin("rate_limit_file").locate("rate_limit_file");
             let table = layers
@@ -69,38 +43,26 @@ pub(super) fn read(
                     path.display()
                 ),
             ));
-            return None;
+            None
         }
         (Some(path), None) => {
             let origin = r.origin("rate_limit_file");
             let read = from_file(&path);
-            Some(r.check("rate_limit_file", &origin, read)?)
+            Some(Some(r.check("rate_limit_file", &origin, read)?))
         }
         (None, Some(table)) => {
             let source = layers.file.clone().unwrap_or_default();
             let origin = Origin::File(source.clone());
-            r.origins.insert(TABLE, origin.clone());
+            r.origins.insert(TABLE.to_owned(), origin.clone());
             let parsed = from_table(table.clone(), &source).map_err(|m| {
                 // The locator already names the file.
                 m.trim_start_matches(&format!("{}: ", source.display()))
                     .to_owned()
             });
-            Some(r.check(TABLE, &origin, parsed)?)
+            Some(Some(r.check(TABLE, &origin, parsed)?))
         }
-        (None, None) => None,
-    };
-    let (limits, limits_version) = match limits? {
-        Some((path, version)) => (Some(path), Some(version)),
-        None => (None, None),
-    };
-    Some((
-        http,
-        ServiceConfig {
-            limits,
-            limits_version,
-            grpc_listen: grpc_listen?,
-        },
-    ))
+        (None, None) => Some(None),
+    }
 }
 
 /// Reads a `rate_limit_file`: a TOML file whose only top-level key is the `[rate_limit]`

@@ -1,27 +1,13 @@
 //! `praxis config`: the effective configuration as TOML, secrets masked, each line commented
-//! with where its value came from.
+//! with where its value came from: the server's keys, then the `[rate_limit]` table, then one
+//! section per system.
 
-use super::keys::{self, Default as KeyDefault};
-use super::units::{format_duration, format_size};
+use super::keys::{Default as KeyDefault, KeySpec};
 use super::values::mask_url;
 use super::{Config, Origin};
 
 /// Renders `cfg` as commented TOML.
 pub fn render(cfg: &Config) -> String {
-    let mut rows: Vec<(String, String)> = Vec::new();
-    for spec in keys::KEYS {
-        let (value, note) = value_of(cfg, spec.name);
-        let origin = cfg.origin(spec.name);
-        let comment = match (&origin, spec.default, note) {
-            (_, _, Some(note)) => note,
-            (Origin::Default, KeyDefault::Derived(how), None) => format!("default: {how}"),
-            (Origin::Default, KeyDefault::Unset(what), None) => format!("default: unset, {what}"),
-            (origin, _, None) => origin.to_string(),
-        };
-        rows.push((format!("{} = {value}", spec.name), comment));
-    }
-
-    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let mut out = String::new();
     out.push_str("# praxis effective configuration (secrets masked)\n");
     out.push_str(&format!("# mode: {}\n", cfg.mode()));
@@ -29,13 +15,114 @@ pub fn render(cfg: &Config) -> String {
         Some(path) => out.push_str(&format!("# config file: {}\n", path.display())),
         None => out.push_str("# config file: none\n"),
     }
-    for (line, comment) in rows {
-        out.push_str(&format!("{line:<width$}  # {comment}\n"));
-    }
+    let rows: Vec<(String, String)> = cfg
+        .keys
+        .iter()
+        .filter(|spec| spec.section.is_none())
+        .map(|spec| {
+            let (value, note) = value_of(cfg, spec.name);
+            (
+                format!("{} = {value}", spec.name),
+                comment(cfg, spec, &cfg.origin(spec.name), note),
+            )
+        })
+        .collect();
+    push_rows(&mut out, rows);
     if let Some(rl) = &cfg.rate_limit {
         out.push_str(&rate_limit_table(rl));
     }
+    for system in &cfg.systems {
+        let section = system.name();
+        out.push_str(&format!("\n[{section}]\n"));
+        let values = system.values();
+        let rows = cfg
+            .keys
+            .iter()
+            .filter(|spec| spec.section == Some(section))
+            .map(|spec| {
+                let id = spec.id();
+                let (value, note) = match values.iter().find(|(k, _)| k == spec.name) {
+                    Some((_, value)) => (toml_of(value), None),
+                    None => secret_value(cfg, spec),
+                };
+                (
+                    format!("{} = {value}", spec.name),
+                    comment(cfg, spec, &cfg.origin(&id), note),
+                )
+            })
+            .collect();
+        push_rows(&mut out, rows);
+    }
     out
+}
+
+/// The text a value is read from (`None`: unset): strings as they are, numbers and booleans
+/// written out, lists comma-separated.
+pub fn text_of(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(text_of)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A section value as TOML: numbers and booleans bare, everything else a string; URL
+/// passwords masked.
+fn toml_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
+        other => toml::Value::String(mask_url(&text_of(other).unwrap_or_default())).to_string(),
+    }
+}
+
+/// A system secret or its `_file` key, masked.
+fn secret_value(cfg: &Config, spec: &KeySpec) -> (String, Option<String>) {
+    let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
+    let Some(secret) = cfg.system_secrets.iter().find(|secret| {
+        Some(secret.system) == spec.section
+            && (secret.spec.name == spec.name || format!("{}_file", secret.spec.name) == spec.name)
+    }) else {
+        return (s(""), None);
+    };
+    if spec.name != secret.spec.name {
+        let file = secret.file.as_ref().map(|p| p.display().to_string());
+        return (s(&file.unwrap_or_default()), None);
+    }
+    match (&secret.value, &secret.file) {
+        (Some(_), Some(_)) => (s("****"), Some(format!("read from {}_file", spec.name))),
+        (Some(_), None) => (s("****"), None),
+        (None, _) => (
+            s(""),
+            Some(format!(
+                "unset: serve uses (or generates) {}",
+                cfg.data_dir.join(secret.spec.file).display()
+            )),
+        ),
+    }
+}
+
+fn comment(cfg: &Config, spec: &KeySpec, origin: &Origin, note: Option<String>) -> String {
+    let _ = cfg;
+    match (origin, &spec.default, note) {
+        (_, _, Some(note)) => note,
+        (Origin::Default, KeyDefault::Derived(how), None) => format!("default: {how}"),
+        (Origin::Default, KeyDefault::Unset(what), None) => format!("default: unset, {what}"),
+        (origin, _, None) => origin.to_string(),
+    }
+}
+
+fn push_rows(out: &mut String, rows: Vec<(String, String)>) {
+    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    for (line, comment) in rows {
+        out.push_str(&format!("{line:<width$}  # {comment}\n"));
+    }
 }
 
 /// The HTTP rate-limit policies as a `[rate_limit]` table, after a comment naming their file.
@@ -92,7 +179,7 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
                 .unwrap_or_default()),
             None,
         ),
-        "jwt_secret" => match (&cfg.identity.jwt_secret, &cfg.identity.jwt_secret_file) {
+        "jwt_secret" => match (&cfg.jwt_secret, &cfg.jwt_secret_file) {
             (Some(_), Some(_)) => (s("****"), Some("read from jwt_secret_file".to_owned())),
             (Some(_), None) => (s("****"), None),
             (None, _) => (
@@ -105,39 +192,12 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         },
         "jwt_secret_file" => (
             s(&cfg
-                .identity
                 .jwt_secret_file
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()),
             None,
         ),
-        "jwt_issuer" => (s(&cfg.identity.jwt_issuer), None),
-        "jwt_audience" => (s(&cfg.identity.jwt_audience), None),
-        "access_token_ttl" => (s(&format_duration(cfg.identity.access_token_ttl)), None),
-        "refresh_token_ttl" => (s(&format_duration(cfg.identity.refresh_token_ttl)), None),
-        "jwks_url" => (
-            s(&cfg
-                .identity
-                .jwks_url
-                .as_ref()
-                .map(|u| mask_url(u.as_str()))
-                .unwrap_or_default()),
-            None,
-        ),
-        "jwks_issuer" => (
-            s(cfg.identity.jwks_issuer.as_deref().unwrap_or_default()),
-            None,
-        ),
-        "jwks_audience" => match &cfg.identity.jwks_audience {
-            Some(a) => (s(a), None),
-            None => (
-                s(cfg.identity.effective_jwks_audience()),
-                Some("default: jwt_audience".to_owned()),
-            ),
-        },
-        "login_limit_account" => (s(&cfg.identity.login_limit_account.to_string()), None),
-        "login_limit_ip" => (s(&cfg.identity.login_limit_ip.to_string()), None),
         "rate_limit_file" => match (&cfg.rate_limit, cfg.origin("rate_limit_file")) {
             (Some(rl), Origin::Default) => (
                 s(""),
@@ -149,98 +209,6 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
             (Some(rl), _) => (s(&rl.source.display().to_string()), None),
             (None, _) => (s(""), None),
         },
-        "ratelimit_limits" => match (&cfg.ratelimit.limits, &cfg.ratelimit.limits_version) {
-            (Some(path), Some(version)) => (
-                s(&path.display().to_string()),
-                Some(format!(
-                    "{}, version {version}",
-                    cfg.origin("ratelimit_limits")
-                )),
-            ),
-            (Some(path), None) => (s(&path.display().to_string()), None),
-            (None, _) => (s(""), None),
-        },
-        "ratelimit_grpc_listen" => (
-            s(&cfg
-                .ratelimit
-                .grpc_listen
-                .map(|a| a.to_string())
-                .unwrap_or_default()),
-            None,
-        ),
-        "notify_smtp_url" => match &cfg.notify.smtp {
-            Some(smtp) => (s(&super::notify::format_smtp(smtp)), None),
-            None => (
-                s(""),
-                Some(format!(
-                    "default: unset, emails are written as .eml files under {}",
-                    cfg.data_dir.join("notify").join("outbox").display()
-                )),
-            ),
-        },
-        "notify_smtp_ca_file" => (
-            s(&cfg
-                .notify
-                .smtp_ca_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()),
-            None,
-        ),
-        "notify_email_from" => (s(&cfg.notify.email_from), None),
-        "notify_webhook_secret" => {
-            match (&cfg.notify.webhook_secret, &cfg.notify.webhook_secret_file) {
-                (Some(_), Some(_)) => (
-                    s("****"),
-                    Some("read from notify_webhook_secret_file".to_owned()),
-                ),
-                (Some(_), None) => (s("****"), None),
-                (None, _) => (
-                    s(""),
-                    Some(format!(
-                        "unset: serve uses (or generates) {}",
-                        cfg.generated_webhook_secret_path().display()
-                    )),
-                ),
-            }
-        }
-        "notify_webhook_secret_file" => (
-            s(&cfg
-                .notify
-                .webhook_secret_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()),
-            None,
-        ),
-        "notify_sms_url" => (opt(&cfg.notify.sms_url), None),
-        "notify_push_url" => (opt(&cfg.notify.push_url), None),
-        "notify_concurrency" => (s(&cfg.notify.concurrency.to_string()), None),
-        "notify_max_attempts" => (s(&cfg.notify.max_attempts.to_string()), None),
-        "notify_retry_base" => (s(&format_duration(cfg.notify.retry_base)), None),
-        "notify_retry_max" => (s(&format_duration(cfg.notify.retry_max)), None),
-        "notify_lease" => (s(&format_duration(cfg.notify.lease)), None),
-        "notify_provider_timeout" => (s(&format_duration(cfg.notify.provider_timeout)), None),
-        "notify_rate_limits" => (
-            s(&super::notify::format_rate_limits(&cfg.notify.rate_limits)),
-            None,
-        ),
-        "notify_breaker_failures" => (cfg.notify.breaker_failures.to_string(), None),
-        "notify_breaker_open" => (s(&format_duration(cfg.notify.breaker_open)), None),
-        "notify_breaker_max_open" => (s(&format_duration(cfg.notify.breaker_max_open)), None),
-        "notify_webhook_allow_private" => (cfg.notify.webhook_allow_private.to_string(), None),
-        "notify_webhook_allow_cidrs" => (
-            s(&cfg
-                .notify
-                .webhook_allow_cidrs
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")),
-            None,
-        ),
-        "notify_retention" => (s(&format_duration(cfg.notify.retention)), None),
-        "notify_retention_interval" => (s(&format_duration(cfg.notify.retention_interval)), None),
         "base_url" => match &cfg.base_url {
             Some(url) => (s(url.as_str()), None),
             None => (
@@ -251,24 +219,23 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
                 )),
             ),
         },
-        "anonymous_create" => (cfg.anonymous_create.to_string(), None),
-        "default_redirect" => (cfg.default_redirect.to_string(), None),
-        "forward_query" => (cfg.forward_query.to_string(), None),
-        "cache_capacity" => (cfg.cache_capacity.to_string(), None),
-        "cache_ttl" => (s(&format_duration(cfg.cache_ttl)), None),
-        "visit_stats" => (cfg.visit_stats.to_string(), None),
-        "body_limit" => (s(&format_size(cfg.body_limit as u64)), None),
-        "request_timeout" => (s(&format_duration(cfg.request_timeout)), None),
-        "shutdown_grace" => (s(&format_duration(cfg.shutdown_grace)), None),
+        "body_limit" => (
+            s(&praxis_kit::text::format_size(cfg.body_limit as u64)),
+            None,
+        ),
+        "request_timeout" => (
+            s(&praxis_kit::text::format_duration(cfg.request_timeout)),
+            None,
+        ),
+        "shutdown_grace" => (
+            s(&praxis_kit::text::format_duration(cfg.shutdown_grace)),
+            None,
+        ),
         "log_format" => (s(&cfg.log_format.to_string()), None),
         "log_level" => (s(&cfg.log_level), None),
         "access_log" => (cfg.access_log.to_string(), None),
         "metrics" => (cfg.metrics.to_string(), None),
         "prefix" => (s(&cfg.prefix), None),
-        "feed_celebrity_threshold" => (cfg.feed.celebrity_threshold.to_string(), None),
-        "feed_timeline_cap" => (cfg.feed.timeline_cap.to_string(), None),
-        "feed_active_window" => (s(&format_duration(cfg.feed.active_window)), None),
-        "feed_fanout_batch" => (cfg.feed.fanout_batch.to_string(), None),
         "only" => (
             toml::Value::Array(
                 cfg.only
@@ -291,45 +258,76 @@ mod tests {
     use super::super::{LoadOptions, load};
     use super::*;
 
-    fn cfg(env: &[(&str, &str)], flags: &[(&'static str, &str)]) -> Config {
+    fn cfg(env: &[(&str, &str)], flags: &[(&str, &str)]) -> Config {
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         load(&LoadOptions {
             env: &env,
-            flags: flags.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            flags: flags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             config_flag: None,
             default_file: PathBuf::from("/nonexistent/praxis.toml"),
-            known_systems: &["shortener"],
+            systems: crate::systems::SYSTEMS,
         })
         .expect("config loads")
     }
 
-    fn line<'a>(out: &'a str, key: &str) -> &'a str {
-        out.lines()
+    /// The line of `key` in `section` (`None`: the server's keys at the top).
+    fn line<'a>(out: &'a str, section: Option<&str>, key: &str) -> &'a str {
+        let start = match section {
+            Some(name) => out
+                .find(&format!("\n[{name}]\n"))
+                .unwrap_or_else(|| panic!("no [{name}] in\n{out}")),
+            None => 0,
+        };
+        out[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| section.is_some() || !l.starts_with('['))
             .find(|l| l.starts_with(&format!("{key} = ")))
             .unwrap_or_else(|| panic!("no line for {key} in\n{out}"))
     }
 
     #[test]
     fn every_key_is_printed_with_its_origin() {
-        let out = render(&cfg(
-            &[("PRAXIS_PREFIX", "envp")],
-            &[("listen", "0.0.0.0:9")],
-        ));
-        for spec in keys::KEYS {
-            line(&out, spec.name);
+        let c = cfg(
+            &[("PRAXIS_PREFIX", "envp"), ("PRAXIS_CACHE_TTL", "5m")],
+            &[("listen", "0.0.0.0:9"), ("feed_timeline_cap", "900")],
+        );
+        let out = render(&c);
+        for spec in c.keys.iter() {
+            line(&out, spec.section, spec.name);
         }
-        assert!(line(&out, "listen").ends_with("# flag --listen"), "{out}");
-        assert!(line(&out, "prefix").contains("\"envp\""), "{out}");
         assert!(
-            line(&out, "prefix").ends_with("# env PRAXIS_PREFIX"),
+            line(&out, None, "listen").ends_with("# flag --listen"),
             "{out}"
         );
-        assert!(line(&out, "log_level").ends_with("# default"), "{out}");
-        assert!(line(&out, "body_limit").contains("\"2MiB\""), "{out}");
-        assert!(line(&out, "only").contains("[\"shortener\"]"), "{out}");
+        assert!(line(&out, None, "prefix").contains("\"envp\""), "{out}");
+        assert!(
+            line(&out, None, "prefix").ends_with("# env PRAXIS_PREFIX"),
+            "{out}"
+        );
+        assert!(
+            line(&out, None, "log_level").ends_with("# default"),
+            "{out}"
+        );
+        assert!(line(&out, None, "body_limit").contains("\"2MiB\""), "{out}");
+        assert!(line(&out, None, "only").contains("\"shortener\""), "{out}");
+        let ttl = line(&out, Some("shortener"), "cache_ttl");
+        assert!(ttl.starts_with("cache_ttl = \"5m\""), "{ttl}");
+        assert!(ttl.ends_with("# env PRAXIS_CACHE_TTL"), "{ttl}");
+        let cap = line(&out, Some("feed"), "timeline_cap");
+        assert!(cap.starts_with("timeline_cap = 900"), "{cap}");
+        assert!(cap.ends_with("# flag --feed-timeline-cap"), "{cap}");
+        assert!(
+            line(&out, Some("notify"), "sms_url")
+                .ends_with("# default: unset, the sms channel is off"),
+            "{out}"
+        );
         assert!(out.contains("# mode: embedded"), "{out}");
     }
 
@@ -349,16 +347,16 @@ mod tests {
         assert!(!out.contains("super-secret-admin-key"), "{out}");
         assert!(!out.contains("super-secret-jwt"), "{out}");
         assert!(
-            line(&out, "jwt_secret").starts_with("jwt_secret = \"****\""),
+            line(&out, None, "jwt_secret").starts_with("jwt_secret = \"****\""),
             "{out}"
         );
         assert!(!out.contains("pgsecret"), "{out}");
         assert!(
-            line(&out, "admin_key").starts_with("admin_key = \"****\""),
+            line(&out, None, "admin_key").starts_with("admin_key = \"****\""),
             "{out}"
         );
         assert!(
-            line(&out, "admin_key").ends_with("# env PRAXIS_ADMIN_KEY"),
+            line(&out, None, "admin_key").ends_with("# env PRAXIS_ADMIN_KEY"),
             "{out}"
         );
         assert!(out.contains("# mode: scaled"), "{out}");
@@ -382,24 +380,29 @@ mod tests {
         assert!(!out.contains("smtp-secret-pw"), "{out}");
         assert!(!out.contains("MfKQ9r8"), "{out}");
         assert!(
-            line(&out, "notify_smtp_url")
-                .starts_with("notify_smtp_url = \"smtps://mailer:****@mail.example.com:465\""),
+            line(&out, Some("notify"), "smtp_url")
+                .starts_with("smtp_url = \"smtps://mailer:****@mail.example.com:465\""),
             "{out}"
         );
         assert!(
-            line(&out, "notify_webhook_secret").starts_with("notify_webhook_secret = \"****\""),
+            line(&out, Some("notify"), "webhook_secret").starts_with("webhook_secret = \"****\""),
             "{out}"
         );
         assert!(
-            line(&out, "notify_rate_limits").contains("\"smtp=10/1s\""),
+            line(&out, Some("notify"), "rate_limits").contains("\"smtp=10/1s\""),
             "{out}"
         );
     }
 
     #[test]
-    fn output_parses_as_toml() {
-        let out = render(&cfg(&[], &[]));
+    fn output_parses_as_toml_with_one_table_per_system() {
+        let c = cfg(&[], &[]);
+        let out = render(&c);
         let table: toml::Table = toml::from_str(&out).expect("valid TOML");
-        assert_eq!(table.len(), keys::KEYS.len());
+        let server = c.keys.iter().filter(|k| k.section.is_none()).count();
+        assert_eq!(table.len(), server + c.systems.len(), "{out}");
+        for system in &c.systems {
+            assert!(table[system.name()].is_table(), "{out}");
+        }
     }
 }

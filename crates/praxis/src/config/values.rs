@@ -11,28 +11,6 @@ pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// Reads the redirect cache capacity: a whole number of links, at least 1 (`_` separators
-/// allowed: 1_000_000).
-pub fn cache_capacity(text: &str) -> Result<u64, String> {
-    match text.trim().replace('_', "").parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!(
-            "{text:?} is not a link count (expected a whole number of at least 1, e.g. 1000000)"
-        )),
-    }
-}
-
-/// Reads a boolean: true/false, yes/no, on/off, 1/0 (case-insensitive).
-pub fn boolean(text: &str) -> Result<bool, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(true),
-        "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err(format!(
-            "{text:?} is not a boolean (expected true or false)"
-        )),
-    }
-}
-
 /// The database engine a `database_url` points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatabaseKind {
@@ -108,18 +86,6 @@ pub fn base_url(text: &str) -> Result<url::Url, String> {
         return Err(bad("it must not have a query or fragment"));
     }
     Ok(url)
-}
-
-/// Reads a redirect status: 301, 302 or 307.
-pub fn redirect_status(text: &str) -> Result<u16, String> {
-    match text.trim() {
-        "301" => Ok(301),
-        "302" => Ok(302),
-        "307" => Ok(307),
-        _ => Err(format!(
-            "{text:?} is not a redirect status (expected 301, 302 or 307)"
-        )),
-    }
 }
 
 /// How log lines are written.
@@ -240,30 +206,6 @@ mod tests {
     }
 
     #[test]
-    fn cache_capacities() {
-        assert_eq!(cache_capacity("1000000"), Ok(1_000_000));
-        assert_eq!(cache_capacity(" 1_000_000 "), Ok(1_000_000));
-        for bad in ["0", "-1", "1e6", "lots", ""] {
-            assert!(cache_capacity(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn booleans() {
-        for t in ["true", "TRUE", "yes", "on", "1"] {
-            assert_eq!(boolean(t), Ok(true), "{t}");
-        }
-        for f in ["false", "no", "Off", "0"] {
-            assert_eq!(boolean(f), Ok(false), "{f}");
-        }
-        assert!(
-            boolean("maybe")
-                .expect_err("bad")
-                .contains("expected true or false")
-        );
-    }
-
-    #[test]
     fn database_urls() {
         assert_eq!(database_url("sqlite:///tmp/x.db"), Ok(DatabaseKind::Sqlite));
         assert_eq!(database_url("sqlite://data/x.db"), Ok(DatabaseKind::Sqlite));
@@ -316,8 +258,6 @@ mod tests {
 
     #[test]
     fn small_enums() {
-        assert_eq!(redirect_status("307"), Ok(307));
-        assert!(redirect_status("308").is_err());
         assert_eq!(log_format("Pretty"), Ok(LogFormat::Pretty));
         assert!(log_format("xml").is_err());
         assert!(log_level("info,praxis=debug").is_ok());

@@ -1,57 +1,46 @@
-//! Small parsers for human-written values: durations ("500ms", "10s", "1m30s") and byte sizes
-//! ("2MiB", "512KiB", "1048576").
+//! Values as people write them in configuration: durations (`500ms`, `10s`, `1h30m`, `7d`),
+//! byte sizes (`2MiB`), and a serde deserializer that reads a typed settings struct from the
+//! text of each key (what an environment variable, a flag or a TOML scalar holds).
+//!
+//! Every duration in praxis (configuration keys, rate-limit policy files, benchmark scenarios)
+//! goes through [`parse_duration`]: one grammar, humantime's, everywhere.
+
+pub mod de;
+pub mod serde_with;
 
 use std::time::Duration;
 
-/// Parses a duration written as one or more `<integer><unit>` parts, units `ms`, `s`, `m`, `h`
-/// (e.g. `500ms`, `10s`, `1m30s`, `2h`). A bare `0` is zero.
+pub use de::{TextError, from_texts};
+
+/// Parses a duration: one or more `<integer><unit>` parts (`500ms`, `10s`, `1m30s`, `2h`, `7d`;
+/// units `ns`, `us`, `ms`, `s`, `m`, `h`, `d`, `w` and their long names, decimals allowed, as
+/// humantime reads them). A bare `0` is zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a duration (expected a number with a unit ms, s, m or h, e.g. 500ms, 10s, 1m30s)"
-        )
-    };
-    let text_trimmed = text.trim();
-    if text_trimmed == "0" {
+    let trimmed = text.trim();
+    if trimmed == "0" {
         return Ok(Duration::ZERO);
     }
-    if text_trimmed.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text_trimmed;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail.chars().take_while(char::is_ascii_alphabetic).count();
-        let (unit, tail) = tail.split_at(unit_len);
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
-            _ => return Err(bad()),
-        };
-        total = total.checked_add(part).ok_or_else(bad)?;
-        rest = tail;
-    }
-    Ok(total)
+    humantime::parse_duration(trimmed).map_err(|_| {
+        format!(
+            "{text:?} is not a duration (expected a number with a unit ms, s, m, h or d, e.g. 500ms, 10s, 1m30s)"
+        )
+    })
 }
 
-/// Formats a duration the way [`parse_duration`] reads it (`10s`, `1m30s`, `250ms`).
+/// Formats a duration the way [`parse_duration`] reads it back (`10s`, `1m30s`, `250ms`).
 pub fn format_duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    if millis == 0 {
+    if d.is_zero() {
         return "0s".to_owned();
     }
+    let nanos = d.subsec_nanos();
+    if !nanos.is_multiple_of(1_000_000) {
+        return humantime::format_duration(d).to_string().replace(' ', "");
+    }
+    let millis = d.as_millis();
     if !millis.is_multiple_of(1000) {
         return format!("{millis}ms");
     }
-    let mut secs = millis / 1000;
+    let mut secs = d.as_secs();
     let mut out = String::new();
     for (unit, size) in [("h", 3600), ("m", 60)] {
         if secs >= size {
@@ -103,8 +92,21 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// Parses a boolean as configuration writes it: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`.
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!(
+            "{text:?} is not a boolean (expected true or false)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -113,27 +115,41 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration(" 3s "), Ok(Duration::from_secs(3)));
     }
 
     #[test]
     fn durations_without_units_or_with_junk_are_rejected() {
-        for bad in ["", "10", "s", "10x", "1.5s", "-1s", "10 s", "abc"] {
+        for bad in ["", "10", "s", "10x", "-1s", "abc"] {
             let err = parse_duration(bad).expect_err(bad);
             assert!(err.contains("is not a duration"), "{err}");
         }
     }
 
     #[test]
-    fn durations_round_trip_through_format() {
-        for ms in [
-            0u64, 1, 999, 1000, 10_000, 90_000, 3_600_000, 3_661_000, 1_500,
-        ] {
-            let d = Duration::from_millis(ms);
-            assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{ms}");
-        }
+    fn durations_format_compactly() {
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    proptest! {
+        #[test]
+        fn durations_round_trip_through_format(nanos in 0u64..10_000_000_000_000) {
+            let d = Duration::from_nanos(nanos);
+            prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+
+        #[test]
+        fn sizes_round_trip_through_format(n in 1u64..(1 << 40)) {
+            prop_assert_eq!(parse_size(&format_size(n)), Ok(n));
+        }
     }
 
     #[test]
@@ -155,10 +171,17 @@ mod tests {
     }
 
     #[test]
-    fn sizes_round_trip_through_format() {
-        for n in [1u64, 1023, 1024, 1536, 2 << 20, 3 << 30] {
-            assert_eq!(parse_size(&format_size(n)), Ok(n));
+    fn booleans() {
+        for t in ["true", "TRUE", "yes", "on", "1"] {
+            assert_eq!(parse_bool(t), Ok(true), "{t}");
         }
-        assert_eq!(format_size(2 << 20), "2MiB");
+        for f in ["false", "no", "Off", "0"] {
+            assert_eq!(parse_bool(f), Ok(false), "{f}");
+        }
+        assert!(
+            parse_bool("maybe")
+                .expect_err("bad")
+                .contains("expected true or false")
+        );
     }
 }
