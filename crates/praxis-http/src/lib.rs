@@ -22,7 +22,6 @@ pub mod ratelimit;
 pub mod request_id;
 pub mod service;
 mod stack;
-pub mod testing;
 
 pub use app::{HttpOptions, app, install_metrics_recorder};
 pub use auth::{AuthFailure, AuthSettings, Authenticator, Caller, Principal, PrincipalKind};

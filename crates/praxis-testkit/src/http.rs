@@ -1,12 +1,60 @@
-//! Helpers for the systems' integration suites: send a request through an app with
-//! `tower::ServiceExt::oneshot` and read the answer whole, with assertions on problem+json.
+//! Driving an app in tests: build a request, send it through the app with
+//! `tower::ServiceExt::oneshot` (no sockets), read the answer whole, assert on problem+json.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use praxis_http::{AuthSettings, HttpOptions, Service};
+use praxis_infra::Platform;
 use serde_json::Value;
 use tower::ServiceExt;
+
+/// The full app serving `services` on `platform` with `auth`, without the access log (test
+/// output stays readable).
+pub fn app(services: Vec<Service>, platform: &Platform, auth: AuthSettings) -> Router {
+    let opts = HttpOptions {
+        access_log: false,
+        auth,
+        ..HttpOptions::default()
+    };
+    praxis_http::app(services, platform.clone(), opts)
+}
+
+/// A request with `headers`, and `body` as JSON when given.
+pub fn request(
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    match body {
+        Some(v) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string())),
+        None => b.body(Body::empty()),
+    }
+    .unwrap_or_else(|e| panic!("bad test request {path}: {e}"))
+}
+
+/// [`request`] with `bearer` as the `authorization` header (`None`: anonymous).
+pub fn bearer_request(
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    request(method, path, &headers, body)
+}
 
 /// Sends `req` through `app` and reads the response whole.
 pub async fn send(app: &Router, req: Request<Body>) -> Resp {
@@ -14,16 +62,23 @@ pub async fn send(app: &Router, req: Request<Body>) -> Resp {
         Ok(res) => res,
         Err(never) => match never {},
     };
-    let (parts, body) = res.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_else(|e| panic!("the response body could not be read: {e}"));
-    Resp {
-        status: parts.status,
-        headers: parts.headers,
-        body,
+    Resp::read(res).await
+}
+
+impl Resp {
+    /// Reads `res` whole.
+    pub async fn read(res: axum::response::Response) -> Resp {
+        let (parts, body) = res.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_else(|e| panic!("the response body could not be read: {e}"));
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 }
 
