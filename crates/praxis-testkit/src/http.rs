@@ -109,21 +109,31 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    #[track_caller]
+    fn assert_status(&self, status: u16) {
+        let got = self.status;
+        assert_eq!(
+            got.as_u16(),
+            status,
+            "expected {status}, got {got}: {}",
+            self.text()
+        );
+    }
+
     /// Asserts a problem+json answer with this status; returns the body.
     #[track_caller]
     pub fn problem(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "expected {status}, got {}: {}",
-            self.status,
-            String::from_utf8_lossy(&self.body)
-        );
+        self.assert_status(status);
         assert_eq!(
             self.header("content-type"),
             Some("application/problem+json"),
             "not a problem: {}",
-            String::from_utf8_lossy(&self.body)
+            self.text()
         );
         let body = self.json();
         assert_eq!(body["status"].as_u64(), Some(u64::from(status)), "{body}");
@@ -141,13 +151,7 @@ impl Resp {
     /// Asserts the status; returns the JSON body (or Null when empty).
     #[track_caller]
     pub fn ok(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "expected {status}, got {}: {}",
-            self.status,
-            String::from_utf8_lossy(&self.body)
-        );
+        self.assert_status(status);
         if self.body.is_empty() {
             Value::Null
         } else {

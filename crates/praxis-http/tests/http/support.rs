@@ -214,10 +214,6 @@ impl std::ops::Deref for Reply {
 }
 
 impl Reply {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
     /// A header as text (empty when missing).
     pub fn header(&self, name: &str) -> &str {
         self.0.header(name).unwrap_or_default()

@@ -134,6 +134,28 @@ pub fn allowed(verdicts: &[Verdict]) -> usize {
     verdicts.iter().filter(|v| v.decision.allowed).count()
 }
 
+/// A concurrent burst of `n` on `key` for each algorithm (a limit of `n` per `period`): how
+/// many each allowed.
+async fn burst_every_algorithm(
+    limiter: &Limiter,
+    key: &str,
+    n: u64,
+    period: Duration,
+) -> Vec<anyhow::Result<u64>> {
+    join_all(Algorithm::ALL.map(|a| async move {
+        let v = burst(
+            std::slice::from_ref(limiter),
+            key,
+            rule(a, n, period)?,
+            n as usize,
+            OnStoreFailure::Closed,
+        )
+        .await?;
+        anyhow::Ok(allowed(&v) as u64)
+    }))
+    .await
+}
+
 /// Waits, if needed, until a window boundary of `period` is at least `margin` away.
 pub async fn clear_of_boundary(
     b: &LimiterUnderTest,
@@ -277,30 +299,12 @@ async fn fixed_window_boundary_burst(b: LimiterUnderTest) -> anyhow::Result<()> 
         tokio::time::sleep(left.saturating_sub(lead)).await;
         let key = format!("boundary-{attempt}");
         let start = Instant::now();
-        let before = join_all(Algorithm::ALL.map(|a| {
-            let limiters = [b.limiter.clone()];
-            let key = key.clone();
-            async move {
-                let r = rule(a, N, period)?;
-                let v = burst(&limiters, &key, r, N as usize, OnStoreFailure::Closed).await?;
-                anyhow::Ok(allowed(&v) as u64)
-            }
-        }))
-        .await;
+        let before = burst_every_algorithm(&b.limiter, &key, N, period).await;
         let left = b.time_to_boundary(period).await?;
         // Just after the boundary (if the first batch ran past it, `left` is a whole period
         // and this attempt is retried below).
         tokio::time::sleep(left.min(lead) + Duration::from_millis(20)).await;
-        let after = join_all(Algorithm::ALL.map(|a| {
-            let limiters = [b.limiter.clone()];
-            let key = key.clone();
-            async move {
-                let r = rule(a, N, period)?;
-                let v = burst(&limiters, &key, r, N as usize, OnStoreFailure::Closed).await?;
-                anyhow::Ok(allowed(&v) as u64)
-            }
-        }))
-        .await;
+        let after = burst_every_algorithm(&b.limiter, &key, N, period).await;
         // An upper bound of the span between the first hit and the last, on any clock.
         let span = start.elapsed();
         let mut totals = Vec::new();
