@@ -162,7 +162,7 @@ pub fn bus_options() -> BusOptions {
 }
 
 /// Platform tuning for tests: a small pool, [`bus_options`].
-pub fn platform_options() -> PlatformOptions {
+fn platform_options() -> PlatformOptions {
     PlatformOptions {
         db: DbOptions {
             max_connections: 5,
