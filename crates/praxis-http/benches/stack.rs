@@ -37,7 +37,7 @@ fn bench_stack(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let backend = rt.block_on(praxis_infra::testing::embedded());
+    let backend = rt.block_on(praxis_testkit::embedded());
     let handle = install_metrics_recorder();
     let with = |access_log: bool, metrics: bool| {
         let opts = HttpOptions {

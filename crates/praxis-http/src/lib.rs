@@ -23,7 +23,6 @@ pub mod request_id;
 pub mod service;
 mod stack;
 pub mod system;
-pub mod testing;
 
 pub use app::{HttpOptions, app, install_metrics_recorder};
 pub use auth::{AuthFailure, AuthSettings, Authenticator, Caller, Principal, PrincipalKind};

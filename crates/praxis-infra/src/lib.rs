@@ -2,7 +2,8 @@
 //! event bus ([`bus`]), and the [`platform`] that wires them from configuration alone
 //! (embedded: SQLite + in-process; scaled: PostgreSQL + Redis + NATS JetStream).
 //!
-//! [`testing`] builds ready platforms for every crate's integration suites.
+//! Test support lives in the `praxis-testkit` crate; [`testing`] keeps only where the test
+//! services are, for the binary's e2e suite.
 
 pub mod broadcast;
 pub mod bus;
@@ -12,6 +13,7 @@ pub mod platform;
 pub mod ratelimit;
 pub mod redis_conn;
 pub mod sql;
+#[doc(hidden)]
 pub mod testing;
 mod util;
 

@@ -133,7 +133,7 @@ pub async fn paging_across_concurrent_posts_has_no_gaps_or_duplicates(kind: Kind
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::from(json!({"text": format!("live {i}")}).to_string()))
                 .expect("request");
-            let r = praxis_http::testing::send(&app, req).await;
+            let r = praxis_testkit::http::send(&app, req).await;
             let body = r.ok(201);
             ids.push(body["id"].as_str().expect("id").parse::<i64>().expect("id"));
             tokio::task::yield_now().await;

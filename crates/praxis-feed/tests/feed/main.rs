@@ -7,29 +7,7 @@
 mod cases;
 mod support;
 
-/// Generates one `#[tokio::test]` per case and backend.
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::cases::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::cases::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+praxis_testkit::backend_matrix!(crate::cases: [
     user_home_is_for_that_user_or_the_admin,
     home_is_newest_first_and_pages_with_links,
     paging_across_concurrent_posts_has_no_gaps_or_duplicates,
@@ -46,7 +24,7 @@ on_every_backend!(
     pages_past_the_cap_come_from_the_database,
     timeline_store_conformance,
     late_fanout_is_not_paged_past,
-);
+]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaled_redis_timelines_always_expire() {

@@ -2,64 +2,24 @@
 //! `tower::ServiceExt::oneshot`. Users are made up on the spot: the bearer token `u:<id>` is
 //! a logged-in account `<id>`, `key:<id>` an API key of `<id>` without feed scopes.
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::{Method, Request};
 use serde_json::{Value, json};
 
 use praxis_feed::store::Range;
 use praxis_feed::timeline::TimelineState;
 use praxis_feed::{Feed, FeedSettings};
-use praxis_http::auth::{AuthFailure, Authenticator, DEFAULT_PLAN, Principal, PrincipalKind};
-use praxis_http::{AuthSettings, HttpOptions};
-use praxis_infra::testing::{self, TestBackend};
+use praxis_testkit::{TestAuthenticator, TestBackend, http};
 
-pub use praxis_http::testing::Resp;
+pub use praxis_testkit::{Kind, Resp, eventually};
 
 /// The admin key of every test app.
 pub const KEY: &str = "test-admin-key";
 /// How long a condition may take before a test fails (generous: CI machines are slow).
 pub const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Resolves `u:<id>` (an account) and `key:<id>` (an API key without feed scopes).
-pub struct TestAuthenticator;
-
-#[async_trait::async_trait]
-impl Authenticator for TestAuthenticator {
-    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
-        let (kind, subject) = if let Some(id) = bearer.strip_prefix("u:") {
-            (PrincipalKind::Account, id)
-        } else if let Some(id) = bearer.strip_prefix("key:") {
-            (
-                PrincipalKind::ApiKey {
-                    key_id: format!("k{id}"),
-                },
-                id,
-            )
-        } else {
-            return Err(AuthFailure::rejected("the bearer token is not valid"));
-        };
-        Ok(Principal {
-            subject: subject.to_owned(),
-            kind,
-            scopes: vec!["links:read".to_owned()],
-            admin: false,
-            plan: DEFAULT_PLAN.to_owned(),
-        })
-    }
-}
-
-/// Which backend a case runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// SQLite, in-process bus, in-memory timelines.
-    Embedded,
-    /// PostgreSQL, NATS JetStream bus, Redis timelines.
-    Scaled,
-}
 
 /// One app on one backend.
 pub struct Harness {
@@ -82,16 +42,12 @@ pub fn settings() -> FeedSettings {
 impl Harness {
     /// An app on a fresh backend of `kind`.
     pub async fn start(kind: Kind, settings: FeedSettings) -> Self {
-        let backend = match kind {
-            Kind::Embedded => testing::embedded().await,
-            Kind::Scaled => testing::scaled().await,
-        };
-        Self::on(backend, settings).await
+        Self::on(kind.start().await, settings).await
     }
 
     /// Two scaled "processes" on one database, Redis prefix and NATS prefix.
     pub async fn pair(settings: FeedSettings) -> (Self, Self) {
-        let (a, b) = testing::scaled_pair().await;
+        let (a, b) = praxis_testkit::scaled_pair().await;
         (
             Self::on(a, settings.clone()).await,
             Self::on(b, settings).await,
@@ -107,22 +63,17 @@ impl Harness {
         let feed = Feed::start(&backend.platform, settings)
             .await
             .unwrap_or_else(|e| panic!("feed failed to start on {}: {e}", backend.name));
-        let opts = HttpOptions {
-            access_log: false,
-            auth: AuthSettings {
-                admin_key: Some(KEY.into()),
-                allow_anonymous_writes: false,
-                authenticator: Some(std::sync::Arc::new(TestAuthenticator)),
-            },
-            ..HttpOptions::default()
-        };
-        let app = praxis_http::app(vec![feed.service()], backend.platform.clone(), opts);
+        // `u:<id>` is account `<id>`, `key:<id>` an API key of `<id>` without feed scopes.
+        let auth = TestAuthenticator::new()
+            .made_up_users(&["links:read"])
+            .settings(KEY);
+        let app = http::app(vec![feed.service()], &backend.platform, auth);
         Self { backend, feed, app }
     }
 
     /// Sends a request.
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        praxis_http::testing::send(&self.app, req).await
+        http::send(&self.app, req).await
     }
 
     /// A request with a bearer token (`None`: anonymous).
@@ -133,18 +84,8 @@ impl Harness {
         path: &str,
         body: Option<Value>,
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
-        if let Some(t) = bearer {
-            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(v) => b
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(v.to_string())),
-            None => b.body(Body::empty()),
-        }
-        .expect("request");
-        self.send(req).await
+        self.send(http::bearer_request(method, path, bearer, body))
+            .await
     }
 
     /// A request as user `user`.
@@ -281,22 +222,4 @@ pub fn ids(body: &Value) -> Vec<i64> {
         .iter()
         .map(|p| p["id"].as_str().expect("id").parse().expect("numeric id"))
         .collect()
-}
-
-/// Polls `check` until it returns `Some` or `deadline` passes (then panics with `what`).
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() >= end {
-            panic!("not reached within {deadline:?}: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }

@@ -987,7 +987,7 @@ async fn store_failure_modes_per_policy() {
 /// header and body) with the platform's limiter, and checks nothing without policies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_checks_policies_in_the_request_stack() {
-    let backend = testing::embedded().await;
+    let backend = praxis_testkit::embedded().await;
     let service = || {
         crate::service::Service::new(
             "test",

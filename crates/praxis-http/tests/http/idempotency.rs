@@ -6,32 +6,39 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use praxis_http::idempotency::{Begin, IdempotencyStore, MIGRATIONS};
 use praxis_infra::sql::Db;
-use praxis_infra::testing;
+use praxis_testkit::Kind;
+use praxis_testkit::services::{TestDatabase, sqlite_url};
 
 use crate::support::TestApp;
 
-/// A migrated store on a backend; the temp dir keeps a SQLite file alive.
+/// A migrated store on a backend; the temp dir keeps a SQLite file alive, the test database
+/// is dropped with it.
 struct Fixture {
     db: Db,
     _dir: Option<tempfile::TempDir>,
+    _database: Option<TestDatabase>,
 }
 
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&testing::sqlite_url(dir.path())).await.unwrap();
+/// Runs a case of the backend matrix on a fresh SQLite file or PostgreSQL database.
+async fn run(kind: Kind, case: impl AsyncFnOnce(Fixture)) {
+    let (url, dir, database) = match kind {
+        Kind::Embedded => {
+            let dir = tempfile::tempdir().unwrap();
+            (sqlite_url(dir.path()), Some(dir), None)
+        }
+        Kind::Scaled => {
+            let database = TestDatabase::create().await;
+            (database.url.clone(), None, Some(database))
+        }
+    };
+    let db = Db::connect(&url).await.unwrap();
     db.migrate(&MIGRATIONS).await.unwrap();
-    Fixture {
+    case(Fixture {
         db,
-        _dir: Some(dir),
-    }
-}
-
-async fn postgres() -> Fixture {
-    let db = Db::connect(&testing::fresh_postgres_database().await)
-        .await
-        .unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
-    Fixture { db, _dir: None }
+        _dir: dir,
+        _database: database,
+    })
+    .await;
 }
 
 fn store(f: &Fixture, ttl: Duration) -> IdempotencyStore {
@@ -151,24 +158,15 @@ async fn expired_keys_are_reusable_and_swept(f: Fixture) {
     assert_eq!(left, 0);
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite_cases {
-            $( #[tokio::test] async fn $case() { super::$case(super::sqlite().await).await } )*
-        }
-        mod postgres_cases {
-            $( #[tokio::test] async fn $case() { super::$case(super::postgres().await).await } )*
-        }
-    };
-}
-
-on_both_backends!(
+praxis_testkit::backend_matrix!(
+    crate::idempotency::run,
+    crate::idempotency: [
     replays_the_first_answer,
     reuse_with_another_request_is_422,
     in_progress_is_409_until_released,
     concurrent_duplicates_get_one_winner,
     expired_keys_are_reusable_and_swept,
-);
+]);
 
 fn idem_request(key: Option<&str>, body: &str) -> Request<Body> {
     let mut b = Request::post("/api/v1/test/idem").header("content-type", "application/json");

@@ -5,17 +5,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Request, Response, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use http_body_util::BodyExt;
 use praxis_http::auth::Writer;
 use praxis_http::idempotency::{self, Begin, IdempotencyStore};
 use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
 use praxis_http::{AuthSettings, Caller, HttpOptions, Json, Path, Problem, Query, Service, app};
-use praxis_infra::testing::{self, TestBackend};
+use praxis_testkit::{Resp, TestBackend};
 use serde::{Deserialize, Serialize};
-use tower::ServiceExt;
 use utoipa::OpenApi;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
@@ -172,7 +170,7 @@ impl TestApp {
     }
 
     pub async fn with_options(opts: HttpOptions) -> Self {
-        let backend = testing::embedded().await;
+        let backend = praxis_testkit::embedded().await;
         backend
             .platform
             .db
@@ -185,8 +183,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        Reply::read(res).await
+        Reply(praxis_testkit::http::send(&self.router, req).await)
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
@@ -205,35 +202,21 @@ impl TestApp {
     }
 }
 
-/// A buffered response.
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+/// A buffered response, with the assertions of these cases on top of the testkit's.
+pub struct Reply(pub Resp);
+
+impl std::ops::Deref for Reply {
+    type Target = Resp;
+
+    fn deref(&self) -> &Resp {
+        &self.0
+    }
 }
 
 impl Reply {
-    pub async fn read(res: Response<Body>) -> Self {
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        Self {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
+    /// A header as text (empty when missing).
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
+        self.0.header(name).unwrap_or_default()
     }
 
     /// Asserts a problem response of this status and slug, and that it carries the request id.

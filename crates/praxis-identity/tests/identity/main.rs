@@ -6,31 +6,9 @@
 mod cases;
 mod support;
 
-/// Generates one `#[tokio::test]` per case and backend.
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let h = crate::support::Harness::embedded().await;
-                    crate::cases::$case(&h).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let h = crate::support::Harness::scaled().await;
-                    crate::cases::$case(&h).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+praxis_testkit::backend_matrix!(
+    crate::support::run,
+    crate::cases: [
     login_token_grants_access,
     alg_none_is_rejected,
     expired_token_is_rejected,
@@ -58,4 +36,4 @@ on_every_backend!(
     openapi_lists_routes,
     login_attempts_are_limited_per_account_and_ip,
     login_limits_see_the_client_behind_a_trusted_proxy,
-);
+]);

@@ -11,11 +11,13 @@ use axum::http::{Method, Request, header};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use praxis_http::{AuthSettings, HttpOptions};
+use praxis_http::AuthSettings;
 use praxis_identity::domain::password::HashCost;
 use praxis_identity::{Identity, IdentitySettings};
 use praxis_infra::Platform;
-use praxis_infra::testing::{self, TestBackend};
+use praxis_testkit::{Kind, TestBackend, http};
+
+pub use praxis_testkit::Resp;
 
 /// The bootstrap admin key of every test app.
 pub const KEY: &str = "test-admin-key-0123456789";
@@ -41,18 +43,13 @@ pub fn settings() -> IdentitySettings {
 pub struct Harness {
     /// The test backend that owns the data.
     pub backend: TestBackend,
-    /// `"sqlite"` or `"postgres"`.
-    pub name: &'static str,
     /// The full app.
     pub app: Router,
 }
 
-pub use praxis_http::testing::Resp;
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.backend.platform.shutdown.cancel();
-    }
+/// Runs a case of the backend matrix on a fresh harness of `kind`.
+pub async fn run(kind: Kind, case: impl AsyncFnOnce(&Harness)) {
+    case(&Harness::on(kind.start().await, settings()).await).await;
 }
 
 /// Tokens of a login.
@@ -67,30 +64,15 @@ pub struct Login {
 }
 
 impl Harness {
-    /// Embedded backend, default test settings.
-    pub async fn embedded() -> Self {
-        Self::on(testing::embedded().await, settings()).await
-    }
-
-    /// Scaled backend, default test settings.
-    pub async fn scaled() -> Self {
-        Self::on(testing::scaled().await, settings()).await
-    }
-
     /// The same kind of backend as `self`, with other settings (fresh data).
     pub async fn sibling(&self, settings: IdentitySettings) -> Self {
-        let backend = match self.name {
-            "sqlite" => testing::embedded().await,
-            _ => testing::scaled().await,
-        };
-        Self::on(backend, settings).await
+        Self::on(self.backend.services.start().await, settings).await
     }
 
     /// The app on `backend`.
     pub async fn on(backend: TestBackend, settings: IdentitySettings) -> Self {
-        let name = backend.name;
         let (_identity, app) = app_on(&backend.platform, settings).await;
-        Self { backend, name, app }
+        Self { backend, app }
     }
 
     /// The platform.
@@ -100,7 +82,7 @@ impl Harness {
 
     /// Sends a request.
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        praxis_http::testing::send(&self.app, req).await
+        http::send(&self.app, req).await
     }
 
     /// A request with an optional bearer token and JSON body.
@@ -123,17 +105,7 @@ impl Harness {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
-        if let Some(t) = bearer {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        let mut req = match body {
-            Some(v) => b
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(v.to_string())),
-            None => b.body(Body::empty()),
-        }
-        .expect("request");
+        let mut req = http::bearer_request(method, path, bearer, body);
         if let Some(ip) = client {
             req.extensions_mut()
                 .insert(ConnectInfo(SocketAddr::new(ip, 40_000)));
@@ -214,16 +186,12 @@ pub async fn app_on(platform: &Platform, settings: IdentitySettings) -> (Identit
     let identity = Identity::start(platform, settings)
         .await
         .unwrap_or_else(|e| panic!("identity failed to start: {e}"));
-    let opts = HttpOptions {
-        access_log: false,
-        auth: AuthSettings {
-            admin_key: Some(KEY.into()),
-            authenticator: Some(identity.authenticator()),
-            ..AuthSettings::default()
-        },
-        ..HttpOptions::default()
+    let auth = AuthSettings {
+        admin_key: Some(KEY.into()),
+        authenticator: Some(identity.authenticator()),
+        ..AuthSettings::default()
     };
-    let app = praxis_http::app(vec![identity.service()], platform.clone(), opts);
+    let app = http::app(vec![identity.service()], platform, auth);
     (identity, app)
 }
 

@@ -5,14 +5,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use praxis_infra::bus::{Bus, Event};
-use praxis_infra::testing::{self, TestBackend};
+use praxis_infra::bus::Event;
+use praxis_infra::ratelimit::{Algorithm, OnStoreFailure, Source};
 use praxis_infra::{Db, InfraError, Platform, PlatformConfig};
-use tokio_util::sync::CancellationToken;
+use praxis_testkit::TestBackend;
+use praxis_testkit::conformance::ratelimit::rule;
+use praxis_testkit::services;
 
-use crate::eventually;
-
-on_every_backend!(readiness_reports_each_dependency, close_drains_the_bus);
+praxis_testkit::backend_matrix!(
+    praxis_testkit::matrix::with_backend,
+    crate::platform: [
+        readiness_reports_each_dependency,
+        close_drains_the_bus,
+        platform_limiter_follows_the_mode,
+    ]
+);
 
 async fn readiness_reports_each_dependency(t: TestBackend) -> anyhow::Result<()> {
     let report = t.platform.readiness().await;
@@ -79,7 +86,7 @@ async fn close_drains_the_bus(t: TestBackend) -> anyhow::Result<()> {
 
 fn config(dir: &std::path::Path) -> PlatformConfig {
     PlatformConfig {
-        database_url: testing::sqlite_url(dir),
+        database_url: services::sqlite_url(dir),
         redis_url: None,
         nats_url: None,
         data_dir: dir.join("data"),
@@ -170,42 +177,23 @@ async fn embedded_mode_creates_its_files() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jetstream_relay_works_from_sqlite() -> anyhow::Result<()> {
-    // SQLite + NATS: the relay takes its non-locking path.
-    let dir = tempfile::tempdir()?;
-    let db = Db::connect(&testing::sqlite_url(dir.path())).await?;
-    let client = async_nats::connect(testing::nats_url()).await?;
-    let token = CancellationToken::new();
-    let bus = Bus::nats_with(
-        db.clone(),
-        client,
-        &testing::unique_prefix(),
-        token.clone(),
-        testing::bus_options(),
-    )
-    .await?;
-    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    {
-        let seen = seen.clone();
-        bus.subscribe("conf.sqlite", "g", move |e: Event| {
-            seen.lock().push(e.payload);
-            futures::future::ready(Ok(()))
-        })?;
+/// The platform builds a shared limiter when it has Redis, an in-process one otherwise.
+async fn platform_limiter_follows_the_mode(t: TestBackend) -> anyhow::Result<()> {
+    let limiter = &t.platform.limiter;
+    let rule = rule(Algorithm::Gcra, 2, Duration::from_secs(60))?;
+    let v = limiter
+        .check("platform", &rule, 1, OnStoreFailure::Closed)
+        .await;
+    assert!(v.decision.allowed);
+    match t.name {
+        "sqlite" => {
+            assert!(!limiter.is_shared());
+            assert_eq!(v.source, Source::Local);
+        }
+        _ => {
+            assert!(limiter.is_shared());
+            assert_eq!(v.source, Source::Shared);
+        }
     }
-    for i in 0..5u8 {
-        bus.publish("conf.sqlite", "k", &[i]).await?;
-    }
-    eventually("5 events", Duration::from_secs(15), || async {
-        Ok(seen.lock().len() == 5)
-    })
-    .await?;
-    assert_eq!(
-        *seen.lock(),
-        vec![vec![0], vec![1], vec![2], vec![3], vec![4]]
-    );
-    bus.flush(Duration::from_secs(5)).await?;
-    token.cancel();
-    assert!(bus.join(Duration::from_secs(5)).await);
     Ok(())
 }

@@ -1,388 +1,18 @@
-//! Rate limiter port: the same cases on the in-process limiter and on Redis (accuracy under a
-//! concurrent burst, the fixed-window boundary burst, the kit's semantics), then what only a
-//! shared store has: two processes sharing one limit, keys that expire, and the three failure
-//! modes against a Redis that is unreachable, silent, or stops mid-way.
-//!
-//! Redis cases never skip: without a Redis at `PRAXIS_TEST_REDIS_URL` (default
-//! redis://127.0.0.1:6379) they fail and say how to start one. Each case uses its own key
-//! prefix; every key it writes expires by itself (PEXPIRE = the state's idle time).
+//! Rate limiter: what only the shared (Redis) store has: two processes sharing one limit,
+//! keys that expire, and the three failure modes against a Redis that is unreachable, silent,
+//! or stops mid-way (the conformance suite runs on every adapter).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::future::join_all;
-use praxis_infra::ratelimit::{
-    Algorithm, Limiter, OnStoreFailure, Quota, RedisLimiterOptions, Rule, Source, Verdict,
+use praxis_infra::ratelimit::{Algorithm, Limiter, OnStoreFailure, Source};
+use praxis_testkit::conformance::ratelimit::{
+    LimiterUnderTest, allowed, burst, clear_of_boundary, patient, rule,
 };
-use praxis_infra::testing::{self, TestBackend};
+use praxis_testkit::services;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::net::TcpListener;
-
-/// Runs `case(backend)` as one test per limiter backend: `local` and `redis`.
-macro_rules! on_every_limiter {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn local() -> anyhow::Result<()> {
-                    super::$case(super::Backend::local()).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn redis() -> anyhow::Result<()> {
-                    super::$case(super::Backend::redis().await).await
-                }
-            }
-        )*
-    };
-}
-
-on_every_limiter!(
-    burst_of_three_n_allows_exactly_n,
-    decisions_follow_the_kit,
-    fixed_window_boundary_burst
-);
-
-on_every_backend!(platform_limiter_follows_the_mode);
-
-/// A limiter under test, and for Redis a connection to read the server clock.
-struct Backend {
-    name: &'static str,
-    limiter: Limiter,
-    redis: Option<ConnectionManager>,
-    /// What decisions on this backend report when all is well.
-    source: Source,
-}
-
-impl Backend {
-    fn local() -> Self {
-        Self {
-            name: "local",
-            limiter: Limiter::local(),
-            redis: None,
-            source: Source::Local,
-        }
-    }
-
-    async fn redis() -> Self {
-        let conn = redis_conn().await;
-        Self {
-            name: "redis",
-            limiter: Limiter::redis_with(conn.clone(), &testing::unique_prefix(), patient()),
-            redis: Some(conn),
-            source: Source::Shared,
-        }
-    }
-
-    /// Time until the next window boundary of `period` on this backend's clock: Redis server
-    /// time (`TIME`, windows aligned on the Unix epoch) or, in-process, a fixed-window probe
-    /// (its `reset_after` is the time left in its window; windows align on the limiter's
-    /// creation).
-    async fn time_to_boundary(&self, period: Duration) -> anyhow::Result<Duration> {
-        let period_us = u64::try_from(period.as_micros())?;
-        match &self.redis {
-            Some(conn) => {
-                let mut conn = conn.clone();
-                let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
-                let now_us = secs * 1_000_000 + micros;
-                Ok(Duration::from_micros(period_us - now_us % period_us))
-            }
-            None => {
-                let probe = Rule::new(Algorithm::FixedWindow, Quota::new(u64::MAX, period)?);
-                let v = self
-                    .limiter
-                    .check("probe", &probe, 1, OnStoreFailure::Closed)
-                    .await;
-                Ok(v.decision.reset_after)
-            }
-        }
-    }
-}
-
-/// A connection to the test Redis, or a panic that says how to start one.
-async fn redis_conn() -> ConnectionManager {
-    let url = testing::redis_url();
-    let attempt = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut conn = praxis_infra::redis_conn::connect(&url).await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        Ok::<_, praxis_infra::InfraError>(conn)
-    })
-    .await;
-    match attempt {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => no_redis(&url, &e.to_string()),
-        Err(_) => no_redis(&url, "connection timed out"),
-    }
-}
-
-fn no_redis(url: &str, error: &str) -> ! {
-    panic!(
-        "Redis is unreachable at {url} ({error}). Rate-limit tests never skip: set {} to a \
-         running server or start the local one with: redis-server --daemonize yes --bind \
-         127.0.0.1 --port 6379 --save \"\" --appendonly no",
-        testing::REDIS_ENV
-    )
-}
-
-/// Accuracy cases must not fall back because a loaded test machine was slow: a long timeout
-/// and no cooldown (the failure cases use the 50 ms default).
-fn patient() -> RedisLimiterOptions {
-    RedisLimiterOptions {
-        timeout: Duration::from_secs(5),
-        cooldown: Duration::ZERO,
-    }
-}
-
-fn rule(algorithm: Algorithm, limit: u64, period: Duration) -> anyhow::Result<Rule> {
-    Ok(Rule::new(algorithm, Quota::new(limit, period)?))
-}
-
-/// `count` concurrent single-hit checks of `key` (tokio tasks, `join_all`), spread over the
-/// given limiters in turn.
-async fn burst(
-    limiters: &[Limiter],
-    key: &str,
-    rule: Rule,
-    count: usize,
-    on_failure: OnStoreFailure,
-) -> anyhow::Result<Vec<Verdict>> {
-    let tasks = (0..count).map(|i| {
-        let limiter = limiters[i % limiters.len()].clone();
-        let key = key.to_owned();
-        tokio::spawn(async move { limiter.check(&key, &rule, 1, on_failure).await })
-    });
-    let mut out = Vec::with_capacity(count);
-    for joined in join_all(tasks).await {
-        out.push(joined?);
-    }
-    Ok(out)
-}
-
-fn allowed(verdicts: &[Verdict]) -> usize {
-    verdicts.iter().filter(|v| v.decision.allowed).count()
-}
-
-/// Waits, if needed, until a window boundary of `period` is at least `margin` away.
-async fn clear_of_boundary(b: &Backend, period: Duration, margin: Duration) -> anyhow::Result<()> {
-    let left = b.time_to_boundary(period).await?;
-    if left < margin {
-        tokio::time::sleep(left + Duration::from_millis(10)).await;
-    }
-    Ok(())
-}
-
-/// A concurrent burst of 3N against a limit of N allows exactly N, for every algorithm.
-async fn burst_of_three_n_allows_exactly_n(b: Backend) -> anyhow::Result<()> {
-    const N: usize = 50;
-    let period = Duration::from_secs(3600);
-    // A burst straddling an hourly boundary would see two fixed windows.
-    clear_of_boundary(&b, period, Duration::from_secs(10)).await?;
-    for algorithm in Algorithm::ALL {
-        let rule = rule(algorithm, N as u64, period)?;
-        let verdicts = burst(
-            std::slice::from_ref(&b.limiter),
-            "burst",
-            rule,
-            3 * N,
-            OnStoreFailure::Closed,
-        )
-        .await?;
-        assert!(
-            verdicts.iter().all(|v| v.source == b.source),
-            "{}/{algorithm}: every decision from {:?}",
-            b.name,
-            b.source
-        );
-        assert_eq!(allowed(&verdicts), N, "{}/{algorithm}", b.name);
-        let mut remaining: Vec<u64> = verdicts
-            .iter()
-            .filter(|v| v.decision.allowed)
-            .map(|v| v.decision.remaining)
-            .collect();
-        remaining.sort_unstable();
-        assert_eq!(
-            remaining,
-            (0..N as u64).collect::<Vec<_>>(),
-            "{}/{algorithm}: each allowed hit saw one less remaining",
-            b.name
-        );
-    }
-    Ok(())
-}
-
-/// Sequential semantics shared with the kit: exact `remaining`, all-or-nothing multi-hit
-/// requests, peeks that consume nothing, `retry_after` within the period, and no retry for a
-/// request above the capacity.
-async fn decisions_follow_the_kit(b: Backend) -> anyhow::Result<()> {
-    let period = Duration::from_secs(3600);
-    clear_of_boundary(&b, period, Duration::from_secs(10)).await?;
-    for algorithm in Algorithm::ALL {
-        let rule = rule(algorithm, 3, period)?;
-        let check = |hits: u64| {
-            let limiter = b.limiter.clone();
-            async move {
-                limiter
-                    .check("seq", &rule, hits, OnStoreFailure::Closed)
-                    .await
-                    .decision
-            }
-        };
-        let peek = check(0).await;
-        assert!(
-            peek.allowed && peek.remaining == 3,
-            "{}/{algorithm}: fresh peek {peek:?}",
-            b.name
-        );
-        assert_eq!(
-            peek.reset_after,
-            Duration::ZERO,
-            "{}/{algorithm}: fresh",
-            b.name
-        );
-        let d = check(2).await;
-        assert!(d.allowed, "{}/{algorithm}", b.name);
-        assert_eq!((d.limit, d.remaining), (3, 1), "{}/{algorithm}", b.name);
-        assert!(d.reset_after > Duration::ZERO && d.reset_after <= 2 * period);
-        let denied = check(2).await;
-        assert!(!denied.allowed, "{}/{algorithm}: 2 > 1 remaining", b.name);
-        assert_eq!(
-            denied.remaining, 1,
-            "{}/{algorithm}: a denial consumes nothing",
-            b.name
-        );
-        let retry = denied
-            .retry_after
-            .expect("a request within capacity can be retried");
-        assert!(
-            retry > Duration::ZERO && retry <= 2 * period,
-            "{}/{algorithm}: retry {retry:?}",
-            b.name
-        );
-        assert!(
-            check(1).await.allowed,
-            "{}/{algorithm}: the last one fits",
-            b.name
-        );
-        let empty = check(1).await;
-        assert!(
-            !empty.allowed && empty.remaining == 0,
-            "{}/{algorithm}",
-            b.name
-        );
-        let huge = check(4).await;
-        assert!(!huge.allowed, "{}/{algorithm}", b.name);
-        assert_eq!(huge.retry_after, None, "{}/{algorithm}: never fits", b.name);
-        assert_eq!(
-            check(0).await.remaining,
-            0,
-            "{}/{algorithm}: peeks change nothing",
-            b.name
-        );
-    }
-    Ok(())
-}
-
-/// N hits just before a window boundary and N just after: the fixed window allows all 2N;
-/// GCRA, token bucket and the sliding windows allow at most N plus what refills or slides in
-/// during the span (for this span well below 2N), as the kit's test shows with exact times.
-/// Windows are aligned with the backend's own clock (Redis: server `TIME`).
-async fn fixed_window_boundary_burst(b: Backend) -> anyhow::Result<()> {
-    const N: u64 = 20;
-    let period = Duration::from_secs(1);
-    let lead = Duration::from_millis(100);
-    let mut observed = Vec::new();
-    for attempt in 0..3 {
-        // Start `lead` before a boundary (skipping one that is too close).
-        let mut left = b.time_to_boundary(period).await?;
-        if left < lead + Duration::from_millis(20) {
-            tokio::time::sleep(left).await;
-            left = b.time_to_boundary(period).await?;
-        }
-        tokio::time::sleep(left.saturating_sub(lead)).await;
-        let key = format!("boundary-{attempt}");
-        let start = Instant::now();
-        let before = join_all(Algorithm::ALL.map(|a| {
-            let limiters = [b.limiter.clone()];
-            let key = key.clone();
-            async move {
-                let r = rule(a, N, period)?;
-                let v = burst(&limiters, &key, r, N as usize, OnStoreFailure::Closed).await?;
-                anyhow::Ok(allowed(&v) as u64)
-            }
-        }))
-        .await;
-        let left = b.time_to_boundary(period).await?;
-        // Just after the boundary (if the first batch ran past it, `left` is a whole period
-        // and this attempt is retried below).
-        tokio::time::sleep(left.min(lead) + Duration::from_millis(20)).await;
-        let after = join_all(Algorithm::ALL.map(|a| {
-            let limiters = [b.limiter.clone()];
-            let key = key.clone();
-            async move {
-                let r = rule(a, N, period)?;
-                let v = burst(&limiters, &key, r, N as usize, OnStoreFailure::Closed).await?;
-                anyhow::Ok(allowed(&v) as u64)
-            }
-        }))
-        .await;
-        // An upper bound of the span between the first hit and the last, on any clock.
-        let span = start.elapsed();
-        let mut totals = Vec::new();
-        for (a, (x, y)) in Algorithm::ALL.iter().zip(before.into_iter().zip(after)) {
-            let (x, y) = (x?, y?);
-            totals.push((*a, x, y));
-        }
-        observed.push((span, totals.clone()));
-        let refill = N * u64::try_from(span.as_micros())? / u64::try_from(period.as_micros())?;
-        for &(a, x, y) in &totals {
-            if a != Algorithm::FixedWindow {
-                assert_eq!(x, N, "{}/{a}: the first N fit a fresh state", b.name);
-                assert!(
-                    x + y <= N + refill && x + y < 2 * N,
-                    "{}/{a}: {x} + {y} allowed across the boundary within {span:?} (at most \
-                     N + {refill})",
-                    b.name
-                );
-            }
-        }
-        let fixed = totals
-            .iter()
-            .find(|(a, ..)| *a == Algorithm::FixedWindow)
-            .map(|&(_, x, y)| x + y);
-        if fixed == Some(2 * N) {
-            return Ok(());
-        }
-        // The batches did not land on both sides of one boundary (a slow machine): retry.
-    }
-    anyhow::bail!(
-        "{}: the fixed window never allowed 2N = {} across a boundary; observed (span, \
-         [(algorithm, before, after)]): {observed:?}",
-        b.name,
-        2 * N
-    )
-}
-
-/// The platform builds a shared limiter when it has Redis, an in-process one otherwise.
-async fn platform_limiter_follows_the_mode(t: TestBackend) -> anyhow::Result<()> {
-    let limiter = &t.platform.limiter;
-    let rule = rule(Algorithm::Gcra, 2, Duration::from_secs(60))?;
-    let v = limiter
-        .check("platform", &rule, 1, OnStoreFailure::Closed)
-        .await;
-    assert!(v.decision.allowed);
-    match t.name {
-        "sqlite" => {
-            assert!(!limiter.is_shared());
-            assert_eq!(v.source, Source::Local);
-        }
-        _ => {
-            assert!(limiter.is_shared());
-            assert_eq!(v.source, Source::Shared);
-        }
-    }
-    Ok(())
-}
 
 /// Two limiters on two connections (two processes) sharing one Redis and prefix: a concurrent
 /// burst of 3N spread over both allows exactly N, for every algorithm. The tolerance is zero:
@@ -390,15 +20,10 @@ async fn platform_limiter_follows_the_mode(t: TestBackend) -> anyhow::Result<()>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_limit() -> anyhow::Result<()> {
     const N: usize = 40;
-    let prefix = testing::unique_prefix();
-    let a = Limiter::redis_with(redis_conn().await, &prefix, patient());
-    let b = Limiter::redis_with(redis_conn().await, &prefix, patient());
-    let backend = Backend {
-        name: "redis",
-        limiter: a.clone(),
-        redis: Some(redis_conn().await),
-        source: Source::Shared,
-    };
+    let prefix = services::unique_prefix();
+    let a = Limiter::redis_with(services::redis().await, &prefix, patient());
+    let b = Limiter::redis_with(services::redis().await, &prefix, patient());
+    let backend = LimiterUnderTest::shared(a.clone(), services::redis().await);
     let period = Duration::from_secs(3600);
     clear_of_boundary(&backend, period, Duration::from_secs(10)).await?;
     for algorithm in Algorithm::ALL {
@@ -435,8 +60,8 @@ async fn two_processes_share_one_limit() -> anyhow::Result<()> {
 /// Every key gets a TTL equal to its state's idle time, so Redis forgets idle keys by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keys_expire_when_idle() -> anyhow::Result<()> {
-    let prefix = testing::unique_prefix();
-    let mut conn = redis_conn().await;
+    let prefix = services::unique_prefix();
+    let mut conn = services::redis().await;
     let limiter = Limiter::redis_with(conn.clone(), &prefix, patient());
     let period = Duration::from_millis(300);
     for algorithm in Algorithm::ALL {
@@ -530,7 +155,10 @@ async fn assert_failure_modes(limiter: &Limiter, what: &str) -> anyhow::Result<(
 /// neither building the connection nor deciding hangs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_redis_falls_back() -> anyhow::Result<()> {
-    let limiter = Limiter::redis(lazy_conn("redis://127.0.0.1:1")?, &testing::unique_prefix());
+    let limiter = Limiter::redis(
+        lazy_conn("redis://127.0.0.1:1")?,
+        &services::unique_prefix(),
+    );
     tokio::time::timeout(
         Duration::from_secs(30),
         assert_failure_modes(&limiter, "port 1"),
@@ -553,7 +181,7 @@ async fn silent_redis_times_out_and_falls_back() -> anyhow::Result<()> {
     });
     let limiter = Limiter::redis(
         lazy_conn(&format!("redis://{addr}"))?,
-        &testing::unique_prefix(),
+        &services::unique_prefix(),
     );
     let outcome = tokio::time::timeout(
         Duration::from_secs(30),
@@ -574,7 +202,7 @@ struct StoppableProxy {
 
 impl StoppableProxy {
     async fn start() -> anyhow::Result<Self> {
-        let upstream = url::Url::parse(&testing::redis_url())?;
+        let upstream = url::Url::parse(&services::redis_url())?;
         let target = format!(
             "{}:{}",
             upstream.host_str().unwrap_or("127.0.0.1"),
@@ -617,7 +245,7 @@ impl StoppableProxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopping_mid_way_falls_back() -> anyhow::Result<()> {
     let proxy = StoppableProxy::start().await?;
-    let limiter = Limiter::redis(lazy_conn(&proxy.url())?, &testing::unique_prefix());
+    let limiter = Limiter::redis(lazy_conn(&proxy.url())?, &services::unique_prefix());
     let r = rule(Algorithm::Gcra, 100, Duration::from_secs(3600))?;
     // Through the proxy, the shared store decides (a generous first wait: the first call also
     // connects and loads the script).

@@ -9,40 +9,18 @@ use serde_json::{Value, json};
 use praxis_infra::Platform;
 use praxis_infra::platform::PlatformOptions;
 use praxis_infra::sql::DbOptions;
-use praxis_infra::testing;
 use praxis_notify::store::Store;
+use praxis_testkit::backend::bus_options;
 
 use crate::receiver::Receiver;
 use crate::support::{DEADLINE, Harness, Kind, SECRET, eventually, settings, webhook_template};
 
-/// Generates one `#[tokio::test]` per case of this module and backend.
-macro_rules! digest_cases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-digest_cases!(
+praxis_testkit::backend_matrix!(crate::digest: [
     digest_sends_a_window_of_events_as_one_message_per_channel,
     digest_joins_later_sends_until_the_batch_is_claimed,
     dedupe_window_queues_one_message,
     bad_digest_and_dedupe_values_are_400,
-);
+]);
 
 /// A second process, stopped when dropped.
 struct Process(Platform);
@@ -348,7 +326,7 @@ pub async fn digest_joins_later_sends_until_the_batch_is_claimed(kind: Kind) {
                         max_connections: 4,
                         ..DbOptions::default()
                     },
-                    bus: testing::bus_options(),
+                    bus: bus_options(),
                 },
             )
             .await

@@ -13,37 +13,16 @@ use tower::ServiceExt;
 use praxis_infra::Platform;
 use praxis_infra::platform::PlatformOptions;
 use praxis_infra::sql::DbOptions;
-use praxis_infra::testing;
 use praxis_notify::inapp::{InboxItem, publish};
+use praxis_testkit::backend::bus_options;
 
 use crate::support::{DEADLINE, Harness, Kind, settings};
 
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+praxis_testkit::backend_matrix!(crate::inbox: [
     inbox_lists_counts_and_marks_read,
     subscriber_tokens_open_only_their_inbox,
     stream_sends_new_items_and_replays_missed_ones,
-);
+]);
 
 /// A harness with an in-app template `note` and subscribers `u1`, `u2`.
 async fn inbox_harness(kind: Kind) -> Harness {
@@ -476,7 +455,7 @@ pub async fn stream_sends_new_items_and_replays_missed_ones(kind: Kind) {
                     max_connections: 2,
                     ..DbOptions::default()
                 },
-                bus: testing::bus_options(),
+                bus: bus_options(),
             },
         )
         .await

@@ -15,29 +15,7 @@ mod ssrf;
 mod support;
 mod unsubscribe;
 
-/// Generates one `#[tokio::test]` per case and backend.
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::cases::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::cases::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+praxis_testkit::backend_matrix!(crate::cases: [
     webhook_is_delivered_signed,
     idempotency_key_sends_once,
     bad_requests_are_problems,
@@ -53,4 +31,4 @@ on_every_backend!(
     subscribers_are_managed,
     routes_need_the_right_caller,
     provider_rate_limit_spreads_sends,
-);
+]);

@@ -10,34 +10,12 @@ use praxis_notify::store::Store;
 use crate::receiver::Receiver;
 use crate::support::{DEADLINE, Harness, Kind, SECRET, eventually, settings};
 
-/// Generates one `#[tokio::test]` per case of this module and backend.
-macro_rules! preference_cases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-preference_cases!(
+praxis_testkit::backend_matrix!(crate::preferences: [
     opt_outs_are_suppressed_and_never_sent,
     quiet_hours_delay_to_the_window_end,
     topic_broadcast_reaches_every_subscriber_once,
     bad_preferences_and_topics_are_400,
-);
+]);
 
 /// The delivery of `m` on `channel` to `address`.
 fn delivery<'a>(m: &'a Value, channel: &str, address: &str) -> &'a Value {

@@ -17,33 +17,11 @@ use praxis_notify::store::Store;
 use crate::receiver::{Mode, Receiver};
 use crate::support::{DEADLINE, Harness, Kind, SECRET, eventually, settings};
 
-/// Generates one `#[tokio::test]` per case of this module and backend.
-macro_rules! retention_cases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-retention_cases!(
+praxis_testkit::backend_matrix!(crate::retention: [
     old_final_messages_are_pruned_with_their_rows,
     the_retention_task_prunes_in_the_background,
     expired_dedupe_rows_are_pruned,
-);
+]);
 
 const HOUR_MS: i64 = 3_600_000;
 

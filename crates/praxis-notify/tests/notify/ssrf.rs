@@ -10,33 +10,11 @@ use praxis_notify::NotifySettings;
 use crate::receiver::Receiver;
 use crate::support::{Harness, Kind, SECRET, settings, webhook_template};
 
-/// Generates one `#[tokio::test]` per case of this module and backend.
-macro_rules! ssrf_cases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-ssrf_cases!(
+praxis_testkit::backend_matrix!(crate::ssrf: [
     literal_private_ips_are_refused_at_accept,
     names_resolving_to_loopback_fail_without_reaching_the_receiver,
     allowed_cidrs_are_delivered,
-);
+]);
 
 /// The test settings with the guard on (the default of a deployment).
 fn guarded() -> NotifySettings {

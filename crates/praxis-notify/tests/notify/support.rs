@@ -1,23 +1,18 @@
 //! The harness: a platform, the notify service on it, and the full app driven with
 //! `tower::ServiceExt::oneshot`; a real webhook receiver per test.
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::{Method, Request};
 use serde_json::{Value, json};
 
-use praxis_http::auth::{AuthFailure, Authenticator, DEFAULT_PLAN, Principal, PrincipalKind};
-use praxis_http::{AuthSettings, HttpOptions};
 use praxis_infra::Platform;
-use praxis_infra::platform::PlatformOptions;
-use praxis_infra::sql::DbOptions;
-use praxis_infra::testing::{self, TestBackend};
 use praxis_notify::{BreakerSettings, NotifySettings, PerChannel};
+use praxis_testkit::{TestAuthenticator, TestBackend, http};
 
-pub use praxis_http::testing::Resp;
+pub use praxis_testkit::{Kind, Resp, eventually};
 
 /// The admin key of every test app.
 pub const KEY: &str = "test-admin-key";
@@ -54,39 +49,10 @@ pub fn settings() -> NotifySettings {
     }
 }
 
-/// Bearer tokens the test authenticator accepts: `(token, subject, scopes, admin)`.
-pub const TOKENS: &[(&str, &str, &[&str], bool)] = &[
-    ("alice-token", "alice-id", &["notify:write"], false),
-    ("bob-token", "bob-id", &["notify:write"], false),
-    ("reader-token", "reader-id", &["notify:read"], false),
-    ("links-token", "links-id", &["links:read"], false),
-];
-
-/// Resolves the [`TOKENS`].
-pub struct TestAuthenticator;
-
-#[async_trait::async_trait]
-impl Authenticator for TestAuthenticator {
-    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
-        let Some((_, subject, scopes, admin)) = TOKENS.iter().find(|(t, ..)| *t == bearer) else {
-            return Err(AuthFailure::rejected("the bearer token is not valid"));
-        };
-        Ok(Principal {
-            subject: (*subject).to_owned(),
-            kind: PrincipalKind::Account,
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            admin: *admin,
-            plan: DEFAULT_PLAN.to_owned(),
-        })
-    }
-}
-
 /// One app on one backend.
 pub struct Harness {
     /// The test backend that owns the data.
     pub backend: TestBackend,
-    /// `"sqlite"` or `"postgres"`.
-    pub name: &'static str,
     /// The platform the app runs on (a new one after [`Harness::restart`]).
     pub platform: Platform,
     /// The full app.
@@ -95,102 +61,50 @@ pub struct Harness {
     pub settings: NotifySettings,
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.platform.shutdown.cancel();
-    }
-}
-
-/// Which backend a case runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// SQLite, in-process bus and limiter.
-    Embedded,
-    /// PostgreSQL, NATS JetStream bus, Redis limiter.
-    Scaled,
-}
-
 impl Harness {
     /// An app on a fresh backend of `kind`.
     pub async fn start(kind: Kind, settings: NotifySettings) -> Self {
-        match kind {
-            Kind::Embedded => Self::embedded(settings).await,
-            Kind::Scaled => Self::scaled(settings).await,
-        }
-    }
-
-    /// Embedded backend.
-    pub async fn embedded(settings: NotifySettings) -> Self {
-        Self::on(testing::embedded().await, settings).await
-    }
-
-    /// Scaled backend.
-    pub async fn scaled(settings: NotifySettings) -> Self {
-        Self::on(testing::scaled().await, settings).await
+        Self::on(kind.start().await, settings).await
     }
 
     /// The app on `backend`.
     pub async fn on(backend: TestBackend, settings: NotifySettings) -> Self {
         let platform = backend.platform.clone();
         let name = backend.name;
-        let app = Self::app(name, &platform, settings.clone()).await;
+        let service = praxis_notify::service(&platform, settings.clone())
+            .await
+            .unwrap_or_else(|e| panic!("notify service failed to start on {name}: {e}"));
+        let auth = TestAuthenticator::new()
+            .account("alice-token", "alice-id", &["notify:write"])
+            .account("bob-token", "bob-id", &["notify:write"])
+            .account("reader-token", "reader-id", &["notify:read"])
+            .account("links-token", "links-id", &["links:read"])
+            .settings(KEY);
+        let app = http::app(vec![service], &platform, auth);
         Self {
             backend,
-            name,
             platform,
             app,
             settings,
         }
     }
 
-    async fn app(name: &str, platform: &Platform, settings: NotifySettings) -> Router {
-        let service = praxis_notify::service(platform, settings)
-            .await
-            .unwrap_or_else(|e| panic!("notify service failed to start on {name}: {e}"));
-        let opts = HttpOptions {
-            access_log: false,
-            auth: AuthSettings {
-                admin_key: Some(KEY.into()),
-                allow_anonymous_writes: false,
-                authenticator: Some(std::sync::Arc::new(TestAuthenticator)),
-            },
-            ..HttpOptions::default()
-        };
-        praxis_http::app(vec![service], platform.clone(), opts)
-    }
-
     /// Stops this "process" gracefully and starts a new one on the same data.
-    pub async fn restart(mut self) -> Self {
-        self.platform.close(Duration::from_secs(5)).await;
-        let opts = PlatformOptions {
-            db: DbOptions {
-                max_connections: 5,
-                ..DbOptions::default()
-            },
-            bus: testing::bus_options(),
-        };
-        let platform = Platform::connect_with(&self.backend.config, &opts)
-            .await
-            .expect("restarted platform");
-        self.app = Self::app(self.name, &platform, self.settings.clone()).await;
-        self.platform = platform;
-        self
+    pub async fn restart(self) -> Self {
+        let Harness {
+            backend, settings, ..
+        } = self;
+        Self::on(backend.restart().await, settings).await
     }
 
     /// Sends a request.
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        praxis_http::testing::send(&self.app, req).await
+        http::send(&self.app, req).await
     }
 
     /// A request with the admin key.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
-        self.call_with(
-            method,
-            path,
-            body,
-            &[("authorization", &format!("Bearer {KEY}"))],
-        )
-        .await
+        self.call_as(Some(KEY), method, path, body).await
     }
 
     /// A request with a bearer token (`None`: anonymous).
@@ -201,12 +115,8 @@ impl Harness {
         path: &str,
         body: Option<Value>,
     ) -> Resp {
-        let auth = bearer.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| vec![("authorization", a)])
-            .unwrap_or_default();
-        self.call_with(method, path, body, &headers).await
+        self.send(http::bearer_request(method, path, bearer, body))
+            .await
     }
 
     /// A request with explicit headers.
@@ -217,18 +127,7 @@ impl Harness {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let req = match body {
-            Some(v) => b
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(v.to_string())),
-            None => b.body(Body::empty()),
-        }
-        .expect("request");
-        self.send(req).await
+        self.send(http::request(method, path, headers, body)).await
     }
 
     /// Creates a template version; returns the answer's body (asserting 201).
@@ -287,24 +186,6 @@ impl Harness {
             },
         )
         .await
-    }
-}
-
-/// Polls `check` until it returns `Some` or `deadline` passes (then panics with `what`).
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() >= end {
-            panic!("not reached within {deadline:?}: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

@@ -10,33 +10,11 @@ use praxis_notify::unsubscribe::{Scope, Signer};
 
 use crate::support::{Harness, Kind, Resp, SECRET, TOKEN_SECRET, settings};
 
-/// Generates one `#[tokio::test]` per case of this module and backend.
-macro_rules! unsubscribe_cases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Embedded).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::support::Kind::Scaled).await;
-                }
-            )*
-        }
-    };
-}
-
-unsubscribe_cases!(
+praxis_testkit::backend_matrix!(crate::unsubscribe: [
     emails_to_subscribers_carry_a_one_click_link,
     a_topic_link_opts_out_of_that_topic_only,
     bad_tokens_are_400_and_gone_subscribers_404,
-);
+]);
 
 const BASE: &str = "https://notify.example.com";
 

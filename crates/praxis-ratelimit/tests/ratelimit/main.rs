@@ -6,31 +6,9 @@
 mod cases;
 mod support;
 
-/// Generates one `#[tokio::test]` per case and backend.
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let backend = praxis_infra::testing::embedded().await;
-                    crate::cases::$case(backend).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let backend = praxis_infra::testing::scaled().await;
-                    crate::cases::$case(backend).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+praxis_testkit::backend_matrix!(
+    praxis_testkit::matrix::with_backend,
+    crate::cases: [
     http_check_counts_to_the_limit,
     grpc_should_rate_limit_counts_to_the_limit,
     http_and_grpc_share_one_decision,
@@ -43,7 +21,7 @@ on_every_backend!(
     limits_reload_without_restart,
     config_reports_the_version,
     openapi_lists_routes,
-);
+]);
 
 /// Cases that need two processes sharing Redis.
 mod scaled_pair {

@@ -2,12 +2,11 @@
 //! folder, the full app driven with `oneshot`, and the gRPC API on a free port.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::{Method, Request};
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::{
     RateLimitDescriptor, rate_limit_descriptor,
 };
@@ -15,10 +14,11 @@ use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_client::R
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use serde_json::{Value, json};
 
-use praxis_http::auth::{AuthFailure, Authenticator, Principal, PrincipalKind};
-use praxis_http::{AuthSettings, HttpOptions};
-use praxis_infra::testing::TestBackend;
+use praxis_http::AuthSettings;
 use praxis_ratelimit::{DecisionService, RateLimitServiceSettings};
+use praxis_testkit::{TestAuthenticator, TestBackend, eventually, http};
+
+pub use praxis_testkit::Resp;
 
 /// The bootstrap admin key of every test app.
 pub const ADMIN: &str = "test-admin-key-0123456789";
@@ -27,37 +27,12 @@ pub const CHECKER: &str = "checker-token";
 /// A valid credential without that scope.
 pub const USER: &str = "user-token";
 
-/// Resolves the test credentials.
-#[derive(Debug)]
-struct TestAuth;
-
-#[async_trait::async_trait]
-impl Authenticator for TestAuth {
-    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
-        let principal = |subject: &str, scopes: &[&str]| Principal {
-            subject: subject.to_owned(),
-            kind: PrincipalKind::ApiKey {
-                key_id: format!("{subject}-key"),
-            },
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            admin: false,
-            plan: "free".to_owned(),
-        };
-        match bearer {
-            CHECKER => Ok(principal("checker", &["ratelimit:check"])),
-            USER => Ok(principal("user", &["links:read"])),
-            _ => Err(AuthFailure::rejected("unknown test token")),
-        }
-    }
-}
-
 /// The auth settings of every test app (HTTP and gRPC).
 pub fn auth() -> AuthSettings {
-    AuthSettings {
-        admin_key: Some(ADMIN.to_owned()),
-        authenticator: Some(Arc::new(TestAuth)),
-        ..AuthSettings::default()
-    }
+    TestAuthenticator::new()
+        .api_key(CHECKER, "checker", &["ratelimit:check"])
+        .api_key(USER, "user", &["links:read"])
+        .settings(ADMIN)
 }
 
 /// Replaces `path` atomically (write a temporary file, rename it over), as deployment tools
@@ -80,8 +55,6 @@ pub struct Harness {
     pub limits: PathBuf,
     _dir: tempfile::TempDir,
 }
-
-pub use praxis_http::testing::Resp;
 
 impl Harness {
     /// The service on `backend` with `limits` as its limit file.
@@ -110,7 +83,7 @@ impl Harness {
 
     /// Sends a request.
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        praxis_http::testing::send(&self.app, req).await
+        http::send(&self.app, req).await
     }
 
     /// A request with an optional bearer token and JSON body.
@@ -121,18 +94,8 @@ impl Harness {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
-        if let Some(t) = bearer {
-            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(v) => b
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(v.to_string())),
-            None => b.body(Body::empty()),
-        }
-        .expect("request");
-        self.send(req).await
+        self.send(http::bearer_request(method, path, bearer, body))
+            .await
     }
 
     /// `POST /api/v1/ratelimit/check` as the checker; asserts 200 and returns the body.
@@ -175,29 +138,17 @@ impl Harness {
 
     /// Polls `GET /api/v1/ratelimit/config` until `done` holds (10 s at most).
     pub async fn config_until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        eventually(Duration::from_secs(10), what, || async {
             let cfg = self.config().await;
-            if done(&cfg) {
-                return cfg;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not seen within 10 s; config is {cfg}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            done(&cfg).then_some(cfg)
+        })
+        .await
     }
 }
 
 /// The full app serving `service`.
 pub fn app_for(backend: &TestBackend, service: &DecisionService) -> Router {
-    let opts = HttpOptions {
-        access_log: false,
-        auth: auth(),
-        ..HttpOptions::default()
-    };
-    praxis_http::app(vec![service.service()], backend.platform.clone(), opts)
+    http::app(vec![service.service()], &backend.platform, auth())
 }
 
 /// A JSON check request with one descriptor per entry list.

@@ -7,31 +7,9 @@ mod cases;
 mod multi;
 mod support;
 
-/// Generates one `#[tokio::test]` per case and backend.
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let h = crate::support::Harness::embedded().await;
-                    crate::cases::$case(&h).await;
-                }
-            )*
-        }
-        mod scaled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let h = crate::support::Harness::scaled().await;
-                    crate::cases::$case(&h).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+praxis_testkit::backend_matrix!(
+    crate::support::run,
+    crate::cases: [
     create_and_redirect,
     redirect_statuses,
     custom_aliases,
@@ -59,4 +37,4 @@ on_every_backend!(
     generated_code_skips_a_taken_alias,
     callers_only_reach_their_own_links,
     api_key_scopes_gate_reads_and_writes,
-);
+]);

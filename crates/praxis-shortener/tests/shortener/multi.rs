@@ -5,12 +5,10 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::json;
 
-use praxis_infra::testing;
-
 use crate::support::{Harness, code, eventually, settings};
 
 async fn pair() -> (Harness, Harness) {
-    let (a, b) = testing::scaled_pair().await;
+    let (a, b) = praxis_testkit::scaled_pair().await;
     let (a, b) = tokio::join!(
         Harness::on(a, settings(), false),
         Harness::on(b, settings(), false)

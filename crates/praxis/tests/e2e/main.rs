@@ -17,3 +17,4 @@ mod scaled;
 mod serve;
 mod shutdown;
 mod support;
+mod systems;

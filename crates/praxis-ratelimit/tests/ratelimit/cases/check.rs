@@ -4,7 +4,7 @@
 use axum::http::Method;
 use serde_json::json;
 
-use praxis_infra::testing::{TestBackend, scaled_pair};
+use praxis_testkit::{TestBackend, scaled_pair};
 
 use crate::support::{CHECKER, Harness, app_for, request};
 

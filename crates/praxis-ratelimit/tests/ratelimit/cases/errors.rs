@@ -2,7 +2,7 @@
 
 use axum::http::Method;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
-use praxis_infra::testing::TestBackend;
+use praxis_testkit::TestBackend;
 use serde_json::json;
 
 use crate::cases::check::THREE_PER_DAY;

@@ -1,7 +1,7 @@
 //! The Envoy RateLimitService v3 API over gRPC, with a tonic client.
 
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{Code, rate_limit::Unit};
-use praxis_infra::testing::TestBackend;
+use praxis_testkit::TestBackend;
 
 use crate::cases::check::THREE_PER_DAY;
 use crate::support::{Harness, grpc_request, request, should_rate_limit};

@@ -1,7 +1,7 @@
 //! Which limit applies: nested descriptors, exact values, prefixes, key-only defaults,
 //! `unlimited` and `shadow_mode`.
 
-use praxis_infra::testing::TestBackend;
+use praxis_testkit::TestBackend;
 use serde_json::json;
 
 use crate::support::{Harness, request};

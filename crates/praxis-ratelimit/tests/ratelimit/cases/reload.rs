@@ -1,6 +1,6 @@
 //! Limits reloaded without restart.
 
-use praxis_infra::testing::TestBackend;
+use praxis_testkit::TestBackend;
 
 use crate::support::{Harness, grpc_request, should_rate_limit, write_limits};
 

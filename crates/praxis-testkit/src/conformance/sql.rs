@@ -1,8 +1,21 @@
 //! SQL port: migrations and type mapping behave the same on SQLite and PostgreSQL.
 
-use praxis_infra::testing::TestBackend;
 use praxis_infra::{Backend, Db, InfraError, Migration, MigrationSet};
 use sqlx::{Connection, Row};
+
+use crate::backend::{Services, TestBackend};
+
+/// Runs the SQL port's cases on the database of `services` (SQLite or PostgreSQL).
+pub async fn suite(services: Services) -> anyhow::Result<()> {
+    cases!(
+        services;
+        migrations_are_idempotent,
+        migrations_run_concurrently,
+        failed_migration_leaves_nothing,
+        types_round_trip,
+        upsert_returning,
+    )
+}
 
 static ITEMS: MigrationSet = MigrationSet {
     system: "conformance_sql",
@@ -46,14 +59,6 @@ async fn recorded(db: &Db, system: &str) -> anyhow::Result<i64> {
             .await?,
     )
 }
-
-on_every_backend!(
-    migrations_are_idempotent,
-    migrations_run_concurrently,
-    failed_migration_leaves_nothing,
-    types_round_trip,
-    upsert_returning
-);
 
 async fn migrations_are_idempotent(t: TestBackend) -> anyhow::Result<()> {
     let db = &t.platform.db;

@@ -1,0 +1,192 @@
+//! Where the scaled tests' services are, and per-test isolation on them.
+//!
+//! Scaled tests never skip (decision D6): when a service is unreachable the test panics with
+//! the variable to set and the command that starts the local one. Every test isolates its
+//! data: a fresh PostgreSQL database `praxis_t_<uuid>`, and a Redis key prefix and NATS
+//! subject/stream prefix `ptest_<id>` of its own. Test streams keep events 10 minutes; test
+//! databases and streams older than 15 minutes are dropped by later runs.
+
+use std::time::Duration;
+
+pub use praxis_infra::testing::{
+    NATS_ENV, POSTGRES_ENV, REDIS_ENV, nats_url, postgres_url, redis_url, unique_prefix,
+    unreachable_service,
+};
+use redis::aio::ConnectionManager;
+use uuid::Uuid;
+
+/// Set to keep test databases after the test (for debugging).
+pub const KEEP_ENV: &str = "PRAXIS_TEST_KEEP";
+
+/// Test databases and streams older than this are assumed abandoned and dropped.
+const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// SQLite URL of a database file inside `dir`.
+pub fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("praxis.db").display())
+}
+
+/// A connection to the test Redis (checked with `PING`), or a panic naming
+/// [`REDIS_ENV`].
+pub async fn redis() -> ConnectionManager {
+    let url = redis_url();
+    let attempt = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut conn = praxis_infra::redis_conn::connect(&url).await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await?;
+        Ok::<_, praxis_infra::InfraError>(conn)
+    })
+    .await;
+    match attempt {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => unreachable_service("Redis", REDIS_ENV, &url, &e.to_string()),
+        Err(_) => unreachable_service("Redis", REDIS_ENV, &url, "connection timed out"),
+    }
+}
+
+/// A client of the test NATS server, or a panic naming [`NATS_ENV`]. The first call of a
+/// process also deletes abandoned test streams in the background.
+pub async fn nats() -> async_nats::Client {
+    let url = nats_url();
+    let attempt = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(&url)).await;
+    let client = match attempt {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => unreachable_service("NATS", NATS_ENV, &url, &e.to_string()),
+        Err(_) => unreachable_service("NATS", NATS_ENV, &url, "connection timed out"),
+    };
+    drop_stale_streams(client.clone());
+    client
+}
+
+pub use praxis_infra::testing::fresh_postgres_database;
+
+/// A fresh test database, dropped (best effort, in the background) with the last clone of
+/// this value (set `PRAXIS_TEST_KEEP=1` to keep it).
+#[derive(Debug)]
+pub struct TestDatabase {
+    admin: String,
+    name: String,
+    /// The database's URL.
+    pub url: String,
+    keep: bool,
+}
+
+impl TestDatabase {
+    /// Creates an empty database on the server of [`POSTGRES_ENV`] (or panics naming it).
+    pub async fn create() -> TestDatabase {
+        let url = praxis_infra::testing::fresh_postgres_database().await;
+        let admin = postgres_url();
+        spawn_stale_database_cleanup(&admin);
+        let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        TestDatabase {
+            admin,
+            name,
+            url,
+            keep: false,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.keep || std::env::var_os(KEEP_ENV).is_some() {
+            return;
+        }
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Detached: no blocking in the caller's runtime. If the test process exits first, the
+        // database is dropped as stale by a later run.
+        in_background(async move {
+            use sqlx::Connection;
+            let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await else {
+                return;
+            };
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        });
+    }
+}
+
+/// Runs `work` on a thread and runtime of its own (tests must not wait for it).
+fn in_background(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(work);
+        }
+    });
+}
+
+/// Once per test process, drops abandoned test databases in the background (dropping a
+/// database takes a while).
+fn spawn_stale_database_cleanup(admin: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| in_background(drop_stale_databases(admin.to_string())));
+}
+
+async fn drop_stale_databases(admin: String) {
+    use sqlx::Connection;
+    let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await else {
+        return;
+    };
+    let list = "SELECT datname::text FROM pg_database WHERE datname LIKE 'praxis_t_%'";
+    let Ok(names) = sqlx::query_scalar::<_, String>(list)
+        .fetch_all(&mut conn)
+        .await
+    else {
+        return;
+    };
+    for name in names {
+        let safe = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !safe || !is_stale_uuid(name.trim_start_matches("praxis_t_")) {
+            continue;
+        }
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&mut conn)
+            .await
+        {
+            tracing::debug!(database = %name, error = %e, "could not drop a stale test database");
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// Whether a simple-format UUIDv7 is older than [`STALE_AFTER`].
+fn is_stale_uuid(simple: &str) -> bool {
+    let Ok(id) = Uuid::parse_str(simple) else {
+        return false;
+    };
+    let Some(ts) = id.get_timestamp() else {
+        return false;
+    };
+    let (secs, _) = ts.to_unix();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    now.saturating_sub(secs) > STALE_AFTER.as_secs()
+}
+
+/// Once per test process, deletes abandoned test streams (best effort, in the background).
+fn drop_stale_streams(client: async_nats::Client) {
+    use futures::TryStreamExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tokio::spawn(async move {
+            let js = async_nats::jetstream::new(client);
+            let Ok(streams) = js.streams().try_collect::<Vec<_>>().await else {
+                return;
+            };
+            let cutoff = time::OffsetDateTime::now_utc() - STALE_AFTER;
+            for info in streams {
+                if info.config.name.starts_with("ptest_") && info.created < cutoff {
+                    let _ = js.delete_stream(&info.config.name).await;
+                }
+            }
+        });
+    });
+}
