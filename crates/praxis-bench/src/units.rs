@@ -12,9 +12,9 @@ pub struct DurationError {
     pub reason: &'static str,
 }
 
-/// Parses a duration such as `10s`, `250ms`, `1.5m`, `1h`, `100us` or `2500ns`.
-///
-/// A bare number is read as seconds. Negative, non-finite and overflowing values are rejected.
+/// Parses a duration in praxis's one grammar ([`praxis_kit::text::parse_duration`]: `10s`,
+/// `250ms`, `1.5m`, `1h`, `100us`, `2500ns`), where a bare number, as the benchmark has always
+/// read it, is seconds.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let err = |reason| DurationError {
         input: input.to_owned(),
@@ -24,28 +24,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     if text.is_empty() {
         return Err(err("empty"));
     }
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() {
-        return Err(err("missing number"));
+    if let Ok(seconds) = text.parse::<f64>() {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(err("out of range"));
+        }
+        return Duration::try_from_secs_f64(seconds).map_err(|_| err("out of range"));
     }
-    let value: f64 = number.parse().map_err(|_| err("not a number"))?;
-    let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "ns" => 1e-9,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(err("unknown unit")),
-    };
-    let seconds = value * scale;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(err("out of range"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| err("out of range"))
+    praxis_kit::text::parse_duration(text).map_err(|_| err("not a number with a unit"))
 }
 
 /// Formats a latency given in microseconds with a unit that keeps three significant digits

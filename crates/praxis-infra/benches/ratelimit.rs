@@ -21,7 +21,6 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use praxis_infra::ratelimit::{
     Algorithm, Limiter, OnStoreFailure, Quota, RedisLimiterOptions, Rule,
 };
-use praxis_infra::testing;
 
 fn rule(algorithm: Algorithm) -> Rule {
     Rule::new(
@@ -65,9 +64,12 @@ fn bench_local(c: &mut Criterion) {
     g.finish();
 }
 
+/// Where the Redis of the bench is (the tests' variable, the local port by default).
+const REDIS_ENV: &str = "PRAXIS_TEST_REDIS_URL";
+
 fn bench_redis(c: &mut Criterion) {
     let rt = runtime();
-    let url = testing::redis_url();
+    let url = std::env::var(REDIS_ENV).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let conn = rt
         .block_on(async {
             tokio::time::timeout(
@@ -81,7 +83,7 @@ fn bench_redis(c: &mut Criterion) {
         .unwrap_or_else(|| {
             panic!(
                 "Redis is unreachable at {url}: set {} or start redis-server",
-                testing::REDIS_ENV
+                REDIS_ENV
             )
         });
     // A generous timeout: a slow moment must not turn into fallback decisions.
@@ -89,7 +91,8 @@ fn bench_redis(c: &mut Criterion) {
         timeout: Duration::from_secs(5),
         cooldown: Duration::ZERO,
     };
-    let limiter = Limiter::redis_with(conn, &testing::unique_prefix(), options);
+    let prefix = format!("pbench_{}", uuid::Uuid::new_v4().simple());
+    let limiter = Limiter::redis_with(conn, &prefix, options);
     let keys: Vec<String> = (0..10_000).map(|i| format!("user:{i}")).collect();
     let mut g = c.benchmark_group("ratelimit/redis");
     g.throughput(Throughput::Elements(1));

@@ -2,8 +2,10 @@
 //! event bus ([`bus`]), and the [`platform`] that wires them from configuration alone
 //! (embedded: SQLite + in-process; scaled: PostgreSQL + Redis + NATS JetStream).
 //!
-//! Test support lives in the `praxis-testkit` crate; [`testing`] keeps only where the test
-//! services are, for the binary's e2e suite.
+//! Test support lives in the `praxis-testkit` crate; the `testing` module (where the test
+//! services are, and a fresh PostgreSQL database) exists only with the `testing` feature,
+//! which only dev-dependencies turn on: praxis-http's unit tests need it and cannot use the
+//! test kit without a dependency cycle.
 
 pub mod broadcast;
 pub mod bus;
@@ -14,6 +16,7 @@ pub mod ratelimit;
 pub mod redis_conn;
 pub mod sql;
 #[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod testing;
 mod util;
 

@@ -338,7 +338,7 @@ impl PgDatabase {
     /// Creates it (fails the test naming `PRAXIS_TEST_POSTGRES_URL` if the server is unreachable).
     pub async fn fresh() -> PgDatabase {
         PgDatabase {
-            url: praxis_infra::testing::fresh_postgres_database().await,
+            url: praxis_testkit::services::fresh_postgres_database().await,
         }
     }
 }
@@ -351,7 +351,7 @@ impl Drop for PgDatabase {
         if !name.starts_with("praxis_t_") {
             return;
         }
-        let admin = praxis_infra::testing::postgres_url();
+        let admin = praxis_testkit::services::postgres_url();
         // Best effort, on a thread of its own (this may run inside a runtime).
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -392,15 +392,15 @@ pub struct Scaled {
 impl Scaled {
     /// Prepares a scaled environment.
     pub async fn new() -> Scaled {
-        let redis_url = praxis_infra::testing::redis_url();
-        let nats_url = praxis_infra::testing::nats_url();
-        require_reachable("Redis", praxis_infra::testing::REDIS_ENV, &redis_url);
-        require_reachable("NATS", praxis_infra::testing::NATS_ENV, &nats_url);
+        let redis_url = praxis_testkit::services::redis_url();
+        let nats_url = praxis_testkit::services::nats_url();
+        require_reachable("Redis", praxis_testkit::services::REDIS_ENV, &redis_url);
+        require_reachable("NATS", praxis_testkit::services::NATS_ENV, &nats_url);
         Scaled {
             db: PgDatabase::fresh().await,
             redis_url,
             nats_url,
-            prefix: praxis_infra::testing::unique_prefix(),
+            prefix: praxis_testkit::services::unique_prefix(),
         }
     }
 
