@@ -9,9 +9,10 @@
 //!
 //! [`begin`]: IdempotencyStore::begin
 
+use praxis_infra::sql::now_ms;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -457,12 +458,6 @@ fn db_problem(e: sqlx::Error) -> Problem {
     } else {
         Problem::internal(e)
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

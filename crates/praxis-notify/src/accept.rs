@@ -807,7 +807,7 @@ impl Accepter {
         &self,
         messages: &[MessageRecord],
     ) -> Result<Vec<Result<Accepted, Problem>>, InfraError> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         let mut results = Vec::with_capacity(messages.len());
         let mut new_ids = Vec::new();
         for m in messages {

@@ -311,12 +311,8 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
 }
 
-/// Unix milliseconds now (UTC).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+/// The clock of every table: unix milliseconds (UTC).
+pub use praxis_infra::sql::now_ms;
 
 /// RFC 3339 text of a unix ms time (UTC, millisecond precision).
 pub fn rfc3339(ms: i64) -> String {

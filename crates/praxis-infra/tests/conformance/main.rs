@@ -27,6 +27,7 @@ macro_rules! on_every_backend {
 mod broadcast;
 mod bus;
 mod cache;
+mod dialect;
 mod platform;
 mod ratelimit;
 mod sql;
