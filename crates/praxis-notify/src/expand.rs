@@ -416,7 +416,7 @@ mod tests {
             vec![Channel::Email, Channel::InApp],
         );
         m.send_at = None;
-        m.digest = Some(crate::digest::DigestSpec {
+        m.digest = Some(crate::model::DigestSpec {
             window_ms: 60_000,
             key: "comments".into(),
         });

@@ -210,7 +210,7 @@ pub struct MessageRecord {
     /// When its deliveries were created, unix ms.
     pub expanded_at: Option<i64>,
     /// Digest mode: its deliveries join (or open) a batch ([`crate::digest`]).
-    pub digest: Option<crate::digest::DigestSpec>,
+    pub digest: Option<DigestSpec>,
     /// Its dedupe window, ms ([`crate::dedupe`]).
     pub dedupe_window_ms: Option<i64>,
 }
@@ -319,6 +319,15 @@ pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| format!("{t:.3}"))
         .unwrap_or_default()
+}
+
+/// The digest of an accepted message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestSpec {
+    /// Window, ms.
+    pub window_ms: i64,
+    /// Batch key.
+    pub key: String,
 }
 
 #[cfg(test)]

@@ -11,10 +11,9 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use praxis_infra::{Backend, Db, InfraError};
 
 use crate::channels::Channel;
-use crate::digest::DigestSpec;
 use crate::model::{
-    AttemptRecord, DeliveryRecord, DeliveryState, MessageRecord, NewDelivery, Preferences,
-    Subscriber, TemplateRecord, TopicRecord,
+    AttemptRecord, DeliveryRecord, DeliveryState, DigestSpec, MessageRecord, NewDelivery,
+    Preferences, Subscriber, TemplateRecord, TopicRecord,
 };
 
 /// Ids per `IN (...)` list (far below both backends' parameter limits).
