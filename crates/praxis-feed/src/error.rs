@@ -1,6 +1,5 @@
 //! The feed's error type and how it becomes a problem response.
 
-use axum::response::{IntoResponse, Response};
 use praxis_http::{FieldError, Problem};
 use praxis_infra::InfraError;
 
@@ -13,12 +12,6 @@ pub enum FeedError {
     /// No such resource (or not one the caller may see).
     #[error("{0}")]
     NotFound(String),
-    /// The caller may not do this.
-    #[error("{0}")]
-    Forbidden(String),
-    /// A problem produced by a shared HTTP helper (idempotency, auth).
-    #[error("{0}")]
-    Problem(Problem),
     /// A dependency failed.
     #[error(transparent)]
     Infra(#[from] InfraError),
@@ -28,33 +21,6 @@ impl FeedError {
     /// One invalid field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         FeedError::Invalid(vec![FieldError::new(field, message)])
-    }
-
-    /// The problem response for this error.
-    pub fn to_problem(&self) -> Problem {
-        match self {
-            FeedError::Invalid(errors) => Problem::validation(errors.clone()),
-            FeedError::NotFound(detail) => Problem::not_found(detail.clone()),
-            FeedError::Forbidden(detail) => Problem::forbidden(detail.clone()),
-            FeedError::Problem(p) => p.clone(),
-            FeedError::Infra(e) => infra_problem(e),
-        }
-    }
-}
-
-/// A dependency failure as a problem: 503 when retrying may help, 500 otherwise.
-pub fn infra_problem(e: &InfraError) -> Problem {
-    if e.is_transient() {
-        tracing::warn!(error = %e, "dependency unavailable");
-        Problem::unavailable("a dependency is unavailable; retry later")
-    } else {
-        Problem::internal(e)
-    }
-}
-
-impl From<Problem> for FeedError {
-    fn from(p: Problem) -> Self {
-        FeedError::Problem(p)
     }
 }
 
@@ -66,12 +32,10 @@ impl From<sqlx::Error> for FeedError {
 
 impl From<FeedError> for Problem {
     fn from(e: FeedError) -> Self {
-        e.to_problem()
-    }
-}
-
-impl IntoResponse for FeedError {
-    fn into_response(self) -> Response {
-        self.to_problem().into_response()
+        match e {
+            FeedError::Invalid(errors) => Problem::validation(errors),
+            FeedError::NotFound(detail) => Problem::not_found(detail),
+            FeedError::Infra(e) => e.into(),
+        }
     }
 }

@@ -93,7 +93,7 @@ impl Fanouts {
         let window = i64::try_from(self.settings.active_window.as_millis()).unwrap_or(i64::MAX);
         let since = now_ms()
             .saturating_sub(window)
-            .saturating_sub(2 * crate::home::TOUCH_EVERY_MS);
+            .saturating_sub(2 * crate::timeline::TOUCH_EVERY_MS);
         let mut written = self
             .timelines
             .push(std::slice::from_ref(&posted.author), posted.id)

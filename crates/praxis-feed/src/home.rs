@@ -27,12 +27,10 @@ use crate::metrics;
 use crate::model::{Post, now_ms};
 use crate::settings::FeedSettings;
 use crate::store::{Range, Store};
-use crate::timeline::{DynTimelines, TimelineState};
+use crate::timeline::{DynTimelines, TOUCH_EVERY_MS, TimelineState};
 
 /// Steps of a merged page before the rest comes from the database.
 const MAX_STEPS: usize = 8;
-/// A user's activity is written at most this often (ms).
-pub(crate) const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// Where a page came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -66,13 +66,8 @@ pub struct PostedEvent {
     pub created_at: i64,
 }
 
-/// Milliseconds since the Unix epoch (UTC).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The clock of every table: unix milliseconds (UTC).
+pub use praxis_infra::sql::now_ms;
 
 /// A unix-millisecond time as RFC 3339 with milliseconds (UTC).
 pub fn rfc3339(ms: i64) -> String {

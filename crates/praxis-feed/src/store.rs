@@ -7,8 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use praxis_infra::bus::Bus;
-use praxis_infra::sql::placeholders;
-use praxis_infra::{Backend, Db, InfraError};
+use praxis_infra::{Db, InfraError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -103,6 +102,9 @@ fn order(desc: bool) -> &'static str {
     if desc { "DESC" } else { "ASC" }
 }
 
+/// The transaction lock that makes posts commit one at a time, in id order.
+const POST_ORDER_LOCK: i64 = 7_301_001;
+
 impl Store {
     /// The store on `db`.
     pub fn new(db: Db) -> Self {
@@ -112,14 +114,6 @@ impl Store {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.db
-    }
-
-    /// A write transaction (SQLite: `BEGIN IMMEDIATE`, so it waits for other writers).
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, InfraError> {
-        Ok(match self.db.backend() {
-            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.db.pool().begin().await?,
-        })
     }
 
     // ----- posts ------------------------------------------------------------------------
@@ -139,12 +133,8 @@ impl Store {
         threshold: u64,
         now: i64,
     ) -> Result<Post, InfraError> {
-        let mut tx = self.begin_write().await?;
-        if self.db.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7301001)")
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut tx = self.db.begin_write().await?;
+        self.db.lock_xact(&mut tx, POST_ORDER_LOCK).await?;
         let followers: Option<i64> =
             sqlx::query_scalar("SELECT follower_count FROM feed_users WHERE id = $1")
                 .bind(author)
@@ -255,7 +245,7 @@ impl Store {
         let sql = format!(
             "SELECT {POST_COLUMNS} FROM feed_posts p WHERE p.id IN ({}) AND {FOLLOWED} AND {NOT_HIDDEN} \
              ORDER BY p.id DESC",
-            placeholders(2, ids.len())
+            self.db.backend().placeholders(2, ids.len(), 1)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(viewer);
         for id in ids {
@@ -476,7 +466,7 @@ impl Store {
         followee: &str,
         now: i64,
     ) -> Result<bool, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let added = sqlx::query(
             "INSERT INTO feed_follows (follower, followee, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (follower, followee) DO NOTHING",
@@ -497,7 +487,7 @@ impl Store {
 
     /// `follower` stops following `followee`; false when it did not.
     pub async fn unfollow(&self, follower: &str, followee: &str) -> Result<bool, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let removed = remove_follow(&mut tx, follower, followee).await?;
         tx.commit().await?;
         Ok(removed)
@@ -506,7 +496,7 @@ impl Store {
     /// `blocker` blocks `blocked`: follows both ways end (as on Mastodon); false when it
     /// already did.
     pub async fn block(&self, blocker: &str, blocked: &str, now: i64) -> Result<bool, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let added = sqlx::query(
             "INSERT INTO feed_blocks (blocker, blocked, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (blocker, blocked) DO NOTHING",
@@ -614,7 +604,7 @@ impl Store {
         let pairs: Vec<&(String, String)> = pairs.iter().filter(|p| seen.insert(*p)).collect();
         let mut added = 0;
         for chunk in pairs.chunks(IMPORT_CHUNK) {
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.db.begin_write().await?;
             let values = (0..chunk.len())
                 .map(|i| format!("(${}, ${}, $1)", 2 + 2 * i, 3 + 2 * i))
                 .collect::<Vec<_>>()

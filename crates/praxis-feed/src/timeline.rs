@@ -24,6 +24,10 @@ use redis::aio::ConnectionManager;
 
 use crate::store::Range;
 
+/// A user's activity (`last_active_at`, which keeps a stored timeline alive) is written at
+/// most this often (ms); the fan-out reaches back further by twice that.
+pub const TOUCH_EVERY_MS: i64 = 60_000;
+
 /// How long a `building` marker lives (a rebuild that dies leaves it behind this long).
 pub const BUILD_LEASE: Duration = Duration::from_secs(60);
 

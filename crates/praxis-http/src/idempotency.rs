@@ -9,9 +9,10 @@
 //!
 //! [`begin`]: IdempotencyStore::begin
 
+use praxis_infra::sql::now_ms;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -359,7 +360,8 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
 /// `shortener:<owner>:<route>`); `run` returns the status and JSON body of a success, which is
 /// stored and replayed for a retry with the same key and body (the same key with another body
 /// or route is 422). Failures are not stored: a retry runs again. Without the header, `run`
-/// simply runs.
+/// simply runs. Handlers use `?` inside `run` (on any error that becomes a [`Problem`]) and on
+/// the result.
 pub async fn run_idempotent<F, Fut>(
     store: &IdempotencyStore,
     headers: &HeaderMap,
@@ -367,23 +369,19 @@ pub async fn run_idempotent<F, Fut>(
     route: &str,
     body: &[u8],
     run: F,
-) -> Response
+) -> Result<Response, Problem>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(StatusCode, Vec<u8>), Problem>>,
 {
-    let key = match key_from_headers(headers) {
-        Ok(k) => k,
-        Err(p) => return p.into_response(),
-    };
-    let Some(key) = key else {
-        return json_response(run().await);
+    let Some(key) = key_from_headers(headers)? else {
+        let (status, body) = run().await?;
+        return Ok(json_response(status, body));
     };
     let print = fingerprint(&[route.as_bytes(), body]);
-    let pending = match store.begin(scope, &key, &print).await {
-        Ok(Begin::Replay { status, body }) => return replay_response(status, body),
-        Ok(Begin::New(pending)) => pending,
-        Err(p) => return p.into_response(),
+    let pending = match store.begin(scope, &key, &print).await? {
+        Begin::Replay { status, body } => return Ok(replay_response(status, body)),
+        Begin::New(pending) => pending,
     };
     let result = run().await;
     match &result {
@@ -394,22 +392,18 @@ where
         }
         Err(_) => pending.abort().await,
     }
-    json_response(result)
+    let (status, body) = result?;
+    Ok(json_response(status, body))
 }
 
-/// A JSON success (status and body) or a problem, as a response.
-pub fn json_response(result: Result<(StatusCode, Vec<u8>), Problem>) -> Response {
-    match result {
-        Ok((status, body)) => {
-            let mut res = (status, body).into_response();
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            res
-        }
-        Err(p) => p.into_response(),
-    }
+/// A JSON success (status and body) as a response.
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
 }
 
 /// JSON bytes of a response body, or a 500 problem.
@@ -450,19 +444,7 @@ fn in_progress() -> Problem {
 }
 
 fn db_problem(e: sqlx::Error) -> Problem {
-    let e = InfraError::from(e);
-    if e.is_transient() {
-        tracing::warn!(error = %e, "idempotency store unavailable");
-        Problem::unavailable("the database is unavailable; retry later")
-    } else {
-        Problem::internal(e)
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    Problem::from(InfraError::from(e))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::fmt;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use praxis_infra::InfraError;
 use serde::Serialize;
 
 /// Media type of problem responses.
@@ -62,6 +63,10 @@ pub struct Problem {
     /// Id of the request, as echoed in `x-request-id`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Seconds to send as `Retry-After` (not part of the body).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after: Option<u32>,
 }
 
 fn serialize_status<S: serde::Serializer>(s: &StatusCode, ser: S) -> Result<S::Ok, S::Error> {
@@ -87,6 +92,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             request_id: None,
+            retry_after: None,
         }
     }
 
@@ -104,6 +110,11 @@ impl Problem {
         );
         p.errors = errors;
         p
+    }
+
+    /// 400 `validation` for one failing field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
     }
 
     /// 400 of kind `slug`.
@@ -213,6 +224,12 @@ impl Problem {
         self
     }
 
+    /// Asks the client to wait `secs` seconds before retrying (`Retry-After`).
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Sets the request id shown in the body.
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = Some(id.into());
@@ -251,6 +268,24 @@ impl fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+/// The one answer to a failed dependency: 503 `unavailable` naming it when retrying may help
+/// (the failure is logged as a warning), 500 `internal` otherwise (logged, not shown).
+impl From<InfraError> for Problem {
+    fn from(e: InfraError) -> Self {
+        if !e.is_transient() {
+            return Problem::internal(e);
+        }
+        tracing::warn!(error = %e, "dependency unavailable");
+        let what = match &e {
+            InfraError::Sql(_) => "database",
+            InfraError::Redis(_) => "redis",
+            InfraError::Nats { .. } => "nats",
+            _ => "internal",
+        };
+        Problem::unavailable(format!("a dependency is unavailable ({what}); retry later"))
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut res = Response::new(Body::from(self.body()));
@@ -259,6 +294,9 @@ impl IntoResponse for Problem {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res.extensions_mut().insert(self);
         res
@@ -342,6 +380,28 @@ mod tests {
         assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer");
         assert!(res.extensions().get::<Problem>().is_some());
+    }
+
+    #[test]
+    fn infra_errors_name_the_dependency_or_hide_the_error() {
+        let down = Problem::from(InfraError::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.slug(), "unavailable");
+        assert_eq!(
+            down.detail,
+            "a dependency is unavailable (database); retry later"
+        );
+        let bug = Problem::from(InfraError::Codec("secret column".into()));
+        assert_eq!(bug.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!bug.detail.contains("secret"));
+    }
+
+    #[test]
+    fn retry_after_is_a_header() {
+        let res = Problem::unavailable("later")
+            .with_retry_after(7)
+            .into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "7");
     }
 
     #[test]

@@ -2,15 +2,10 @@
 //! otherwise generated (UUIDv7, so ids sort by time). The stack puts the id in the request
 //! extensions, echoes it on the response and writes it into problems and the access log.
 
-use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
-
-use crate::stack::RequestContext;
 
 /// The request id header, read and echoed.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -58,22 +53,6 @@ impl RequestId {
 /// id is safe in logs and headers.
 pub fn is_sane(id: &[u8]) -> bool {
     !id.is_empty() && id.len() <= MAX_LEN && id.iter().all(|b| (0x21..=0x7e).contains(b))
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = Infallible;
-
-    /// The id set by the stack; outside the stack (bare routers in tests), a fresh one.
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-            return Ok(ctx.id.clone());
-        }
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId::from_headers(&parts.headers)))
-    }
 }
 
 #[cfg(test)]

@@ -31,8 +31,9 @@ use tokio::time::Sleep;
 use tower::{Layer, Service};
 
 use crate::access_log;
-use crate::auth::AuthSettings;
+use crate::context::RequestContext;
 use crate::metrics::{RedMetrics, UNMATCHED_ROUTE, method_label};
+use crate::principal::AuthSettings;
 use crate::problem::{self, Problem};
 use crate::ratelimit::{Check, Fields, Later, RateLimiting};
 use crate::request_id::{RequestId, X_REQUEST_ID};
@@ -193,13 +194,6 @@ where
         let clone = self.inner.clone();
         std::mem::replace(&mut self.inner, clone)
     }
-}
-
-/// Request-scoped values the stack hands to extractors.
-#[derive(Clone)]
-pub(crate) struct RequestContext {
-    pub(crate) id: RequestId,
-    pub(crate) auth: Arc<AuthSettings>,
 }
 
 fn declared_len(req: &Request) -> Option<usize> {

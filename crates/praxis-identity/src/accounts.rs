@@ -153,7 +153,7 @@ impl Core {
             revoked_at: None,
         };
         let token = new_refresh_token();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         Store::insert_refresh(&mut tx, &row, &hash_secret(&token)).await?;
         tx.commit().await.map_err(praxis_infra::InfraError::from)?;
         self.session(account, token, row.expires_at, now)
@@ -190,7 +190,7 @@ impl Core {
             ));
         }
         let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         let Some(row) = Store::refresh_by_hash(&mut tx, &hash_secret(token)).await? else {
             return Err(IdentityError::BadRefresh(
                 "the refresh token is not valid".into(),
@@ -247,7 +247,7 @@ impl Core {
             ));
         }
         let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         if let Some(row) = Store::refresh_by_hash(&mut tx, &hash_secret(token)).await? {
             Store::revoke_family(&mut tx, &row.family_id, now).await?;
         }

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use praxis_http::{FieldError, Problem};
 use praxis_infra::InfraError;
 
@@ -47,41 +46,6 @@ impl IdentityError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         IdentityError::Invalid(vec![FieldError::new(field, message)])
     }
-
-    /// The problem response for this error.
-    pub fn to_problem(&self) -> Problem {
-        match self {
-            IdentityError::Invalid(errors) => Problem::validation(errors.clone()),
-            IdentityError::EmailTaken => Problem::conflict("email-taken", self.to_string()),
-            IdentityError::BadCredentials => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid-credentials",
-                "Invalid credentials",
-                self.to_string(),
-            ),
-            IdentityError::BadRefresh(_) => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid-refresh-token",
-                "Invalid refresh token",
-                self.to_string(),
-            ),
-            IdentityError::TooManyAttempts(_) => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-attempts",
-                "Too many attempts",
-                self.to_string(),
-            ),
-            IdentityError::NotFound(d) => Problem::not_found(d.clone()),
-            IdentityError::Forbidden(d) => Problem::forbidden(d.clone()),
-            IdentityError::Problem(p) => p.clone(),
-            IdentityError::Infra(e) if e.is_transient() => {
-                tracing::warn!(error = %e, "dependency unavailable");
-                Problem::unavailable("a dependency is unavailable; retry later")
-            }
-            IdentityError::Infra(e) => Problem::internal(e),
-            IdentityError::Internal(e) => Problem::internal(e),
-        }
-    }
 }
 
 impl From<Problem> for IdentityError {
@@ -92,22 +56,33 @@ impl From<Problem> for IdentityError {
 
 impl From<IdentityError> for Problem {
     fn from(e: IdentityError) -> Self {
-        e.to_problem()
-    }
-}
-
-impl IntoResponse for IdentityError {
-    fn into_response(self) -> Response {
-        let retry = match &self {
-            IdentityError::TooManyAttempts(d) => Some(d.as_secs().max(1)),
-            _ => None,
-        };
-        let mut res = self.to_problem().into_response();
-        if let Some(secs) = retry
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-        {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
+        match e {
+            IdentityError::Invalid(errors) => Problem::validation(errors),
+            IdentityError::EmailTaken => Problem::conflict("email-taken", e.to_string()),
+            IdentityError::BadCredentials => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-credentials",
+                "Invalid credentials",
+                e.to_string(),
+            ),
+            IdentityError::BadRefresh(_) => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-refresh-token",
+                "Invalid refresh token",
+                e.to_string(),
+            ),
+            IdentityError::TooManyAttempts(wait) => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many attempts",
+                e.to_string(),
+            )
+            .with_retry_after(u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX)),
+            IdentityError::NotFound(d) => Problem::not_found(d),
+            IdentityError::Forbidden(d) => Problem::forbidden(d),
+            IdentityError::Problem(p) => p,
+            IdentityError::Infra(e) => e.into(),
+            IdentityError::Internal(e) => Problem::internal(e),
         }
-        res
     }
 }

@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use praxis_infra::{Backend, Db, InfraError};
+use praxis_infra::{Db, InfraError};
 
 use crate::domain::Role;
 
@@ -95,13 +95,9 @@ impl Store {
         Self { db }
     }
 
-    /// Starts a transaction that will write (`BEGIN IMMEDIATE` on SQLite, so a read-then-write
-    /// transaction waits for other writers instead of failing on a stale snapshot).
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, InfraError> {
-        Ok(match self.db.backend() {
-            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.db.pool().begin().await?,
-        })
+    /// The database handle.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Inserts an account unless its email is taken; returns whether it was inserted.
@@ -203,7 +199,7 @@ impl Store {
     /// Replaces the password hash and revokes every refresh token of the account, in one
     /// transaction; returns how many tokens were revoked.
     pub async fn change_password(&self, id: &str, hash: &str, now: i64) -> Result<u64, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "UPDATE identity_accounts SET password_hash = $2, password_changed_at = $3, \
              updated_at = $3 WHERE id = $1",

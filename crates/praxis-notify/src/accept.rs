@@ -26,7 +26,7 @@ use crate::address;
 use crate::channels::Channel;
 use crate::dedupe::{self, Window};
 use crate::digest::{self, DigestRequest};
-use crate::model::{MessageRecord, Subscriber};
+use crate::model::{DigestSpec, MessageRecord, Subscriber};
 use crate::settings::NotifySettings;
 use crate::store::{Inserted, Store};
 use crate::templates::{TemplateVersion, Templates};
@@ -398,7 +398,8 @@ impl Accepter {
     }
 
     /// Validates one request and builds its message (field errors name `<prefix><field>`).
-    /// `header_key` is the `Idempotency-Key` header of a single send.
+    /// `header_key` is the `Idempotency-Key` header of a single send. The steps run in a
+    /// fixed order and each adds its field errors, so one answer lists every problem.
     pub fn prepare(
         &self,
         lookups: &Lookups,
@@ -408,371 +409,30 @@ impl Accepter {
         now_ms: i64,
         prefix: &str,
     ) -> Result<MessageRecord, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let at = |f: &str| format!("{prefix}{f}");
-
-        // The idempotency key: the body's or the header's (the same when both are given).
-        let key = match (req.idempotency_key.as_deref(), header_key) {
-            (Some(a), Some(b)) if a != b => {
-                errors.push(FieldError::new(
-                    at("idempotency_key"),
-                    "differs from the Idempotency-Key header; send one of them",
-                ));
-                None
-            }
-            (Some(k), _) | (None, Some(k)) => {
-                if let Err(m) = check_key(k) {
-                    errors.push(FieldError::new(at("idempotency_key"), m));
-                }
-                Some(k.to_owned())
-            }
-            (None, None) => None,
+        let mut errors = Errors {
+            prefix,
+            list: Vec::new(),
         };
-
-        let send_at = match req.send_at.as_deref() {
-            None => None,
-            Some(text) => match jiff::Timestamp::from_str(text.trim()) {
-                Ok(t) => {
-                    let ms = t.as_millisecond();
-                    let horizon = i64::try_from(self.settings.max_schedule_ahead.as_millis())
-                        .unwrap_or(i64::MAX);
-                    if ms > now_ms.saturating_add(horizon) {
-                        errors.push(FieldError::new(
-                            at("send_at"),
-                            format!(
-                                "is more than {} days ahead",
-                                self.settings.max_schedule_ahead.as_secs() / 86_400
-                            ),
-                        ));
-                    }
-                    Some(ms)
-                }
-                Err(e) => {
-                    errors.push(FieldError::new(
-                        at("send_at"),
-                        format!("is not an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00Z ({e})"),
-                    ));
-                    None
-                }
-            },
-        };
-
-        if let Some(t) = req.event_type.as_deref()
-            && (t.is_empty()
-                || t.len() > MAX_EVENT_TYPE
-                || !t.bytes().all(|b| b.is_ascii_graphic()))
-        {
-            errors.push(FieldError::new(
-                at("event_type"),
-                format!("must be 1 to {MAX_EVENT_TYPE} visible ASCII characters"),
-            ));
-        }
-
-        let data = match &req.data {
-            None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
-            Some(v @ Value::Object(_)) => v.clone(),
-            Some(_) => {
-                errors.push(FieldError::new(at("data"), "must be a JSON object"));
-                Value::Object(serde_json::Map::new())
-            }
-        };
-
-        // The dedupe window (D41: not together with an idempotency key).
-        let dedupe_window_ms = match req.dedupe_window {
-            None => None,
-            Some(secs) => match digest::check_window(secs) {
-                Ok(ms) if key.is_none() => Some(ms),
-                Ok(_) => {
-                    errors.push(FieldError::new(
-                        at("dedupe_window"),
-                        "cannot be combined with an idempotency key (idempotency_key or the Idempotency-Key header): send one of them",
-                    ));
-                    None
-                }
-                Err(m) => {
-                    errors.push(FieldError::new(at("dedupe_window"), m));
-                    None
-                }
-            },
-        };
-
-        // The digest (its recipient is checked below).
-        let digest = match &req.digest {
-            None => None,
-            Some(d) => {
-                if req.send_at.is_some() {
-                    errors.push(FieldError::new(
-                        at("digest"),
-                        "cannot be combined with send_at (a digest is sent when its window ends)",
-                    ));
-                }
-                if data.get("digest").is_some() {
-                    errors.push(FieldError::new(
-                        at("data.digest"),
-                        "is reserved in digest mode: the template reads digest.count and digest.events",
-                    ));
-                }
-                match digest::check(d, &req.template) {
-                    Ok(spec) => Some(spec),
-                    Err(list) => {
-                        errors.extend(list.into_iter().map(|(f, m)| FieldError::new(at(f), m)));
-                        None
-                    }
-                }
-            }
-        };
-
-        // The recipient.
-        let to = match parse_to(&req.to, prefix) {
-            Ok(to) => Some(to),
-            Err(mut e) => {
-                errors.append(&mut e);
-                None
-            }
-        };
-        // The SSRF guard on an inline webhook URL (literal IPs; names are judged at send time).
-        if let Some(To::Addresses(map)) = &to
-            && let Some(url) = map.get(&Channel::Webhook)
-            && let Err(m) = self.settings.ssrf_policy().check_url(url)
-        {
-            errors.push(FieldError::new(at("to.webhook"), m));
-        }
-        if req.digest.is_some() && matches!(to, Some(To::Topic(_) | To::Addresses(_))) {
-            errors.push(FieldError::new(
-                at("digest"),
-                "needs a subscriber as the recipient (to: \"id\" or {\"subscriber\": id}), not addresses or a topic",
-            ));
-        }
-        let subscriber = match &to {
-            Some(To::Subscriber(id)) => match lookups.subscribers.get(id) {
-                Some(s) => Some(s),
-                None => {
-                    errors.push(FieldError::new(
-                        at("to"),
-                        format!("no subscriber with id {id:?}; create it with PUT /api/v1/notify/subscribers/{{id}} or send to addresses"),
-                    ));
-                    None
-                }
-            },
-            Some(To::Topic(key)) => {
-                if !lookups.topics.contains(key) {
-                    errors.push(FieldError::new(
-                        at("to.topic"),
-                        format!("no topic with key {key:?}; create it with PUT /api/v1/notify/topics/{{key}}"),
-                    ));
-                }
-                None
-            }
-            _ => None,
-        };
-        let topic = match req.topic.as_deref() {
-            Some(t) => match topic_key(t) {
-                Ok(t) => Some(t),
-                Err(m) => {
-                    errors.push(FieldError::new(at("topic"), m));
-                    None
-                }
-            },
-            None => match &to {
-                Some(To::Topic(key)) => Some(key.clone()),
-                _ => None,
-            },
-        };
-        let has_address = |channel: Channel| -> bool {
-            match (&to, subscriber) {
-                (Some(To::Subscriber(_)), Some(s)) => s.address(channel).is_some(),
-                (Some(To::Addresses(map)), _) => map.contains_key(&channel),
-                _ => true,
-            }
-        };
-
-        // The template.
-        let template = match address::template_name(&req.template) {
-            Err(m) => {
-                errors.push(FieldError::new(at("template"), m));
-                None
-            }
-            Ok(_) => {
-                if let Some(v) = req.version
-                    && v < 1
-                {
-                    errors.push(FieldError::new(at("version"), "must be 1 or more"));
-                }
-                match lookups.templates.get(&(req.template.clone(), req.version)) {
-                    Some(Some(t)) => Some(t.clone()),
-                    _ => {
-                        let (field, message) = match req.version {
-                            Some(v) if v >= 1 => (
-                                "version",
-                                format!("template {:?} has no version {v}", req.template),
-                            ),
-                            Some(_) => ("version", String::new()),
-                            None => (
-                                "template",
-                                format!(
-                                    "no template named {:?}; create it with POST /api/v1/notify/templates",
-                                    req.template
-                                ),
-                            ),
-                        };
-                        if !message.is_empty() {
-                            errors.push(FieldError::new(at(field), message));
-                        }
-                        None
-                    }
-                }
-            }
-        };
-
-        // The channels.
-        let mut channels = Vec::new();
-        match &req.channels {
-            Some(list) => {
-                if list.is_empty() {
-                    errors.push(FieldError::new(
-                        at("channels"),
-                        "must name at least one channel",
-                    ));
-                }
-                for (i, name) in list.iter().enumerate() {
-                    let field = at(&format!("channels[{i}]"));
-                    let Some(channel) = Channel::parse(name) else {
-                        errors.push(FieldError::new(
-                            field,
-                            format!("{name:?} is not a channel (expected email, webhook, sms, push or in_app)"),
-                        ));
-                        continue;
-                    };
-                    if channels.contains(&channel) {
-                        errors.push(FieldError::new(field, format!("{name} is listed twice")));
-                        continue;
-                    }
-                    if !self.settings.channel_enabled(channel) {
-                        errors.push(FieldError::new(
-                            field,
-                            format!(
-                                "the {name} channel is not configured on this server (set notify_{name}_url)"
-                            ),
-                        ));
-                        continue;
-                    }
-                    if channel == Channel::InApp
-                        && !matches!(to, Some(To::Subscriber(_) | To::Topic(_)) | None)
-                    {
-                        errors.push(FieldError::new(
-                            field,
-                            "in_app needs a subscriber as the recipient (its inbox)",
-                        ));
-                        continue;
-                    }
-                    if !has_address(channel) {
-                        let who = match &to {
-                            Some(To::Subscriber(id)) => format!("subscriber {id:?} has"),
-                            _ => "to has".to_owned(),
-                        };
-                        errors.push(FieldError::new(
-                            field,
-                            format!("{who} no {} address", address_key(channel)),
-                        ));
-                        continue;
-                    }
-                    if let Some(t) = &template
-                        && !t.compiled.contains_key(&channel)
-                    {
-                        errors.push(FieldError::new(
-                            field,
-                            format!(
-                                "template {:?} version {} has no {name} part",
-                                t.name, t.version
-                            ),
-                        ));
-                        continue;
-                    }
-                    channels.push(channel);
-                }
-            }
-            None => {
-                if let Some(t) = &template {
-                    channels = t
-                        .compiled
-                        .keys()
-                        .copied()
-                        .filter(|c| self.settings.channel_enabled(*c))
-                        .filter(|c| {
-                            *c != Channel::InApp
-                                || matches!(to, Some(To::Subscriber(_) | To::Topic(_)))
-                        })
-                        .filter(|c| has_address(*c))
-                        .collect();
-                    if channels.is_empty()
-                        && to.is_some()
-                        && (subscriber.is_some() || matches!(to, Some(To::Addresses(_))))
-                    {
-                        errors.push(FieldError::new(
-                            at("channels"),
-                            format!(
-                                "the recipient has no address on any channel of template {:?} ({})",
-                                t.name,
-                                t.compiled
-                                    .keys()
-                                    .map(|c| c.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-
-        // The data: a trial render of every channel's parts (strict: reading a variable the
-        // data lacks is an error, while `{% if x is defined %}` keeps optional ones optional).
-        // A missing variable is reported as `data.<path>`, any other error at the part.
+        let key = idempotency_key(req, header_key, &mut errors);
+        let send_at = self.send_at(req, now_ms, &mut errors);
+        check_event_type(req, &mut errors);
+        let data = data_object(req, &mut errors);
+        let dedupe_window_ms = dedupe_window(req, key.is_some(), &mut errors);
+        let digest = digest_spec(req, &data, &mut errors);
+        let (to, subscriber) = self.recipient(lookups, req, &mut errors);
+        let topic = topic_of(req, to.as_ref(), &mut errors);
+        let template = template_of(lookups, req, &mut errors);
+        let channels = self.channels(req, to.as_ref(), subscriber, template.as_ref(), &mut errors);
         if let Some(t) = &template
-            && errors.is_empty()
+            && errors.list.is_empty()
         {
-            let trial = match &digest {
-                Some(_) => digest::trial_data(&data),
-                None => data.clone(),
-            };
-            for channel in &channels {
-                let Some(compiled) = t.compiled.get(channel) else {
-                    continue;
-                };
-                let Err(e) = compiled.render(&trial) else {
-                    continue;
-                };
-                let missing = e
-                    .detail
-                    .strip_prefix("undefined variable \"")
-                    .and_then(|rest| rest.strip_suffix('"'));
-                let error = match missing {
-                    Some(path) => FieldError::new(
-                        at(&format!("data.{path}")),
-                        format!(
-                            "is missing: template {:?} version {} reads it ({} {})",
-                            t.name,
-                            t.version,
-                            channel.as_str(),
-                            e
-                        ),
-                    ),
-                    None => FieldError::new(
-                        at(&format!("template.{}.{}", channel.as_str(), e.part)),
-                        e.to_string(),
-                    ),
-                };
-                if !errors.iter().any(|x: &FieldError| x.field == error.field) {
-                    errors.push(error);
-                }
-            }
+            trial_render(t, digest.is_some(), &data, &channels, &mut errors);
         }
-
-        if !errors.is_empty() {
-            return Err(errors);
+        if !errors.list.is_empty() {
+            return Err(errors.list);
         }
         let (Some(to), Some(template)) = (to, template) else {
-            return Err(vec![FieldError::new(at("to"), "is invalid")]);
+            return Err(vec![FieldError::new(errors.at("to"), "is invalid")]);
         };
         let recipient = recipient_json(&to);
         let fingerprint = fingerprint(req, &recipient, send_at);
@@ -800,6 +460,200 @@ impl Accepter {
         })
     }
 
+    /// The scheduled time, at most `max_schedule_ahead` ahead.
+    fn send_at(&self, req: &SendRequest, now_ms: i64, errors: &mut Errors<'_>) -> Option<i64> {
+        let text = req.send_at.as_deref()?;
+        match jiff::Timestamp::from_str(text.trim()) {
+            Ok(t) => {
+                let ms = t.as_millisecond();
+                let horizon =
+                    i64::try_from(self.settings.max_schedule_ahead.as_millis()).unwrap_or(i64::MAX);
+                if ms > now_ms.saturating_add(horizon) {
+                    errors.push(
+                        "send_at",
+                        format!(
+                            "is more than {} days ahead",
+                            self.settings.max_schedule_ahead.as_secs() / 86_400
+                        ),
+                    );
+                }
+                Some(ms)
+            }
+            Err(e) => {
+                errors.push(
+                    "send_at",
+                    format!(
+                        "is not an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00Z ({e})"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The recipient, the SSRF guard on an inline webhook URL (literal IPs; names are judged
+    /// at send time), and the subscriber or topic it names.
+    fn recipient<'l>(
+        &self,
+        lookups: &'l Lookups,
+        req: &SendRequest,
+        errors: &mut Errors<'_>,
+    ) -> (Option<To>, Option<&'l Subscriber>) {
+        let to = match parse_to(&req.to, errors.prefix) {
+            Ok(to) => Some(to),
+            Err(mut e) => {
+                errors.list.append(&mut e);
+                None
+            }
+        };
+        if let Some(To::Addresses(map)) = &to
+            && let Some(url) = map.get(&Channel::Webhook)
+            && let Err(m) = self.settings.ssrf_policy().check_url(url)
+        {
+            errors.push("to.webhook", m);
+        }
+        if req.digest.is_some() && matches!(to, Some(To::Topic(_) | To::Addresses(_))) {
+            errors.push(
+                "digest",
+                "needs a subscriber as the recipient (to: \"id\" or {\"subscriber\": id}), not addresses or a topic",
+            );
+        }
+        let subscriber = match &to {
+            Some(To::Subscriber(id)) => match lookups.subscribers.get(id) {
+                Some(s) => Some(s),
+                None => {
+                    errors.push(
+                        "to",
+                        format!("no subscriber with id {id:?}; create it with PUT /api/v1/notify/subscribers/{{id}} or send to addresses"),
+                    );
+                    None
+                }
+            },
+            Some(To::Topic(key)) => {
+                if !lookups.topics.contains(key) {
+                    errors.push(
+                        "to.topic",
+                        format!("no topic with key {key:?}; create it with PUT /api/v1/notify/topics/{{key}}"),
+                    );
+                }
+                None
+            }
+            _ => None,
+        };
+        (to, subscriber)
+    }
+
+    /// The channels asked for (each enabled, reachable and in the template), or without a
+    /// list every channel of the template the recipient can be reached on.
+    fn channels(
+        &self,
+        req: &SendRequest,
+        to: Option<&To>,
+        subscriber: Option<&Subscriber>,
+        template: Option<&Arc<TemplateVersion>>,
+        errors: &mut Errors<'_>,
+    ) -> Vec<Channel> {
+        let has_address = |channel: Channel| -> bool {
+            match (to, subscriber) {
+                (Some(To::Subscriber(_)), Some(s)) => s.address(channel).is_some(),
+                (Some(To::Addresses(map)), _) => map.contains_key(&channel),
+                _ => true,
+            }
+        };
+        let mut channels = Vec::new();
+        let Some(list) = &req.channels else {
+            if let Some(t) = template {
+                channels = t
+                    .compiled
+                    .keys()
+                    .copied()
+                    .filter(|c| self.settings.channel_enabled(*c))
+                    .filter(|c| {
+                        *c != Channel::InApp || matches!(to, Some(To::Subscriber(_) | To::Topic(_)))
+                    })
+                    .filter(|c| has_address(*c))
+                    .collect();
+                if channels.is_empty()
+                    && to.is_some()
+                    && (subscriber.is_some() || matches!(to, Some(To::Addresses(_))))
+                {
+                    errors.push(
+                        "channels",
+                        format!(
+                            "the recipient has no address on any channel of template {:?} ({})",
+                            t.name,
+                            t.compiled
+                                .keys()
+                                .map(|c| c.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            }
+            return channels;
+        };
+        if list.is_empty() {
+            errors.push("channels", "must name at least one channel");
+        }
+        for (i, name) in list.iter().enumerate() {
+            let field = format!("channels[{i}]");
+            let Some(channel) = Channel::parse(name) else {
+                errors.push(
+                    &field,
+                    format!(
+                        "{name:?} is not a channel (expected email, webhook, sms, push or in_app)"
+                    ),
+                );
+                continue;
+            };
+            if channels.contains(&channel) {
+                errors.push(&field, format!("{name} is listed twice"));
+                continue;
+            }
+            if !self.settings.channel_enabled(channel) {
+                errors.push(
+                    &field,
+                    format!(
+                        "the {name} channel is not configured on this server (set notify_{name}_url)"
+                    ),
+                );
+                continue;
+            }
+            if channel == Channel::InApp
+                && !matches!(to, Some(To::Subscriber(_) | To::Topic(_)) | None)
+            {
+                errors.push(
+                    &field,
+                    "in_app needs a subscriber as the recipient (its inbox)",
+                );
+                continue;
+            }
+            if !has_address(channel) {
+                let who = match to {
+                    Some(To::Subscriber(id)) => format!("subscriber {id:?} has"),
+                    _ => "to has".to_owned(),
+                };
+                errors.push(&field, format!("{who} no {} address", address_key(channel)));
+                continue;
+            }
+            if let Some(t) = template
+                && !t.compiled.contains_key(&channel)
+            {
+                errors.push(
+                    &field,
+                    format!(
+                        "template {:?} version {} has no {name} part",
+                        t.name, t.version
+                    ),
+                );
+                continue;
+            }
+            channels.push(channel);
+        }
+        channels
+    }
+
     /// Stores the messages and their bus event in one transaction; each result is the
     /// message's id (new or duplicate: same idempotency key, or within its dedupe window) or a
     /// 422 when its idempotency key was used for another request.
@@ -807,7 +661,7 @@ impl Accepter {
         &self,
         messages: &[MessageRecord],
     ) -> Result<Vec<Result<Accepted, Problem>>, InfraError> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         let mut results = Vec::with_capacity(messages.len());
         let mut new_ids = Vec::new();
         for m in messages {
@@ -851,6 +705,218 @@ impl Accepter {
             metrics::counter!(crate::metrics::ACCEPTED_TOTAL).increment(new_ids.len() as u64);
         }
         Ok(results)
+    }
+}
+
+/// The field errors of one request, each named `<prefix><field>`.
+struct Errors<'p> {
+    prefix: &'p str,
+    list: Vec<FieldError>,
+}
+
+impl Errors<'_> {
+    /// The full name of `field`.
+    fn at(&self, field: &str) -> String {
+        format!("{}{field}", self.prefix)
+    }
+
+    /// Adds an error at `field`.
+    fn push(&mut self, field: &str, message: impl Into<String>) {
+        let field = self.at(field);
+        self.list.push(FieldError::new(field, message));
+    }
+}
+
+/// The idempotency key: the body's or the header's (the same when both are given).
+fn idempotency_key(
+    req: &SendRequest,
+    header_key: Option<&str>,
+    errors: &mut Errors<'_>,
+) -> Option<String> {
+    match (req.idempotency_key.as_deref(), header_key) {
+        (Some(a), Some(b)) if a != b => {
+            errors.push(
+                "idempotency_key",
+                "differs from the Idempotency-Key header; send one of them",
+            );
+            None
+        }
+        (Some(k), _) | (None, Some(k)) => {
+            if let Err(m) = check_key(k) {
+                errors.push("idempotency_key", m);
+            }
+            Some(k.to_owned())
+        }
+        (None, None) => None,
+    }
+}
+
+/// The event type: 1 to [`MAX_EVENT_TYPE`] visible ASCII characters.
+fn check_event_type(req: &SendRequest, errors: &mut Errors<'_>) {
+    if let Some(t) = req.event_type.as_deref()
+        && (t.is_empty() || t.len() > MAX_EVENT_TYPE || !t.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        errors.push(
+            "event_type",
+            format!("must be 1 to {MAX_EVENT_TYPE} visible ASCII characters"),
+        );
+    }
+}
+
+/// The template data: a JSON object (none is an empty one).
+fn data_object(req: &SendRequest, errors: &mut Errors<'_>) -> Value {
+    match &req.data {
+        None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => {
+            errors.push("data", "must be a JSON object");
+            Value::Object(serde_json::Map::new())
+        }
+    }
+}
+
+/// The dedupe window (D41: not together with an idempotency key).
+fn dedupe_window(req: &SendRequest, has_key: bool, errors: &mut Errors<'_>) -> Option<i64> {
+    match digest::check_window(req.dedupe_window?) {
+        Ok(ms) if !has_key => Some(ms),
+        Ok(_) => {
+            errors.push(
+                "dedupe_window",
+                "cannot be combined with an idempotency key (idempotency_key or the Idempotency-Key header): send one of them",
+            );
+            None
+        }
+        Err(m) => {
+            errors.push("dedupe_window", m);
+            None
+        }
+    }
+}
+
+/// The digest (its recipient is checked with the recipient).
+fn digest_spec(req: &SendRequest, data: &Value, errors: &mut Errors<'_>) -> Option<DigestSpec> {
+    let d = req.digest.as_ref()?;
+    if req.send_at.is_some() {
+        errors.push(
+            "digest",
+            "cannot be combined with send_at (a digest is sent when its window ends)",
+        );
+    }
+    if data.get("digest").is_some() {
+        errors.push(
+            "data.digest",
+            "is reserved in digest mode: the template reads digest.count and digest.events",
+        );
+    }
+    match digest::check(d, &req.template) {
+        Ok(spec) => Some(spec),
+        Err(list) => {
+            for (f, m) in list {
+                errors.push(f, m);
+            }
+            None
+        }
+    }
+}
+
+/// The topic a message counts under: the one given, or the topic it is sent to.
+fn topic_of(req: &SendRequest, to: Option<&To>, errors: &mut Errors<'_>) -> Option<String> {
+    match req.topic.as_deref() {
+        Some(t) => match topic_key(t) {
+            Ok(t) => Some(t),
+            Err(m) => {
+                errors.push("topic", m);
+                None
+            }
+        },
+        None => match to {
+            Some(To::Topic(key)) => Some(key.clone()),
+            _ => None,
+        },
+    }
+}
+
+/// The template version asked for (the latest without `version`).
+fn template_of(
+    lookups: &Lookups,
+    req: &SendRequest,
+    errors: &mut Errors<'_>,
+) -> Option<Arc<TemplateVersion>> {
+    if let Err(m) = address::template_name(&req.template) {
+        errors.push("template", m);
+        return None;
+    }
+    if let Some(v) = req.version
+        && v < 1
+    {
+        errors.push("version", "must be 1 or more");
+    }
+    if let Some(Some(t)) = lookups.templates.get(&(req.template.clone(), req.version)) {
+        return Some(t.clone());
+    }
+    match req.version {
+        Some(v) if v >= 1 => errors.push(
+            "version",
+            format!("template {:?} has no version {v}", req.template),
+        ),
+        Some(_) => {}
+        None => errors.push(
+            "template",
+            format!(
+                "no template named {:?}; create it with POST /api/v1/notify/templates",
+                req.template
+            ),
+        ),
+    }
+    None
+}
+
+/// A trial render of every channel's parts (strict: reading a variable the data lacks is an
+/// error, while `{% if x is defined %}` keeps optional ones optional). A missing variable is
+/// reported as `data.<path>`, any other error at the part.
+fn trial_render(
+    t: &TemplateVersion,
+    digest: bool,
+    data: &Value,
+    channels: &[Channel],
+    errors: &mut Errors<'_>,
+) {
+    let trial = if digest {
+        digest::trial_data(data)
+    } else {
+        data.clone()
+    };
+    for channel in channels {
+        let Some(compiled) = t.compiled.get(channel) else {
+            continue;
+        };
+        let Err(e) = compiled.render(&trial) else {
+            continue;
+        };
+        let missing = e
+            .detail
+            .strip_prefix("undefined variable \"")
+            .and_then(|rest| rest.strip_suffix('"'));
+        let (field, message) = match missing {
+            Some(path) => (
+                format!("data.{path}"),
+                format!(
+                    "is missing: template {:?} version {} reads it ({} {})",
+                    t.name,
+                    t.version,
+                    channel.as_str(),
+                    e
+                ),
+            ),
+            None => (
+                format!("template.{}.{}", channel.as_str(), e.part),
+                e.to_string(),
+            ),
+        };
+        let full = errors.at(&field);
+        if !errors.list.iter().any(|x| x.field == full) {
+            errors.push(&field, message);
+        }
     }
 }
 

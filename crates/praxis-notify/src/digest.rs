@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::channels::SendError;
-use crate::model::MessageRecord;
+use crate::model::{DigestSpec, MessageRecord};
 use crate::queue::Claimed;
 use crate::store::Store;
 
@@ -48,15 +48,6 @@ pub struct DigestRequest {
     /// template name. 1 to 128 of `A-Z a-z 0-9 _ - . :`.
     #[serde(default)]
     pub key: Option<String>,
-}
-
-/// The digest of an accepted message, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigestSpec {
-    /// Window, ms.
-    pub window_ms: i64,
-    /// Batch key.
-    pub key: String,
 }
 
 /// Checks a window in seconds (digest or dedupe): 1 to 7 days.

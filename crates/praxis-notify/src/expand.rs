@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use praxis_infra::InfraError;
 use praxis_infra::bus::{Bus, ConsumerOptions, Event, HandlerError};
-use praxis_infra::{Backend, InfraError};
 
 use crate::accept::{ACCEPTED_TOPIC, AcceptedEvent, EXPAND_GROUP, inline_address};
 use crate::channels::Channel;
@@ -25,17 +25,18 @@ use crate::store::Store;
 /// Topic members read per query at expansion.
 const MEMBER_PAGE: u32 = 1_000;
 
-/// Accept events expanded at once per process on PostgreSQL. Expansion is idempotent and
+/// Accept events expanded at once per process where writes run in parallel (PostgreSQL). Expansion is idempotent and
 /// needs no order (each event's messages are independent; digest joins lock their batch), and
 /// one at a time it is bound by one commit after another (about 400/s measured, D53). SQLite
 /// has a single writer: concurrent expansions would only queue on its lock, so one at a time.
-const EXPAND_CONCURRENCY_POSTGRES: usize = 16;
+const EXPAND_CONCURRENCY_PARALLEL: usize = 16;
 
 /// Subscribes the `notify-expand` group.
 pub fn subscribe(bus: &Bus, store: Store, wakers: Wakers) -> Result<(), InfraError> {
-    let concurrency = match store.db().backend() {
-        Backend::Postgres => EXPAND_CONCURRENCY_POSTGRES,
-        Backend::Sqlite => 1,
+    let concurrency = if store.db().backend().parallel_writes() {
+        EXPAND_CONCURRENCY_PARALLEL
+    } else {
+        1
     };
     bus.subscribe_with(
         ACCEPTED_TOPIC,
@@ -415,7 +416,7 @@ mod tests {
             vec![Channel::Email, Channel::InApp],
         );
         m.send_at = None;
-        m.digest = Some(crate::digest::DigestSpec {
+        m.digest = Some(crate::model::DigestSpec {
             window_ms: 60_000,
             key: "comments".into(),
         });

@@ -162,7 +162,7 @@ pub async fn deliver(
         created_at: now,
         read_at: None,
     };
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.db().begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO notify_inbox (id, subscriber_id, message_id, title, body, data, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",

@@ -210,7 +210,7 @@ pub struct MessageRecord {
     /// When its deliveries were created, unix ms.
     pub expanded_at: Option<i64>,
     /// Digest mode: its deliveries join (or open) a batch ([`crate::digest`]).
-    pub digest: Option<crate::digest::DigestSpec>,
+    pub digest: Option<DigestSpec>,
     /// Its dedupe window, ms ([`crate::dedupe`]).
     pub dedupe_window_ms: Option<i64>,
 }
@@ -311,18 +311,23 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
 }
 
-/// Unix milliseconds now (UTC).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+/// The clock of every table: unix milliseconds (UTC).
+pub use praxis_infra::sql::now_ms;
 
 /// RFC 3339 text of a unix ms time (UTC, millisecond precision).
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| format!("{t:.3}"))
         .unwrap_or_default()
+}
+
+/// The digest of an accepted message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestSpec {
+    /// Window, ms.
+    pub window_ms: i64,
+    /// Batch key.
+    pub key: String,
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use praxis_infra::{Backend, Db, InfraError};
+use praxis_infra::{Db, InfraError};
 
 use crate::channels::Channel;
 use crate::model::DeliveryState;
@@ -140,10 +140,7 @@ impl Queue {
             return Ok(Vec::new());
         }
         let lease = uuid::Uuid::now_v7().simple().to_string();
-        let lock = match self.db.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.db.backend().skip_locked();
         let sql = format!(
             "UPDATE notify_deliveries SET state = 'sending', lease_owner = $1, lease_until = $2, \
              next_attempt_at = $2, updated_at = $3 \

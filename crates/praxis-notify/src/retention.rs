@@ -34,7 +34,6 @@ use praxis_infra::InfraError;
 
 use crate::model::now_ms;
 use crate::store::Store;
-use praxis_infra::sql::placeholders;
 
 /// Counter of pruned messages.
 pub const PRUNED_TOTAL: &str = "praxis_notify_pruned_total";
@@ -113,7 +112,8 @@ impl Pruner {
         let cutoff = now_ms.saturating_sub(ms(self.retention));
         let key_cutoff = cutoff.min(now_ms.saturating_sub(ms(self.idempotency_ttl)));
         let dedupe_cutoff = cutoff.min(now_ms.saturating_sub(ms(DEDUPE_HORIZON)));
-        let mut tx = self.store.begin_write().await?;
+        let backend = self.store.db().backend();
+        let mut tx = self.store.db().begin_write().await?;
         let select = format!(
             "SELECT m.id FROM notify_messages m \
              WHERE m.created_at < $1 AND m.expanded_at IS NOT NULL \
@@ -141,7 +141,7 @@ impl Pruner {
         let sql = format!(
             "DELETE FROM notify_deliveries WHERE message_id IN ({}) AND state IN ({FINAL}) \
              RETURNING id",
-            placeholders(1, ids.len())
+            backend.placeholders(1, ids.len(), 1)
         );
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
         for id in &ids {
@@ -152,7 +152,7 @@ impl Pruner {
         for chunk in deliveries.chunks(crate::store::IN_CHUNK) {
             let sql = format!(
                 "DELETE FROM notify_attempts WHERE delivery_id IN ({})",
-                placeholders(1, chunk.len())
+                backend.placeholders(1, chunk.len(), 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -163,7 +163,7 @@ impl Pruner {
         let sql = format!(
             "DELETE FROM notify_messages WHERE id IN ({}) AND NOT EXISTS \
              (SELECT 1 FROM notify_deliveries d WHERE d.message_id = notify_messages.id)",
-            placeholders(1, ids.len())
+            backend.placeholders(1, ids.len(), 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in &ids {

@@ -8,14 +8,12 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 // Every dynamic statement below is assembled from constant fragments and numbered
 // placeholders only; values are always bound.
 
-use praxis_infra::sql::placeholders;
 use praxis_infra::{Backend, Db, InfraError};
 
 use crate::channels::Channel;
-use crate::digest::DigestSpec;
 use crate::model::{
-    AttemptRecord, DeliveryRecord, DeliveryState, MessageRecord, NewDelivery, Preferences,
-    Subscriber, TemplateRecord, TopicRecord,
+    AttemptRecord, DeliveryRecord, DeliveryState, DigestSpec, MessageRecord, NewDelivery,
+    Preferences, Subscriber, TemplateRecord, TopicRecord,
 };
 
 /// Ids per `IN (...)` list (far below both backends' parameter limits).
@@ -64,21 +62,11 @@ impl Store {
         &self.db
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes waits for other
-    /// writers instead of failing with a stale snapshot.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, InfraError> {
-        Ok(match self.db.backend() {
-            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.db.pool().begin().await?,
-        })
-    }
-
     // ----- subscribers ------------------------------------------------------------------
 
     /// Creates or replaces a subscriber; returns whether it was created.
     pub async fn upsert_subscriber(&self, s: &Subscriber) -> Result<bool, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT created_at FROM notify_subscribers WHERE id = $1")
                 .bind(&s.id)
@@ -139,6 +127,7 @@ impl Store {
         let mut conn = self.db.pool().acquire().await?;
         select_by_ids(
             &mut conn,
+            self.db.backend(),
             SUBSCRIBER_COLUMNS,
             "notify_subscribers",
             ids,
@@ -167,7 +156,7 @@ impl Store {
     /// Deletes a subscriber; returns whether it existed. Its queued deliveries keep their
     /// addresses and are still sent; its inbox stays.
     pub async fn delete_subscriber(&self, id: &str) -> Result<bool, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let done = sqlx::query("DELETE FROM notify_subscribers WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -255,7 +244,7 @@ impl Store {
         for chunk in keys.chunks(IN_CHUNK) {
             let sql = format!(
                 "SELECT key FROM notify_topics WHERE key IN ({})",
-                placeholders(1, chunk.len())
+                self.db.backend().placeholders(1, chunk.len(), 1)
             );
             let mut q = sqlx::query_scalar(AssertSqlSafe(sql));
             for k in chunk {
@@ -274,7 +263,7 @@ impl Store {
         subscriber_ids: &[String],
         now_ms: i64,
     ) -> Result<u64, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let mut added = 0;
         for id in subscriber_ids {
             let done = sqlx::query(
@@ -354,7 +343,7 @@ impl Store {
         let example = example_data.map(serde_json::to_string).transpose()?;
         let mut last_error = None;
         for _ in 0..5 {
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.db.begin_write().await?;
             let latest: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(version) FROM notify_templates WHERE name = $1")
                     .bind(name)
@@ -504,11 +493,13 @@ impl Store {
 
     /// The messages among `ids` (any order), on `conn`.
     pub async fn messages_in(
+        &self,
         conn: &mut AnyConnection,
         ids: &[String],
     ) -> Result<Vec<MessageRecord>, InfraError> {
         select_by_ids(
             conn,
+            self.db.backend(),
             MESSAGE_COLUMNS,
             "notify_messages",
             ids,
@@ -520,7 +511,7 @@ impl Store {
     /// The messages among `ids` (any order).
     pub async fn messages(&self, ids: &[String]) -> Result<Vec<MessageRecord>, InfraError> {
         let mut conn = self.db.pool().acquire().await?;
-        Self::messages_in(&mut conn, ids).await
+        self.messages_in(&mut conn, ids).await
     }
 
     /// Creates deliveries (those that exist already are kept as they are) and marks their
@@ -535,31 +526,18 @@ impl Store {
         deliveries: &[NewDelivery],
         now_ms: i64,
     ) -> Result<u64, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let mut created = 0;
-        if matches!(self.db.backend(), Backend::Postgres) {
-            // One digest expansion per subscriber at a time (in id order: no deadlock), so two
-            // events expanded at once cannot both open a batch.
-            let mut ids: Vec<&str> = deliveries
-                .iter()
-                .filter(|d| d.digest_key.is_some() && d.state == DeliveryState::Queued)
-                .filter_map(|d| d.subscriber_id.as_deref())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            for chunk in ids.chunks(IN_CHUNK) {
-                // Rows are locked as they leave the sort: in id order.
-                let sql = format!(
-                    "SELECT id FROM notify_subscribers WHERE id IN ({}) ORDER BY id FOR UPDATE",
-                    placeholders(1, chunk.len())
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                q.fetch_all(&mut *tx).await?;
-            }
-        }
+        // One digest expansion per subscriber at a time, so two events expanded at once
+        // cannot both open a batch.
+        let digesting: Vec<&str> = deliveries
+            .iter()
+            .filter(|d| d.digest_key.is_some() && d.state == DeliveryState::Queued)
+            .filter_map(|d| d.subscriber_id.as_deref())
+            .collect();
+        self.db
+            .lock_rows(&mut tx, "notify_subscribers", "id", &digesting)
+            .await?;
         for d in deliveries {
             if d.state == DeliveryState::Queued
                 && let Some(key) = &d.digest_key
@@ -572,7 +550,7 @@ impl Store {
         for chunk in message_ids.chunks(IN_CHUNK) {
             let sql = format!(
                 "UPDATE notify_messages SET expanded_at = $1 WHERE expanded_at IS NULL AND id IN ({})",
-                placeholders(2, chunk.len())
+                self.db.backend().placeholders(2, chunk.len(), 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now_ms);
             for id in chunk {
@@ -700,6 +678,7 @@ impl Store {
         let mut conn = self.db.pool().acquire().await?;
         select_by_ids(
             &mut conn,
+            self.db.backend(),
             DELIVERY_COLUMNS,
             "notify_deliveries",
             ids,
@@ -742,7 +721,7 @@ impl Store {
             let sql = format!(
                 "SELECT delivery_id, n, at, provider, ok, detail, duration_ms FROM notify_attempts \
                  WHERE delivery_id IN ({}) ORDER BY delivery_id, n",
-                placeholders(1, chunk.len())
+                self.db.backend().placeholders(1, chunk.len(), 1)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -803,6 +782,7 @@ impl Store {
 /// read on `conn` in chunks of [`IN_CHUNK`] ids.
 async fn select_by_ids<T>(
     conn: &mut AnyConnection,
+    backend: Backend,
     columns: &str,
     table: &str,
     ids: &[String],
@@ -812,7 +792,7 @@ async fn select_by_ids<T>(
     for chunk in ids.chunks(IN_CHUNK) {
         let sql = format!(
             "SELECT {columns} FROM {table} WHERE id IN ({})",
-            placeholders(1, chunk.len())
+            backend.placeholders(1, chunk.len(), 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
@@ -917,16 +897,4 @@ pub fn decode_delivery(row: &AnyRow) -> Result<DeliveryRecord, InfraError> {
         digest_count: row.try_get("digest_count")?,
         digest_of: row.try_get("digest_of")?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholder_lists() {
-        assert_eq!(placeholders(1, 3), "$1, $2, $3");
-        assert_eq!(placeholders(4, 1), "$4");
-        assert_eq!(placeholders(1, 0), "");
-    }
 }

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::OpenApi;
@@ -12,7 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use praxis_http::{Caller, Json, Problem};
+use praxis_http::responses::{BadRequest, Forbidden, Unauthorized};
+use praxis_http::{Json, Problem, Require, Scope};
 
 use crate::decide::{CheckRequest, CheckResponse};
 use crate::reload::Reloader;
@@ -59,40 +59,38 @@ pub fn router(reloader: Arc<Reloader>) -> (axum::Router, OpenApi) {
     request_body = CheckRequest,
     responses(
         (status = 200, description = "The decision, one status per descriptor", body = CheckResponse),
-        (status = 400, description = "Invalid request; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope ratelimit:check", body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, Forbidden,
         (status = 503, description = "The limiter's store is down and the domain fails closed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn check(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Require<Check>,
     Json(req): Json<CheckRequest>,
-) -> Result<Json<CheckResponse>, Response> {
-    caller
-        .require_scope(CHECK_SCOPE)
-        .map_err(IntoResponse::into_response)?;
+) -> Result<Json<CheckResponse>, Problem> {
     let errors = req.validate();
     if !errors.is_empty() {
-        return Err(Problem::validation(errors).into_response());
+        return Err(Problem::validation(errors));
     }
-    match state.reloader.decider().check(&req).await {
-        Ok(res) => Ok(Json(res)),
-        Err(e) => {
-            let mut res = Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                UNAVAILABLE,
-                "Rate limiter unavailable",
-                format!("{e}; retry in 1 s"),
-            )
-            .into_response();
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            Err(res)
-        }
-    }
+    let res = state.reloader.decider().check(&req).await.map_err(|e| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            UNAVAILABLE,
+            "Rate limiter unavailable",
+            format!("{e}; retry in 1 s"),
+        )
+        .with_retry_after(1)
+    })?;
+    Ok(Json(res))
+}
+
+/// Checking decisions: `ratelimit:check`.
+#[derive(Debug)]
+pub struct Check;
+
+impl Scope for Check {
+    const NAME: &'static str = CHECK_SCOPE;
 }
 
 /// The limits in force: version, when they were loaded, and the last failed reload.
@@ -140,16 +138,14 @@ pub struct ReloadError {
     tag = TAG,
     responses(
         (status = 200, description = "The limits in force", body = ConfigStatus),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope ratelimit:check", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn config(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Require<Check>,
 ) -> Result<Json<ConfigStatus>, Problem> {
-    caller.require_scope(CHECK_SCOPE)?;
     let loaded = state.reloader.loaded();
     let rules = state.reloader.decider().rules();
     Ok(Json(ConfigStatus {

@@ -8,6 +8,7 @@
 //! Metrics: [`RELOADS_TOTAL`] `{result=ok|error}` and the gauge [`GENERATION`] (1 at start, +1
 //! per applied change).
 
+use praxis_infra::sql::now_ms;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -62,16 +63,6 @@ pub(crate) fn fingerprint(path: &Path) -> Result<Fingerprint, LimitsError> {
         out.push((file, modified, len, ino));
     }
     Ok(out)
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX)
 }
 
 impl Reloader {

@@ -1,7 +1,6 @@
 //! The shortener's error type and how it becomes a problem response.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use praxis_http::{FieldError, Problem};
 use praxis_infra::InfraError;
 
@@ -36,46 +35,6 @@ impl ShortenerError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         ShortenerError::Invalid(vec![FieldError::new(field, message)])
     }
-
-    /// The problem response for this error.
-    pub fn to_problem(&self) -> Problem {
-        match self {
-            ShortenerError::Invalid(errors) => {
-                let mut p = Problem::validation(errors.clone());
-                if let Some(first) = errors.first() {
-                    p.detail = format!("invalid {}: {}", first.field, first.message);
-                }
-                p
-            }
-            ShortenerError::AliasTaken(_) => Problem::conflict("alias-taken", self.to_string()),
-            ShortenerError::NotFound(_) => Problem::not_found(self.to_string()),
-            ShortenerError::Gone(_) => Problem::gone(self.to_string()),
-            ShortenerError::NoFreeCode => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no-free-code",
-                "No free code",
-                self.to_string(),
-            ),
-            ShortenerError::Problem(p) => p.clone(),
-            ShortenerError::Infra(e) if e.is_transient() => {
-                tracing::warn!(error = %e, "dependency unavailable");
-                Problem::unavailable(format!(
-                    "a dependency is unavailable ({}); retry later",
-                    dependency(e)
-                ))
-            }
-            ShortenerError::Infra(e) => Problem::internal(e),
-        }
-    }
-}
-
-fn dependency(e: &InfraError) -> &'static str {
-    match e {
-        InfraError::Sql(_) => "database",
-        InfraError::Redis(_) => "redis",
-        InfraError::Nats { .. } => "nats",
-        _ => "internal",
-    }
 }
 
 impl From<Problem> for ShortenerError {
@@ -86,12 +45,29 @@ impl From<Problem> for ShortenerError {
 
 impl From<ShortenerError> for Problem {
     fn from(e: ShortenerError) -> Self {
-        e.to_problem()
-    }
-}
-
-impl IntoResponse for ShortenerError {
-    fn into_response(self) -> Response {
-        self.to_problem().into_response()
+        match e {
+            ShortenerError::Invalid(errors) => {
+                // The first field names the problem, even when several fail.
+                let detail = errors
+                    .first()
+                    .map(|f| format!("invalid {}: {}", f.field, f.message));
+                let mut p = Problem::validation(errors);
+                if let Some(detail) = detail {
+                    p.detail = detail;
+                }
+                p
+            }
+            ShortenerError::AliasTaken(_) => Problem::conflict("alias-taken", e.to_string()),
+            ShortenerError::NotFound(_) => Problem::not_found(e.to_string()),
+            ShortenerError::Gone(_) => Problem::gone(e.to_string()),
+            ShortenerError::NoFreeCode => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no-free-code",
+                "No free code",
+                e.to_string(),
+            ),
+            ShortenerError::Problem(p) => p,
+            ShortenerError::Infra(e) => e.into(),
+        }
     }
 }

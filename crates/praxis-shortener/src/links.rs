@@ -311,7 +311,7 @@ impl Links {
             Vec::new()
         }
         .into_iter();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             if item.find_if_exists
@@ -414,7 +414,7 @@ impl Links {
         patch: &UpdateLink,
     ) -> Result<LinkRecord, ShortenerError> {
         let now = now_ms();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         let mut rec = match Store::get_in(&mut tx, code).await? {
             Some(rec) if who.may_manage(&rec.link) => rec,
             _ => return Err(ShortenerError::NotFound(code.to_owned())),
@@ -428,7 +428,7 @@ impl Links {
 
     /// Deletes a link; afterwards every process answers 404 for it.
     pub async fn delete(&self, who: Principal<'_>, code: &str) -> Result<(), ShortenerError> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.db().begin_write().await?;
         match Store::get_in(&mut tx, code).await? {
             Some(rec) if who.may_manage(&rec.link) => {}
             _ => return Err(ShortenerError::NotFound(code.to_owned())),

@@ -74,16 +74,6 @@ impl Store {
         &self.db
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes waits for other
-    /// writers instead of failing with a stale snapshot.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, InfraError> {
-        Ok(match self.db.backend() {
-            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.db.pool().begin().await?,
-        })
-    }
-
     /// Advances the shared code sequence by `size` and returns its new value: this process
     /// now owns `[value - size, value)`.
     pub async fn reserve_block(&self, size: u64) -> Result<u64, InfraError> {
@@ -376,7 +366,7 @@ impl Store {
     /// the counters, and a batch whose id is already recorded changes nothing. Visits of codes
     /// that no longer exist are ignored. Returns whether the batch was applied now.
     pub async fn apply_batch(&self, batch: &VisitBatch, now_ms: i64) -> Result<bool, InfraError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.db.begin_write().await?;
         let claimed = sqlx::query(
             "INSERT INTO shortener_applied_batches (batch_id, applied_at) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING",
         )
@@ -458,7 +448,7 @@ async fn existing_codes(
     for chunk in codes.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT code FROM shortener_links WHERE code IN ({})",
-            placeholders(backend, chunk.len(), 1)
+            backend.placeholders(1, chunk.len(), 1)
         );
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
         for c in chunk {
@@ -488,7 +478,7 @@ async fn apply_increments(
         let sql = format!(
             "INSERT INTO shortener_daily_visits (code, day, visits) VALUES {} \
              ON CONFLICT (code, day) DO UPDATE SET visits = shortener_daily_visits.visits + excluded.visits",
-            placeholders(backend, chunk.len(), 3)
+            backend.placeholders(1, chunk.len(), 3)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for ((code, day), n) in chunk {
@@ -501,7 +491,7 @@ async fn apply_increments(
         let sql = format!(
             "INSERT INTO shortener_visit_dims (code, day, dim, value, visits) VALUES {} \
              ON CONFLICT (code, day, dim, value) DO UPDATE SET visits = shortener_visit_dims.visits + excluded.visits",
-            placeholders(backend, chunk.len(), 5)
+            backend.placeholders(1, chunk.len(), 5)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for ((code, day, dim, value), n) in chunk {
@@ -521,7 +511,7 @@ async fn apply_increments(
              ON CONFLICT (code) DO UPDATE SET visits = shortener_visit_totals.visits + excluded.visits, \
              last_visit_at = CASE WHEN excluded.last_visit_at > shortener_visit_totals.last_visit_at \
              THEN excluded.last_visit_at ELSE shortener_visit_totals.last_visit_at END",
-            placeholders(backend, chunk.len(), 3)
+            backend.placeholders(1, chunk.len(), 3)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (code, (n, last)) in chunk {
@@ -530,40 +520,6 @@ async fn apply_increments(
         q.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// `rows` groups of `width` placeholders: `($1, $2), ($3, $4)`; with `width == 1` a flat list
-/// `$1, $2`. On SQLite they are anonymous `?`, bound in order: SQLite keeps `$N` names in a
-/// list that sqlx walks once per parameter to map names to positions, which makes binding a
-/// statement of n named parameters cost O(n²) (it showed in profiles of the visit consumer).
-fn placeholders(backend: Backend, rows: usize, width: usize) -> String {
-    let mut out = String::with_capacity(rows * width * 5);
-    let mut n = 1;
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        if width > 1 {
-            out.push('(');
-        }
-        for c in 0..width {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => out.push('?'),
-                Backend::Postgres => {
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                }
-            }
-            n += 1;
-        }
-        if width > 1 {
-            out.push(')');
-        }
-    }
-    out
 }
 
 fn decode_record(row: &AnyRow) -> Result<LinkRecord, InfraError> {
@@ -617,17 +573,6 @@ fn decode_redirect(status: i64) -> RedirectKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholder_lists() {
-        assert_eq!(
-            placeholders(Backend::Postgres, 2, 3),
-            "($1, $2, $3), ($4, $5, $6)"
-        );
-        assert_eq!(placeholders(Backend::Postgres, 3, 1), "$1, $2, $3");
-        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
-        assert_eq!(placeholders(Backend::Postgres, 0, 3), "");
-    }
 
     #[test]
     fn url_hashes_are_stable_hex() {

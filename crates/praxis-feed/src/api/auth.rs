@@ -2,62 +2,33 @@
 //! and writes its own feed without any scope, since identity's account scopes are the
 //! shortener's. An API key needs `feed:write` to write and `feed:read` (or `feed:write`) to
 //! read, acting as its owner. The admin role implies both and may delete any post and import
-//! follows in bulk.
+//! follows in bulk (`Require<Admin>`).
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-
-use praxis_http::auth::{PrincipalKind, missing_scope};
-use praxis_http::{Caller, Problem};
+use praxis_http::auth::PrincipalKind;
+use praxis_http::{Principal, Scope};
 
 use crate::settings::{FEED_READ, FEED_WRITE};
 
-/// The caller of a feed route; an extractor (401 for credentials that are not valid).
-#[derive(Debug, Clone)]
-pub struct Access {
-    caller: Caller,
-}
+/// Writing routes: any account, or an API key with `feed:write`.
+#[derive(Debug)]
+pub struct FeedWrite;
 
-impl<S: Send + Sync> FromRequestParts<S> for Access {
-    type Rejection = Problem;
+impl Scope for FeedWrite {
+    const NAME: &'static str = FEED_WRITE;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self {
-            caller: Caller::from_request_parts(parts, state).await?,
-        })
+    fn granted(p: &Principal) -> bool {
+        p.kind == PrincipalKind::Account || p.has_scope(FEED_WRITE)
     }
 }
 
-impl Access {
-    /// For writing routes: the acting user; 401 when anonymous, 403 for an API key without
-    /// `feed:write`.
-    pub fn writer(&self) -> Result<&str, Problem> {
-        let p = self.caller.require_principal()?;
-        if p.kind == PrincipalKind::Account || p.has_scope(FEED_WRITE) {
-            Ok(self.caller.owner_id())
-        } else {
-            Err(missing_scope(FEED_WRITE))
-        }
-    }
+/// Reading routes: any account, or an API key with `feed:read` or `feed:write`.
+#[derive(Debug)]
+pub struct FeedRead;
 
-    /// For reading routes: the acting user; 401 when anonymous, 403 for an API key without
-    /// `feed:read` or `feed:write`.
-    pub fn reader(&self) -> Result<&str, Problem> {
-        let p = self.caller.require_principal()?;
-        if p.kind == PrincipalKind::Account || p.has_scope(FEED_READ) || p.has_scope(FEED_WRITE) {
-            Ok(self.caller.owner_id())
-        } else {
-            Err(missing_scope(FEED_READ))
-        }
-    }
+impl Scope for FeedRead {
+    const NAME: &'static str = FEED_READ;
 
-    /// Whether the caller has the admin role.
-    pub fn is_admin(&self) -> bool {
-        self.caller.is_admin()
-    }
-
-    /// 401 when anonymous, 403 unless admin.
-    pub fn admin(&self) -> Result<(), Problem> {
-        self.caller.require_admin().map(|_| ())
+    fn granted(p: &Principal) -> bool {
+        FeedWrite::granted(p) || p.has_scope(FEED_READ)
     }
 }

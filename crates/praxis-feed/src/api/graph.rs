@@ -2,9 +2,12 @@
 
 use axum::extract::State;
 
+use praxis_http::Require;
+use praxis_http::access::Admin;
+use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem};
 
-use super::auth::Access;
+use super::auth::FeedWrite;
 use super::dto::{ImportFollows, ImportResult, Relationship};
 use super::{AppState, TAG};
 use crate::error::FeedError;
@@ -46,21 +49,21 @@ fn relationship(user: String, relation: &str, active: bool, changed: bool) -> Js
     responses(
         (status = 200, description = "Following", body = Relationship),
         (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A block between the two", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn follow(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     Path(user): Path<String>,
-) -> Result<Json<Relationship>, FeedError> {
-    let caller = access.writer()?;
+) -> Result<Json<Relationship>, Problem> {
+    let caller = who.subject();
     other(caller, &user)?;
     let store = &state.inner.store;
     if store.blocked_between(caller, &user).await? {
-        return Err(FeedError::Forbidden(format!(
+        return Err(Problem::forbidden(format!(
             "cannot follow {user}: one of you blocks the other"
         )));
     }
@@ -80,16 +83,16 @@ pub async fn follow(
     responses(
         (status = 200, description = "Not following", body = Relationship),
         (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn unfollow(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     Path(user): Path<String>,
-) -> Result<Json<Relationship>, FeedError> {
-    let caller = access.writer()?;
+) -> Result<Json<Relationship>, Problem> {
+    let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.unfollow(caller, &user).await?;
     Ok(relationship(user, "follow", false, changed))
@@ -104,16 +107,16 @@ pub async fn unfollow(
     responses(
         (status = 200, description = "Blocking", body = Relationship),
         (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn block(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     Path(user): Path<String>,
-) -> Result<Json<Relationship>, FeedError> {
-    let caller = access.writer()?;
+) -> Result<Json<Relationship>, Problem> {
+    let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.block(caller, &user, now_ms()).await?;
     Ok(relationship(user, "block", true, changed))
@@ -128,16 +131,16 @@ pub async fn block(
     responses(
         (status = 200, description = "Not blocking", body = Relationship),
         (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn unblock(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     Path(user): Path<String>,
-) -> Result<Json<Relationship>, FeedError> {
-    let caller = access.writer()?;
+) -> Result<Json<Relationship>, Problem> {
+    let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.unblock(caller, &user).await?;
     Ok(relationship(user, "block", false, changed))
@@ -152,16 +155,16 @@ pub async fn unblock(
     responses(
         (status = 200, description = "Muting", body = Relationship),
         (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn mute(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     Path(user): Path<String>,
-) -> Result<Json<Relationship>, FeedError> {
-    let caller = access.writer()?;
+) -> Result<Json<Relationship>, Problem> {
+    let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.mute(caller, &user, now_ms()).await?;
     Ok(relationship(user, "mute", true, changed))
@@ -176,16 +179,16 @@ pub async fn mute(
     responses(
         (status = 200, description = "Not muting", body = Relationship),
         (status = 400, description = "Yourself, or not a user id (`user`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn unmute(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     Path(user): Path<String>,
-) -> Result<Json<Relationship>, FeedError> {
-    let caller = access.writer()?;
+) -> Result<Json<Relationship>, Problem> {
+    let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.unmute(caller, &user).await?;
     Ok(relationship(user, "mute", false, changed))
@@ -204,20 +207,18 @@ pub async fn unmute(
     responses(
         (status = 200, description = "Imported", body = ImportResult),
         (status = 400, description = "Bad pairs (`follows[i]`) or count (`follows`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the admin", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn import_follows(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<Admin>,
     Json(req): Json<ImportFollows>,
-) -> Result<Json<ImportResult>, FeedError> {
-    access.admin()?;
+) -> Result<Json<ImportResult>, Problem> {
     let max = state.inner.settings.import_max;
     if req.follows.is_empty() || req.follows.len() > max {
-        return Err(FeedError::field(
+        return Err(Problem::invalid(
             "follows",
             format!("must hold 1 to {max} pairs, got {}", req.follows.len()),
         ));
@@ -240,7 +241,7 @@ pub async fn import_follows(
         }
     }
     if !errors.is_empty() {
-        return Err(FeedError::Invalid(errors));
+        return Err(Problem::validation(errors));
     }
     let imported = state
         .inner

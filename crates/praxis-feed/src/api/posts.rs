@@ -4,10 +4,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use praxis_http::Require;
 use praxis_http::idempotency::{run_idempotent, to_json};
+use praxis_http::responses::{Forbidden, Unauthorized, Unprocessable};
 use praxis_http::{FieldError, Json, Path, Problem};
 
-use super::auth::Access;
+use super::auth::{FeedRead, FeedWrite};
 use super::dto::{CreatePost, MEDIA_MAX, MEDIA_REF_MAX, PostView, TEXT_MAX};
 use super::{AppState, POSTS_CHANNEL, TAG};
 use crate::error::FeedError;
@@ -28,33 +30,31 @@ use crate::model::{Post, now_ms};
     responses(
         (status = 201, description = "Created", body = PostView),
         (status = 400, description = "Invalid body; `errors` names each field (text, media, media[i], reply_to)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "An API key without feed:write", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency key used for another request", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden, Unprocessable,
     ),
     security(("bearer" = []))
 )]
 pub async fn create_post(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     headers: HeaderMap,
     Json(req): Json<CreatePost>,
-) -> Result<Response, FeedError> {
-    let author = access.writer()?.to_owned();
+) -> Result<Response, Problem> {
+    let author = who.subject().to_owned();
     let body = serde_json::to_vec(&req).unwrap_or_default();
     let scope = format!("feed:{author}:POST /api/v1/feed/posts");
-    Ok(run_idempotent(
+    run_idempotent(
         &state.inner.idempotency,
         &headers,
         &scope,
         "POST /api/v1/feed/posts",
         &body,
         || async {
-            let post = create(&state, &author, &req).await.map_err(Problem::from)?;
+            let post = create(&state, &author, &req).await?;
             Ok((StatusCode::CREATED, to_json(&PostView::from(&post))?))
         },
     )
-    .await)
+    .await
 }
 
 async fn create(state: &AppState, author: &str, req: &CreatePost) -> Result<Post, FeedError> {
@@ -154,17 +154,17 @@ pub(super) fn post_id(raw: &str) -> Result<i64, FeedError> {
     params(("id" = String, Path, description = "Post id")),
     responses(
         (status = 200, description = "The post", body = PostView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_post(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedRead>,
     Path(raw): Path<String>,
-) -> Result<Json<PostView>, FeedError> {
-    let viewer = access.reader()?;
+) -> Result<Json<PostView>, Problem> {
+    let viewer = who.subject();
     let id = post_id(&raw)?;
     let store = &state.inner.store;
     let post = store
@@ -173,7 +173,7 @@ pub async fn get_post(
         .filter(|p| p.deleted_at.is_none())
         .ok_or_else(|| FeedError::NotFound(format!("no post with id {id}")))?;
     if post.author != viewer && store.blocked_between(viewer, &post.author).await? {
-        return Err(FeedError::NotFound(format!("no post with id {id}")));
+        return Err(Problem::not_found(format!("no post with id {id}")));
     }
     Ok(Json(PostView::from(&post)))
 }
@@ -188,18 +188,17 @@ pub async fn get_post(
     params(("id" = String, Path, description = "Post id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the author", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn delete_post(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedWrite>,
     Path(raw): Path<String>,
-) -> Result<StatusCode, FeedError> {
-    let caller = access.writer()?;
+) -> Result<StatusCode, Problem> {
     let id = post_id(&raw)?;
     let store = &state.inner.store;
     let post = store
@@ -207,9 +206,9 @@ pub async fn delete_post(
         .await?
         .filter(|p| p.deleted_at.is_none())
         .ok_or_else(|| FeedError::NotFound(format!("no post with id {id}")))?;
-    if post.author != caller && !access.is_admin() {
-        return Err(FeedError::Forbidden(
-            "only the author or the admin may delete a post".into(),
+    if !who.owns(&post.author) {
+        return Err(Problem::forbidden(
+            "only the author or the admin may delete a post",
         ));
     }
     store.delete_post(id, now_ms()).await?;

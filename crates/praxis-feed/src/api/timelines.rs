@@ -10,12 +10,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast;
 
+use praxis_http::Require;
+use praxis_http::responses::Unauthorized;
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::FeedRead;
 use super::dto::{LIMIT_DEFAULT, LIMIT_MAX, PageParams, PostView};
 use super::{AppState, POSTS_CHANNEL, TAG};
-use crate::error::FeedError;
 use crate::home::PageQuery;
 use crate::model::{Post, valid_user_id};
 use crate::store::Relations;
@@ -27,7 +28,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A stream reloads the caller's relations this often.
 const RELATIONS_EVERY: Duration = Duration::from_secs(5);
 
-fn page_query(p: &PageParams) -> Result<PageQuery, FeedError> {
+fn page_query(p: &PageParams) -> Result<PageQuery, Problem> {
     let limit = match p.limit {
         None => LIMIT_DEFAULT,
         Some(n) if (1..=LIMIT_MAX).contains(&n) => n,
@@ -37,7 +38,7 @@ fn page_query(p: &PageParams) -> Result<PageQuery, FeedError> {
                 format!("must be between 1 and {LIMIT_MAX}, got {n}"),
             )]);
             problem.detail = "invalid query parameter limit".into();
-            return Err(problem.into());
+            return Err(problem);
         }
     };
     for (name, v) in [
@@ -46,7 +47,7 @@ fn page_query(p: &PageParams) -> Result<PageQuery, FeedError> {
         ("min_id", p.min_id),
     ] {
         if v.is_some_and(|v| v < 0) {
-            return Err(FeedError::field(name, "must be a post id (0 or more)"));
+            return Err(Problem::invalid(name, "must be a post id (0 or more)"));
         }
     }
     Ok(PageQuery {
@@ -90,16 +91,16 @@ fn page_response(path: &str, limit: u32, posts: &[Post]) -> Response {
     responses(
         (status = 200, description = "A page of posts, newest first", body = [PostView]),
         (status = 400, description = "Bad paging parameter (named)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn home(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedRead>,
     Query(params): Query<PageParams>,
-) -> Result<Response, FeedError> {
-    let viewer = access.reader()?;
+) -> Result<Response, Problem> {
+    let viewer = who.subject();
     let q = page_query(&params)?;
     let (posts, source) = state.inner.reader.home(viewer, q).await?;
     let mut res = page_response("/api/v1/feed/timelines/home", q.limit, &posts);
@@ -120,29 +121,27 @@ pub async fn home(
     responses(
         (status = 200, description = "A page of posts, newest first", body = [PostView]),
         (status = 400, description = "Bad paging parameter or user id (named)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Neither that user nor the admin", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn user_home(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedRead>,
     Path(user): Path<String>,
     Query(params): Query<PageParams>,
-) -> Result<Response, FeedError> {
-    let caller = access.reader()?;
+) -> Result<Response, Problem> {
     if !valid_user_id(&user) {
-        return Err(FeedError::field(
+        return Err(Problem::invalid(
             "user",
             "must be 1 to 128 visible ASCII characters",
         ));
     }
-    if caller != user && !access.is_admin() {
+    if !who.owns(&user) {
         return Err(Problem::forbidden(
             "only that user or the admin may read a user's home timeline; use GET /api/v1/feed/timelines/home for your own",
-        )
-        .into());
+        ));
     }
     let q = page_query(&params)?;
     let (posts, source) = state.inner.reader.home(&user, q).await?;
@@ -162,19 +161,19 @@ pub async fn user_home(
     responses(
         (status = 200, description = "A page of posts, newest first", body = [PostView]),
         (status = 400, description = "Bad paging parameter or user id (named)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn user_posts(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<FeedRead>,
     Path(user): Path<String>,
     Query(params): Query<PageParams>,
-) -> Result<Response, FeedError> {
-    let viewer = access.reader()?;
+) -> Result<Response, Problem> {
+    let viewer = who.subject();
     if !valid_user_id(&user) {
-        return Err(FeedError::field(
+        return Err(Problem::invalid(
             "user",
             "must be 1 to 128 visible ASCII characters",
         ));
@@ -247,12 +246,15 @@ impl Stream {
     tag = TAG,
     responses(
         (status = 200, description = "An event stream of new posts", body = String, content_type = "text/event-stream"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
-pub async fn stream(State(state): State<AppState>, access: Access) -> Result<Response, FeedError> {
-    let viewer = access.reader()?.to_owned();
+pub async fn stream(
+    State(state): State<AppState>,
+    who: Require<FeedRead>,
+) -> Result<Response, Problem> {
+    let viewer = who.subject().to_owned();
     // Subscribe before reading the relations, so nothing falls between.
     let rx = state.inner.broadcaster.subscribe(POSTS_CHANNEL);
     let relations = state.inner.store.relations(&viewer).await?;

@@ -607,43 +607,14 @@ fn policy_item(name: &str, limit: u64, period: Duration) -> String {
     s
 }
 
-/// Parses `<integer><unit>` parts, units `ms`, `s`, `m`, `h`, `d` (`500ms`, `1m`, `1h30m`);
-/// the total must be positive.
+/// Parses a period in praxis's one duration grammar (`500ms`, `1m`, `1h30m`, `1d`); it must be
+/// positive.
 pub(crate) fn parse_period(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a period; write a positive integer with a unit ms, s, m, h or d \
+    match praxis_kit::text::parse_duration(text) {
+        Ok(period) if !period.is_zero() => Ok(period),
+        _ => Err(format!(
+            "{text:?} is not a period; write a positive duration with a unit ms, s, m, h or d \
              (e.g. 1s, 1m, 1h30m)"
-        )
-    };
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
+        )),
     }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let (unit, tail) = tail.split_at(unit_len);
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        let secs = |mul: u64| n.checked_mul(mul).map(Duration::from_secs).ok_or_else(bad);
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => secs(1)?,
-            "m" => secs(60)?,
-            "h" => secs(3600)?,
-            "d" => secs(86_400)?,
-            _ => return Err(bad()),
-        };
-        total = total.checked_add(part).ok_or_else(bad)?;
-        rest = tail;
-    }
-    if total.is_zero() {
-        return Err(bad());
-    }
-    Ok(total)
 }

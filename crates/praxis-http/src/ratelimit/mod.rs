@@ -84,9 +84,9 @@ pub use config::{
 };
 pub use counters::{DECISIONS_TOTAL, STORE_FAILURES_TOTAL};
 
-use crate::auth::Principal;
+use crate::context::RequestContext;
+use crate::principal::Principal;
 use crate::problem::{PROBLEM_JSON, Problem};
-use crate::stack::RequestContext;
 use config::{PlanRule, Policy};
 use counters::{Outcome, PolicyMetrics};
 

@@ -4,14 +4,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use praxis_http::Require;
+use praxis_http::access::Authenticated;
 use praxis_http::auth::PrincipalKind;
 use praxis_http::idempotency::run_idempotent;
-use praxis_http::{Caller, Json, Problem};
+use praxis_http::responses::{Unauthorized, Unprocessable};
+use praxis_http::{Json, Problem};
 
 use super::dto::{AccountView, Credentials, MeView, PasswordChange, RefreshRequest, TokenPair};
 use super::{AppState, ClientIp, TAG, no_store};
 use crate::accounts::Session;
-use crate::error::IdentityError;
 
 fn pair(s: Session) -> TokenPair {
     TokenPair {
@@ -39,14 +41,14 @@ fn pair(s: Session) -> TokenPair {
         (status = 201, description = "Created", body = AccountView),
         (status = 400, description = "Invalid email or password; `errors` names each field", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+        Unprocessable,
     )
 )]
 pub async fn sign_up(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(req): Json<Credentials>,
-) -> Response {
+) -> Result<Response, Problem> {
     let body = serde_json::to_vec(&req).unwrap_or_default();
     run_idempotent(
         &state.core.idempotency,
@@ -76,15 +78,15 @@ pub async fn sign_up(
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 400, description = "Missing email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     Json(req): Json<Credentials>,
-) -> Result<Response, IdentityError> {
+) -> Result<Response, Problem> {
     let session = state.core.login(&req.email, &req.password, client).await?;
     Ok(no_store(Json(pair(session)).into_response()))
 }
@@ -101,13 +103,13 @@ pub async fn login(
     responses(
         (status = 200, description = "New tokens", body = TokenPair),
         (status = 400, description = "Missing refresh_token", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     )
 )]
 pub async fn refresh(
     State(state): State<AppState>,
     Json(req): Json<RefreshRequest>,
-) -> Result<Response, IdentityError> {
+) -> Result<Response, Problem> {
     let session = state.core.refresh(&req.refresh_token).await?;
     Ok(no_store(Json(pair(session)).into_response()))
 }
@@ -127,7 +129,7 @@ pub async fn refresh(
 pub async fn logout(
     State(state): State<AppState>,
     Json(req): Json<RefreshRequest>,
-) -> Result<StatusCode, IdentityError> {
+) -> Result<StatusCode, Problem> {
     state.core.logout(&req.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -139,15 +141,15 @@ pub async fn logout(
     tag = TAG,
     responses(
         (status = 200, description = "The caller", body = MeView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn me(
     State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<MeView>, IdentityError> {
-    let who = caller.require_principal()?;
+    who: Require<Authenticated>,
+) -> Result<Json<MeView>, Problem> {
+    let who = who.principal();
     let account = state.core.account_of(who).await?;
     let (credential, key_id) = match &who.kind {
         PrincipalKind::Account => ("access_token", None),
@@ -176,17 +178,17 @@ pub async fn me(
     responses(
         (status = 204, description = "Changed"),
         (status = 400, description = "Wrong current password or weak new one; `errors` names the field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an access token", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn change_password(
     State(state): State<AppState>,
-    caller: Caller,
+    who: Require<Authenticated>,
     Json(req): Json<PasswordChange>,
-) -> Result<StatusCode, IdentityError> {
-    let who = caller.require_principal()?;
+) -> Result<StatusCode, Problem> {
+    let who = who.principal();
     state
         .core
         .change_password(who, &req.current_password, &req.new_password)

@@ -3,12 +3,14 @@
 
 use axum::extract::State;
 
+use praxis_http::Require;
+use praxis_http::access::Admin;
 use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
-use praxis_http::{Caller, Json, Path, Problem, Query};
+use praxis_http::responses::{Forbidden, Unauthorized};
+use praxis_http::{Json, Path, Problem, Query};
 
 use super::dto::{AccountPage, AccountView, ListParams, UpdateAccount};
 use super::{AppState, TAG};
-use crate::error::IdentityError;
 use crate::store::ListKey;
 
 /// List every account, newest first (admin).
@@ -20,17 +22,15 @@ use crate::store::ListKey;
     responses(
         (status = 200, description = "A page of accounts", body = AccountPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn list_accounts(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Require<Admin>,
     Query(params): Query<ListParams>,
-) -> Result<Json<AccountPage>, IdentityError> {
-    caller.require_admin()?;
+) -> Result<Json<AccountPage>, Problem> {
     let limit = clamp_limit(params.limit, 50, 200)?;
     let after: Option<ListKey> = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let rows = state.core.list_accounts(after.as_ref(), limit).await?;
@@ -52,21 +52,19 @@ pub async fn list_accounts(
     responses(
         (status = 200, description = "The changed account", body = AccountView),
         (status = 400, description = "Invalid role or plan", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn update_account(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Require<Admin>,
     Path(id): Path<String>,
     Json(req): Json<UpdateAccount>,
-) -> Result<Json<AccountView>, IdentityError> {
-    caller.require_admin()?;
+) -> Result<Json<AccountView>, Problem> {
     if req.role.is_none() && req.plan.is_none() {
-        return Err(IdentityError::field("role", "give role and/or plan"));
+        return Err(Problem::invalid("role", "give role and/or plan"));
     }
     let account = state
         .core

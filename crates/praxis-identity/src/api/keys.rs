@@ -4,13 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use praxis_http::Require;
 use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
-use praxis_http::{Caller, Json, Path, Problem, Query};
+use praxis_http::responses::{Forbidden, Unauthorized};
+use praxis_http::{Json, Path, Problem, Query};
 
+use super::auth::{KeysRead, KeysWrite};
 use super::dto::{CreateKey, CreatedKey, KeyPage, KeyView, ListParams};
 use super::{AppState, TAG, no_store};
-use crate::domain::scopes::{KEYS_READ, KEYS_WRITE};
-use crate::error::IdentityError;
 use crate::store::ListKey;
 
 /// Create an API key; the answer is the only time the key is shown.
@@ -26,17 +27,16 @@ use crate::store::ListKey;
     responses(
         (status = 201, description = "Created; `key` is shown once", body = CreatedKey),
         (status = 400, description = "Invalid name or scopes; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope keys:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn create_key(
     State(state): State<AppState>,
-    caller: Caller,
+    who: Require<KeysWrite>,
     Json(req): Json<CreateKey>,
-) -> Result<Response, IdentityError> {
-    let who = caller.require_scope(KEYS_WRITE)?;
+) -> Result<Response, Problem> {
+    let who = who.principal();
     let (row, key) = state.core.create_key(who, &req.name, &req.scopes).await?;
     let body = CreatedKey {
         key,
@@ -54,17 +54,16 @@ pub async fn create_key(
     responses(
         (status = 200, description = "A page of keys", body = KeyPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope keys:read", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn list_keys(
     State(state): State<AppState>,
-    caller: Caller,
+    who: Require<KeysRead>,
     Query(params): Query<ListParams>,
-) -> Result<Json<KeyPage>, IdentityError> {
-    let who = caller.require_scope(KEYS_READ)?;
+) -> Result<Json<KeyPage>, Problem> {
+    let who = who.principal();
     let limit = clamp_limit(params.limit, 50, 200)?;
     let after: Option<ListKey> = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let rows = state
@@ -86,20 +85,19 @@ pub async fn list_keys(
     params(("id" = String, Path, description = "The key id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope keys:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key of the caller", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    caller: Caller,
+    who: Require<KeysWrite>,
     Path(id): Path<String>,
-) -> Result<StatusCode, IdentityError> {
-    let who = caller.require_scope(KEYS_WRITE)?;
+) -> Result<StatusCode, Problem> {
+    let who = who.principal();
     if id.len() > 64 {
-        return Err(IdentityError::NotFound("no API key with this id".into()));
+        return Err(Problem::not_found("no API key with this id"));
     }
     state.core.revoke_key(who, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod auth;
 pub mod dto;
 mod keys;
 

@@ -54,13 +54,8 @@ pub fn validate_plan(plan: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Current time in unix milliseconds (UTC).
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
+/// The clock of every table: unix milliseconds (UTC).
+pub use praxis_infra::sql::now_ms;
 
 #[cfg(test)]
 mod tests {

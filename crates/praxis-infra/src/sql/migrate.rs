@@ -1,8 +1,6 @@
 //! Schema migrations recorded in our own `praxis_migrations` table, so that several systems
 //! can share one database (sqlx's `_sqlx_migrations` knows only one set per database).
 
-use sqlx::Connection;
-
 use super::{Backend, Db};
 use crate::InfraError;
 
@@ -49,13 +47,15 @@ pub(super) async fn run(db: &Db, set: &MigrationSet) -> Result<(), InfraError> {
     check_order(set)?;
     let mut conn = db.pool().acquire().await?;
     {
-        let mut tx = begin_locked(&mut conn, db.backend()).await?;
+        let mut tx =
+            super::dialect::begin_write_locked(&mut conn, db.backend(), PG_LOCK_KEY).await?;
         sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
         tx.commit().await?;
     }
     let mut applied = 0usize;
     for m in set.migrations {
-        let mut tx = begin_locked(&mut conn, db.backend()).await?;
+        let mut tx =
+            super::dialect::begin_write_locked(&mut conn, db.backend(), PG_LOCK_KEY).await?;
         let recorded: Option<String> = sqlx::query_scalar(
             "SELECT name FROM praxis_migrations WHERE system = $1 AND version = $2",
         )
@@ -115,23 +115,6 @@ pub(super) async fn run(db: &Db, set: &MigrationSet) -> Result<(), InfraError> {
     }
     tracing::debug!(system = set.system, applied, "migrations up to date");
     Ok(())
-}
-
-async fn begin_locked(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-) -> Result<sqlx::Transaction<'_, sqlx::Any>, InfraError> {
-    match backend {
-        Backend::Sqlite => Ok(conn.begin_with("BEGIN IMMEDIATE").await?),
-        Backend::Postgres => {
-            let mut tx = Connection::begin(conn).await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(PG_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
-            Ok(tx)
-        }
-    }
 }
 
 fn check_order(set: &MigrationSet) -> Result<(), InfraError> {

@@ -3,24 +3,19 @@
 //!
 //! Conventions for SQL written against [`Db`]:
 //! - `$1, $2, ...` placeholders, `ON CONFLICT ... DO ...`, `RETURNING` (both backends accept them);
+//! - what still differs (write transactions, placeholder lists, row and advisory locks) goes
+//!   through the helpers of [`dialect`], never through a branch on [`Db::backend`];
 //! - only integers (`BIGINT`), floats (`DOUBLE PRECISION`), text and bytes (`BLOB` on SQLite,
 //!   `BYTEA` on PostgreSQL) cross the `Any` driver the same way on both backends; store times as
 //!   `BIGINT` unix milliseconds (UTC), UUIDs as text, and booleans as `BIGINT` 0/1 (a SQLite
 //!   `BOOLEAN` column cannot be decoded through `Any`);
 //! - schema SQL differs per backend and lives in a [`Migration`] with both texts.
 
+pub mod dialect;
 mod migrate;
 
+pub use dialect::now_ms;
 pub use migrate::{Migration, MigrationSet};
-
-/// `$start, $start+1, ...`: `n` numbered placeholders for an `IN (...)` list or a multi-row
-/// `VALUES` (the `Any` driver takes `$n` on both backends). Values are always bound.
-pub fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -225,12 +220,6 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn placeholders_count_from_the_start() {
-        assert_eq!(super::placeholders(2, 3), "$2, $3, $4");
-        assert_eq!(super::placeholders(1, 0), "");
-    }
-
     use super::*;
 
     #[test]

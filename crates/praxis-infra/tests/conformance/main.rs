@@ -6,5 +6,6 @@
 mod adapters;
 mod broadcast;
 mod bus;
+mod dialect;
 mod platform;
 mod ratelimit;

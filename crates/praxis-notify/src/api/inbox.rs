@@ -21,11 +21,12 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::responses::{Forbidden, Unauthorized};
+use praxis_http::{Caller, Require};
 use praxis_http::{Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::{NotifyRead, NotifyWrite};
 use super::{AppState, TAG};
-use crate::error::NotifyError;
 use crate::inapp::{HEARTBEAT, InboxItem};
 use crate::model::{now_ms, rfc3339};
 
@@ -147,7 +148,7 @@ pub enum InboxCaller {
     /// `Authorization: Subscriber <token>` or `?token=`.
     Subscriber(String),
     /// Bearer credentials (or none).
-    Principal(Access),
+    Principal(Caller),
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for InboxCaller {
@@ -168,14 +169,14 @@ impl<S: Send + Sync> FromRequestParts<S> for InboxCaller {
             return Ok(InboxCaller::Subscriber(token.into_owned()));
         }
         Ok(InboxCaller::Principal(
-            Access::from_request_parts(parts, state).await?,
+            Caller::from_request_parts(parts, state).await?,
         ))
     }
 }
 
 impl InboxCaller {
     /// Whether the caller may read (`write`: change) `subscriber`'s inbox: 401/403 otherwise.
-    fn allow(&self, state: &AppState, subscriber: &str, write: bool) -> Result<(), NotifyError> {
+    fn allow(&self, state: &AppState, subscriber: &str, write: bool) -> Result<(), Problem> {
         match self {
             InboxCaller::Subscriber(token) => {
                 if state.inner.inbox.verify(subscriber, token) {
@@ -183,15 +184,14 @@ impl InboxCaller {
                 } else {
                     Err(Problem::forbidden(
                         "the subscriber token does not open this subscriber's inbox",
-                    )
-                    .into())
+                    ))
                 }
             }
-            InboxCaller::Principal(access) => {
+            InboxCaller::Principal(caller) => {
                 if write {
-                    access.writer()?;
+                    Require::<NotifyWrite>::check(caller)?;
                 } else {
-                    access.reader()?;
+                    Require::<NotifyRead>::check(caller)?;
                 }
                 Ok(())
             }
@@ -199,16 +199,16 @@ impl InboxCaller {
     }
 }
 
-fn check_ids(subscriber: &str, item: Option<&str>) -> Result<(), NotifyError> {
+fn check_ids(subscriber: &str, item: Option<&str>) -> Result<(), Problem> {
     if subscriber.is_empty() || subscriber.len() > MAX_ID {
-        return Err(NotifyError::NotFound(format!(
+        return Err(Problem::not_found(format!(
             "no subscriber with id {subscriber:?}"
         )));
     }
     if let Some(item) = item
         && item.len() > MAX_ID
     {
-        return Err(NotifyError::NotFound(format!(
+        return Err(Problem::not_found(format!(
             "no inbox item with id {item:?}"
         )));
     }
@@ -224,8 +224,8 @@ fn check_ids(subscriber: &str, item: Option<&str>) -> Result<(), NotifyError> {
     responses(
         (status = 200, description = "A page of items", body = InboxPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this subscriber's token, or missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -234,7 +234,7 @@ pub async fn list_inbox(
     caller: InboxCaller,
     Path(subscriber): Path<String>,
     Query(params): Query<InboxParams>,
-) -> Result<Json<InboxPage>, NotifyError> {
+) -> Result<Json<InboxPage>, Problem> {
     check_ids(&subscriber, None)?;
     caller.allow(&state, &subscriber, false)?;
     let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
@@ -268,9 +268,9 @@ pub async fn list_inbox(
     ),
     responses(
         (status = 200, description = "The item, read", body = InboxItemView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this subscriber's token, or missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such item in this inbox", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -278,7 +278,7 @@ pub async fn mark_read(
     State(state): State<AppState>,
     caller: InboxCaller,
     Path((subscriber, item)): Path<(String, String)>,
-) -> Result<Json<InboxItemView>, NotifyError> {
+) -> Result<Json<InboxItemView>, Problem> {
     check_ids(&subscriber, Some(&item))?;
     caller.allow(&state, &subscriber, true)?;
     match state
@@ -288,7 +288,7 @@ pub async fn mark_read(
         .await?
     {
         Some(i) => Ok(Json(InboxItemView::from(&i))),
-        None => Err(NotifyError::NotFound(format!(
+        None => Err(Problem::not_found(format!(
             "no inbox item {item:?} for subscriber {subscriber:?}"
         ))),
     }
@@ -302,8 +302,8 @@ pub async fn mark_read(
     params(("subscriber" = String, Path, description = "Subscriber id"), TokenParams),
     responses(
         (status = 200, description = "How many were marked", body = ReadAll),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this subscriber's token, or missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -311,7 +311,7 @@ pub async fn read_all(
     State(state): State<AppState>,
     caller: InboxCaller,
     Path(subscriber): Path<String>,
-) -> Result<Json<ReadAll>, NotifyError> {
+) -> Result<Json<ReadAll>, Problem> {
     check_ids(&subscriber, None)?;
     caller.allow(&state, &subscriber, true)?;
     let marked = state.inner.inbox.read_all(&subscriber, now_ms()).await?;
@@ -326,8 +326,8 @@ pub async fn read_all(
     params(("subscriber" = String, Path, description = "Subscriber id"), TokenParams),
     responses(
         (status = 200, description = "Unread items", body = UnreadCount),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this subscriber's token, or missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -335,7 +335,7 @@ pub async fn unread_count(
     State(state): State<AppState>,
     caller: InboxCaller,
     Path(subscriber): Path<String>,
-) -> Result<Json<UnreadCount>, NotifyError> {
+) -> Result<Json<UnreadCount>, Problem> {
     check_ids(&subscriber, None)?;
     caller.allow(&state, &subscriber, false)?;
     let unread = state.inner.inbox.unread_count(&subscriber).await?;
@@ -359,8 +359,8 @@ pub async fn unread_count(
     ),
     responses(
         (status = 200, description = "An event stream of new items", body = String, content_type = "text/event-stream"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this subscriber's token, or missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -370,7 +370,7 @@ pub async fn stream(
     Path(subscriber): Path<String>,
     Query(params): Query<TokenParams>,
     headers: HeaderMap,
-) -> Result<Response, NotifyError> {
+) -> Result<Response, Problem> {
     check_ids(&subscriber, None)?;
     caller.allow(&state, &subscriber, false)?;
     let last = headers
@@ -406,24 +406,20 @@ pub async fn stream(
     params(("id" = String, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "The token", body = InboxToken),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscriber", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn inbox_token(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyWrite>,
     Path(id): Path<String>,
-) -> Result<Json<InboxToken>, NotifyError> {
-    access.writer()?;
+) -> Result<Json<InboxToken>, Problem> {
     check_ids(&id, None)?;
     let inbox = &state.inner.inbox;
     if !inbox.subscriber_exists(&id).await? {
-        return Err(NotifyError::NotFound(format!(
-            "no subscriber with id {id:?}"
-        )));
+        return Err(Problem::not_found(format!("no subscriber with id {id:?}")));
     }
     Ok(Json(InboxToken {
         token: inbox.token(&id),

@@ -2,12 +2,13 @@
 
 use axum::extract::State;
 
+use praxis_http::Require;
+use praxis_http::access::Authenticated;
+use praxis_http::responses::Unauthorized;
 use praxis_http::{Json, Path, Problem};
 
-use super::auth::Access;
 use super::dto::MessageView;
 use super::{AppState, TAG};
-use crate::error::NotifyError;
 
 /// A message: its overall state, each delivery's state and every attempt.
 ///
@@ -21,19 +22,19 @@ use crate::error::NotifyError;
     params(("id" = String, Path, description = "Message id")),
     responses(
         (status = 200, description = "The message", body = MessageView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_message(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<Authenticated>,
     Path(id): Path<String>,
-) -> Result<Json<MessageView>, NotifyError> {
-    let (owner, admin) = access.principal()?;
+) -> Result<Json<MessageView>, Problem> {
+    let (owner, admin) = (who.subject(), who.is_admin());
     let store = &state.inner.store;
-    let not_found = || NotifyError::NotFound(format!("no message with id {id:?}"));
+    let not_found = || Problem::not_found(format!("no message with id {id:?}"));
     if id.len() > 64 {
         return Err(not_found());
     }

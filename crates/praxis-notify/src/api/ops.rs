@@ -3,14 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use praxis_http::Require;
 use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::NotifyWrite;
 use super::dto::{DeadLetterPage, DeadLetterParams, DeliveryView, ProvidersView};
 use super::{AppState, TAG};
 use crate::channels::Channel;
-use crate::error::NotifyError;
 use crate::model::now_ms;
 use crate::queue::Requeued;
 
@@ -29,21 +30,19 @@ const MAX_LIMIT: u32 = 500;
     responses(
         (status = 200, description = "A page of failed deliveries", body = DeadLetterPage),
         (status = 400, description = "Bad channel, cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyWrite>,
     Query(params): Query<DeadLetterParams>,
-) -> Result<Json<DeadLetterPage>, NotifyError> {
-    access.writer()?;
+) -> Result<Json<DeadLetterPage>, Problem> {
     let channel = match params.channel.as_deref() {
         None | Some("") => None,
         Some(c) => Some(Channel::parse(c).ok_or_else(|| {
-            NotifyError::Invalid(vec![FieldError::new(
+            Problem::validation(vec![FieldError::new(
                 "channel",
                 "must be email, webhook, sms, push or in_app",
             )])
@@ -77,20 +76,18 @@ pub async fn list_dead_letters(
     params(("id" = String, Path, description = "Delivery id")),
     responses(
         (status = 202, description = "Queued again", body = DeliveryView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such delivery", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The delivery is not failed", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn requeue_dead_letter(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyWrite>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<DeliveryView>), NotifyError> {
-    access.writer()?;
-    let not_found = || NotifyError::NotFound(format!("no delivery with id {id:?}"));
+) -> Result<(StatusCode, Json<DeliveryView>), Problem> {
+    let not_found = || Problem::not_found(format!("no delivery with id {id:?}"));
     if id.len() > 64 {
         return Err(not_found());
     }
@@ -101,13 +98,13 @@ pub async fn requeue_dead_letter(
         }
         Requeued::NotFound => return Err(not_found()),
         Requeued::NotFailed(s) => {
-            return Err(NotifyError::Conflict {
-                slug: "not-a-dead-letter",
-                detail: format!(
+            return Err(Problem::conflict(
+                "not-a-dead-letter",
+                format!(
                     "delivery {id} is {}, not failed: only dead letters can be requeued",
                     s.as_str()
                 ),
-            });
+            ));
         }
     }
     let store = &state.inner.store;
@@ -127,16 +124,14 @@ pub async fn requeue_dead_letter(
     tag = TAG,
     responses(
         (status = 200, description = "Dispatch state of this process", body = ProvidersView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn providers(
     State(state): State<AppState>,
-    access: Access,
-) -> Result<Json<ProvidersView>, NotifyError> {
-    access.writer()?;
+    _: Require<NotifyWrite>,
+) -> Result<Json<ProvidersView>, Problem> {
     Ok(Json(ProvidersView {
         channels: state.inner.dispatch.status(),
     }))

@@ -4,14 +4,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use praxis_http::Require;
 use praxis_http::idempotency::{key_from_headers, run_idempotent, to_json};
+use praxis_http::responses::{Forbidden, Unauthorized, Unprocessable};
 use praxis_http::{FieldError, Json, Problem};
 
-use super::auth::Access;
+use super::auth::NotifyWrite;
 use super::dto::{BulkItem, BulkResult, BulkSend, SendAccepted};
 use super::{AppState, TAG};
 use crate::accept::SendRequest;
-use crate::error::NotifyError;
 use crate::model::{MessageRecord, now_ms};
 
 /// Send a notification.
@@ -35,26 +36,24 @@ use crate::model::{MessageRecord, now_ms};
         (status = 202, description = "Accepted and queued", body = SendAccepted),
         (status = 200, description = "Accepted before with this idempotency key, or within the dedupe window", body = SendAccepted),
         (status = 400, description = "Invalid request; `errors` names each field (template, channels[i], data.<variable>, to, to.email, digest, digest.window, dedupe_window, ...)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency key used for a different message", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden, Unprocessable,
     ),
     security(("bearer" = []))
 )]
 pub async fn send(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<NotifyWrite>,
     headers: HeaderMap,
     Json(req): Json<SendRequest>,
-) -> Result<Response, NotifyError> {
-    let sender = access.writer()?;
+) -> Result<Response, Problem> {
+    let sender = who.subject();
     let header_key = key_from_headers(&headers)?;
     let accepter = &state.inner.accepter;
     let lookups = accepter.lookups(&[&req]).await?;
     let message = accepter
         .prepare(&lookups, sender, &req, header_key.as_deref(), now_ms(), "")
-        .map_err(NotifyError::Invalid)?;
+        .map_err(Problem::validation)?;
     let result = accepter
         .accept(std::slice::from_ref(&message))
         .await?
@@ -90,21 +89,17 @@ pub async fn send(
     responses(
         (status = 200, description = "One result per item", body = BulkResult),
         (status = 400, description = "Malformed body or bad item count", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn send_bulk(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<NotifyWrite>,
     headers: HeaderMap,
     Json(req): Json<BulkSend>,
-) -> Response {
-    let sender = match access.writer() {
-        Ok(s) => s,
-        Err(p) => return p.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let sender = who.subject();
     let max = state.inner.settings.bulk_max;
     if req.messages.is_empty() || req.messages.len() > max {
         let mut p = Problem::validation(vec![FieldError::new(
@@ -112,7 +107,7 @@ pub async fn send_bulk(
             format!("must hold 1 to {max} messages, got {}", req.messages.len()),
         )]);
         p.detail = format!("a bulk send takes 1 to {max} messages");
-        return p.into_response();
+        return Err(p);
     }
     let body = serde_json::to_vec(&req).unwrap_or_default();
     run_idempotent(
@@ -122,14 +117,14 @@ pub async fn send_bulk(
         "POST /api/v1/notify/send/bulk",
         &body,
         || async {
-            let answer = bulk(&state, sender, &req).await.map_err(Problem::from)?;
+            let answer = bulk(&state, sender, &req).await?;
             Ok((StatusCode::OK, to_json(&answer)?))
         },
     )
     .await
 }
 
-async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkResult, NotifyError> {
+async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkResult, Problem> {
     let accepter = &state.inner.accepter;
     let mut results: Vec<Option<BulkItem>> = vec![None; req.messages.len()];
     let mut parsed: Vec<(usize, SendRequest)> = Vec::new();

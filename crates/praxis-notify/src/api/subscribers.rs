@@ -9,16 +9,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use praxis_http::Require;
 use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
+use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::{NotifyRead, NotifyWrite};
 use super::dto::{PutSubscriber, SubscriberPage, SubscriberView};
 use super::{AppState, TAG};
 use crate::accept::topic_key;
 use crate::address;
 use crate::channels::Channel;
-use crate::error::NotifyError;
 use crate::model::{Preferences, Subscriber, now_ms};
 use crate::quiet_hours::QuietHours;
 
@@ -41,18 +42,17 @@ const MAX_LIMIT: u32 = 500;
         (status = 201, description = "Created", body = SubscriberView),
         (status = 200, description = "Replaced", body = SubscriberView),
         (status = 400, description = "Invalid address; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn put_subscriber(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<NotifyWrite>,
     Path(id): Path<String>,
     Json(req): Json<PutSubscriber>,
-) -> Result<(StatusCode, Json<SubscriberView>), NotifyError> {
-    let owner = access.writer()?;
+) -> Result<(StatusCode, Json<SubscriberView>), Problem> {
+    let owner = who.subject();
     let mut errors = Vec::new();
     let id = address::subscriber_id(&id)
         .map_err(|m| errors.push(FieldError::new("id", m)))
@@ -104,7 +104,7 @@ pub async fn put_subscriber(
         errors.push(FieldError::new("webhook_url", m));
     }
     if !errors.is_empty() {
-        return Err(NotifyError::Invalid(errors));
+        return Err(Problem::validation(errors));
     }
     let now = now_ms();
     let subscriber = Subscriber {
@@ -144,19 +144,17 @@ pub async fn put_subscriber(
     params(("id" = String, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "The subscriber", body = SubscriberView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscriber", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_subscriber(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyRead>,
     Path(id): Path<String>,
-) -> Result<Json<SubscriberView>, NotifyError> {
-    access.reader()?;
-    let missing = || NotifyError::NotFound(format!("no subscriber with id {id:?}"));
+) -> Result<Json<SubscriberView>, Problem> {
+    let missing = || Problem::not_found(format!("no subscriber with id {id:?}"));
     if address::subscriber_id(&id).is_err() {
         return Err(missing());
     }
@@ -178,19 +176,17 @@ pub async fn get_subscriber(
     params(("id" = String, Path, description = "Subscriber id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscriber", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn delete_subscriber(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyWrite>,
     Path(id): Path<String>,
-) -> Result<StatusCode, NotifyError> {
-    access.writer()?;
-    let missing = || NotifyError::NotFound(format!("no subscriber with id {id:?}"));
+) -> Result<StatusCode, Problem> {
+    let missing = || Problem::not_found(format!("no subscriber with id {id:?}"));
     if address::subscriber_id(&id).is_err() {
         return Err(missing());
     }
@@ -210,17 +206,15 @@ pub async fn delete_subscriber(
     responses(
         (status = 200, description = "A page of subscribers", body = SubscriberPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn list_subscribers(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyRead>,
     Query(params): Query<PageParams>,
-) -> Result<Json<SubscriberPage>, NotifyError> {
-    access.reader()?;
+) -> Result<Json<SubscriberPage>, Problem> {
     let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after: Option<String> = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let rows = state
@@ -341,24 +335,22 @@ pub fn parse_preferences(body: &Value) -> Result<Preferences, Vec<FieldError>> {
     responses(
         (status = 200, description = "The stored preferences", body = PreferencesView),
         (status = 400, description = "Unknown channel, bad topic key or flag; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscriber", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn put_preferences(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyWrite>,
     Path(id): Path<String>,
     Json(body): Json<Value>,
-) -> Result<Json<PreferencesView>, NotifyError> {
-    access.writer()?;
-    let missing = || NotifyError::NotFound(format!("no subscriber with id {id:?}"));
+) -> Result<Json<PreferencesView>, Problem> {
+    let missing = || Problem::not_found(format!("no subscriber with id {id:?}"));
     if address::subscriber_id(&id).is_err() {
         return Err(missing());
     }
-    let prefs = parse_preferences(&body).map_err(NotifyError::Invalid)?;
+    let prefs = parse_preferences(&body).map_err(Problem::validation)?;
     if !state
         .inner
         .store
@@ -378,19 +370,17 @@ pub async fn put_preferences(
     params(("id" = String, Path, description = "Subscriber id")),
     responses(
         (status = 200, description = "The preferences", body = PreferencesView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscriber", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_preferences(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyRead>,
     Path(id): Path<String>,
-) -> Result<Json<PreferencesView>, NotifyError> {
-    access.reader()?;
-    let missing = || NotifyError::NotFound(format!("no subscriber with id {id:?}"));
+) -> Result<Json<PreferencesView>, Problem> {
+    let missing = || Problem::not_found(format!("no subscriber with id {id:?}"));
     if address::subscriber_id(&id).is_err() {
         return Err(missing());
     }

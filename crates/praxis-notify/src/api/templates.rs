@@ -2,18 +2,19 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
+use praxis_http::Require;
 use praxis_http::idempotency::{run_idempotent, to_json};
 use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
+use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::{NotifyRead, NotifyWrite};
 use super::dto::{CreateTemplate, TemplatePage, TemplateView};
 use super::{AppState, TAG};
 use crate::address;
-use crate::error::NotifyError;
 use crate::model::now_ms;
 use crate::templates::{TemplateVersion, check_render, compile_sources};
 
@@ -38,21 +39,17 @@ const MAX_LIMIT: u32 = 200;
         (status = 201, description = "Created (version 1, or the next version)", body = TemplateView),
         (status = 200, description = "Identical to the latest version, which is returned", body = TemplateView),
         (status = 400, description = "Invalid template; `errors` names each part with line and column", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn create_template(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<NotifyWrite>,
     headers: HeaderMap,
     Json(req): Json<CreateTemplate>,
-) -> Response {
-    let owner = match access.writer() {
-        Ok(o) => o,
-        Err(p) => return p.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let owner = who.subject();
     let body = serde_json::to_vec(&req).unwrap_or_default();
     run_idempotent(
         &state.inner.idempotency,
@@ -61,7 +58,7 @@ pub async fn create_template(
         "POST /api/v1/notify/templates",
         &body,
         || async {
-            let (status, view) = create(&state, owner, &req).await.map_err(Problem::from)?;
+            let (status, view) = create(&state, owner, &req).await?;
             Ok((status, to_json(&view)?))
         },
     )
@@ -72,7 +69,7 @@ async fn create(
     state: &AppState,
     owner: &str,
     req: &CreateTemplate,
-) -> Result<(StatusCode, TemplateView), NotifyError> {
+) -> Result<(StatusCode, TemplateView), Problem> {
     let mut errors = Vec::new();
     if let Err(m) = address::template_name(&req.name) {
         errors.push(FieldError::new("name", m));
@@ -93,10 +90,10 @@ async fn create(
         }
     };
     if !errors.is_empty() {
-        return Err(NotifyError::Invalid(errors));
+        return Err(Problem::validation(errors));
     }
     let Some((sources, compiled)) = compiled else {
-        return Err(NotifyError::field("channels", "is invalid"));
+        return Err(Problem::invalid("channels", "is invalid"));
     };
     let now = now_ms();
     let candidate = TemplateVersion {
@@ -112,7 +109,7 @@ async fn create(
         let channels: Vec<_> = candidate.compiled.keys().copied().collect();
         let errors = check_render(&candidate, &channels, example, "channels.");
         if !errors.is_empty() {
-            return Err(NotifyError::Invalid(errors));
+            return Err(Problem::validation(errors));
         }
     }
     let templates = &state.inner.templates;
@@ -146,17 +143,15 @@ async fn create(
     responses(
         (status = 200, description = "A page of templates", body = TemplatePage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn list_templates(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyRead>,
     Query(params): Query<PageParams>,
-) -> Result<Json<TemplatePage>, NotifyError> {
-    access.reader()?;
+) -> Result<Json<TemplatePage>, Problem> {
     let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after: Option<String> = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let rows = state
@@ -185,18 +180,16 @@ pub async fn list_templates(
     params(("name" = String, Path, description = "Template name")),
     responses(
         (status = 200, description = "The latest version", body = TemplateView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_template(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyRead>,
     Path(name): Path<String>,
-) -> Result<Json<TemplateView>, NotifyError> {
-    access.reader()?;
+) -> Result<Json<TemplateView>, Problem> {
     find(&state, &name, None).await
 }
 
@@ -211,18 +204,16 @@ pub async fn get_template(
     ),
     responses(
         (status = 200, description = "The version", body = TemplateView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template or version", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_template_version(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyRead>,
     Path((name, version)): Path<(String, i64)>,
-) -> Result<Json<TemplateView>, NotifyError> {
-    access.reader()?;
+) -> Result<Json<TemplateView>, Problem> {
     find(&state, &name, Some(version)).await
 }
 
@@ -230,10 +221,10 @@ async fn find(
     state: &AppState,
     name: &str,
     version: Option<i64>,
-) -> Result<Json<TemplateView>, NotifyError> {
+) -> Result<Json<TemplateView>, Problem> {
     let missing = || match version {
-        Some(v) => NotifyError::NotFound(format!("template {name:?} has no version {v}")),
-        None => NotifyError::NotFound(format!("no template named {name:?}")),
+        Some(v) => Problem::not_found(format!("template {name:?} has no version {v}")),
+        None => Problem::not_found(format!("no template named {name:?}")),
     };
     if address::template_name(name).is_err() {
         return Err(missing());

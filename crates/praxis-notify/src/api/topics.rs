@@ -7,14 +7,15 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use praxis_http::Require;
 use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
+use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::{NotifyRead, NotifyWrite};
 use super::{AppState, TAG};
 use crate::accept::topic_key;
 use crate::address;
-use crate::error::NotifyError;
 use crate::model::{TopicRecord, now_ms, rfc3339};
 
 /// Default page size of a topic's subscribers.
@@ -69,8 +70,8 @@ pub struct TopicView {
     pub next_cursor: Option<String>,
 }
 
-fn not_found(key: &str) -> NotifyError {
-    NotifyError::NotFound(format!("no topic with key {key:?}"))
+fn not_found(key: &str) -> Problem {
+    Problem::not_found(format!("no topic with key {key:?}"))
 }
 
 /// Create a topic (idempotent; a `name` given renames an existing one).
@@ -84,18 +85,17 @@ fn not_found(key: &str) -> NotifyError {
         (status = 201, description = "Created", body = TopicView),
         (status = 200, description = "Existed", body = TopicView),
         (status = 400, description = "Bad key or name", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn put_topic(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<NotifyWrite>,
     Path(key): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<TopicView>), NotifyError> {
-    let owner = access.writer()?;
+) -> Result<(StatusCode, Json<TopicView>), Problem> {
+    let owner = who.subject();
     let mut errors = Vec::new();
     if let Err(m) = topic_key(&key) {
         errors.push(FieldError::new("key", m));
@@ -104,7 +104,7 @@ pub async fn put_topic(
         PutTopic::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| NotifyError::field("body", format!("is not a topic: {e}")))?
+            .map_err(|e| Problem::invalid("body", format!("is not a topic: {e}")))?
     };
     if let Some(n) = &req.name
         && (n.is_empty() || n.len() > MAX_NAME)
@@ -115,7 +115,7 @@ pub async fn put_topic(
         ));
     }
     if !errors.is_empty() {
-        return Err(NotifyError::Invalid(errors));
+        return Err(Problem::validation(errors));
     }
     let created = state
         .inner
@@ -141,7 +141,7 @@ async fn view(
     key: &str,
     after: Option<&str>,
     limit: u32,
-) -> Result<TopicView, NotifyError> {
+) -> Result<TopicView, Problem> {
     let store = &state.inner.store;
     let topic = store.topic(key).await?.ok_or_else(|| not_found(key))?;
     let ids = store.topic_subscribers(key, after, limit + 1).await?;
@@ -165,19 +165,17 @@ async fn view(
     responses(
         (status = 200, description = "The topic", body = TopicView),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such topic", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_topic(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyRead>,
     Path(key): Path<String>,
     Query(params): Query<PageParams>,
-) -> Result<Json<TopicView>, NotifyError> {
-    access.reader()?;
+) -> Result<Json<TopicView>, Problem> {
     if topic_key(&key).is_err() {
         return Err(not_found(&key));
     }
@@ -196,25 +194,23 @@ pub async fn get_topic(
     responses(
         (status = 200, description = "Added", body = Added),
         (status = 400, description = "Bad or unknown subscriber ids; `errors` names each", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such topic", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn add_subscribers(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyWrite>,
     Path(key): Path<String>,
     Json(req): Json<AddSubscribers>,
-) -> Result<Json<Added>, NotifyError> {
-    access.writer()?;
+) -> Result<Json<Added>, Problem> {
     let store = &state.inner.store;
     if topic_key(&key).is_err() || store.topic(&key).await?.is_none() {
         return Err(not_found(&key));
     }
     if req.subscribers.is_empty() || req.subscribers.len() > MAX_ADD {
-        return Err(NotifyError::field(
+        return Err(Problem::invalid(
             "subscribers",
             format!("must list 1 to {MAX_ADD} subscriber ids"),
         ));
@@ -242,7 +238,7 @@ pub async fn add_subscribers(
         }
     }
     if !errors.is_empty() {
-        return Err(NotifyError::Invalid(errors));
+        return Err(Problem::validation(errors));
     }
     let added = store
         .add_topic_subscribers(&key, &req.subscribers, now_ms())
@@ -258,22 +254,20 @@ pub async fn add_subscribers(
     params(("key" = String, Path, description = "Topic key"), ("id" = String, Path, description = "Subscriber id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such topic, or the subscriber is not in it", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn remove_subscriber(
     State(state): State<AppState>,
-    access: Access,
+    _: Require<NotifyWrite>,
     Path((key, id)): Path<(String, String)>,
-) -> Result<StatusCode, NotifyError> {
-    access.writer()?;
+) -> Result<StatusCode, Problem> {
     if state.inner.store.remove_topic_subscriber(&key, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(NotifyError::NotFound(format!(
+        Err(Problem::not_found(format!(
             "subscriber {id:?} is not in topic {key:?}"
         )))
     }

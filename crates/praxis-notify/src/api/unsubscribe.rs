@@ -22,7 +22,6 @@ use utoipa::{IntoParams, ToSchema};
 use praxis_http::{Json, Problem, Query};
 
 use super::{AppState, TAG};
-use crate::error::NotifyError;
 use crate::model::now_ms;
 use crate::unsubscribe::{self, Scope, Signer};
 
@@ -49,10 +48,10 @@ pub struct Unsubscribed {
 }
 
 /// The subscriber and scope of a token; 400 naming `token` when it is not valid.
-fn check(state: &AppState, token: &str) -> Result<(String, Scope), NotifyError> {
+fn check(state: &AppState, token: &str) -> Result<(String, Scope), Problem> {
     Signer::new(&state.inner.settings.token_secret)
         .verify(token)
-        .map_err(|e| NotifyError::field("token", e.to_string()))
+        .map_err(|e| Problem::invalid("token", e.to_string()))
 }
 
 /// Headers of the HTML pages: not cached, not indexed, the token not leaked as a referrer,
@@ -125,10 +124,10 @@ fn page(title: &str, inner: &str) -> String {
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
     Query(params): Query<UnsubscribeParams>,
-) -> Result<Response, NotifyError> {
+) -> Result<Response, Problem> {
     let (subscriber, scope) = check(&state, &params.token)?;
     if state.inner.store.subscriber(&subscriber).await?.is_none() {
-        return Err(NotifyError::NotFound(
+        return Err(Problem::not_found(
             "the subscriber of this link no longer exists".to_owned(),
         ));
     }
@@ -162,12 +161,12 @@ pub async fn unsubscribe(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<UnsubscribeParams>,
-) -> Result<Response, NotifyError> {
+) -> Result<Response, Problem> {
     let (subscriber, scope) = check(&state, &params.token)?;
     let changed = unsubscribe::opt_out(&state.inner.store, &subscriber, &scope, now_ms())
         .await?
         .ok_or_else(|| {
-            NotifyError::NotFound("the subscriber of this link no longer exists".to_owned())
+            Problem::not_found("the subscriber of this link no longer exists".to_owned())
         })?;
     if changed {
         tracing::info!(subscriber_id = %subscriber, topic = ?scope.topic(), "unsubscribed from email through a one-click link");

@@ -5,10 +5,7 @@
 //! opened to anonymous callers with `anonymous_create` (owner `anonymous`; such links cannot
 //! be managed later). The redirect is public.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-
-use praxis_http::{Caller, Problem};
+use praxis_http::{Caller, Problem, Require, Scope};
 
 use crate::links::Principal;
 use crate::settings::ShortenerSettings;
@@ -18,48 +15,41 @@ pub const LINKS_READ: &str = "links:read";
 /// Scope of the writing routes (create, bulk create, change, delete).
 pub const LINKS_WRITE: &str = "links:write";
 
-/// The caller of a shortener route; an extractor (401 for credentials that are not valid).
-#[derive(Debug, Clone)]
-pub struct Access {
-    caller: Caller,
+/// Reading routes: `links:read`.
+#[derive(Debug)]
+pub struct LinksRead;
+
+impl Scope for LinksRead {
+    const NAME: &'static str = LINKS_READ;
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Access {
-    type Rejection = Problem;
+/// Changing routes: `links:write`.
+#[derive(Debug)]
+pub struct LinksWrite;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self {
-            caller: Caller::from_request_parts(parts, state).await?,
-        })
+impl Scope for LinksWrite {
+    const NAME: &'static str = LINKS_WRITE;
+}
+
+/// Who acts on links, for the link service.
+pub fn acting<S: Scope>(who: &Require<S>) -> Principal<'_> {
+    Principal {
+        owner: who.subject(),
+        admin: who.is_admin(),
     }
 }
 
-impl Access {
-    fn principal(&self) -> Principal<'_> {
-        Principal {
-            owner: self.caller.owner_id(),
-            admin: self.caller.is_admin(),
-        }
+/// Who creates links: a caller with `links:write`, or an anonymous caller when
+/// `anonymous_create` is on (credentials that are presented must still hold the scope).
+pub fn creator<'a>(
+    caller: &'a Caller,
+    settings: &ShortenerSettings,
+) -> Result<Principal<'a>, Problem> {
+    if !(settings.anonymous_create && caller.is_anonymous()) {
+        Require::<LinksWrite>::check(caller)?;
     }
-
-    /// For reading routes: 401 when anonymous, 403 without `links:read`.
-    pub fn reader(&self) -> Result<Principal<'_>, Problem> {
-        self.caller.require_scope(LINKS_READ)?;
-        Ok(self.principal())
-    }
-
-    /// For changing routes: 401 when anonymous, 403 without `links:write`.
-    pub fn writer(&self) -> Result<Principal<'_>, Problem> {
-        self.caller.require_scope(LINKS_WRITE)?;
-        Ok(self.principal())
-    }
-
-    /// For creating links: like [`Access::writer`], or an anonymous caller when
-    /// `anonymous_create` is on (credentials that are presented must still hold the scope).
-    pub fn creator(&self, settings: &ShortenerSettings) -> Result<Principal<'_>, Problem> {
-        if settings.anonymous_create && self.caller.is_anonymous() {
-            return Ok(self.principal());
-        }
-        self.writer()
-    }
+    Ok(Principal {
+        owner: caller.owner_id(),
+        admin: caller.is_admin(),
+    })
 }

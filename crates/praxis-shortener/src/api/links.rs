@@ -2,13 +2,15 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use praxis_http::idempotency::{run_idempotent, to_json};
 use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::responses::{BadRequest, Forbidden, Unauthorized, Unprocessable};
+use praxis_http::{Caller, Require};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::{LinksRead, LinksWrite, acting, creator};
 use super::dto::{
     BulkCreate, BulkItem, BulkResult, CreateLink, LinkPage, LinkView, ListParams, UpdateLink,
 };
@@ -39,24 +41,18 @@ const MAX_OWNER_LEN: usize = 128;
     responses(
         (status = 201, description = "Created", body = LinkView),
         (status = 200, description = "Existing link returned (find_if_exists)", body = LinkView),
-        (status = 400, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Alias taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+        BadRequest, Unauthorized, Forbidden, Unprocessable,
     ),
     security(("bearer" = []))
 )]
 pub async fn create_link(
     State(state): State<AppState>,
-    access: Access,
+    caller: Caller,
     headers: HeaderMap,
     Json(req): Json<CreateLink>,
-) -> Response {
-    let who = match access.creator(state.settings()) {
-        Ok(w) => w,
-        Err(p) => return p.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let who = creator(&caller, state.settings())?;
     let body = serde_json::to_vec(&req).unwrap_or_default();
     let store = &state.inner.idempotency;
     run_idempotent(
@@ -104,21 +100,17 @@ pub async fn create_link(
     responses(
         (status = 200, description = "One result per item", body = BulkResult),
         (status = 400, description = "Malformed body or bad item count", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn bulk_create(
     State(state): State<AppState>,
-    access: Access,
+    caller: Caller,
     headers: HeaderMap,
     Json(req): Json<BulkCreate>,
-) -> Response {
-    let who = match access.creator(state.settings()) {
-        Ok(w) => w,
-        Err(p) => return p.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let who = creator(&caller, state.settings())?;
     let max = state.settings().bulk_max;
     if req.links.is_empty() || req.links.len() > max {
         let mut p = Problem::validation(vec![FieldError::new(
@@ -126,7 +118,7 @@ pub async fn bulk_create(
             format!("must hold 1 to {max} links, got {}", req.links.len()),
         )]);
         p.detail = format!("a bulk create takes 1 to {max} links");
-        return p.into_response();
+        return Err(p);
     }
     let body = serde_json::to_vec(&req).unwrap_or_default();
     let store = &state.inner.idempotency;
@@ -162,7 +154,7 @@ pub async fn bulk_create(
                     Ok(Created::Existing(rec)) => {
                         succeeded(*index, StatusCode::OK, LinkView::new(&rec, settings, now))
                     }
-                    Err(e) => failed(*index, e.to_problem()),
+                    Err(e) => failed(*index, e.into()),
                 });
             }
             let results: Vec<BulkItem> = results.into_iter().flatten().collect();
@@ -221,17 +213,16 @@ fn failed(index: usize, problem: Problem) -> BulkItem {
     responses(
         (status = 200, description = "A page of links", body = LinkPage),
         (status = 400, description = "Bad cursor, limit, tag or owner", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope links:read, or owner of another account without the admin role", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn list_links(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<LinksRead>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<LinkPage>, Problem> {
-    let caller = access.reader()?;
+    let caller = acting(&who);
     let who = match params.owner.as_deref() {
         None => caller,
         Some(o) if o.is_empty() || o.len() > MAX_OWNER_LEN => {
@@ -283,18 +274,17 @@ pub async fn list_links(
     params(("code" = String, Path, description = "The link's code")),
     responses(
         (status = 200, description = "The link", body = LinkView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn get_link(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<LinksRead>,
     Path(code): Path<String>,
 ) -> Result<Json<LinkView>, Problem> {
-    let who = access.reader()?;
+    let who = acting(&who);
     let rec = state.links().get(who, &code).await?;
     Ok(Json(LinkView::new(&rec, state.settings(), now_ms())))
 }
@@ -310,19 +300,18 @@ pub async fn get_link(
     responses(
         (status = 200, description = "The changed link", body = LinkView),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn update_link(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<LinksWrite>,
     Path(code): Path<String>,
     Json(patch): Json<UpdateLink>,
 ) -> Result<Json<LinkView>, Problem> {
-    let who = access.writer()?;
+    let who = acting(&who);
     let rec = state.links().update(who, &code, &patch).await?;
     Ok(Json(LinkView::new(&rec, state.settings(), now_ms())))
 }
@@ -335,18 +324,17 @@ pub async fn update_link(
     params(("code" = String, Path, description = "The link's code")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn delete_link(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<LinksWrite>,
     Path(code): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let who = access.writer()?;
+    let who = acting(&who);
     state.links().delete(who, &code).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,9 +4,11 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use praxis_http::Require;
+use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::{LinksRead, acting};
 use super::dto::QrParams;
 use super::{AppState, TAG};
 use crate::qr::{DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QrFormat, render};
@@ -21,19 +23,18 @@ use crate::qr::{DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QrFormat, render};
         (status = 200, description = "The image", content_type = "image/png"),
         (status = 200, description = "The image", content_type = "image/svg+xml"),
         (status = 400, description = "Bad format or size", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope links:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn link_qr(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<LinksRead>,
     Path(code): Path<String>,
     Query(params): Query<QrParams>,
 ) -> Result<Response, Problem> {
-    let who = access.reader()?;
+    let who = acting(&who);
     let mut errors = Vec::new();
     let format = match params.format.as_deref() {
         None => QrFormat::Png,

@@ -38,7 +38,7 @@ pub async fn follow(
     Path(code): Path<String>,
     // The request itself rather than `HeaderMap`/`Uri` extractors, which would clone them.
     request: Request,
-) -> Response {
+) -> Result<Response, Problem> {
     let count = request.method() != Method::HEAD;
     let headers = request.headers();
     match state
@@ -53,10 +53,9 @@ pub async fn follow(
             cache_control,
         }) => {
             let Ok(location) = HeaderValue::from_maybe_shared(Bytes::from(location)) else {
-                return Problem::internal(format_args!(
+                return Err(Problem::internal(format_args!(
                     "stored url of {code} is not a valid header value"
-                ))
-                .into_response();
+                )));
             };
             if count && state.inner.visits.enabled() {
                 state.inner.visits.record(Visit {
@@ -74,13 +73,14 @@ pub async fn follow(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static(cache_control),
             );
-            res
+            Ok(res)
         }
-        Ok(Resolution::NotFound) => {
-            Problem::not_found(format!("no link with code `{}`", truncate(&code))).into_response()
-        }
-        Ok(Resolution::Gone) => ShortenerError::Gone(code).into_response(),
-        Err(e) => ShortenerError::Infra(e).into_response(),
+        Ok(Resolution::NotFound) => Err(Problem::not_found(format!(
+            "no link with code `{}`",
+            truncate(&code)
+        ))),
+        Ok(Resolution::Gone) => Err(ShortenerError::Gone(code).into()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -2,9 +2,11 @@
 
 use axum::extract::State;
 
+use praxis_http::Require;
+use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{Json, Path, Problem, Query};
 
-use super::auth::Access;
+use super::auth::{LinksRead, acting};
 use super::dto::{StatsParams, StatsView};
 use super::{AppState, TAG};
 
@@ -19,19 +21,18 @@ use super::{AppState, TAG};
     responses(
         (status = 200, description = "Statistics", body = StatsView),
         (status = 400, description = "Bad date", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope links:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
 pub async fn link_stats(
     State(state): State<AppState>,
-    access: Access,
+    who: Require<LinksRead>,
     Path(code): Path<String>,
     Query(params): Query<StatsParams>,
 ) -> Result<Json<StatsView>, Problem> {
-    let who = access.reader()?;
+    let who = acting(&who);
     let stats = state
         .links()
         .stats(who, &code, params.from.as_deref(), params.to.as_deref())

@@ -54,10 +54,8 @@ pub fn format_rfc3339_ms(unix_ms: i64) -> String {
         .unwrap_or_else(|| unix_ms.to_string())
 }
 
-/// The current unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
+/// The clock of every table: unix milliseconds (UTC).
+pub use praxis_infra::sql::now_ms;
 
 #[cfg(test)]
 mod tests {

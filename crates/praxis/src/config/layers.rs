@@ -9,6 +9,10 @@ use super::ConfigError;
 use super::keys::{KeySpec, KeyTable};
 use super::source::EnvSource;
 
+/// The key of the HTTP rate-limit policies' table in the config file (`[rate_limit]`): kept
+/// whole for `super::rate_limit`, since tables have no environment variable nor flag.
+pub const RATE_LIMIT_TABLE: &str = "rate_limit";
+
 /// Where a key's effective value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -197,7 +201,7 @@ fn read_file(
     let mut errors = Vec::new();
     let origin = Origin::File(shown.clone());
     for (name, value) in toml_table {
-        if name == super::rate_limit::TABLE {
+        if name == RATE_LIMIT_TABLE {
             if value.is_table() {
                 layers.rate_limit = Some(value);
             } else {

@@ -12,7 +12,7 @@ use super::layers::{Layers, Origin};
 use super::{ConfigError, Reader};
 
 /// The key of the table in the config file.
-pub const TABLE: &str = "rate_limit";
+pub const TABLE: &str = super::layers::RATE_LIMIT_TABLE;
 
 /// The HTTP layer's validated policies and where they came from.
 #[derive(Debug, Clone)]

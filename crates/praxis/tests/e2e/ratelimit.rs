@@ -110,7 +110,7 @@ fn invalid_policies_stop_the_start_naming_file_policy_and_field() {
     let path = dir.path().join("praxis.toml");
     std::fs::write(
         &path,
-        POLICIES.replace("period = \"1h\"\nshadow", "period = \"1 hour\"\nshadow"),
+        POLICIES.replace("period = \"1h\"\nshadow", "period = \"an hour\"\nshadow"),
     )
     .expect("write");
     for cmd in ["config", "serve"] {
@@ -120,7 +120,7 @@ fn invalid_policies_stop_the_start_naming_file_policy_and_field() {
         assert!(
             err.contains("rate_limit in ")
                 && err.contains(
-                    "praxis.toml: policy \"redirect-shadow\": period: \"1 hour\" is not a period"
+                    "praxis.toml: policy \"redirect-shadow\": period: \"an hour\" is not a period"
                 ),
             "{err}"
         );
