@@ -5,43 +5,38 @@
 //! limits and circuit breakers.
 //!
 //! The pipeline:
-//! 1. **accept** ([`accept`]): `POST /api/v1/notify/send` validates the request, deduplicates
+//! 1. **accept** ([`workers::accept`]): `POST /api/v1/notify/send` validates the request, deduplicates
 //!    on the sender's idempotency key and writes the message with a `notify.accepted` bus event
 //!    in one transaction (the bus is the durable accept queue: an outbox table embedded, NATS
 //!    JetStream scaled);
-//! 2. **expand** ([`expand`]): the `notify-expand` consumer turns each message into delivery
+//! 2. **expand** ([`workers::expand`]): the `notify-expand` consumer turns each message into delivery
 //!    rows, one per channel and address, idempotently (a message in digest mode joins or
-//!    opens a batch: [`digest`]; the accept step's dedupe window is [`dedupe`]);
-//! 3. **dispatch** ([`dispatch`]): a worker per channel claims due deliveries with a lease
-//!    ([`queue`]) and runs them on a bounded pool: breaker, rate limit, render, send, record;
+//!    opens a batch: [`workers::digest`]; the accept step's dedupe window is [`domain::dedupe`]);
+//! 3. **dispatch** ([`workers::dispatch`]): a worker per channel claims due deliveries with a lease
+//!    ([`store::queue`]) and runs them on a bounded pool: breaker, rate limit, render, send, record;
 //!    retries with exponential backoff and full jitter; dead letters after the last attempt.
 //!
 //! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
+//!
+//! The crate has the shape of every system crate (imports only go down this list, never up):
+//! - [`api`]: the HTTP routes, their DTOs and the OpenAPI document; imports everything below;
+//! - [`workers`]: the pipeline stages and the background work (accept, expand, dispatch with
+//!   the channel senders, digest batches, the in-app inbox, the metrics sampler, retention);
+//!   imports `store` and `domain`;
+//! - [`store`]: the SQL (messages, deliveries, subscribers, topics, templates, the deliveries
+//!   queue, the unsubscribe write) and the migrations; imports `domain` only;
+//! - [`domain`]: the pure rules and types (channels, addresses, templates, quiet hours, the
+//!   SSRF checks, the dedupe window, unsubscribe tokens, the model); imports none of the others;
+//! - at the top: [`settings`], [`section`] (the config section), the system plug-in, [`error`].
 
-pub mod accept;
-pub mod address;
 pub mod api;
-pub mod channels;
-pub mod dedupe;
-pub mod digest;
-pub mod dispatch;
+pub mod domain;
 pub mod error;
-pub mod expand;
-pub mod inapp;
-pub mod metrics;
-mod migrations;
-pub mod model;
-pub mod queue;
-pub mod quiet_hours;
-pub mod retention;
 pub mod section;
 pub mod settings;
-pub mod ssrf;
 pub mod store;
 mod system;
-pub mod template;
-pub mod templates;
-pub mod unsubscribe;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -51,17 +46,18 @@ use praxis_http::system::{System, apply_migrations};
 use praxis_infra::{InfraError, Platform};
 
 pub use error::NotifyError;
-pub use migrations::MIGRATIONS;
 pub use section::NotifySection;
 pub use settings::{BreakerSettings, NotifySettings, PerChannel, ProviderLimit};
+pub use store::migrations::MIGRATIONS;
 pub use system::NotifySystem;
 
-use crate::accept::Accepter;
 use crate::api::AppState;
-use crate::dispatch::{Dispatch, Wakers, build_senders};
-use crate::queue::Queue;
 use crate::store::Store;
-use crate::templates::Templates;
+use crate::store::queue::Queue;
+use crate::store::templates::Templates;
+use crate::workers::accept::Accepter;
+use crate::workers::dispatch::{Dispatch, Wakers, build_senders};
+use crate::workers::{expand, inapp, metrics, retention};
 
 /// The running notification service of this process.
 #[derive(Debug, Clone)]
@@ -83,7 +79,7 @@ impl Notify {
 
     /// Checks the settings, builds the providers, subscribes the expander and starts a
     /// dispatcher per enabled channel, the metrics sampler and the retention task
-    /// ([`retention`]), all bound to `platform.shutdown`. Its migrations must have been
+    /// ([`workers::retention`]), all bound to `platform.shutdown`. Its migrations must have been
     /// applied (the binary applies every migration once, then launches).
     pub async fn launch(
         platform: &Platform,

@@ -13,10 +13,10 @@ use praxis_http::system::{Checks, Key, SecretSpec, SettingError, Settings};
 use praxis_kit::text::{format_duration, parse_duration};
 use serde::{Deserialize, Serialize};
 
-use crate::channels::Channel;
-use crate::channels::email::{SmtpSettings, SmtpTls};
-use crate::channels::standard_webhooks::Secret as WebhookSecret;
+use crate::domain::channel::Channel;
 use crate::settings::{BreakerSettings, NotifySettings, PerChannel, ProviderLimit};
+use crate::workers::channels::email::{SmtpSettings, SmtpTls};
+use crate::workers::channels::standard_webhooks::Secret as WebhookSecret;
 
 /// Provider names accepted in `rate_limits`.
 pub const PROVIDERS: &[&str] = &["smtp", "eml-file", "webhook", "sms-gateway", "push-gateway"];
@@ -466,7 +466,7 @@ fn ca_file_error(path: &PathBuf) -> Option<String> {
 impl Settings for NotifySection {
     fn validate(&self) -> Result<(), Vec<SettingError>> {
         let mut checks = Checks::new();
-        if let Err(e) = crate::address::sender(&self.email_from) {
+        if let Err(e) = crate::domain::address::sender(&self.email_from) {
             checks.fail("email_from", e);
         }
         checks.extend(gateway_url("sms_url", &self.sms_url));

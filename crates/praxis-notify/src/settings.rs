@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::channels::Channel;
-use crate::channels::email::SmtpSettings;
+use crate::domain::channel::Channel;
+use crate::workers::channels::email::SmtpSettings;
 
 /// Scope of the sending and managing routes (send, bulk, templates, subscribers, dead
 /// letters). The admin role implies it.
@@ -115,13 +115,13 @@ pub struct NotifySettings {
     pub max_schedule_ahead: Duration,
     /// How often queue depth and age are sampled for metrics.
     pub metrics_interval: Duration,
-    /// Webhooks may go to any address: the [SSRF guard](crate::ssrf) is off.
+    /// Webhooks may go to any address: the [SSRF guard](crate::domain::ssrf) is off.
     pub webhook_allow_private: bool,
     /// Ranges webhooks may reach although the SSRF guard refuses them by default (e.g. an
     /// internal receiver's network).
     pub webhook_allow_cidrs: Vec<praxis_http::client_ip::Cidr>,
     /// How long messages whose deliveries are all final are kept (with their deliveries and
-    /// attempts; inbox rows stay); zero keeps them forever. See [`crate::retention`].
+    /// attempts; inbox rows stay); zero keeps them forever. See [`crate::workers::retention`].
     pub retention: Duration,
     /// How often the pruning task runs.
     pub retention_interval: Duration,
@@ -177,8 +177,8 @@ impl Default for NotifySettings {
 
 impl NotifySettings {
     /// The SSRF guard's policy for webhook URLs.
-    pub fn ssrf_policy(&self) -> crate::ssrf::SsrfPolicy {
-        crate::ssrf::SsrfPolicy {
+    pub fn ssrf_policy(&self) -> crate::domain::ssrf::SsrfPolicy {
+        crate::domain::ssrf::SsrfPolicy {
             allow_private: self.webhook_allow_private,
             allow_cidrs: self.webhook_allow_cidrs.clone(),
         }
@@ -203,7 +203,7 @@ impl NotifySettings {
 
     /// Checks values that would make the service misbehave; the message names the setting.
     pub fn validate(&self) -> Result<(), String> {
-        crate::channels::standard_webhooks::Secret::parse(&self.webhook_secret)
+        crate::workers::channels::standard_webhooks::Secret::parse(&self.webhook_secret)
             .map_err(|e| format!("webhook_secret: {e}"))?;
         if self.token_secret.trim().len() < 16 {
             return Err("token_secret must be at least 16 bytes (a server-only secret that keys subscriber tokens)".into());
@@ -247,7 +247,7 @@ impl NotifySettings {
             return Err("breaker failures and open_for must be positive".into());
         }
         if let Some(base) = &self.public_base_url {
-            crate::unsubscribe::check_base_url(base)
+            crate::domain::unsubscribe::check_base_url(base)
                 .map_err(|e| format!("public_base_url: {e}"))?;
         }
         for (name, limit) in &self.rate_limits {

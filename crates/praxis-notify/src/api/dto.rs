@@ -9,12 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use praxis_http::Problem;
 
-use crate::channels::Channel;
-use crate::model::{
+use crate::domain::channel::Channel;
+use crate::domain::model::{
     AttemptRecord, DeliveryRecord, DeliveryState, MessageRecord, Subscriber, rfc3339,
 };
-use crate::template::TemplateSource;
-use crate::templates::TemplateVersion;
+use crate::domain::template::TemplateSource;
+use crate::store::templates::TemplateVersion;
 
 /// Answer of an accepted send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -28,7 +28,7 @@ pub struct SendAccepted {
 #[serde(deny_unknown_fields)]
 pub struct BulkSend {
     /// Up to 1000 send requests (each like the body of `POST /api/v1/notify/send`).
-    #[schema(value_type = Vec<crate::accept::SendRequest>)]
+    #[schema(value_type = Vec<crate::workers::accept::SendRequest>)]
     pub messages: Vec<Value>,
 }
 
@@ -201,7 +201,7 @@ pub struct MessageView {
     pub idempotency_key: Option<String>,
     /// Its digest, when sent in digest mode.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<crate::digest::DigestRequest>,
+    pub digest: Option<crate::workers::digest::DigestRequest>,
     /// Its dedupe window, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dedupe_window: Option<i64>,
@@ -229,10 +229,13 @@ impl MessageView {
             data: m.data.clone(),
             send_at: m.send_at.map(rfc3339),
             idempotency_key: m.idempotency_key.clone(),
-            digest: m.digest.as_ref().map(|d| crate::digest::DigestRequest {
-                window: d.window_ms / 1000,
-                key: Some(d.key.clone()),
-            }),
+            digest: m
+                .digest
+                .as_ref()
+                .map(|d| crate::workers::digest::DigestRequest {
+                    window: d.window_ms / 1000,
+                    key: Some(d.key.clone()),
+                }),
             dedupe_window: m.dedupe_window_ms.map(|ms| ms / 1000),
             created_at: rfc3339(m.created_at),
             deliveries: deliveries
@@ -448,5 +451,5 @@ pub struct DeadLetterPage {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProvidersView {
     /// One entry per enabled channel.
-    pub channels: Vec<crate::dispatch::ChannelStatus>,
+    pub channels: Vec<crate::workers::dispatch::ChannelStatus>,
 }

@@ -27,8 +27,8 @@ use praxis_http::{Json, Path, Problem, Query};
 
 use super::auth::{NotifyRead, NotifyWrite};
 use super::{AppState, TAG};
-use crate::inapp::{HEARTBEAT, InboxItem};
-use crate::model::{now_ms, rfc3339};
+use crate::domain::model::{now_ms, rfc3339};
+use crate::workers::inapp::{HEARTBEAT, InboxItem};
 
 /// Default page size of the inbox list.
 const DEFAULT_LIMIT: u32 = 50;

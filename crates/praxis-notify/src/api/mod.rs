@@ -37,13 +37,13 @@ use utoipa_axum::routes;
 
 use praxis_http::idempotency::IdempotencyStore;
 
-use crate::accept::Accepter;
-use crate::dispatch::{Dispatch, Wakers};
-use crate::inapp::Inbox;
-use crate::queue::Queue;
 use crate::settings::NotifySettings;
 use crate::store::Store;
-use crate::templates::Templates;
+use crate::store::queue::Queue;
+use crate::store::templates::Templates;
+use crate::workers::accept::Accepter;
+use crate::workers::dispatch::{Dispatch, Wakers};
+use crate::workers::inapp::Inbox;
 
 /// OpenAPI tag of the notification routes.
 pub const TAG: &str = "notify";

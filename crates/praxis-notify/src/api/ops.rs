@@ -11,9 +11,9 @@ use praxis_http::{FieldError, Json, Path, Problem, Query};
 use super::auth::NotifyWrite;
 use super::dto::{DeadLetterPage, DeadLetterParams, DeliveryView, ProvidersView};
 use super::{AppState, TAG};
-use crate::channels::Channel;
-use crate::model::now_ms;
-use crate::queue::Requeued;
+use crate::domain::channel::Channel;
+use crate::domain::model::now_ms;
+use crate::store::queue::Requeued;
 
 /// Default page size of the dead-letter list.
 const DEFAULT_LIMIT: u32 = 50;

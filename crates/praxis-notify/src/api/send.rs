@@ -12,8 +12,8 @@ use praxis_http::{FieldError, Json, Problem};
 use super::auth::NotifyWrite;
 use super::dto::{BulkItem, BulkResult, BulkSend, SendAccepted};
 use super::{AppState, TAG};
-use crate::accept::SendRequest;
-use crate::model::{MessageRecord, now_ms};
+use crate::domain::model::{MessageRecord, now_ms};
+use crate::workers::accept::SendRequest;
 
 /// Send a notification.
 ///

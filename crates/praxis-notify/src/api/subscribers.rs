@@ -17,11 +17,11 @@ use praxis_http::{FieldError, Json, Path, Problem, Query};
 use super::auth::{NotifyRead, NotifyWrite};
 use super::dto::{PutSubscriber, SubscriberPage, SubscriberView};
 use super::{AppState, TAG};
-use crate::accept::topic_key;
-use crate::address;
-use crate::channels::Channel;
-use crate::model::{Preferences, Subscriber, now_ms};
-use crate::quiet_hours::QuietHours;
+use crate::domain::address;
+use crate::domain::channel::Channel;
+use crate::domain::model::{Preferences, Subscriber, now_ms};
+use crate::domain::quiet_hours::QuietHours;
+use crate::workers::accept::topic_key;
 
 /// Default page size of the subscriber list.
 const DEFAULT_LIMIT: u32 = 50;

@@ -14,9 +14,9 @@ use praxis_http::{FieldError, Json, Path, Problem, Query};
 use super::auth::{NotifyRead, NotifyWrite};
 use super::dto::{CreateTemplate, TemplatePage, TemplateView};
 use super::{AppState, TAG};
-use crate::address;
-use crate::model::now_ms;
-use crate::templates::{TemplateVersion, check_render, compile_sources};
+use crate::domain::address;
+use crate::domain::model::now_ms;
+use crate::store::templates::{TemplateVersion, check_render, compile_sources};
 
 /// Default page size of the template list.
 const DEFAULT_LIMIT: u32 = 50;
@@ -162,9 +162,9 @@ pub async fn list_templates(
     let page = Page::from_overfetch(rows, limit, |t| t.name.clone());
     let mut items = Vec::with_capacity(page.items.len());
     for record in page.items {
-        items.push(TemplateView::from(&crate::templates::compile_record(
-            record,
-        )?));
+        items.push(TemplateView::from(
+            &crate::store::templates::compile_record(record)?,
+        ));
     }
     Ok(Json(TemplatePage {
         items,

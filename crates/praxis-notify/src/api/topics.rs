@@ -14,9 +14,9 @@ use praxis_http::{FieldError, Json, Path, Problem, Query};
 
 use super::auth::{NotifyRead, NotifyWrite};
 use super::{AppState, TAG};
-use crate::accept::topic_key;
-use crate::address;
-use crate::model::{TopicRecord, now_ms, rfc3339};
+use crate::domain::address;
+use crate::domain::model::{TopicRecord, now_ms, rfc3339};
+use crate::workers::accept::topic_key;
 
 /// Default page size of a topic's subscribers.
 const DEFAULT_LIMIT: u32 = 100;

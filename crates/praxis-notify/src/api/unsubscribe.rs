@@ -1,5 +1,5 @@
 //! The one-click unsubscribe route (RFC 8058) of the links in emails to subscribers (see
-//! [`crate::unsubscribe`]).
+//! [`crate::domain::unsubscribe`]).
 //!
 //! - `POST /api/v1/notify/unsubscribe?token=...`: no credentials (the signed token is the
 //!   credential); the body is ignored (mailbox providers send `List-Unsubscribe=One-Click` as
@@ -22,8 +22,8 @@ use utoipa::{IntoParams, ToSchema};
 use praxis_http::{Json, Problem, Query};
 
 use super::{AppState, TAG};
-use crate::model::now_ms;
-use crate::unsubscribe::{self, Scope, Signer};
+use crate::domain::model::now_ms;
+use crate::domain::unsubscribe::{Scope, Signer};
 
 /// Query of the unsubscribe route.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -163,7 +163,7 @@ pub async fn unsubscribe(
     Query(params): Query<UnsubscribeParams>,
 ) -> Result<Response, Problem> {
     let (subscriber, scope) = check(&state, &params.token)?;
-    let changed = unsubscribe::opt_out(&state.inner.store, &subscriber, &scope, now_ms())
+    let changed = crate::store::opt_out::opt_out(&state.inner.store, &subscriber, &scope, now_ms())
         .await?
         .ok_or_else(|| {
             Problem::not_found("the subscriber of this link no longer exists".to_owned())

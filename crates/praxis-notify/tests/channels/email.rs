@@ -1,7 +1,7 @@
 //! Email: SMTP against a real aiosmtpd server, and `.eml` files.
 
 use crate::support::{SmtpServer, closed_port, delivery_id, outgoing};
-use praxis_notify::channels::{EmailProvider, Provider, SendError, SmtpSettings, SmtpTls};
+use praxis_notify::workers::channels::{EmailProvider, Provider, SendError, SmtpSettings, SmtpTls};
 use std::time::Duration;
 
 fn smtp(port: u16) -> EmailProvider {

@@ -1,7 +1,8 @@
 //! SMS and push gateways against the same verifying receiver.
 
 use crate::support::{Receiver, Reply, delivery_id, outgoing, webhook_settings};
-use praxis_notify::channels::{Channel, GatewayProvider, Provider, SendError};
+use praxis_notify::domain::channel::Channel;
+use praxis_notify::workers::channels::{GatewayProvider, Provider, SendError};
 use std::time::Duration;
 
 #[tokio::test]

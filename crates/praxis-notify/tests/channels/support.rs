@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
-use praxis_notify::channels::standard_webhooks::{self, Secret, WebhookHeaders};
-use praxis_notify::channels::{Outgoing, WebhookSettings};
+use praxis_notify::workers::channels::standard_webhooks::{self, Secret, WebhookHeaders};
+use praxis_notify::workers::channels::{Outgoing, WebhookSettings};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -28,7 +28,7 @@ pub fn webhook_settings(timeout: Duration) -> WebhookSettings {
         timeout,
         user_agent: "praxis-notify-test/1".to_owned(),
         // The receivers listen on 127.0.0.1: the SSRF guard would refuse them.
-        ssrf: praxis_notify::ssrf::SsrfPolicy::allow_all(),
+        ssrf: praxis_notify::domain::ssrf::SsrfPolicy::allow_all(),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use praxis_notify::channels::{EmailProvider, Provider, SendError, SmtpSettings, SmtpTls};
+use praxis_notify::workers::channels::{EmailProvider, Provider, SendError, SmtpSettings, SmtpTls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 use crate::support::{SmtpServer, delivery_id, outgoing};

@@ -1,7 +1,7 @@
 //! Webhooks against a real axum receiver that verifies the Standard Webhooks signature.
 
 use crate::support::{Receiver, Reply, closed_port, delivery_id, outgoing, webhook_settings};
-use praxis_notify::channels::{Provider, SendError, WebhookProvider};
+use praxis_notify::workers::channels::{Provider, SendError, WebhookProvider};
 use std::time::Duration;
 
 fn provider() -> WebhookProvider {
@@ -78,13 +78,13 @@ async fn a_retry_has_the_same_id_and_a_valid_signature() {
 async fn tampered_requests_do_not_verify() {
     // The receiver's own check must be able to fail: a request signed with another key.
     let rx = Receiver::start().await;
-    let other = WebhookProvider::new(praxis_notify::channels::WebhookSettings {
-        secret: praxis_notify::channels::standard_webhooks::Secret::from_bytes(&[9; 32])
+    let other = WebhookProvider::new(praxis_notify::workers::channels::WebhookSettings {
+        secret: praxis_notify::workers::channels::standard_webhooks::Secret::from_bytes(&[9; 32])
             .unwrap()
             .to_whsec(),
         timeout: Duration::from_secs(10),
         user_agent: "x".into(),
-        ssrf: praxis_notify::ssrf::SsrfPolicy::allow_all(),
+        ssrf: praxis_notify::domain::ssrf::SsrfPolicy::allow_all(),
     })
     .unwrap();
     other
@@ -93,7 +93,7 @@ async fn tampered_requests_do_not_verify() {
         .unwrap();
     assert_eq!(
         rx.received()[0].verified,
-        Err(praxis_notify::channels::standard_webhooks::VerifyError::NoMatchingSignature)
+        Err(praxis_notify::workers::channels::standard_webhooks::VerifyError::NoMatchingSignature)
     );
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use praxis_notify::model::now_ms;
+use praxis_notify::domain::model::now_ms;
 use praxis_notify::store::Store;
 use praxis_notify::{PerChannel, ProviderLimit};
 
@@ -14,7 +14,7 @@ use crate::receiver::{Mode, Receiver};
 use crate::support::{DEADLINE, Harness, Kind, SECRET, eventually, settings, webhook_template};
 
 fn rfc3339(ms: i64) -> String {
-    praxis_notify::model::rfc3339(ms)
+    praxis_notify::domain::model::rfc3339(ms)
 }
 
 /// Sends `n` messages to subscriber `to` in one bulk call (data `{"n": i}`); returns the ids.
@@ -334,10 +334,11 @@ pub async fn bad_requests_are_problems(kind: Kind) {
     let p = r.problem(400);
     assert_eq!(r.fields(), vec!["data.order.total"], "{p}");
     // Nothing was queued by any of these.
-    let depth = praxis_notify::queue::Queue::new(h.platform.db.clone(), Duration::from_secs(5))
-        .depth(now_ms())
-        .await
-        .expect("depth");
+    let depth =
+        praxis_notify::store::queue::Queue::new(h.platform.db.clone(), Duration::from_secs(5))
+            .depth(now_ms())
+            .await
+            .expect("depth");
     assert!(depth.is_empty(), "{depth:?}");
 }
 
@@ -564,7 +565,7 @@ pub async fn dead_letters_can_be_requeued(kind: Kind) {
 
 pub async fn transient_failures_run_out_of_attempts(kind: Kind) {
     let mut s = settings();
-    s.max_attempts = PerChannel::all(20).with(praxis_notify::channels::Channel::Webhook, 3);
+    s.max_attempts = PerChannel::all(20).with(praxis_notify::domain::channel::Channel::Webhook, 3);
     let h = Harness::start(kind, s).await;
     let rx = Receiver::start(SECRET).await;
     rx.set_mode(Mode::Status(503));

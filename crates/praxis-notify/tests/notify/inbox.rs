@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use praxis_infra::Platform;
 use praxis_infra::platform::PlatformOptions;
 use praxis_infra::sql::DbOptions;
-use praxis_notify::inapp::{InboxItem, publish};
+use praxis_notify::workers::inapp::{InboxItem, publish};
 use praxis_testkit::backend::bus_options;
 
 use crate::support::{DEADLINE, Harness, Kind, settings};
@@ -467,7 +467,7 @@ pub async fn stream_sends_new_items_and_replays_missed_ones(kind: Kind) {
             title: "From afar".into(),
             body: "b".into(),
             data: json!({}),
-            created_at: praxis_notify::model::now_ms(),
+            created_at: praxis_notify::domain::model::now_ms(),
             read_at: None,
         };
         publish(&other.broadcaster, &item).await;

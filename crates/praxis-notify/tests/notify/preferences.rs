@@ -4,7 +4,7 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use praxis_notify::model::now_ms;
+use praxis_notify::domain::model::now_ms;
 use praxis_notify::store::Store;
 
 use crate::receiver::Receiver;
@@ -131,7 +131,7 @@ pub async fn quiet_hours_delay_to_the_window_end(kind: Kind) {
     let midnight = (now_ms() / DAY + 2) * DAY;
     let send_at = midnight - 5 * HOUR / 2;
     let release = midnight + 3 * HOUR / 2;
-    let at = praxis_notify::model::rfc3339;
+    let at = praxis_notify::domain::model::rfc3339;
     let quiet = h
         .notify(json!({"to": "night-owl", "template": "t", "send_at": at(send_at)}))
         .await;
@@ -251,7 +251,7 @@ pub async fn topic_broadcast_reaches_every_subscriber_once(kind: Kind) {
 
     // A redelivered accept event creates nothing new.
     let store = Store::new(h.platform.db.clone());
-    let again = praxis_notify::expand::expand(&store, std::slice::from_ref(&id))
+    let again = praxis_notify::workers::expand::expand(&store, std::slice::from_ref(&id))
         .await
         .expect("expand");
     assert!(again.is_empty());

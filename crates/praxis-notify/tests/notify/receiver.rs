@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use praxis_notify::channels::standard_webhooks::{Secret, WebhookHeaders, verify};
+use praxis_notify::workers::channels::standard_webhooks::{Secret, WebhookHeaders, verify};
 
 /// How the receiver answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl Drop for Receiver {
 }
 
 fn now_ms() -> i64 {
-    praxis_notify::model::now_ms()
+    praxis_notify::domain::model::now_ms()
 }
 
 async fn handle(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use praxis_notify::NotifySettings;
-use praxis_notify::model::now_ms;
-use praxis_notify::retention::{Pruned, Pruner};
+use praxis_notify::domain::model::now_ms;
 use praxis_notify::store::Store;
+use praxis_notify::workers::retention::{Pruned, Pruner};
 
 use crate::receiver::{Mode, Receiver};
 use crate::support::{DEADLINE, Harness, Kind, SECRET, eventually, settings};
@@ -110,7 +110,7 @@ async fn old_final_messages_are_pruned_with_their_rows(kind: Kind) {
     let keyed = h
         .notify(json!({"to": "u1", "template": "t", "data": {"n": 3}, "idempotency_key": "k-1"}))
         .await;
-    let tomorrow = praxis_notify::model::rfc3339(now_ms() + 24 * HOUR_MS);
+    let tomorrow = praxis_notify::domain::model::rfc3339(now_ms() + 24 * HOUR_MS);
     let scheduled = h
         .notify(json!({"to": "u1", "template": "t", "data": {"n": 4}, "send_at": tomorrow}))
         .await;
@@ -234,7 +234,7 @@ async fn the_retention_task_prunes_in_the_background(kind: Kind) {
         .await;
     h.subscriber("u1", json!({"webhook_url": rx.url("/h")}))
         .await;
-    let tomorrow = praxis_notify::model::rfc3339(now_ms() + 24 * HOUR_MS);
+    let tomorrow = praxis_notify::domain::model::rfc3339(now_ms() + 24 * HOUR_MS);
     let scheduled = h
         .notify(json!({"to": "u1", "template": "t", "data": {"n": 1}, "send_at": tomorrow}))
         .await;

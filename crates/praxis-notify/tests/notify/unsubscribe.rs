@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use serde_json::{Value, json};
 
-use praxis_notify::unsubscribe::{Scope, Signer};
+use praxis_notify::domain::unsubscribe::{Scope, Signer};
 
 use crate::support::{Harness, Kind, Resp, SECRET, TOKEN_SECRET, settings};
 

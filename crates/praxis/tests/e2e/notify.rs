@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use praxis_notify::channels::standard_webhooks::{Secret, WebhookHeaders, verify};
+use praxis_notify::workers::channels::standard_webhooks::{Secret, WebhookHeaders, verify};
 
 use crate::support::{ADMIN_KEY, Scaled, Server, client, env_refs, temp_dir};
 

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use praxis_infra::InfraError;
 
-use crate::model::now_ms;
+use crate::domain::model::now_ms;
 use crate::store::Store;
 
 /// Counter of pruned messages.

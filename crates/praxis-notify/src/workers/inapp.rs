@@ -27,10 +27,10 @@ use tokio_util::sync::CancellationToken;
 use praxis_infra::broadcast::Broadcaster;
 use praxis_infra::{Db, InfraError};
 
-use crate::channels::Outgoing;
-use crate::model::now_ms;
-use crate::queue::{AttemptLog, Claimed, Outcome, Queue};
+use crate::domain::model::now_ms;
 use crate::store::Store;
+use crate::store::queue::{AttemptLog, Claimed, Outcome, Queue};
+use crate::workers::channels::Outgoing;
 
 /// Most items one replay (`Last-Event-ID`, or catching up after the feed lagged) sends.
 pub const REPLAY_MAX: u32 = 1000;

@@ -13,7 +13,7 @@
 //! attempt is recorded once. What it may already have sent is the at-least-once part: the
 //! delivery id travels as the receiver's deduplication key.
 //!
-//! A digest batch ([`crate::digest`]) is claimed like any delivery; once claimed (or attempted)
+//! A digest batch ([`crate::workers::digest`]) is claimed like any delivery; once claimed (or attempted)
 //! it takes no more events.
 
 use std::time::Duration;
@@ -22,8 +22,8 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use praxis_infra::{Db, InfraError};
 
-use crate::channels::Channel;
-use crate::model::DeliveryState;
+use crate::domain::channel::Channel;
+use crate::domain::model::DeliveryState;
 
 /// A delivery claimed by this process, with the lease token that proves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct Claimed {
     pub retry_base: i64,
     /// When it was first due, unix ms (the start of its delivery latency).
     pub scheduled_at: i64,
-    /// The digest key when the delivery is a digest batch (see [`crate::digest`]).
+    /// The digest key when the delivery is a digest batch (see [`crate::workers::digest`]).
     pub digest_key: Option<String>,
     /// The lease token of this claim.
     pub lease: String,

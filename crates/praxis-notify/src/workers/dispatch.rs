@@ -35,17 +35,18 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::channels::email::EmailProvider;
-use crate::channels::gateway::GatewayProvider;
-use crate::channels::webhook::{WebhookProvider, WebhookSettings};
-use crate::channels::{Channel, Outgoing, Provider, Receipt, SendError};
-use crate::inapp;
-use crate::metrics as m;
-use crate::model::{MessageRecord, now_ms};
-use crate::queue::{AttemptLog, Claimed, Outcome, Queue};
+use crate::domain::channel::Channel;
+use crate::domain::model::{MessageRecord, now_ms};
 use crate::settings::NotifySettings;
 use crate::store::Store;
-use crate::templates::Templates;
+use crate::store::queue::{AttemptLog, Claimed, Outcome, Queue};
+use crate::store::templates::Templates;
+use crate::workers::channels::email::EmailProvider;
+use crate::workers::channels::gateway::GatewayProvider;
+use crate::workers::channels::webhook::{WebhookProvider, WebhookSettings};
+use crate::workers::channels::{Outgoing, Provider, Receipt, SendError};
+use crate::workers::inapp;
+use crate::workers::metrics as m;
 
 /// Most deliveries claimed in one round.
 const CLAIM_BATCH: usize = 64;
@@ -294,7 +295,7 @@ pub struct ChannelWorker {
     tasks: TaskTracker,
     broadcaster: praxis_infra::broadcast::Broadcaster,
     /// Unsubscribe links of emails to subscribers (email channel, with a public base URL).
-    unsubscribe: Option<crate::unsubscribe::Links>,
+    unsubscribe: Option<crate::domain::unsubscribe::Links>,
 }
 
 /// The state of one channel, for the status route.
@@ -345,7 +346,7 @@ impl Dispatch {
         let links = settings
             .public_base_url
             .as_deref()
-            .map(|base| crate::unsubscribe::Links::new(base, &settings.token_secret))
+            .map(|base| crate::domain::unsubscribe::Links::new(base, &settings.token_secret))
             .transpose()
             .map_err(|e| InfraError::Config(format!("public_base_url: {e}")))?;
         let mut workers = BTreeMap::new();
@@ -525,13 +526,14 @@ impl ChannelWorker {
             self.finish(&row, Err(err), "pipeline", started).await;
             return;
         }
-        let (message, data) = match crate::digest::for_claimed(&self.store, &row, message).await {
-            Ok(v) => v,
-            Err(err) => {
-                self.finish(&row, Err(err), "digest", started).await;
-                return;
-            }
-        };
+        let (message, data) =
+            match crate::workers::digest::for_claimed(&self.store, &row, message).await {
+                Ok(v) => v,
+                Err(err) => {
+                    self.finish(&row, Err(err), "digest", started).await;
+                    return;
+                }
+            };
         let rendered = match self.render(&message, &data).await {
             Ok(r) => r,
             Err(err) => {
@@ -552,7 +554,7 @@ impl ChannelWorker {
             data,
             unsubscribe_url: self.unsubscribe.as_ref().and_then(|links| {
                 let subscriber = row.subscriber_id.as_deref()?;
-                let scope = crate::unsubscribe::Scope::for_topic(message.topic.as_deref());
+                let scope = crate::domain::unsubscribe::Scope::for_topic(message.topic.as_deref());
                 Some(links.url(subscriber, &scope))
             }),
         };
@@ -576,7 +578,7 @@ impl ChannelWorker {
         &self,
         message: &MessageRecord,
         data: &serde_json::Value,
-    ) -> Result<crate::template::Rendered, SendError> {
+    ) -> Result<crate::domain::template::Rendered, SendError> {
         let version = self
             .templates
             .get(&message.template, Some(message.template_version))

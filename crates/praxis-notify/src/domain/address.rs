@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use crate::channels::Channel;
+use crate::domain::channel::Channel;
 
 /// Longest subscriber id.
 pub const MAX_SUBSCRIBER_ID: usize = 128;

@@ -8,19 +8,19 @@
 //! hours move the due time to the end of the window (in the subscriber's time zone), and a
 //! message to a topic fans out to the topic's subscribers as they are at expansion. A message
 //! with a digest gets deliveries carrying its digest key, due at the accept time + window: the
-//! store joins each to an open batch or opens one ([`crate::digest`]).
+//! store joins each to an open batch or opens one ([`crate::workers::digest`]).
 
 use std::collections::{BTreeSet, HashMap};
 
 use praxis_infra::InfraError;
 use praxis_infra::bus::{Bus, ConsumerOptions, Event, HandlerError};
 
-use crate::accept::{ACCEPTED_TOPIC, AcceptedEvent, EXPAND_GROUP, inline_address};
-use crate::channels::Channel;
-use crate::dispatch::Wakers;
-use crate::model::{DeliveryState, MessageRecord, NewDelivery, Subscriber, now_ms};
-use crate::quiet_hours::QuietHours;
+use crate::domain::channel::Channel;
+use crate::domain::model::{DeliveryState, MessageRecord, NewDelivery, Subscriber, now_ms};
+use crate::domain::quiet_hours::QuietHours;
 use crate::store::Store;
+use crate::workers::accept::{ACCEPTED_TOPIC, AcceptedEvent, EXPAND_GROUP, inline_address};
+use crate::workers::dispatch::Wakers;
 
 /// Topic members read per query at expansion.
 const MEMBER_PAGE: u32 = 1_000;
@@ -416,7 +416,7 @@ mod tests {
             vec![Channel::Email, Channel::InApp],
         );
         m.send_at = None;
-        m.digest = Some(crate::model::DigestSpec {
+        m.digest = Some(crate::domain::model::DigestSpec {
             window_ms: 60_000,
             key: "comments".into(),
         });

@@ -25,10 +25,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::channels::SendError;
-use crate::model::{DigestSpec, MessageRecord};
-use crate::queue::Claimed;
+use crate::domain::model::{DigestSpec, MessageRecord};
 use crate::store::Store;
+use crate::store::queue::Claimed;
+use crate::workers::channels::SendError;
 
 /// Longest digest window and dedupe window, seconds (7 days).
 pub const MAX_WINDOW_SECS: i64 = 7 * 86_400;

@@ -3,12 +3,12 @@
 //! write the message rows together with one `notify.accepted` bus event in one transaction.
 //!
 //! The bus is the durable accept queue: the event commits with the messages or not at all, and
-//! the expander ([`crate::expand`]) turns it into deliveries. A retried request with the same
+//! the expander ([`crate::workers::expand`]) turns it into deliveries. A retried request with the same
 //! idempotency key finds the first message (same id, 200 instead of 202); the same key with a
 //! different request is a 422. A request with a `dedupe_window` (and no key) is a duplicate of
 //! the same sender's last message to the same recipient with the same template accepted within
-//! the window ([`crate::dedupe`]); one with a `digest` is checked to render as a batch
-//! ([`crate::digest`]).
+//! the window ([`crate::domain::dedupe`]); one with a `digest` is checked to render as a batch
+//! ([`crate::workers::digest`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
@@ -22,14 +22,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::address;
-use crate::channels::Channel;
-use crate::dedupe::{self, Window};
-use crate::digest::{self, DigestRequest};
-use crate::model::{DigestSpec, MessageRecord, Subscriber};
+use crate::domain::address;
+use crate::domain::channel::Channel;
+use crate::domain::dedupe::{self, Window};
+use crate::domain::model::{DigestSpec, MessageRecord, Subscriber};
 use crate::settings::NotifySettings;
+use crate::store::templates::{TemplateVersion, Templates};
 use crate::store::{Inserted, Store};
-use crate::templates::{TemplateVersion, Templates};
+use crate::workers::digest::{self, DigestRequest};
 
 /// Topic of the accept events.
 pub const ACCEPTED_TOPIC: &str = "notify.accepted";
@@ -702,7 +702,8 @@ impl Accepter {
         tx.commit().await?;
         if !new_ids.is_empty() {
             self.bus.notify_committed();
-            metrics::counter!(crate::metrics::ACCEPTED_TOTAL).increment(new_ids.len() as u64);
+            metrics::counter!(crate::workers::metrics::ACCEPTED_TOTAL)
+                .increment(new_ids.len() as u64);
         }
         Ok(results)
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::channels::Channel;
+use crate::domain::channel::Channel;
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -209,9 +209,9 @@ pub struct MessageRecord {
     pub created_at: i64,
     /// When its deliveries were created, unix ms.
     pub expanded_at: Option<i64>,
-    /// Digest mode: its deliveries join (or open) a batch ([`crate::digest`]).
+    /// Digest mode: its deliveries join (or open) a batch ([`crate::workers::digest`]).
     pub digest: Option<DigestSpec>,
-    /// Its dedupe window, ms ([`crate::dedupe`]).
+    /// Its dedupe window, ms ([`crate::domain::dedupe`]).
     pub dedupe_window_ms: Option<i64>,
 }
 

@@ -9,13 +9,13 @@
 //! identical sends queue one message on both backends (PostgreSQL makes the second insert wait
 //! for the first transaction and then re-checks the row; SQLite has one writer). A send
 //! without `dedupe_window` neither checks nor records anything. Rows older than
-//! [`crate::digest::MAX_WINDOW_SECS`] can no longer match and may be deleted.
+//! [`crate::workers::digest::MAX_WINDOW_SECS`] can no longer match and may be deleted.
 
 use sqlx::AnyConnection;
 
 use praxis_infra::InfraError;
 
-use crate::model::MessageRecord;
+use crate::domain::model::MessageRecord;
 
 /// What the dedupe window found for a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

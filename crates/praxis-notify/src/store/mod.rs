@@ -1,6 +1,11 @@
-//! The notification service's SQL (except the dispatch queue's, in [`crate::queue`]), written
+//! The notification service's SQL (except the dispatch queue's, in [`crate::store::queue`]), written
 //! once for SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders, `ON
 //! CONFLICT`, `RETURNING`; times are unix ms).
+
+pub mod migrations;
+pub mod opt_out;
+pub mod queue;
+pub mod templates;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
@@ -10,8 +15,8 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use praxis_infra::{Backend, Db, InfraError};
 
-use crate::channels::Channel;
-use crate::model::{
+use crate::domain::channel::Channel;
+use crate::domain::model::{
     AttemptRecord, DeliveryRecord, DeliveryState, DigestSpec, MessageRecord, NewDelivery,
     Preferences, Subscriber, TemplateRecord, TopicRecord,
 };
@@ -519,7 +524,7 @@ impl Store {
     ///
     /// A queued delivery with a `digest_key` joins the open digest batch of its sender,
     /// subscriber, channel, address and key (stored as `digested`, pointing at the batch), or
-    /// opens one (see [`crate::digest`]).
+    /// opens one (see [`crate::workers::digest`]).
     pub async fn expand(
         &self,
         message_ids: &[String],

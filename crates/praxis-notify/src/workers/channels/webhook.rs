@@ -23,14 +23,14 @@
 //! not wherever a redirect points): 3xx and the other 4xx are [`SendError::Permanent`], as is
 //! an address that is not an `http(s)` URL.
 //!
-//! The [SSRF guard](crate::ssrf) applies to webhooks (not to the gateways): the client
+//! The [SSRF guard](crate::domain::ssrf) applies to webhooks (not to the gateways): the client
 //! resolves names through [`GuardedResolver`] and uses no proxy, and a URL whose host is a
 //! refused literal IP address is not posted to. A blocked destination is a
 //! [`SendError::Permanent`] whose detail starts with `blocked by the SSRF guard`.
 
 use super::standard_webhooks::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 use super::{Outgoing, Provider, Receipt, SendError};
-use crate::ssrf::{self, GuardedResolver, SsrfPolicy};
+use crate::domain::ssrf::{self, GuardedResolver, SsrfPolicy};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// The `user-agent` header, e.g. `praxis-notify/0.1`.
     pub user_agent: String,
-    /// Where webhooks may go (the [SSRF guard](crate::ssrf)); the gateways ignore it.
+    /// Where webhooks may go (the [SSRF guard](crate::domain::ssrf)); the gateways ignore it.
     pub ssrf: SsrfPolicy,
 }
 

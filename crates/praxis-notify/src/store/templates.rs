@@ -9,10 +9,10 @@ use praxis_http::FieldError;
 use praxis_infra::InfraError;
 use serde_json::Value;
 
-use crate::channels::Channel;
-use crate::model::TemplateRecord;
+use crate::domain::channel::Channel;
+use crate::domain::model::TemplateRecord;
+use crate::domain::template::{CompiledTemplate, TemplateSource, compile};
 use crate::store::Store;
-use crate::template::{CompiledTemplate, TemplateSource, compile};
 
 /// Compiled versions kept in memory; the cache is emptied when it grows past this.
 const CACHE_CAPACITY: usize = 1024;

@@ -14,7 +14,7 @@
 //! A receiver written with this module (axum):
 //!
 //! ```
-//! use praxis_notify::channels::standard_webhooks::{Secret, WebhookHeaders, verify};
+//! use praxis_notify::workers::channels::standard_webhooks::{Secret, WebhookHeaders, verify};
 //!
 //! fn check(secret: &Secret, headers: &axum::http::HeaderMap, body: &[u8], now_s: i64) -> bool {
 //!     WebhookHeaders::from_header_map(headers)

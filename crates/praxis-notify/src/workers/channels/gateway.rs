@@ -30,7 +30,8 @@
 //! where the notify service builds its providers from settings.
 
 use super::webhook::{SignedPoster, WebhookSettings};
-use super::{Channel, Outgoing, Provider, Receipt, SendError};
+use super::{Outgoing, Provider, Receipt, SendError};
+use crate::domain::channel::Channel;
 
 /// An SMS or push provider posting to a webhook-shaped gateway (see the [module docs](self)).
 #[derive(Debug, Clone)]
@@ -134,7 +135,7 @@ mod tests {
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             timeout: Duration::from_secs(1),
             user_agent: "ua".into(),
-            ssrf: crate::ssrf::SsrfPolicy::default(),
+            ssrf: crate::domain::ssrf::SsrfPolicy::default(),
         }
     }
 

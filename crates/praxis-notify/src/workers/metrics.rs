@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::channels::Channel;
-use crate::model::now_ms;
-use crate::queue::Queue;
+use crate::domain::channel::Channel;
+use crate::domain::model::now_ms;
+use crate::store::queue::Queue;
 
 /// Counter of accepted messages.
 pub const ACCEPTED_TOTAL: &str = "praxis_notify_accepted_total";

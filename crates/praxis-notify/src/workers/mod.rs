@@ -1,0 +1,11 @@
+//! The pipeline stages and the background work: accept, expand, dispatch (with the channel
+//! senders), digest batches, the in-app inbox, the metrics sampler and retention.
+
+pub mod accept;
+pub mod channels;
+pub mod digest;
+pub mod dispatch;
+pub mod expand;
+pub mod inapp;
+pub mod metrics;
+pub mod retention;
