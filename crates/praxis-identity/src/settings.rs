@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use praxis_http::system::{Checks, Key, SettingError, Settings};
-use praxis_kit::text::{format_duration, parse_duration};
+use praxis_kit::text::{format_duration, parse_count_per};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -40,12 +40,7 @@ impl FromStr for Limit {
                 "{text:?} is not a limit (expected COUNT/DURATION with COUNT >= 1, e.g. 10/15m)"
             )
         };
-        let (n, d) = text.trim().split_once('/').ok_or_else(bad)?;
-        let limit: u64 = n.trim().parse().map_err(|_| bad())?;
-        let period = parse_duration(d).map_err(|_| bad())?;
-        if limit == 0 || period.is_zero() {
-            return Err(bad());
-        }
+        let (limit, period) = parse_count_per(text).ok_or_else(bad)?;
         Ok(Limit { limit, period })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use praxis_http::client_ip::Cidr;
 use praxis_http::system::{Checks, Key, SecretSpec, SettingError, Settings};
-use praxis_kit::text::{format_duration, parse_duration};
+use praxis_kit::text::{format_duration, parse_count_per};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::channel::Channel;
@@ -224,12 +224,7 @@ impl FromStr for ProviderLimits {
                     PROVIDERS.join(", ")
                 ));
             }
-            let (n, d) = limit.trim().split_once('/').ok_or_else(bad)?;
-            let count: u64 = n.trim().parse().map_err(|_| bad())?;
-            let period = parse_duration(d).map_err(|_| bad())?;
-            if count == 0 || period.is_zero() {
-                return Err(bad());
-            }
+            let (count, period) = parse_count_per(limit).ok_or_else(bad)?;
             let limit = ProviderLimit {
                 limit: count,
                 period,

@@ -92,6 +92,15 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// Parses a rate written `COUNT/DURATION` (`10/15m`): a count of at least 1 per a positive
+/// duration. `None` when the text is not one (callers word the error for their key).
+pub fn parse_count_per(text: &str) -> Option<(u64, Duration)> {
+    let (count, period) = text.trim().split_once('/')?;
+    let count: u64 = count.trim().parse().ok()?;
+    let period = parse_duration(period).ok()?;
+    (count >= 1 && !period.is_zero()).then_some((count, period))
+}
+
 /// Parses a boolean as configuration writes it: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`.
 pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -168,6 +177,17 @@ mod tests {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert!(parse_size("99999999999GiB").is_err());
+    }
+
+    #[test]
+    fn counts_per_duration() {
+        assert_eq!(
+            parse_count_per(" 10 / 15m "),
+            Some((10, Duration::from_secs(900)))
+        );
+        for bad in ["", "10", "0/1m", "10/0", "x/1m", "10/soon", "-1/1s"] {
+            assert_eq!(parse_count_per(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
