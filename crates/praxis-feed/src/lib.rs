@@ -8,25 +8,27 @@
 //! - **write** ([`store::Store::create_post`]): the post row and a `feed.posted` bus event in
 //!   one transaction (outbox embedded, JetStream scaled). A post is `pull` when its author has
 //!   at least `celebrity_threshold` followers at creation, `push` otherwise, for good.
-//! - **fan-out** ([`fanout`]): a consumer writes each push post's id into the timelines of the
-//!   author's active followers, in a timeline store ([`timeline`]: Redis sorted sets scaled,
-//!   an in-process map embedded), capped per user.
-//! - **read** ([`home`]): a built timeline is merged with the pull posts of the followees and
-//!   filtered at read time; a missing one is answered from the database and rebuilt behind.
+//! - **fan-out** ([`workers::fanout`]): a consumer writes each push post's id into the
+//!   timelines of the author's active followers, in a timeline store ([`store::timeline`]:
+//!   Redis sorted sets scaled, an in-process map embedded), capped per user.
+//! - **read** ([`workers::home`]): a built timeline is merged with the pull posts of the
+//!   followees and filtered at read time; a missing one is answered from the database and
+//!   rebuilt behind.
+//!
+//! Layout (each folder imports only those after it): `api/` (routes, DTOs, OpenAPI),
+//! `workers/` (the fan-out consumer, the read path, metrics), `store/` (SQL, the timeline store,
+//! migrations), `domain/` (records and rules); `settings.rs` is the `[feed]` section and
+//! `system.rs` the plug-in.
 //!
 //! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
 
 pub mod api;
+pub mod domain;
 pub mod error;
-pub mod fanout;
-pub mod home;
-pub mod metrics;
-mod migrations;
-pub mod model;
 pub mod settings;
 pub mod store;
 mod system;
-pub mod timeline;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -36,15 +38,15 @@ use praxis_http::system::{Settings, System, apply_migrations, invalid_settings};
 use praxis_infra::{InfraError, Platform};
 
 pub use error::FeedError;
-pub use migrations::MIGRATIONS;
 pub use settings::FeedSettings;
+pub use store::migrations::MIGRATIONS;
 pub use system::FeedSystem;
 
 use crate::api::AppState;
-use crate::fanout::Fanouts;
-use crate::home::Reader;
 use crate::store::Store;
-use crate::timeline::{DynTimelines, MemoryTimelines, RedisTimelines};
+use crate::store::timeline::{DynTimelines, MemoryTimelines, RedisTimelines};
+use crate::workers::fanout::Fanouts;
+use crate::workers::home::Reader;
 
 /// The running feed of this process.
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::model::{Post, rfc3339};
+use crate::domain::model::{Post, rfc3339};
 
 /// Most characters of a post's text.
 pub const TEXT_MAX: usize = 500;

@@ -10,8 +10,8 @@ use praxis_http::{FieldError, Json, Path, Problem};
 use super::auth::FeedWrite;
 use super::dto::{ImportFollows, ImportResult, Relationship};
 use super::{AppState, TAG};
+use crate::domain::model::{now_ms, valid_user_id};
 use crate::error::FeedError;
-use crate::model::{now_ms, valid_user_id};
 
 /// The other user of a relation: a valid id, not the caller (400 naming `user`).
 fn other(caller: &str, user: &str) -> Result<(), FeedError> {

@@ -24,10 +24,10 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::fanout::Fanouts;
-use crate::home::Reader;
 use crate::settings::FeedSettings;
 use crate::store::Store;
+use crate::workers::fanout::Fanouts;
+use crate::workers::home::Reader;
 
 /// OpenAPI tag of the feed routes.
 pub const TAG: &str = "feed";

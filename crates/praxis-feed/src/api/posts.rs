@@ -12,8 +12,8 @@ use praxis_http::{FieldError, Json, Path, Problem};
 use super::auth::{FeedRead, FeedWrite};
 use super::dto::{CreatePost, MEDIA_MAX, MEDIA_REF_MAX, PostView, TEXT_MAX};
 use super::{AppState, POSTS_CHANNEL, TAG};
+use crate::domain::model::{Post, now_ms};
 use crate::error::FeedError;
-use crate::model::{Post, now_ms};
 
 /// Create a post.
 ///
@@ -118,7 +118,8 @@ async fn create(state: &AppState, author: &str, req: &CreatePost) -> Result<Post
             now_ms(),
         )
         .await?;
-    ::metrics::counter!(crate::metrics::POSTS_TOTAL, "fanout" => post.fanout.as_str()).increment(1);
+    ::metrics::counter!(crate::workers::metrics::POSTS_TOTAL, "fanout" => post.fanout.as_str())
+        .increment(1);
     // Live streams, at most once: a stream that misses it still finds it in the timeline.
     match serde_json::to_vec(&post) {
         Ok(bytes) => {

@@ -17,9 +17,9 @@ use praxis_http::{FieldError, Json, Path, Problem, Query};
 use super::auth::FeedRead;
 use super::dto::{LIMIT_DEFAULT, LIMIT_MAX, PageParams, PostView};
 use super::{AppState, POSTS_CHANNEL, TAG};
-use crate::home::PageQuery;
-use crate::model::{Post, valid_user_id};
+use crate::domain::model::{Post, valid_user_id};
 use crate::store::Relations;
+use crate::workers::home::PageQuery;
 
 /// Header naming where a home page came from (`store` or `database`).
 pub const SOURCE_HEADER: &str = "x-feed-source";

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use tower::ServiceExt;
 
 use praxis_feed::FeedSettings;
-use praxis_feed::timeline::TimelineState;
+use praxis_feed::store::timeline::TimelineState;
 
 use crate::support::{DEADLINE, Harness, KEY, Kind, eventually, ids, settings};
 

@@ -10,7 +10,7 @@ use axum::http::{Method, Request};
 use serde_json::{Value, json};
 
 use praxis_feed::store::Range;
-use praxis_feed::timeline::TimelineState;
+use praxis_feed::store::timeline::TimelineState;
 use praxis_feed::{Feed, FeedSettings};
 use praxis_testkit::{TestAuthenticator, TestBackend, http};
 

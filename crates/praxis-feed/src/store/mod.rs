@@ -4,6 +4,9 @@
 //! not deleted, its author is the viewer or someone the viewer follows now, neither blocks the
 //! other, and the viewer has not muted the author.
 
+pub(crate) mod migrations;
+pub mod timeline;
+
 use std::collections::{HashMap, HashSet};
 
 use praxis_infra::bus::Bus;
@@ -11,7 +14,7 @@ use praxis_infra::{Db, InfraError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::{Fanout, Post, PostedEvent};
+use crate::domain::model::{Fanout, Post, PostedEvent};
 
 /// Topic of the post-created events.
 pub const POSTED_TOPIC: &str = "feed.posted";

@@ -14,11 +14,11 @@ use praxis_infra::InfraError;
 use praxis_infra::bus::{Bus, Event, HandlerError};
 use tokio_util::task::TaskTracker;
 
-use crate::metrics;
-use crate::model::{Fanout, PostedEvent, now_ms};
+use crate::domain::model::{Fanout, PostedEvent, now_ms};
 use crate::settings::FeedSettings;
+use crate::store::timeline::DynTimelines;
 use crate::store::{POSTED_TOPIC, Store};
-use crate::timeline::DynTimelines;
+use crate::workers::metrics;
 
 /// Consumer group of the fan-out.
 pub const FANOUT_GROUP: &str = "feed-fanout";
@@ -93,7 +93,7 @@ impl Fanouts {
         let window = i64::try_from(self.settings.active_window.as_millis()).unwrap_or(i64::MAX);
         let since = now_ms()
             .saturating_sub(window)
-            .saturating_sub(2 * crate::timeline::TOUCH_EVERY_MS);
+            .saturating_sub(2 * crate::store::timeline::TOUCH_EVERY_MS);
         let mut written = self
             .timelines
             .push(std::slice::from_ref(&posted.author), posted.id)

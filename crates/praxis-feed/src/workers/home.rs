@@ -22,12 +22,12 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use praxis_infra::InfraError;
 
-use crate::fanout::Fanouts;
-use crate::metrics;
-use crate::model::{Post, now_ms};
+use crate::domain::model::{Post, now_ms};
 use crate::settings::FeedSettings;
+use crate::store::timeline::{DynTimelines, TOUCH_EVERY_MS, TimelineState};
 use crate::store::{Range, Store};
-use crate::timeline::{DynTimelines, TOUCH_EVERY_MS, TimelineState};
+use crate::workers::fanout::Fanouts;
+use crate::workers::metrics;
 
 /// Steps of a merged page before the rest comes from the database.
 const MAX_STEPS: usize = 8;

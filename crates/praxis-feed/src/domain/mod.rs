@@ -1,0 +1,3 @@
+//! The feed's records and rules, with no I/O.
+
+pub mod model;
