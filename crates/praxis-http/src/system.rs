@@ -70,6 +70,8 @@ impl Key {
 pub struct SecretSpec {
     /// Its key in the system's section (`webhook_secret`).
     pub name: &'static str,
+    /// The key naming a file that holds it: `<name>_file` (`webhook_secret_file`).
+    pub file_key: &'static str,
     /// One line: what it signs or protects, and its format.
     pub doc: &'static str,
     /// The file under `data_dir` a generated secret is kept in.

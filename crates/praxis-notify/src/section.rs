@@ -399,6 +399,7 @@ pub const KEYS: &[Key] = &[
 /// The webhook signing secret (Standard Webhooks), a secret of the section.
 pub const SECRETS: &[SecretSpec] = &[SecretSpec {
     name: "webhook_secret",
+    file_key: "webhook_secret_file",
     doc: "Standard Webhooks signing secret of webhooks and gateways, whsec_ + base64 of 24 to 64 bytes; receivers verify with it",
     file: "notify-webhook.secret",
     generate: generate_webhook_secret,
@@ -643,6 +644,13 @@ mod tests {
         assert!("".parse::<ProviderLimits>().expect("empty").0.is_empty());
         for bad in ["smtp", "fax=1/1s", "smtp=0/1s", "smtp=1/1s,smtp=2/1s"] {
             assert!(bad.parse::<ProviderLimits>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_secret_file_key_follows_the_naming_rule() {
+        for spec in SECRETS {
+            assert_eq!(spec.file_key, format!("{}_file", spec.name));
         }
     }
 

@@ -3,9 +3,7 @@
 //! texts like the binary reads them) with a [`StartContext`] for tests.
 
 use praxis_http::AuthSettings;
-use praxis_http::system::{
-    Plugin, StartContext, Started, System, apply_migrations, invalid_settings,
-};
+use praxis_http::system::{Plugin, StartContext, Started, System, apply_migrations};
 use praxis_infra::InfraError;
 
 use crate::backend::TestBackend;
@@ -57,14 +55,8 @@ impl TestBackend {
         values: &[(&str, Option<&str>)],
     ) -> Result<Started, InfraError> {
         let configured = plugin.configure(values).map_err(|errors| {
-            let errors: Vec<_> = errors
-                .into_iter()
-                .map(|e| praxis_http::system::SettingError {
-                    key: "section",
-                    message: e.to_string(),
-                })
-                .collect();
-            invalid_settings(plugin.name(), &errors)
+            let each: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            InfraError::Config(format!("{}: {}", plugin.name(), each.join("; ")))
         })?;
         apply_migrations(&self.platform, plugin.migrations()).await?;
         let ctx = self.start_context(plugin.secrets());

@@ -267,7 +267,7 @@ impl KeyTable {
                 });
                 keys.push(KeySpec {
                     section: Some(section),
-                    name: leak_file_key(secret.name),
+                    name: secret.file_key,
                     legacy: None,
                     default: Default::Unset("see the secret"),
                     secret: false,
@@ -316,12 +316,6 @@ impl KeyTable {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-/// The `<name>_file` key of a secret. Leaked once per secret and process: the table is built
-/// once at start.
-fn leak_file_key(name: &str) -> &'static str {
-    Box::leak(format!("{name}_file").into_boxed_str())
 }
 
 #[cfg(test)]

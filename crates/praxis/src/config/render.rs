@@ -23,7 +23,7 @@ pub fn render(cfg: &Config) -> String {
             let (value, note) = value_of(cfg, spec.name);
             (
                 format!("{} = {value}", spec.name),
-                comment(cfg, spec, &cfg.origin(spec.name), note),
+                comment(spec, &cfg.origin(spec.name), note),
             )
         })
         .collect();
@@ -47,7 +47,7 @@ pub fn render(cfg: &Config) -> String {
                 };
                 (
                     format!("{} = {value}", spec.name),
-                    comment(cfg, spec, &cfg.origin(&id), note),
+                    comment(spec, &cfg.origin(&id), note),
                 )
             })
             .collect();
@@ -87,7 +87,7 @@ fn secret_value(cfg: &Config, spec: &KeySpec) -> (String, Option<String>) {
     let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
     let Some(secret) = cfg.system_secrets.iter().find(|secret| {
         Some(secret.system) == spec.section
-            && (secret.spec.name == spec.name || format!("{}_file", secret.spec.name) == spec.name)
+            && (secret.spec.name == spec.name || secret.spec.file_key == spec.name)
     }) else {
         return (s(""), None);
     };
@@ -108,8 +108,7 @@ fn secret_value(cfg: &Config, spec: &KeySpec) -> (String, Option<String>) {
     }
 }
 
-fn comment(cfg: &Config, spec: &KeySpec, origin: &Origin, note: Option<String>) -> String {
-    let _ = cfg;
+fn comment(spec: &KeySpec, origin: &Origin, note: Option<String>) -> String {
     match (origin, &spec.default, note) {
         (_, _, Some(note)) => note,
         (Origin::Default, KeyDefault::Derived(how), None) => format!("default: {how}"),
