@@ -1,5 +1,15 @@
-//! Schema migrations recorded in our own `praxis_migrations` table, so that several systems
-//! can share one database (sqlx's `_sqlx_migrations` knows only one set per database).
+//! Schema migrations run by sqlx's [`Migrator`], one history table per system
+//! (`praxis_migrations_<system>`), so several systems share one database and each gets sqlx's
+//! checksums: a migration edited after it was applied stops the start instead of drifting.
+//!
+//! Databases migrated before this (one shared `praxis_migrations(system, version, ...)` table)
+//! are bridged: the versions recorded there are marked applied in the system's own table
+//! without running again. The old table is left in place, read only.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migrate, MigrateError, Migration as SqlxMigration, MigrationType, Migrator};
 
 use super::{Backend, Db};
 use crate::InfraError;
@@ -19,108 +29,204 @@ pub struct Migration {
 
 /// The ordered migrations of one system (its tables belong to it alone).
 ///
-/// [`Db::migrate`] applies each migration not yet recorded, in its own transaction together
-/// with its record in `praxis_migrations(system, version, name, applied_at)`, so a failed
-/// migration leaves nothing behind. Running it again is a no-op. On PostgreSQL a transaction
-/// advisory lock serializes concurrent starts of several processes; on SQLite `BEGIN
-/// IMMEDIATE` does the same.
+/// [`Db::migrate`] applies the migrations not yet recorded in `praxis_migrations_<system>`,
+/// all in one write transaction, so a failure leaves none of this start's migrations behind
+/// and running it again is a no-op. The transaction takes one advisory lock on PostgreSQL
+/// (`BEGIN IMMEDIATE` on SQLite), so concurrent starts of several processes run one at a
+/// time. A recorded migration whose SQL has changed since (its checksum differs) stops the
+/// run with an error: add a new migration instead of editing an applied one.
 #[derive(Debug)]
 pub struct MigrationSet {
-    /// Owner of the migrations, e.g. `"shortener"`; the key in `praxis_migrations`.
+    /// Owner of the migrations, e.g. `"shortener"`: lowercase letters, digits and `_`, since
+    /// it names the history table.
     pub system: &'static str,
     /// Migrations in increasing version order.
     pub migrations: &'static [Migration],
 }
 
+impl MigrationSet {
+    /// The name of this set's history table.
+    pub fn history_table(&self) -> String {
+        format!("praxis_migrations_{}", self.system)
+    }
+}
+
 /// Advisory lock key shared by every praxis migration run on PostgreSQL ("praxismi").
 const PG_LOCK_KEY: i64 = 0x7072_6178_6973_6d69;
 
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS praxis_migrations (
-    system TEXT NOT NULL,
-    version BIGINT NOT NULL,
-    name TEXT NOT NULL,
-    applied_at BIGINT NOT NULL,
-    PRIMARY KEY (system, version)
-)";
+/// The table every system shared before history tables were per system.
+const LEGACY_TABLE: &str = "praxis_migrations";
 
 pub(super) async fn run(db: &Db, set: &MigrationSet) -> Result<(), InfraError> {
-    check_order(set)?;
+    check_set(set)?;
+    if set.migrations.is_empty() {
+        return Ok(());
+    }
+    let backend = db.backend();
+    let migrator = migrator(set, backend);
     let mut conn = db.pool().acquire().await?;
-    {
-        let mut tx =
-            super::dialect::begin_write_locked(&mut conn, db.backend(), PG_LOCK_KEY).await?;
-        sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
-        tx.commit().await?;
-    }
-    let mut applied = 0usize;
-    for m in set.migrations {
-        let mut tx =
-            super::dialect::begin_write_locked(&mut conn, db.backend(), PG_LOCK_KEY).await?;
-        let recorded: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM praxis_migrations WHERE system = $1 AND version = $2",
-        )
-        .bind(set.system)
-        .bind(m.version)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(name) = recorded {
-            if name != m.name {
-                tracing::warn!(system = set.system, version = m.version, recorded = %name, code = m.name,
-                    "migration name differs from the recorded one; keeping the recorded schema");
-            }
-            tx.rollback().await?;
-            continue;
-        }
-        let sql = match db.backend() {
-            Backend::Sqlite => m.sqlite,
-            Backend::Postgres => m.postgres,
-        };
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
+    let mut tx = super::dialect::begin_write_locked(&mut conn, backend, PG_LOCK_KEY).await?;
+    let table = set.history_table();
+    tx.ensure_migrations_table(&table)
+        .await
+        .map_err(|e| explain(set, backend, e))?;
+    if let Some(recorded) = legacy_version(&mut tx, backend, set.system).await? {
+        migrator
+            .run_direct(Some(recorded), &mut *tx, true)
             .await
-            .map_err(|e| InfraError::Migration {
-                system: set.system.to_string(),
-                version: m.version,
-                message: format!(
-                    "{} failed on {}: {e}; fix the migration SQL",
-                    m.name,
-                    db.backend().name()
-                ),
-            })?;
-        sqlx::query("INSERT INTO praxis_migrations (system, version, name, applied_at) VALUES ($1, $2, $3, $4)")
-            .bind(set.system)
-            .bind(m.version)
-            .bind(m.name)
-            .bind(crate::util::now_ms())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        applied += 1;
-        tracing::info!(
-            system = set.system,
-            version = m.version,
-            name = m.name,
-            "migration applied"
-        );
+            .map_err(|e| explain(set, backend, e))?;
     }
-    let newest: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(version) FROM praxis_migrations WHERE system = $1")
-            .bind(set.system)
-            .fetch_one(&mut *conn)
-            .await?;
+    let before = applied_versions(&mut tx, set, backend).await?;
+    migrator
+        .run_direct(None, &mut *tx, false)
+        .await
+        .map_err(|e| explain(set, backend, e))?;
+    let after = applied_versions(&mut tx, set, backend).await?;
+    tx.commit().await?;
+    for m in set
+        .migrations
+        .iter()
+        .filter(|m| !before.contains(&m.version))
+    {
+        if after.contains(&m.version) {
+            tracing::info!(
+                system = set.system,
+                version = m.version,
+                name = m.name,
+                "migration applied"
+            );
+        }
+    }
     let known = set.migrations.last().map(|m| m.version);
+    let newest = after.iter().max().copied();
     if newest > known {
         tracing::warn!(system = set.system, recorded = ?newest, known = ?known,
             "database has migrations newer than this binary; running an older version against a newer schema");
     }
-    tracing::debug!(system = set.system, applied, "migrations up to date");
     Ok(())
 }
 
-fn check_order(set: &MigrationSet) -> Result<(), InfraError> {
-    if !crate::util::is_valid_name(set.system) {
+/// The sqlx migrator of `set` on `backend`. Locking is ours (the caller's transaction), and
+/// versions recorded by a newer binary are tolerated, so a rollback of the binary can start.
+fn migrator(set: &MigrationSet, backend: Backend) -> Migrator {
+    let migrations = set
+        .migrations
+        .iter()
+        .map(|m| {
+            let sql = match backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            SqlxMigration::new(
+                m.version,
+                Cow::Borrowed(m.name),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(migrations);
+    migrator.dangerous_set_table_name(set.history_table());
+    migrator.set_locking(false).set_ignore_missing(true);
+    migrator
+}
+
+/// The newest version of `system` in the legacy shared table, if that table exists.
+async fn legacy_version(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    system: &str,
+) -> Result<Option<i64>, InfraError> {
+    let exists_sql = match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1"
+        }
+    };
+    let exists: i64 = sqlx::query_scalar(exists_sql)
+        .bind(LEGACY_TABLE)
+        .fetch_one(&mut *conn)
+        .await?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM praxis_migrations WHERE system = $1")
+            .bind(system)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(newest)
+}
+
+/// Versions recorded in the history table of `set`.
+async fn applied_versions(
+    conn: &mut sqlx::AnyConnection,
+    set: &MigrationSet,
+    backend: Backend,
+) -> Result<Vec<i64>, InfraError> {
+    let applied = conn
+        .list_applied_migrations(&set.history_table())
+        .await
+        .map_err(|e| explain(set, backend, e))?;
+    Ok(applied.into_iter().map(|m| m.version).collect())
+}
+
+/// Turns a sqlx migration error into one that names the system and says what to do.
+fn explain(set: &MigrationSet, backend: Backend, err: MigrateError) -> InfraError {
+    let name_of = |version: i64| {
+        set.migrations
+            .iter()
+            .find(|m| m.version == version)
+            .map_or("?", |m| m.name)
+    };
+    let (version, message) = match err {
+        MigrateError::ExecuteMigration(e, v) => (
+            v,
+            format!(
+                "{} failed on {}: {e}; fix the migration SQL",
+                name_of(v),
+                backend.name()
+            ),
+        ),
+        MigrateError::VersionMismatch(v) => (
+            v,
+            format!(
+                "{} was changed after it was applied (its checksum in {} differs); \
+                 restore its SQL and add a new migration for the change",
+                name_of(v),
+                set.history_table()
+            ),
+        ),
+        MigrateError::Dirty(v) => (
+            v,
+            format!(
+                "{} is marked failed in {}; repair the schema by hand, then delete that row",
+                name_of(v),
+                set.history_table()
+            ),
+        ),
+        MigrateError::Execute(e) => return InfraError::from(e),
+        other => (0, other.to_string()),
+    };
+    InfraError::Migration {
+        system: set.system.to_string(),
+        version,
+        message,
+    }
+}
+
+fn check_set(set: &MigrationSet) -> Result<(), InfraError> {
+    let valid = !set.system.is_empty()
+        && set.system.len() <= 40
+        && set
+            .system
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
         return Err(InfraError::Config(format!(
-            "migration set system {:?} must be a name from A-Z a-z 0-9 _ - .",
+            "migration set system {:?} must be 1 to 40 of a-z 0-9 _ (it names a table)",
             set.system
         )));
     }
@@ -144,7 +250,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn order_is_checked() {
+    fn order_and_name_are_checked() {
         static BAD: &[Migration] = &[
             Migration {
                 version: 2,
@@ -164,13 +270,13 @@ mod tests {
             migrations: BAD,
         };
         assert!(matches!(
-            check_order(&set),
+            check_set(&set),
             Err(InfraError::Migration { version: 1, .. })
         ));
         let bad_name = MigrationSet {
             system: "a b",
             migrations: &[],
         };
-        assert!(check_order(&bad_name).is_err());
+        assert!(check_set(&bad_name).is_err());
     }
 }

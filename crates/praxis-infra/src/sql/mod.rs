@@ -136,7 +136,8 @@ impl Db {
         Ok(())
     }
 
-    /// Applies the migrations of `set` that are not yet recorded in `praxis_migrations`.
+    /// Applies the migrations of `set` that are not yet recorded in its history table,
+    /// `praxis_migrations_<system>`.
     /// See [`MigrationSet`] for the guarantees.
     pub async fn migrate(&self, set: &MigrationSet) -> Result<(), InfraError> {
         migrate::run(self, set).await

@@ -12,6 +12,8 @@ pub async fn suite(services: Services) -> anyhow::Result<()> {
         migrations_are_idempotent,
         migrations_run_concurrently,
         failed_migration_leaves_nothing,
+        edited_migration_stops_the_run,
+        legacy_history_is_bridged,
         types_round_trip,
         upsert_returning,
     )
@@ -51,13 +53,12 @@ static BROKEN: MigrationSet = MigrationSet {
     }],
 };
 
+/// The migrations of `system` recorded in its history table.
 async fn recorded(db: &Db, system: &str) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM praxis_migrations WHERE system = $1")
-            .bind(system)
-            .fetch_one(db.pool())
-            .await?,
-    )
+    let sql = format!("SELECT COUNT(*) FROM praxis_migrations_{system}");
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(db.pool())
+        .await?)
 }
 
 async fn migrations_are_idempotent(t: TestBackend) -> anyhow::Result<()> {
@@ -104,12 +105,89 @@ async fn failed_migration_leaves_nothing(t: TestBackend) -> anyhow::Result<()> {
         "{err}"
     );
     assert!(!err.is_transient());
-    assert_eq!(recorded(db, "conformance_broken").await?, 0);
+    assert!(
+        err.to_string().contains("half applied failed on"),
+        "the error names the migration: {err}"
+    );
+    // Nothing was recorded: even the history table was rolled back with the migration.
+    assert!(recorded(db, "conformance_broken").await.is_err());
     // The CREATE TABLE of the failed migration was rolled back with it.
     let probe = sqlx::query("SELECT COUNT(*) FROM conf_half")
         .fetch_one(db.pool())
         .await;
     assert!(probe.is_err(), "conf_half exists after a failed migration");
+    Ok(())
+}
+
+/// ITEMS with its first migration's SQL edited after it was applied.
+static ITEMS_EDITED: MigrationSet = MigrationSet {
+    system: "conformance_sql",
+    migrations: &[Migration {
+        version: 1,
+        name: "items",
+        sqlite: "CREATE TABLE conf_items (id TEXT PRIMARY KEY)",
+        postgres: "CREATE TABLE conf_items (id TEXT PRIMARY KEY)",
+    }],
+};
+
+async fn edited_migration_stops_the_run(t: TestBackend) -> anyhow::Result<()> {
+    let db = &t.platform.db;
+    db.migrate(&ITEMS).await?;
+    let err = db
+        .migrate(&ITEMS_EDITED)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("an edited migration was accepted"))?;
+    assert!(
+        matches!(err, InfraError::Migration { version: 1, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("changed after it was applied"),
+        "{err}"
+    );
+    assert_eq!(recorded(db, "conformance_sql").await?, 2);
+    Ok(())
+}
+
+/// A set whose version 1 fails if it runs twice (no IF NOT EXISTS), and a version 2.
+static LEGACY: MigrationSet = MigrationSet {
+    system: "conformance_legacy",
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "old",
+            sqlite: "CREATE TABLE conf_old (id BIGINT)",
+            postgres: "CREATE TABLE conf_old (id BIGINT)",
+        },
+        Migration {
+            version: 2,
+            name: "new",
+            sqlite: "CREATE TABLE conf_new (id BIGINT)",
+            postgres: "CREATE TABLE conf_new (id BIGINT)",
+        },
+    ],
+};
+
+async fn legacy_history_is_bridged(t: TestBackend) -> anyhow::Result<()> {
+    let db = &t.platform.db;
+    // A database migrated by an older binary: version 1 applied and recorded in the shared
+    // table of that time.
+    for sql in [
+        "CREATE TABLE praxis_migrations (system TEXT NOT NULL, version BIGINT NOT NULL,
+            name TEXT NOT NULL, applied_at BIGINT NOT NULL, PRIMARY KEY (system, version))",
+        "CREATE TABLE conf_old (id BIGINT)",
+        "INSERT INTO praxis_migrations VALUES ('conformance_legacy', 1, 'old', 0)",
+    ] {
+        sqlx::query(sql).execute(db.pool()).await?;
+    }
+    db.migrate(&LEGACY).await?;
+    db.migrate(&LEGACY).await?;
+    assert_eq!(recorded(db, "conformance_legacy").await?, 2);
+    let new_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conf_new")
+        .fetch_one(db.pool())
+        .await?;
+    assert_eq!(new_rows, 0, "version 2 ran");
     Ok(())
 }
 

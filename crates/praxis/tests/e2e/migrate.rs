@@ -4,17 +4,36 @@ use sqlx::Connection;
 
 use crate::support::{PgDatabase, data_dir, describe, run, temp_dir};
 
-/// The systems recorded in `praxis_migrations`.
+/// The systems with migrations recorded in their `praxis_migrations_<system>` table.
 async fn migrated_systems(url: &str) -> Vec<String> {
     praxis_infra::sql::install_drivers();
     let mut conn = sqlx::AnyConnection::connect(url)
         .await
         .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    let systems: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT system FROM praxis_migrations ORDER BY system")
-            .fetch_all(&mut conn)
+    let tables = if url.starts_with("sqlite:") {
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+    } else {
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() ORDER BY table_name"
+    };
+    let tables: Vec<String> = sqlx::query_scalar(tables)
+        .fetch_all(&mut conn)
+        .await
+        .expect("list tables");
+    let mut systems = Vec::new();
+    for table in tables {
+        let Some(system) = table.strip_prefix("praxis_migrations_") else {
+            continue;
+        };
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let recorded: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
             .await
-            .expect("read praxis_migrations");
+            .expect("read a history table");
+        if recorded > 0 {
+            systems.push(system.to_string());
+        }
+    }
     let _ = conn.close().await;
     systems
 }
