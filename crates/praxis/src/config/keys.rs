@@ -245,7 +245,7 @@ impl KeyTable {
                 let default = defaults
                     .iter()
                     .find(|(name, _)| name == key.name)
-                    .and_then(|(_, value)| super::render::text_of(value))
+                    .and_then(|(_, value)| text_of(value))
                     .map_or(Default::Unset(key.unset.unwrap_or("unset")), Default::Value);
                 keys.push(KeySpec {
                     section: Some(section),
@@ -315,6 +315,23 @@ impl KeyTable {
             .map(|k| k.name)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// The text a value is read from (`None`: unset): strings as they are, numbers and booleans
+/// written out, lists comma-separated.
+pub fn text_of(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(text_of)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => Some(other.to_string()),
     }
 }
 

@@ -640,7 +640,7 @@ mod tests {
         let value = cfg
             .system_value(id)
             .unwrap_or_else(|| panic!("no key {id}"));
-        render::text_of(&value)
+        keys::text_of(&value)
     }
 
     #[test]

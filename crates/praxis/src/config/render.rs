@@ -56,29 +56,13 @@ pub fn render(cfg: &Config) -> String {
     out
 }
 
-/// The text a value is read from (`None`: unset): strings as they are, numbers and booleans
-/// written out, lists comma-separated.
-pub fn text_of(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(text_of)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        other => Some(other.to_string()),
-    }
-}
-
 /// A section value as TOML: numbers and booleans bare, everything else a string; URL
 /// passwords masked.
 fn toml_of(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
-        other => toml::Value::String(mask_url(&text_of(other).unwrap_or_default())).to_string(),
+        other => toml::Value::String(mask_url(&super::keys::text_of(other).unwrap_or_default()))
+            .to_string(),
     }
 }
 
