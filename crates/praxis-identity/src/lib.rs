@@ -1,28 +1,24 @@
 //! praxis-identity: accounts, tokens and API keys for every praxis system.
 //!
 //! - Accounts: sign-up with email and password (argon2id, OWASP parameters), login, logout,
-//!   password change, an admin role and a plan tier ([`accounts`]).
+//!   password change, an admin role and a plan tier ([`workers::accounts`]).
 //! - Tokens: short-lived HS256 JWT access tokens, and refresh tokens that rotate on every use;
-//!   reuse of a rotated refresh token revokes its whole family ([`jwt`], [`accounts`]).
-//!   RS256 tokens of an external identity provider are accepted through its JWKS ([`jwks`]).
+//!   reuse of a rotated refresh token revokes its whole family ([`workers::jwt`], [`workers::accounts`]).
+//!   RS256 tokens of an external identity provider are accepted through its JWKS ([`workers::jwks`]).
 //! - API keys: `prx_<id>_<secret>`, shown once, stored as a BLAKE3 hash, with scopes and a
-//!   last-used time ([`keys`]).
+//!   last-used time ([`workers::keys`]).
 //! - [`IdentityAuthenticator`]: the `praxis_http::auth::Authenticator` every system's routes
 //!   use, through `AuthSettings::authenticator`.
 //!
 //! [`Identity::start`] wires it onto a [`Platform`]; [`service`] is the usual one-call entry.
 
-pub mod accounts;
 pub mod api;
 pub mod domain;
 pub mod error;
-pub mod jwks;
-pub mod jwt;
-pub mod keys;
-mod migrations;
 pub mod settings;
 pub mod store;
 mod system;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,18 +30,18 @@ use praxis_http::Service;
 use praxis_http::auth::{AuthFailure, Authenticator, Principal};
 use praxis_http::idempotency::IdempotencyStore;
 use praxis_http::system::{System, apply_migrations};
-use praxis_infra::cache::{Cache, CacheOptions};
-use praxis_infra::ratelimit::{Algorithm, Limiter, Quota, Rule};
+use praxis_infra::cache::CacheOptions;
 use praxis_infra::{InfraError, Platform};
 
 pub use error::IdentityError;
-pub use migrations::MIGRATIONS;
 pub use settings::{IdentitySection, IdentitySettings, JwksSettings, Limit};
+pub use store::migrations::MIGRATIONS;
 pub use system::IdentitySystem;
 
 use crate::domain::password::Hasher;
-use crate::jwt::Tokens;
 use crate::store::{ApiKeyRow, Store};
+use crate::workers::jwt::Tokens;
+use crate::workers::{Core, LoginRules};
 
 /// Name of the API-key cache (L1 per process, L2 key space in Redis).
 pub const KEY_CACHE_NAME: &str = "identity.api_keys";
@@ -54,56 +50,6 @@ pub const KEY_CACHE_NAME: &str = "identity.api_keys";
 #[derive(Clone, Debug)]
 pub struct Identity {
     core: Arc<Core>,
-}
-
-/// Shared state of the use cases.
-pub(crate) struct Core {
-    pub(crate) store: Store,
-    pub(crate) tokens: Tokens,
-    pub(crate) hasher: Hasher,
-    /// A hash of a random password, verified when a login names no account, so unknown
-    /// accounts cost the same time as wrong passwords.
-    pub(crate) dummy_hash: String,
-    /// Bounds concurrent argon2 runs (each takes ~19 MiB and a core for tens of ms).
-    pub(crate) hashing: Semaphore,
-    pub(crate) key_cache: Cache<ApiKeyRow>,
-    /// In-process throttle of `last_used_at` writes: key id -> last write, unix ms.
-    pub(crate) last_used: Mutex<HashMap<String, i64>>,
-    pub(crate) idempotency: IdempotencyStore,
-    /// The platform's rate limiter (shared through Redis when configured).
-    pub(crate) limiter: Limiter,
-    pub(crate) login_rules: LoginRules,
-    pub(crate) settings: Arc<IdentitySettings>,
-}
-
-/// The login abuse limits as limiter rules (sliding-window log: exact over any window).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LoginRules {
-    pub(crate) account: Rule,
-    pub(crate) ip: Rule,
-}
-
-impl LoginRules {
-    fn new(settings: &IdentitySettings) -> Result<Self, InfraError> {
-        let rule = |key: &str, l: Limit| {
-            Quota::new(l.limit, l.period)
-                .map(|q| Rule::new(Algorithm::SlidingLog, q))
-                .map_err(|e| InfraError::Config(format!("identity setting {key}: {e}")))
-        };
-        Ok(Self {
-            account: rule("login_limit_account", settings.login_limit_account)?,
-            ip: rule("login_limit_ip", settings.login_limit_ip)?,
-        })
-    }
-}
-
-impl std::fmt::Debug for Core {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core")
-            .field("tokens", &self.tokens)
-            .field("hasher", &self.hasher)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Identity {

@@ -4,24 +4,22 @@
 //!   hits?}], hits?}` (Envoy's `RateLimitRequest` as JSON) and answers `{overall_code,
 //!   statuses: [{code, current_limit, limit_remaining, duration_until_reset}]}` ([`api`]).
 //! - Envoy's `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit` over gRPC on its own
-//!   address, so an Envoy proxy can use praxis as its rate-limit service ([`grpc`]).
+//!   address, so an Envoy proxy can use praxis as its rate-limit service ([`api::grpc`]).
 //! - Both call one decision function, [`Decider::check`]: limits per domain with nested
 //!   descriptors in the format of envoyproxy/ratelimit's configuration (TOML), the most
-//!   specific match wins, `unlimited` and `shadow_mode` included ([`limits`]); counters go
+//!   specific match wins, `unlimited` and `shadow_mode` included ([`domain::limits`]); counters go
 //!   through the platform's limiter, so they hold across processes when it is Redis.
 //! - The limit file (or folder) is watched and reloaded without restart; a bad file keeps
-//!   the old limits and logs the error ([`reload`]).
+//!   the old limits and logs the error ([`workers::reload`]).
 //!
 //! [`DecisionService::start`] wires it onto a [`Platform`]; [`service`] is the usual one-call
 //! entry.
 
 pub mod api;
-pub mod decide;
-pub mod grpc;
-pub mod limits;
-pub mod reload;
+pub mod domain;
 pub mod settings;
 mod system;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,13 +27,13 @@ use std::sync::Arc;
 use praxis_http::Service;
 use praxis_infra::{InfraError, MigrationSet, Platform};
 
-pub use decide::{
-    CheckRequest, CheckResponse, Code, CurrentLimit, Decider, Descriptor, DescriptorStatus, Entry,
-};
-pub use limits::{LimitsError, Rules, Unit};
-pub use reload::{Loaded, Reloader};
+pub use domain::limits::{LimitsError, Rules, Unit};
 pub use settings::{CHECK_SCOPE, RateLimitServiceSettings};
 pub use system::RateLimitSystem;
+pub use workers::decide::{
+    CheckRequest, CheckResponse, Code, CurrentLimit, Decider, Descriptor, DescriptorStatus, Entry,
+};
+pub use workers::reload::{Loaded, Reloader};
 
 /// The decision service keeps no tables: its state is the limiter's (in-process or Redis).
 pub static MIGRATIONS: MigrationSet = MigrationSet {
@@ -62,7 +60,7 @@ impl DecisionService {
             Some(path) => {
                 let path = path.clone();
                 let (fingerprint, rules) = tokio::task::spawn_blocking(move || {
-                    (reload::fingerprint(&path).ok(), Rules::load(&path))
+                    (workers::reload::fingerprint(&path).ok(), Rules::load(&path))
                 })
                 .await
                 .map_err(|e| InfraError::Config(format!("loading the limits failed: {e}")))?;
@@ -100,10 +98,10 @@ impl DecisionService {
             let bound = listener.local_addr().map_err(|e| {
                 InfraError::Config(format!("ratelimit gRPC: no local address: {e}"))
             })?;
-            let api = grpc::GrpcApi::new(reloader.clone(), settings.grpc_auth.clone());
+            let api = api::grpc::GrpcApi::new(reloader.clone(), settings.grpc_auth.clone());
             platform
                 .tasks
-                .spawn(grpc::serve(api, listener, platform.shutdown.clone()));
+                .spawn(api::grpc::serve(api, listener, platform.shutdown.clone()));
             tracing::info!(addr = %bound, "rate-limit gRPC listening");
             grpc_addr = Some(bound);
         }

@@ -8,7 +8,7 @@ use praxis_http::AuthSettings;
 use praxis_http::system::{Checks, Key, SettingError, Settings};
 use serde::{Deserialize, Serialize};
 
-use crate::limits::Rules;
+use crate::domain::limits::Rules;
 
 /// Scope a caller needs to ask for decisions (the admin role implies it).
 pub const CHECK_SCOPE: &str = "ratelimit:check";

@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use praxis_infra::broadcast::Broadcaster;
 use praxis_infra::cache::{CacheFactory, CacheOptions};
-use praxis_shortener::bloom::CodeFilter;
+use praxis_shortener::domain::bloom::CodeFilter;
 use praxis_shortener::domain::link::Target;
 
 const LINKS: u64 = 1_000_000;

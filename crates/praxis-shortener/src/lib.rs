@@ -4,26 +4,19 @@
 //!   limits, tags, redirect status and query forwarding; `Idempotency-Key` and
 //!   `find_if_exists` make retries safe.
 //! - Redirect at `/{code}` from an in-process cache (then Redis, then the database) behind a
-//!   Bloom filter of existing codes ([`hot`]).
+//!   Bloom filter of existing codes ([`workers::hot`]).
 //! - Count visits through a bounded buffer, batched bus events and an exactly-once consumer
-//!   ([`visits`], [`workers`]).
+//!   ([`workers::visits`], [`workers::maintenance`]).
 //! - Manage, list, QR-code and report on links ([`api`]).
 //!
 //! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
 
-pub mod allocator;
 pub mod api;
-pub mod bloom;
 pub mod domain;
 pub mod error;
-pub mod hot;
-pub mod links;
-mod migrations;
-pub mod qr;
 pub mod settings;
 pub mod store;
 mod system;
-pub mod visits;
 pub mod workers;
 
 use std::sync::Arc;
@@ -37,20 +30,20 @@ use praxis_infra::cache::CacheOptions;
 use praxis_infra::{InfraError, Platform};
 
 pub use error::ShortenerError;
-pub use migrations::MIGRATIONS;
 pub use settings::ShortenerSettings;
+pub use store::migrations::MIGRATIONS;
 pub use system::ShortenerSystem;
 
-use crate::allocator::CodeAllocator;
 use crate::api::AppState;
-use crate::bloom::CodeFilter;
+use crate::domain::bloom::CodeFilter;
 use crate::domain::codes::CodeFormat;
 use crate::domain::link::Target;
-use crate::hot::Resolver;
-use crate::links::{CREATED_CHANNEL, Links};
 use crate::store::Store;
-use crate::visits::{BatchOptions, VisitSink};
-use crate::workers::Maintenance;
+use crate::store::allocator::CodeAllocator;
+use crate::workers::hot::Resolver;
+use crate::workers::links::{CREATED_CHANNEL, Links};
+use crate::workers::maintenance::{self, Maintenance};
+use crate::workers::visits::{BatchOptions, VisitSink};
 
 /// Name of the redirect cache (L1 per process, L2 key space in Redis).
 pub const CACHE_NAME: &str = "shortener.links";
@@ -87,7 +80,7 @@ pub async fn launch(
     let rebuild = Arc::new(Notify::new());
     // Subscribe before the first build so announcements made meanwhile are not missed.
     let created_rx = platform.broadcaster.subscribe(CREATED_CHANNEL);
-    workers::rebuild_filter(&store, &filter, settings.bloom_capacity).await?;
+    maintenance::rebuild_filter(&store, &filter, settings.bloom_capacity).await?;
 
     let cache = platform.caches.build::<Target>(
         CACHE_NAME,
@@ -115,11 +108,11 @@ pub async fn launch(
 
     // The consumer runs either way, so batches published before statistics were switched off
     // are still applied.
-    workers::subscribe_stats(&platform.bus, store.clone())?;
+    maintenance::subscribe_stats(&platform.bus, store.clone())?;
     let shutdown = platform.shutdown.clone();
     let sink = if settings.visit_stats {
         let (sink, visits_rx) = VisitSink::channel(settings.visit_buffer);
-        platform.tasks.spawn(visits::run_batcher(
+        platform.tasks.spawn(crate::workers::visits::run_batcher(
             visits_rx,
             platform.bus.clone(),
             BatchOptions {
@@ -132,13 +125,13 @@ pub async fn launch(
     } else {
         VisitSink::disabled()
     };
-    platform.tasks.spawn(workers::run_created_listener(
+    platform.tasks.spawn(maintenance::run_created_listener(
         created_rx,
         filter.clone(),
         rebuild.clone(),
         shutdown.clone(),
     ));
-    platform.tasks.spawn(workers::run_maintenance(
+    platform.tasks.spawn(maintenance::run_maintenance(
         store,
         filter,
         rebuild,

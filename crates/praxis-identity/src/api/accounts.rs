@@ -13,7 +13,7 @@ use praxis_http::{Json, Problem};
 
 use super::dto::{AccountView, Credentials, MeView, PasswordChange, RefreshRequest, TokenPair};
 use super::{AppState, ClientIp, TAG, no_store};
-use crate::accounts::Session;
+use crate::workers::accounts::Session;
 
 fn pair(s: Session) -> TokenPair {
     TokenPair {

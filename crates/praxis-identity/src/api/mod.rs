@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use praxis_http::Problem;
 
-use crate::Core;
+use crate::workers::Core;
 
 /// OpenAPI tag of the identity routes.
 pub const TAG: &str = "identity";

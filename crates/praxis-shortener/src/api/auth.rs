@@ -7,8 +7,8 @@
 
 use praxis_http::{Caller, Problem, Require, Scope};
 
-use crate::links::Principal;
 use crate::settings::ShortenerSettings;
+use crate::workers::links::Principal;
 
 /// Scope of the reading routes (get, list, statistics, QR code).
 pub const LINKS_READ: &str = "links:read";

@@ -1,92 +1,16 @@
 //! Request and response bodies of the shortener API (serde + OpenAPI schemas).
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use praxis_http::Problem;
+
+pub use crate::domain::requests::{CreateLink, DayVisits, ReferrerVisits, StatsView, UpdateLink};
 
 use crate::domain::days::format_rfc3339_ms;
 use crate::domain::link::Availability;
 use crate::settings::ShortenerSettings;
 use crate::store::LinkRecord;
-
-/// Body of `POST /api/v1/links` (and one item of a bulk create).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateLink {
-    /// Target URL: absolute http or https, at most 2048 bytes, no user:password, not on the
-    /// short domain itself.
-    #[schema(example = "https://example.com/a/long/page?with=query")]
-    pub url: String,
-    /// Custom code: 3..=64 of `[A-Za-z0-9_-]`, not a reserved word. Generated when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alias: Option<String>,
-    /// Expiry as an RFC 3339 timestamp (may be in the past). Excludes `ttl_seconds`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "2026-12-31T23:59:59Z")]
-    pub expires_at: Option<String>,
-    /// Expiry as seconds from now. Excludes `expires_at`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_seconds: Option<i64>,
-    /// Redirects served before the link answers 410; counted exactly.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_visits: Option<i64>,
-    /// Tags (trimmed, deduplicated), at most 32 of at most 64 characters.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    /// Redirect status: 301, 302 or 307 (default from the settings, 301).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect: Option<u16>,
-    /// Append the short URL's query string to the target (default from the settings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forward_query: Option<bool>,
-    /// Return the caller's existing live link to the same URL (200) instead of creating one.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub find_if_exists: bool,
-}
-
-/// Body of `PATCH /api/v1/links/{code}`: absent fields are unchanged; `null` clears
-/// `expires_at`, `ttl_seconds` and `max_visits`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateLink {
-    /// New target URL (same rules as on create).
-    #[serde(default)]
-    pub url: Option<String>,
-    /// New expiry (RFC 3339), or `null` for none.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, nullable)]
-    pub expires_at: Option<Option<String>>,
-    /// New expiry in seconds from now, or `null` for none.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>, nullable)]
-    pub ttl_seconds: Option<Option<i64>>,
-    /// New visit limit, or `null` for none. The count of visits so far is kept.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>, nullable)]
-    pub max_visits: Option<Option<i64>>,
-    /// Replaces the tags.
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    /// New redirect status: 301, 302 or 307.
-    #[serde(default)]
-    pub redirect: Option<u16>,
-    /// Whether to forward the query string.
-    #[serde(default)]
-    pub forward_query: Option<bool>,
-}
-
-/// `Some(None)` for an explicit `null`, `Some(Some(v))` for a value (absent stays `None`
-/// through `#[serde(default)]`).
-fn nullable<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
-}
 
 /// Whether a link redirects now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -235,42 +159,6 @@ pub struct StatsParams {
     pub from: Option<String>,
     /// Last day (UTC, `YYYY-MM-DD`, inclusive).
     pub to: Option<String>,
-}
-
-/// Visits of one day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct DayVisits {
-    /// The UTC day, `YYYY-MM-DD`.
-    pub date: String,
-    /// Visits that day.
-    pub visits: i64,
-}
-
-/// Visits from one referring host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ReferrerVisits {
-    /// The referring host.
-    pub host: String,
-    /// Visits from it.
-    pub visits: i64,
-}
-
-/// Statistics of a link. Counted from visit batches applied exactly once, within seconds of
-/// the redirects; never more than the redirects served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct StatsView {
-    /// The code.
-    pub code: String,
-    /// All-time visits.
-    pub total: i64,
-    /// Visits in the range.
-    pub in_range: i64,
-    /// Visits per day in the range (days with visits only), ascending.
-    pub daily: Vec<DayVisits>,
-    /// Visits per user-agent class (`bot`, `mobile`, `desktop`, `other`) in the range.
-    pub agents: BTreeMap<String, i64>,
-    /// Top 20 referring hosts in the range.
-    pub referrers: Vec<ReferrerVisits>,
 }
 
 /// Query of `GET /api/v1/links/{code}/qr`.

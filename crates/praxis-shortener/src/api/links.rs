@@ -17,8 +17,8 @@ use super::dto::{
 use super::{AppState, TAG};
 use crate::domain::days::now_ms;
 use crate::domain::tags::MAX_TAG_LEN;
-use crate::links::{Created, NewLink, Principal, validate_create};
 use crate::store::ListKey;
+use crate::workers::links::{Created, NewLink, Principal, validate_create};
 
 /// Default page size of the list route.
 const DEFAULT_LIMIT: u32 = 50;

@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 
 use praxis_http::idempotency::IdempotencyStore;
 
-use crate::hot::Resolver;
-use crate::links::Links;
 use crate::settings::ShortenerSettings;
-use crate::visits::VisitSink;
+use crate::workers::hot::Resolver;
+use crate::workers::links::Links;
+use crate::workers::visits::VisitSink;
 
 /// OpenAPI tag of the shortener's routes.
 pub const TAG: &str = "shortener";

@@ -11,7 +11,7 @@ use praxis_http::{FieldError, Path, Problem, Query};
 use super::auth::{LinksRead, acting};
 use super::dto::QrParams;
 use super::{AppState, TAG};
-use crate::qr::{DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QrFormat, render};
+use crate::domain::qr::{DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QrFormat, render};
 
 /// QR code of a link's short URL, as PNG or SVG.
 #[utoipa::path(

@@ -12,7 +12,7 @@ use crate::domain::agent::{classify, referrer_host};
 use crate::domain::days::now_ms;
 use crate::domain::visits::Visit;
 use crate::error::ShortenerError;
-use crate::hot::Resolution;
+use crate::workers::hot::Resolution;
 
 /// Follow a short link (`GET` and `HEAD`).
 ///

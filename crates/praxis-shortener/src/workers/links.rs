@@ -13,16 +13,16 @@ use praxis_infra::InfraError;
 use praxis_infra::broadcast::Broadcaster;
 use praxis_infra::cache::Cache;
 
-use crate::allocator::CodeAllocator;
-use crate::api::dto::{CreateLink, DayVisits, ReferrerVisits, StatsView, UpdateLink};
-use crate::bloom::CodeFilter;
 use crate::domain::alias::validate_alias;
+use crate::domain::bloom::CodeFilter;
 use crate::domain::days::{format_day, now_ms, parse_day, parse_rfc3339_ms};
 use crate::domain::link::{Link, RedirectKind, Target};
+use crate::domain::requests::{CreateLink, DayVisits, ReferrerVisits, StatsView, UpdateLink};
 use crate::domain::tags::normalize_tags;
 use crate::domain::url_rules::validate_url;
 use crate::error::ShortenerError;
 use crate::settings::ShortenerSettings;
+use crate::store::allocator::CodeAllocator;
 use crate::store::{LinkRecord, ListKey, Store};
 
 /// Broadcast channel announcing created codes (newline-separated) to every process's

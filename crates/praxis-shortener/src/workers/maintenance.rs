@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use praxis_infra::InfraError;
 use praxis_infra::bus::{Bus, Event, HandlerError};
 
-use crate::bloom::CodeFilter;
+use crate::domain::bloom::CodeFilter;
 use crate::domain::days::now_ms;
 use crate::domain::visits::{STATS_GROUP, VISITS_TOPIC, VisitBatch};
 use crate::store::Store;

@@ -21,7 +21,7 @@ use praxis_http::auth::{AuthFailure, DEFAULT_PLAN, Principal, PrincipalKind};
 
 use crate::domain::Role;
 use crate::domain::scopes;
-use crate::jwks::Jwks;
+use crate::workers::jwks::Jwks;
 
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +108,7 @@ pub struct Issued {
 
 impl Tokens {
     /// Keys and rules from the settings.
-    pub fn new(settings: &crate::IdentitySettings) -> Result<Self, String> {
+    pub fn new(settings: &crate::settings::IdentitySettings) -> Result<Self, String> {
         let external = match &settings.jwks {
             Some(j) => Some(External {
                 jwks: Jwks::new(j)?,
@@ -280,7 +280,7 @@ fn truncate(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::IdentitySettings;
+    use crate::settings::IdentitySettings;
 
     fn tokens() -> Tokens {
         Tokens::new(&IdentitySettings::with_secret(vec![9u8; 32])).expect("tokens")

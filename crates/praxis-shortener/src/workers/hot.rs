@@ -15,8 +15,8 @@ use std::sync::Arc;
 use praxis_infra::InfraError;
 use praxis_infra::cache::Cache;
 
-use crate::bloom::CodeFilter;
 use crate::domain::alias::is_plausible_code;
+use crate::domain::bloom::CodeFilter;
 use crate::domain::days::now_ms;
 use crate::domain::link::Target;
 use crate::domain::query::merge_query;

@@ -1,5 +1,7 @@
 //! HTTP routes of the decision service (axum + utoipa), under `/api/v1/ratelimit`.
 
+pub mod grpc;
+
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -14,9 +16,9 @@ use utoipa_axum::routes;
 use praxis_http::responses::{BadRequest, Forbidden, Unauthorized};
 use praxis_http::{Json, Problem, Require, Scope};
 
-use crate::decide::{CheckRequest, CheckResponse};
-use crate::reload::Reloader;
 use crate::settings::CHECK_SCOPE;
+use crate::workers::decide::{CheckRequest, CheckResponse};
+use crate::workers::reload::Reloader;
 
 /// OpenAPI tag of the decision service's routes.
 pub const TAG: &str = "ratelimit";

@@ -10,11 +10,11 @@
 use praxis_http::FieldError;
 use praxis_http::auth::{AuthFailure, DEFAULT_PLAN, Principal, PrincipalKind};
 
-use crate::Core;
 use crate::domain::secrets::{hash_secret, new_api_key, parse_api_key, secret_matches};
 use crate::domain::{now_ms, scopes};
 use crate::error::IdentityError;
 use crate::store::{ApiKeyRow, ListKey};
+use crate::workers::Core;
 
 /// Longest key name.
 pub const MAX_NAME_CHARS: usize = 100;

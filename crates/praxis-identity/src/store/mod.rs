@@ -1,6 +1,8 @@
 //! All SQL of the identity system, written once for SQLite and PostgreSQL through sqlx's `Any`
 //! driver (`$n` placeholders, `ON CONFLICT`, `RETURNING`; times are unix ms).
 
+pub mod migrations;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 

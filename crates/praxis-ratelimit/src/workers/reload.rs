@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::decide::Decider;
-use crate::limits::{LimitsError, Rules, files_of};
+use crate::domain::limits::{LimitsError, Rules, files_of};
+use crate::workers::decide::Decider;
 
 /// Counter of reload attempts after a change of the files, labelled `result` (`ok`, `error`).
 pub const RELOADS_TOTAL: &str = "praxis_ratelimit_service_config_reloads_total";

@@ -11,7 +11,7 @@ use praxis_infra::ratelimit::{Limiter, Source};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::limits::{Domain, Limit, Node, NodeMetrics, Rules, Unit};
+use crate::domain::limits::{Domain, Limit, Node, NodeMetrics, Rules, Unit};
 
 /// Counter of decisions per descriptor, labelled `domain`, `limit` (the matched node's path,
 /// e.g. `path=/api/v1/links.api_key`; empty when none matched) and `result` (`ok`,
@@ -432,7 +432,7 @@ pub mod proto_duration {
         }
     }
 
-    /// Parses what [`format`] writes (and any 1 to 9 fractional digits).
+    /// Parses what [`format()`] writes (and any 1 to 9 fractional digits).
     pub fn parse(text: &str) -> Option<Duration> {
         let body = text.strip_suffix('s')?;
         let (secs, frac) = body.split_once('.').unwrap_or((body, ""));

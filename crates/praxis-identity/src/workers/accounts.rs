@@ -12,14 +12,14 @@ use praxis_http::auth::{Principal, PrincipalKind};
 
 use praxis_infra::ratelimit::OnStoreFailure;
 
-use crate::Core;
 use crate::domain::email::normalize_email;
 use crate::domain::password::{MAX_PASSWORD_CHARS, check_policy};
 use crate::domain::secrets::{hash_secret, is_refresh_token, new_refresh_token};
 use crate::domain::{Role, now_ms, scopes, validate_plan};
 use crate::error::IdentityError;
-use crate::jwt::Issued;
 use crate::store::{Account, ListKey, RefreshRow, Store};
+use crate::workers::Core;
+use crate::workers::jwt::Issued;
 
 /// What a login or a refresh returns.
 #[derive(Debug, Clone)]

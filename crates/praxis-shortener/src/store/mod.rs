@@ -1,6 +1,9 @@
 //! All SQL of the shortener, written once for SQLite and PostgreSQL through sqlx's `Any`
 //! driver (`$n` placeholders, `ON CONFLICT`, `RETURNING`; times are unix ms).
 
+pub mod allocator;
+pub mod migrations;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 

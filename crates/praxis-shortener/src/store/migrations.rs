@@ -5,7 +5,7 @@
 
 use praxis_infra::{Migration, MigrationSet};
 
-/// Every migration of the shortener, applied by [`crate::service`] at start.
+/// Every migration of the shortener, applied once per start by the binary (or [`crate::service`]).
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "shortener",
     migrations: &[Migration {

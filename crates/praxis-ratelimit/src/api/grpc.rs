@@ -29,12 +29,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::decide::{
+use crate::domain::limits::Unit;
+use crate::settings::CHECK_SCOPE;
+use crate::workers::decide::{
     CheckRequest, CheckResponse, Code, CurrentLimit, Descriptor, DescriptorStatus, Entry,
 };
-use crate::limits::Unit;
-use crate::reload::Reloader;
-use crate::settings::CHECK_SCOPE;
+use crate::workers::reload::Reloader;
 
 /// The gRPC service: `RateLimitServiceServer::new(GrpcApi)`.
 #[derive(Debug, Clone)]
