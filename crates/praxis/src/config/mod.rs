@@ -665,10 +665,8 @@ mod tests {
         assert_eq!(cfg.log_format, LogFormat::Json);
         assert!(cfg.access_log && cfg.metrics);
         assert_eq!(cfg.prefix, "praxis");
-        assert_eq!(
-            cfg.only,
-            ["identity", "shortener", "ratelimit", "notify", "feed"]
-        );
+        let all: Vec<&str> = crate::systems::SYSTEMS.iter().map(|s| s.name()).collect();
+        assert_eq!(cfg.only, all, "every system runs by default");
         assert!(cfg.admin_key.is_none() && cfg.base_url.is_none());
         assert_eq!(cfg.origin("listen"), Origin::Default);
         assert_eq!(
@@ -720,14 +718,16 @@ mod tests {
                 ("PRAXIS_FEED_TIMELINE_CAP", "3"),
                 ("PRAXIS_NOTIFY_LEASE", "soon"),
             ],
-            &[("only", "chat"), ("cache_ttl", "0")],
+            &[("only", "nosuch"), ("cache_ttl", "0")],
             None,
         )
         .expect_err("bad");
         assert_eq!(errs.0.len(), 6, "{errs}");
         let text = errs.to_string();
         assert!(
-            text.contains("--only: \"chat\" is not a system (known systems: identity, shortener, ratelimit, notify, feed, or all)"),
+            text.contains(
+                "--only: \"nosuch\" is not a system (known systems: identity, shortener,"
+            ),
             "{text}"
         );
         assert!(

@@ -11,7 +11,7 @@ use praxis_testkit::TestBackend;
 use crate::support::{describe, run, temp_dir};
 
 /// The systems of the binary, in its order (checked against `praxis config` below).
-fn systems() -> [&'static dyn Plugin; 5] {
+pub(crate) fn systems() -> [&'static dyn Plugin; 5] {
     [
         &praxis_identity::IdentitySystem,
         &praxis_shortener::ShortenerSystem,
