@@ -12,6 +12,7 @@ pub static SYSTEMS: &[&'static dyn Plugin] = &[
     &praxis_ratelimit::RateLimitSystem,
     &praxis_notify::NotifySystem,
     &praxis_feed::FeedSystem,
+    &praxis_chat::ChatSystem,
 ];
 
 /// The migration sets of `systems`, each set once (the idempotency table is shared), in

@@ -11,13 +11,14 @@ use praxis_testkit::TestBackend;
 use crate::support::{describe, run, temp_dir};
 
 /// The systems of the binary, in its order (checked against `praxis config` below).
-pub(crate) fn systems() -> [&'static dyn Plugin; 5] {
+pub(crate) fn systems() -> [&'static dyn Plugin; 6] {
     [
         &praxis_identity::IdentitySystem,
         &praxis_shortener::ShortenerSystem,
         &praxis_ratelimit::RateLimitSystem,
         &praxis_notify::NotifySystem,
         &praxis_feed::FeedSystem,
+        &praxis_chat::ChatSystem,
     ]
 }
 

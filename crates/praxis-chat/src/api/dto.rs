@@ -1,0 +1,316 @@
+//! Request and response bodies of the chat API (serde + OpenAPI schemas). Schema names carry
+//! a `Chat` prefix where a bare name could clash with another system's in the merged document.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::model::{Conversation, Kind, Listed, Member, Message, Role};
+use crate::domain::rules::peer_of;
+
+/// Body of `POST /api/v1/chat/conversations`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CreateConversation {
+    /// The direct conversation with one other account (opened once per pair).
+    Direct {
+        /// The other account.
+        with: String,
+    },
+    /// A new group, owned by the caller.
+    Group {
+        /// 1 to 200 characters.
+        title: String,
+        /// The other members (the caller joins as owner); at most `max_members` in all.
+        #[serde(default)]
+        members: Vec<String>,
+    },
+}
+
+/// A member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = ChatRole)]
+pub enum RoleName {
+    /// Manages members and may delete any message.
+    Owner,
+    /// Sends, and edits or deletes their own messages.
+    Member,
+}
+
+impl From<RoleName> for Role {
+    fn from(r: RoleName) -> Self {
+        match r {
+            RoleName::Owner => Role::Owner,
+            RoleName::Member => Role::Member,
+        }
+    }
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Owner => RoleName::Owner,
+            Role::Member => RoleName::Member,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/chat/conversations/{id}/members`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    /// The account to add (or whose role to set).
+    pub account: String,
+    /// Its role; `member` when absent.
+    #[serde(default)]
+    pub role: Option<RoleName>,
+}
+
+/// One member of a conversation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ChatMember)]
+pub struct MemberView {
+    /// The account.
+    pub account: String,
+    /// Its role.
+    pub role: RoleName,
+    /// When it joined (RFC 3339).
+    pub joined_at: String,
+    /// The highest sequence it has read.
+    pub read_seq: i64,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        Self {
+            account: m.account.clone(),
+            role: m.role.into(),
+            joined_at: rfc3339(m.joined_at),
+            read_seq: m.read_seq,
+        }
+    }
+}
+
+/// A conversation with its members.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConversationView {
+    /// Its id.
+    pub id: String,
+    /// `direct` or `group`.
+    #[schema(example = "group")]
+    pub kind: String,
+    /// The group's title (absent for direct conversations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The other account of a direct conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Sequence number of its newest message (0: none yet).
+    pub last_seq: i64,
+    /// Its newest activity (RFC 3339).
+    pub updated_at: String,
+    /// Its members, in joining order.
+    pub members: Vec<MemberView>,
+}
+
+impl ConversationView {
+    /// The view of `c` for `me`.
+    pub fn new(c: &Conversation, members: &[Member], me: &str) -> Self {
+        Self {
+            id: c.id.clone(),
+            kind: c.kind.as_str().to_owned(),
+            title: c.title.clone(),
+            peer: peer(c, me),
+            created_by: c.created_by.clone(),
+            created_at: rfc3339(c.created_at),
+            last_seq: c.last_seq,
+            updated_at: rfc3339(c.last_at),
+            members: members.iter().map(MemberView::from).collect(),
+        }
+    }
+}
+
+/// A conversation in the caller's list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConversationSummary {
+    /// Its id.
+    pub id: String,
+    /// `direct` or `group`.
+    pub kind: String,
+    /// The group's title (absent for direct conversations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The other account of a direct conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// Sequence number of its newest message.
+    pub last_seq: i64,
+    /// The caller's read marker.
+    pub read_seq: i64,
+    /// Messages after the caller's read marker.
+    pub unread: i64,
+    /// Its newest activity (RFC 3339).
+    pub updated_at: String,
+    /// Its newest message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<MessageView>,
+}
+
+impl ConversationSummary {
+    /// The summary of `l` for `me`.
+    pub fn new(l: &Listed, me: &str) -> Self {
+        let c = &l.conversation;
+        Self {
+            id: c.id.clone(),
+            kind: c.kind.as_str().to_owned(),
+            title: c.title.clone(),
+            peer: peer(c, me),
+            last_seq: c.last_seq,
+            read_seq: l.read_seq,
+            unread: l.unread(),
+            updated_at: rfc3339(c.last_at),
+            last_message: l.last_message.as_ref().map(MessageView::from),
+        }
+    }
+}
+
+/// A page of the caller's conversations.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConversationPage {
+    /// Newest activity first.
+    pub conversations: Vec<ConversationSummary>,
+    /// Cursor of the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /api/v1/chat/conversations`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to `page_max` (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// Body of `POST /api/v1/chat/conversations/{id}/messages`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// The sender's id for this message, 1 to 64 of `[A-Za-z0-9._:-]` (a UUID works). A
+    /// resend with the same id answers the first copy.
+    #[schema(example = "0190f2a4-7c1e-7000-8000-000000000001")]
+    pub client_id: String,
+    /// The text, at most `max_message_bytes` bytes, not blank.
+    pub body: String,
+}
+
+/// Body of `PATCH /api/v1/chat/conversations/{id}/messages/{seq}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    /// The new text.
+    pub body: String,
+}
+
+/// A message; a deleted one keeps its place with no body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ChatMessage)]
+pub struct MessageView {
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Its place: 1, 2, 3, ... with no gaps.
+    pub seq: i64,
+    /// Who sent it.
+    pub sender: String,
+    /// The sender's id for it.
+    pub client_id: String,
+    /// The text; absent once deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// When the server stored it (RFC 3339).
+    pub created_at: String,
+    /// When it was last edited (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// Whether it was deleted (a tombstone).
+    pub deleted: bool,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        Self {
+            conversation_id: m.conversation_id.clone(),
+            seq: m.seq,
+            sender: m.sender.clone(),
+            client_id: m.client_id.clone(),
+            body: m.body.clone(),
+            created_at: rfc3339(m.created_at),
+            edited_at: m.edited_at.map(rfc3339),
+            deleted: m.deleted_at.is_some(),
+        }
+    }
+}
+
+/// Query of `GET /api/v1/chat/conversations/{id}/messages`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Messages after this sequence number, oldest first (catch-up). Excludes `before`.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Messages before this sequence number, the nearest ones (scroll back). Excludes `after`.
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
+    /// Page size, 1 to `page_max` (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// A page of history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
+    /// Sequence number of the conversation's newest message when the page was read.
+    pub last_seq: i64,
+}
+
+/// Body of `POST /api/v1/chat/conversations/{id}/read`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    /// The highest sequence number read (capped at the newest message; a marker never moves
+    /// back).
+    #[schema(minimum = 0)]
+    pub seq: i64,
+}
+
+/// The caller's read marker.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReadMarker {
+    /// The highest sequence number read.
+    pub read_seq: i64,
+}
+
+fn peer(c: &Conversation, me: &str) -> Option<String> {
+    match c.kind {
+        Kind::Direct => c.direct_key.as_deref().and_then(|k| peer_of(k, me)),
+        Kind::Group => None,
+    }
+}
+
+/// Unix ms as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| format!("{t:.3}"))
+        .unwrap_or_default()
+}

@@ -1,0 +1,81 @@
+//! HTTP routes of the chat (axum + utoipa), under `/api/v1/chat`.
+//!
+//! - `POST /conversations` (direct or group), `GET /conversations` (mine, with unread counts),
+//!   `GET /conversations/{id}`.
+//! - `POST /conversations/{id}/members`, `DELETE /conversations/{id}/members/{account}`.
+//! - `POST|GET /conversations/{id}/messages` (send, history by sequence),
+//!   `PATCH|DELETE /conversations/{id}/messages/{seq}`, `POST /conversations/{id}/read`.
+
+pub mod auth;
+mod conversations;
+pub mod dto;
+mod messages;
+
+use std::sync::Arc;
+
+use praxis_http::Problem;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::workers::UseCases;
+
+/// OpenAPI tag of the chat routes.
+pub const TAG: &str = "chat";
+
+/// Page size when a request names none.
+const DEFAULT_LIMIT: u32 = 50;
+
+/// What every handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    chat: UseCases,
+}
+
+impl AppState {
+    /// The state of the routes.
+    pub fn new(chat: UseCases) -> Self {
+        Self {
+            inner: Arc::new(Shared { chat }),
+        }
+    }
+}
+
+/// The page size: the default when absent; outside 1..=`max` is 400 naming `limit`.
+fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, Problem> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT.min(max)),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(Problem::invalid(
+            "limit",
+            format!("must be from 1 to {max} (the page_max setting), got {n}"),
+        )),
+    }
+}
+
+/// Every route with its OpenAPI description.
+pub fn router(state: AppState) -> (axum::Router, OpenApi) {
+    let (router, mut doc) = OpenApiRouter::new()
+        .routes(routes!(conversations::create, conversations::list))
+        .routes(routes!(conversations::get))
+        .routes(routes!(conversations::add_member))
+        .routes(routes!(conversations::remove_member))
+        .routes(routes!(messages::send, messages::history))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(messages::mark_read))
+        .with_state(state)
+        .split_for_parts();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    (router, doc)
+}

@@ -1,0 +1,4 @@
+//! Pure chat rules and data: no I/O, unit tested beside the code.
+
+pub mod model;
+pub mod rules;

@@ -1,0 +1,49 @@
+//! The chat's error type and how it becomes a problem response.
+
+use praxis_http::{FieldError, Problem};
+use praxis_infra::InfraError;
+
+/// Everything a chat operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The input is invalid; each field error says what to change.
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// No such conversation or message among the caller's (a non-member sees nothing).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller is a member but may not do this (e.g. a member removing someone else).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the state (e.g. a client id reused with another body).
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    /// A dependency failed.
+    #[error(transparent)]
+    Infra(#[from] InfraError),
+}
+
+impl ChatError {
+    /// One invalid field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ChatError::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<sqlx::Error> for ChatError {
+    fn from(e: sqlx::Error) -> Self {
+        ChatError::Infra(InfraError::from(e))
+    }
+}
+
+impl From<ChatError> for Problem {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::Invalid(errors) => Problem::validation(errors),
+            ChatError::NotFound(detail) => Problem::not_found(detail),
+            ChatError::Forbidden(detail) => Problem::forbidden(detail),
+            ChatError::Conflict(slug, detail) => Problem::conflict(slug, detail),
+            ChatError::Infra(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! praxis-chat: conversations and messages for praxis accounts.
+//!
+//! - Direct conversations (one per pair of accounts) and groups with owners and members
+//!   ([`workers::conversations`]).
+//! - Messages with a per-conversation sequence number that is gapless and strictly increasing,
+//!   given in the transaction that stores the message; a resend with the same client id is
+//!   the same message ([`store`], [`workers::messages`]).
+//! - History paged by sequence (`after` for catch-up, `before` to scroll back), edits,
+//!   tombstones, read markers and unread counts ([`api`]).
+//!
+//! Not built yet (issue 17 is open): the WebSocket and SSE streams, fan-out across processes,
+//! delivery receipts pushed to members, presence and typing, and end-to-end encryption.
+//!
+//! [`Chat::start`] wires it onto a [`Platform`]; the binary starts it through [`ChatSystem`].
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod settings;
+pub mod store;
+mod system;
+pub mod workers;
+
+use std::sync::Arc;
+
+use praxis_http::Service;
+use praxis_http::system::{Settings, System, apply_migrations, invalid_settings};
+use praxis_infra::{InfraError, Platform};
+
+pub use error::ChatError;
+pub use settings::ChatSettings;
+pub use store::migrations::MIGRATIONS;
+pub use system::ChatSystem;
+
+use crate::store::Store;
+use crate::workers::UseCases;
+
+/// The running chat. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    chat: UseCases,
+}
+
+impl Chat {
+    /// Applies the chat's migrations, then [`Chat::launch`]: for tests and programs that run
+    /// the chat without the binary.
+    pub async fn start(platform: &Platform, settings: ChatSettings) -> Result<Chat, InfraError> {
+        apply_migrations(platform, System::migrations(&ChatSystem)).await?;
+        Chat::launch(platform, settings).await
+    }
+
+    /// Checks the settings and builds the chat on `platform`; its migrations must have been
+    /// applied (the binary applies every migration once, then launches).
+    pub async fn launch(platform: &Platform, settings: ChatSettings) -> Result<Chat, InfraError> {
+        Settings::validate(&settings).map_err(|e| invalid_settings("chat", &e))?;
+        let store = Store::new(platform.db.clone());
+        Ok(Chat {
+            chat: UseCases::new(store, Arc::new(settings)),
+        })
+    }
+
+    /// The chat routes under `/api/v1/chat`.
+    pub fn service(&self) -> Service {
+        let (router, openapi) = api::router(api::AppState::new(self.chat.clone()));
+        Service::new("chat", router, openapi)
+    }
+
+    /// The use cases (for programs that drive the chat without HTTP).
+    pub fn use_cases(&self) -> &UseCases {
+        &self.chat
+    }
+}

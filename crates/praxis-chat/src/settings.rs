@@ -1,0 +1,92 @@
+//! The chat's settings: its `[chat]` config section.
+
+use praxis_http::system::{Checks, Key, SettingError, Settings};
+use serde::{Deserialize, Serialize};
+
+/// Scope of the sending and managing routes for API keys. A logged-in account acts for itself
+/// without it; the admin role implies it.
+pub const CHAT_WRITE: &str = "chat:write";
+/// Scope of the reading routes for API keys (`chat:write` implies it).
+pub const CHAT_READ: &str = "chat:read";
+
+/// Everything the chat can be tuned with: the `[chat]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Most members of one group, its creator included.
+    pub max_members: usize,
+    /// Largest message body, in bytes of UTF-8.
+    pub max_message_bytes: usize,
+    /// Most messages in one page of history (and conversations in one page of the list).
+    pub page_max: u32,
+}
+
+/// The documented keys of the `[chat]` section.
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "max_members",
+        "most members of one group, its creator included (2 to 100000)",
+    ),
+    Key::new(
+        "max_message_bytes",
+        "largest message body in bytes (1 to 1048576)",
+    ),
+    Key::new(
+        "page_max",
+        "most messages (or conversations) in one page (1 to 1000)",
+    ),
+];
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            max_members: 1_000,
+            max_message_bytes: 16 * 1024,
+            page_max: 200,
+        }
+    }
+}
+
+impl Settings for ChatSettings {
+    fn validate(&self) -> Result<(), Vec<SettingError>> {
+        let mut checks = Checks::new();
+        checks.require(
+            (2..=100_000).contains(&self.max_members),
+            "max_members",
+            "must be from 2 to 100000 (e.g. 1000)",
+        );
+        checks.require(
+            (1..=1_048_576).contains(&self.max_message_bytes),
+            "max_message_bytes",
+            "must be from 1 to 1048576 (e.g. 16384)",
+        );
+        checks.require(
+            (1..=1_000).contains(&self.page_max),
+            "page_max",
+            "must be from 1 to 1000 (e.g. 200)",
+        );
+        checks.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_named() {
+        assert_eq!(ChatSettings::default().validate(), Ok(()));
+        let s = ChatSettings {
+            max_members: 1,
+            page_max: 0,
+            ..ChatSettings::default()
+        };
+        let keys: Vec<&str> = s
+            .validate()
+            .expect_err("members and page")
+            .iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(keys, ["max_members", "page_max"]);
+    }
+}

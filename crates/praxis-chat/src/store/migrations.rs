@@ -1,0 +1,96 @@
+//! The chat's schema, per backend. Its tables belong to it alone (`chat_*`).
+//!
+//! Integers are `BIGINT` on PostgreSQL (sqlx's `Any` driver decodes them as `i64`); times are
+//! unix milliseconds (UTC).
+//!
+//! - `chat_conversations`: one row per conversation. `last_seq` is the sequence number of its
+//!   newest message: a send increments it in the transaction that inserts the message, so
+//!   sequences are gapless and the row lock orders the senders of one conversation only.
+//!   `direct_key` (the two accounts, sorted) makes a direct conversation unique per pair.
+//!   `last_at` (the newest activity) orders a member's list.
+//! - `chat_members`: who is in a conversation, their role (`owner` | `member`), and their read
+//!   marker (`read_seq`, the highest sequence they have read).
+//! - `chat_messages`: the messages, keyed by (conversation, sequence); `client_id` is unique per
+//!   sender and conversation, so a resend finds the first copy. A deleted message keeps its row
+//!   with `body` NULL and `deleted_at` set (a tombstone), so sequences stay gapless.
+
+use praxis_infra::{Migration, MigrationSet};
+
+/// Every migration of the chat.
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    system: "chat",
+    migrations: &[Migration {
+        version: 1,
+        name: "conversations, members, messages",
+        sqlite: SQLITE_V1,
+        postgres: POSTGRES_V1,
+    }],
+};
+
+const SQLITE_V1: &str = "
+CREATE TABLE chat_conversations (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT,
+    direct_key TEXT UNIQUE,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_at INTEGER NOT NULL
+);
+CREATE TABLE chat_members (
+    conversation_id TEXT NOT NULL REFERENCES chat_conversations (id),
+    account TEXT NOT NULL,
+    role TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    read_seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (conversation_id, account)
+);
+CREATE INDEX chat_members_account ON chat_members (account);
+CREATE TABLE chat_messages (
+    conversation_id TEXT NOT NULL REFERENCES chat_conversations (id),
+    seq INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    body TEXT,
+    created_at INTEGER NOT NULL,
+    edited_at INTEGER,
+    deleted_at INTEGER,
+    PRIMARY KEY (conversation_id, seq)
+);
+CREATE UNIQUE INDEX chat_messages_client ON chat_messages (conversation_id, sender, client_id);
+";
+
+const POSTGRES_V1: &str = "
+CREATE TABLE chat_conversations (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT,
+    direct_key TEXT UNIQUE,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL DEFAULT 0,
+    last_at BIGINT NOT NULL
+);
+CREATE TABLE chat_members (
+    conversation_id TEXT NOT NULL REFERENCES chat_conversations (id),
+    account TEXT NOT NULL,
+    role TEXT NOT NULL,
+    joined_at BIGINT NOT NULL,
+    read_seq BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (conversation_id, account)
+);
+CREATE INDEX chat_members_account ON chat_members (account);
+CREATE TABLE chat_messages (
+    conversation_id TEXT NOT NULL REFERENCES chat_conversations (id),
+    seq BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    body TEXT,
+    created_at BIGINT NOT NULL,
+    edited_at BIGINT,
+    deleted_at BIGINT,
+    PRIMARY KEY (conversation_id, seq)
+);
+CREATE UNIQUE INDEX chat_messages_client ON chat_messages (conversation_id, sender, client_id);
+";

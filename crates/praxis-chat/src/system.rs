@@ -1,0 +1,36 @@
+//! The chat as a plug-in of the binary: its `[chat]` section, its migrations, its start.
+
+use praxis_http::system::{Key, StartContext, StartFuture, System};
+use praxis_infra::MigrationSet;
+
+use crate::{Chat, ChatSettings, MIGRATIONS, settings};
+
+/// The chat system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChatSystem;
+
+impl System for ChatSystem {
+    type Settings = ChatSettings;
+
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn keys(&self) -> &'static [Key] {
+        settings::KEYS
+    }
+
+    fn migrations(&self) -> &'static [&'static MigrationSet] {
+        static SETS: &[&MigrationSet] = &[&MIGRATIONS];
+        SETS
+    }
+
+    fn start<'a>(&'a self, settings: ChatSettings, ctx: &'a StartContext) -> StartFuture<'a> {
+        Box::pin(async move {
+            Ok(Chat::launch(&ctx.platform, settings)
+                .await?
+                .service()
+                .into())
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! Messages: send (idempotent per client id), history by sequence, edit, delete, read marker.
+
+use crate::domain::model::{Message, Role};
+use crate::domain::rules::{check_body, check_client_id};
+use crate::error::ChatError;
+use crate::store::{Sent, Window};
+
+use super::{UseCases, now_ms};
+
+impl UseCases {
+    /// Sends `body` from `me`: the message with its sequence number, and whether this call
+    /// stored it (`false`: the first copy of a resend with the same `client_id`).
+    pub async fn send(
+        &self,
+        me: &str,
+        conversation: &str,
+        client_id: &str,
+        body: &str,
+    ) -> Result<(Message, bool), ChatError> {
+        let mut errors = Vec::new();
+        if let Err(m) = check_client_id(client_id) {
+            errors.push(praxis_http::FieldError::new("client_id", m));
+        }
+        if let Err(m) = check_body(body, self.settings.max_message_bytes) {
+            errors.push(praxis_http::FieldError::new("body", m));
+        }
+        if !errors.is_empty() {
+            return Err(ChatError::Invalid(errors));
+        }
+        match self
+            .store
+            .send(conversation, me, client_id, body, now_ms())
+            .await?
+        {
+            Sent::Stored(message) => Ok((message, true)),
+            Sent::Existing(message)
+                if message.deleted_at.is_some() || message.body.as_deref() == Some(body) =>
+            {
+                Ok((message, false))
+            }
+            Sent::Existing(message) => Err(ChatError::Conflict(
+                "client-id-reused",
+                format!(
+                    "client_id {client_id} was already used for message {} with another body; \
+                     use a new client_id for a new message",
+                    message.seq
+                ),
+            )),
+            Sent::NotMember => Err(ChatError::NotFound(format!(
+                "no conversation {conversation} among yours"
+            ))),
+        }
+    }
+
+    /// A page of `me`'s conversation, oldest first.
+    pub async fn history(
+        &self,
+        me: &str,
+        conversation: &str,
+        window: Window,
+        limit: u32,
+    ) -> Result<(Vec<Message>, i64), ChatError> {
+        let (found, _) = self.membership(me, conversation).await?;
+        let messages = self.store.history(conversation, window, limit).await?;
+        Ok((messages, found.last_seq))
+    }
+
+    /// Replaces the body of `me`'s own message.
+    pub async fn edit(
+        &self,
+        me: &str,
+        conversation: &str,
+        seq: i64,
+        body: &str,
+    ) -> Result<Message, ChatError> {
+        check_body(body, self.settings.max_message_bytes)
+            .map_err(|m| ChatError::field("body", m))?;
+        self.membership(me, conversation).await?;
+        let message = self.message(conversation, seq).await?;
+        if message.sender != me {
+            return Err(ChatError::Forbidden(format!(
+                "message {seq} was sent by another member; only its sender may edit it"
+            )));
+        }
+        if !self.store.edit(conversation, seq, body, now_ms()).await? {
+            return Err(deleted(seq));
+        }
+        self.message(conversation, seq).await
+    }
+
+    /// Deletes a message, leaving a tombstone: its sender, or an owner of the group.
+    pub async fn delete(
+        &self,
+        me: &str,
+        conversation: &str,
+        seq: i64,
+    ) -> Result<Message, ChatError> {
+        let (found, mine) = self.membership(me, conversation).await?;
+        let message = self.message(conversation, seq).await?;
+        let owner = mine.role == Role::Owner && found.kind == crate::domain::model::Kind::Group;
+        if message.sender != me && !owner {
+            return Err(ChatError::Forbidden(format!(
+                "message {seq} was sent by another member; only its sender or a group owner may delete it"
+            )));
+        }
+        self.store.delete(conversation, seq, now_ms()).await?;
+        self.message(conversation, seq).await
+    }
+
+    /// Moves `me`'s read marker up to `seq` (capped at the newest message); returns it.
+    pub async fn mark_read(
+        &self,
+        me: &str,
+        conversation: &str,
+        seq: i64,
+    ) -> Result<i64, ChatError> {
+        if seq < 0 {
+            return Err(ChatError::field(
+                "seq",
+                "must be a sequence number, 0 or more",
+            ));
+        }
+        let (found, _) = self.membership(me, conversation).await?;
+        Ok(self
+            .store
+            .mark_read(conversation, me, seq.min(found.last_seq))
+            .await?)
+    }
+
+    async fn message(&self, conversation: &str, seq: i64) -> Result<Message, ChatError> {
+        self.store.message(conversation, seq).await?.ok_or_else(|| {
+            ChatError::NotFound(format!("no message {seq} in conversation {conversation}"))
+        })
+    }
+}
+
+fn deleted(seq: i64) -> ChatError {
+    ChatError::Conflict(
+        "message-deleted",
+        format!("message {seq} is deleted; a tombstone cannot be edited"),
+    )
+}

@@ -1,0 +1,27 @@
+//! Integration suite of the chat: the same cases on the embedded backend (SQLite) and on the
+//! scaled one (PostgreSQL), the chat started the way `praxis serve` starts it (its plug-in,
+//! through the test kit) and driven over HTTP in process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod cases;
+mod support;
+
+praxis_testkit::backend_matrix!(crate::cases: [
+    direct_conversation_is_one_per_pair,
+    groups_have_owners_and_members,
+    sequences_are_gapless_under_concurrent_senders,
+    resend_with_the_same_client_id_is_the_same_message,
+    history_pages_by_sequence,
+    edits_and_tombstones,
+    read_markers_and_unread_counts,
+    list_is_newest_first_and_pages,
+    non_members_see_nothing,
+    bad_input_is_a_named_problem,
+    api_keys_need_chat_scopes,
+    settings_are_read_from_the_section,
+]);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_two_processes_share_one_gapless_sequence() {
+    cases::two_processes_share_one_gapless_sequence().await;
+}
