@@ -118,8 +118,10 @@ impl Tokens {
             None => None,
         };
         Ok(Self {
-            encoding: EncodingKey::from_secret(&settings.jwt_secret),
-            decoding: DecodingKey::from_secret(&settings.jwt_secret),
+            encoding: EncodingKey::from_secret(&settings.jwt_secret)
+                .map_err(|e| format!("jwt_secret cannot sign tokens: {e}"))?,
+            decoding: DecodingKey::from_secret(&settings.jwt_secret)
+                .map_err(|e| format!("jwt_secret cannot check tokens: {e}"))?,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: settings.access_token_ttl,

@@ -222,7 +222,7 @@ pub fn hs256(claims: &Value, secret: &[u8]) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(secret),
+        &EncodingKey::from_secret(secret).expect("a non-empty HMAC key"),
     )
     .expect("sign")
 }

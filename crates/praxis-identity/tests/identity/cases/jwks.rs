@@ -12,7 +12,7 @@ use axum::routing::get;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use parking_lot::RwLock;
-use rsa::RsaPrivateKey;
+use rsa::PrivateKey;
 use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey, LineEnding};
 use serde_json::{Value, json};
 
@@ -31,8 +31,8 @@ struct RsaKey {
 }
 
 fn generate(kid: &str) -> RsaKey {
-    let mut rng = rsa::rand_core::OsRng;
-    let private = RsaPrivateKey::new(&mut rng, 2048).expect("rsa keygen");
+    let mut rng = rand::rng();
+    let private = PrivateKey::new(&mut rng, 2048).expect("rsa keygen");
     let der = private.to_pkcs1_der().expect("der");
     let encoding = EncodingKey::from_rsa_der(der.as_bytes());
     let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).expect("jwk");
@@ -208,7 +208,7 @@ pub async fn algorithm_confusion_is_rejected(h: &Harness) {
         let forged = jsonwebtoken::encode(
             &header,
             &c,
-            &EncodingKey::from_secret(k1.public_pem.as_bytes()),
+            &EncodingKey::from_secret(k1.public_pem.as_bytes()).expect("a non-empty HMAC key"),
         )
         .expect("sign");
         let detail = ext.me(&forged).await.unauthorized();
