@@ -8,8 +8,12 @@
 //! - History paged by sequence (`after` for catch-up, `before` to scroll back), edits,
 //!   tombstones, read markers and unread counts ([`api`]).
 //!
-//! Not built yet (issue 17 is open): the WebSocket and SSE streams, fan-out across processes,
-//! delivery receipts pushed to members, presence and typing, and end-to-end encryption.
+//! - A WebSocket at `/api/v1/chat/ws`: subscribe with the last sequence held and get exactly
+//!   the missing messages, then live ones, in order, from any process ([`api::ws`],
+//!   [`workers::live`]); send, read receipts and typing over the same socket.
+//!
+//! Not built yet (issue 17 is open): the SSE fallback, delivery receipts, presence, the
+//! `reset` beyond a retention, connection limits and end-to-end encryption.
 //!
 //! [`Chat::start`] wires it onto a [`Platform`]; the binary starts it through [`ChatSystem`].
 
@@ -34,11 +38,13 @@ pub use system::ChatSystem;
 
 use crate::store::Store;
 use crate::workers::UseCases;
+use crate::workers::live::{self, Live};
 
 /// The running chat. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Chat {
     chat: UseCases,
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Chat {
@@ -54,14 +60,22 @@ impl Chat {
     pub async fn launch(platform: &Platform, settings: ChatSettings) -> Result<Chat, InfraError> {
         Settings::validate(&settings).map_err(|e| invalid_settings("chat", &e))?;
         let store = Store::new(platform.db.clone());
+        let live = Live::new(platform.broadcaster.clone());
+        // Subscribed before anything can publish, so no event of this process is missed.
+        let events = platform.broadcaster.subscribe(live::CHANNEL);
+        platform
+            .tasks
+            .spawn(live.clone().run(events, platform.shutdown.clone()));
         Ok(Chat {
-            chat: UseCases::new(store, Arc::new(settings)),
+            chat: UseCases::new(store, live, Arc::new(settings)),
+            shutdown: platform.shutdown.clone(),
         })
     }
 
     /// The chat routes under `/api/v1/chat`.
     pub fn service(&self) -> Service {
-        let (router, openapi) = api::router(api::AppState::new(self.chat.clone()));
+        let (router, openapi) =
+            api::router(api::AppState::new(self.chat.clone(), self.shutdown.clone()));
         Service::new("chat", router, openapi)
     }
 

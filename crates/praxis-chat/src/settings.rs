@@ -19,6 +19,8 @@ pub struct ChatSettings {
     pub max_message_bytes: usize,
     /// Most messages in one page of history (and conversations in one page of the list).
     pub page_max: u32,
+    /// Events queued for one WebSocket before it counts as too slow and is closed (4008).
+    pub outbound_queue: usize,
 }
 
 /// The documented keys of the `[chat]` section.
@@ -35,6 +37,10 @@ pub const KEYS: &[Key] = &[
         "page_max",
         "most messages (or conversations) in one page (1 to 1000)",
     ),
+    Key::new(
+        "outbound_queue",
+        "events queued per WebSocket before a slow client is closed with 4008 (1 to 100000)",
+    ),
 ];
 
 impl Default for ChatSettings {
@@ -43,6 +49,7 @@ impl Default for ChatSettings {
             max_members: 1_000,
             max_message_bytes: 16 * 1024,
             page_max: 200,
+            outbound_queue: 256,
         }
     }
 }
@@ -64,6 +71,11 @@ impl Settings for ChatSettings {
             (1..=1_000).contains(&self.page_max),
             "page_max",
             "must be from 1 to 1000 (e.g. 200)",
+        );
+        checks.require(
+            (1..=100_000).contains(&self.outbound_queue),
+            "outbound_queue",
+            "must be from 1 to 100000 (e.g. 256)",
         );
         checks.finish()
     }

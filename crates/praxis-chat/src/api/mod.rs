@@ -5,15 +5,18 @@
 //! - `POST /conversations/{id}/members`, `DELETE /conversations/{id}/members/{account}`.
 //! - `POST|GET /conversations/{id}/messages` (send, history by sequence),
 //!   `PATCH|DELETE /conversations/{id}/messages/{seq}`, `POST /conversations/{id}/read`.
+//! - `GET /ws`: the WebSocket (frames in [`ws`]).
 
 pub mod auth;
 mod conversations;
 pub mod dto;
 mod messages;
+pub mod ws;
 
 use std::sync::Arc;
 
 use praxis_http::Problem;
+use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,13 +39,14 @@ pub struct AppState {
 #[derive(Debug)]
 struct Shared {
     chat: UseCases,
+    shutdown: CancellationToken,
 }
 
 impl AppState {
-    /// The state of the routes.
-    pub fn new(chat: UseCases) -> Self {
+    /// The state of the routes; open sockets close when `shutdown` is cancelled.
+    pub fn new(chat: UseCases, shutdown: CancellationToken) -> Self {
         Self {
-            inner: Arc::new(Shared { chat }),
+            inner: Arc::new(Shared { chat, shutdown }),
         }
     }
 }
@@ -69,6 +73,7 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
         .routes(routes!(messages::send, messages::history))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::mark_read))
+        .routes(routes!(ws::connect))
         .with_state(state)
         .split_for_parts();
     doc.components

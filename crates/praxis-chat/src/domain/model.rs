@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A direct conversation (exactly two accounts, unique per pair) or a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -100,7 +102,7 @@ pub struct Member {
 }
 
 /// One message; a deleted one is a tombstone (`body` is `None`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Its conversation.
     pub conversation_id: String,

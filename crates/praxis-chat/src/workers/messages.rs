@@ -1,5 +1,6 @@
 //! Messages: send (idempotent per client id), history by sequence, edit, delete, read marker.
 
+use crate::domain::events::Event;
 use crate::domain::model::{Message, Role};
 use crate::domain::rules::{check_body, check_client_id};
 use crate::error::ChatError;
@@ -32,7 +33,13 @@ impl UseCases {
             .send(conversation, me, client_id, body, now_ms())
             .await?
         {
-            Sent::Stored(message) => Ok((message, true)),
+            Sent::Stored(message) => {
+                self.tell(Event::Message {
+                    message: message.clone(),
+                })
+                .await;
+                Ok((message, true))
+            }
             Sent::Existing(message)
                 if message.deleted_at.is_some() || message.body.as_deref() == Some(body) =>
             {
@@ -85,7 +92,12 @@ impl UseCases {
         if !self.store.edit(conversation, seq, body, now_ms()).await? {
             return Err(deleted(seq));
         }
-        self.message(conversation, seq).await
+        let message = self.message(conversation, seq).await?;
+        self.tell(Event::Changed {
+            message: message.clone(),
+        })
+        .await;
+        Ok(message)
     }
 
     /// Deletes a message, leaving a tombstone: its sender, or an owner of the group.
@@ -103,7 +115,14 @@ impl UseCases {
                 "message {seq} was sent by another member; only its sender or a group owner may delete it"
             )));
         }
-        self.store.delete(conversation, seq, now_ms()).await?;
+        if self.store.delete(conversation, seq, now_ms()).await? {
+            let message = self.message(conversation, seq).await?;
+            self.tell(Event::Changed {
+                message: message.clone(),
+            })
+            .await;
+            return Ok(message);
+        }
         self.message(conversation, seq).await
     }
 
@@ -120,11 +139,36 @@ impl UseCases {
                 "must be a sequence number, 0 or more",
             ));
         }
-        let (found, _) = self.membership(me, conversation).await?;
-        Ok(self
+        let (found, mine) = self.membership(me, conversation).await?;
+        let read_seq = self
             .store
             .mark_read(conversation, me, seq.min(found.last_seq))
-            .await?)
+            .await?;
+        if read_seq > mine.read_seq {
+            self.tell(Event::Receipt {
+                conversation_id: conversation.to_owned(),
+                account: me.to_owned(),
+                read_seq,
+            })
+            .await;
+        }
+        Ok(read_seq)
+    }
+
+    /// Tells the other members that `me` is typing (never stored).
+    pub async fn typing(&self, me: &str, conversation: &str) -> Result<(), ChatError> {
+        self.membership(me, conversation).await?;
+        self.tell(Event::Typing {
+            conversation_id: conversation.to_owned(),
+            account: me.to_owned(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The conversation `me` follows: its newest sequence number (membership checked).
+    pub async fn last_seq(&self, me: &str, conversation: &str) -> Result<i64, ChatError> {
+        Ok(self.membership(me, conversation).await?.0.last_seq)
     }
 
     async fn message(&self, conversation: &str, seq: i64) -> Result<Message, ChatError> {

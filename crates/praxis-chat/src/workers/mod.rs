@@ -3,14 +3,17 @@
 //! only that account's conversations. They use the store and the domain, never the API layer.
 
 pub mod conversations;
+pub mod live;
 pub mod messages;
 
 use std::sync::Arc;
 
+use crate::domain::events::Event;
 use crate::domain::model::{Conversation, Member};
 use crate::error::ChatError;
 use crate::settings::ChatSettings;
 use crate::store::Store;
+use live::Live;
 
 pub(crate) use praxis_infra::sql::now_ms;
 
@@ -18,13 +21,31 @@ pub(crate) use praxis_infra::sql::now_ms;
 #[derive(Debug, Clone)]
 pub struct UseCases {
     store: Store,
+    live: Live,
     settings: Arc<ChatSettings>,
 }
 
 impl UseCases {
-    /// The use cases over `store`, with `settings`.
-    pub fn new(store: Store, settings: Arc<ChatSettings>) -> Self {
-        Self { store, settings }
+    /// The use cases over `store`, telling live connections through `live`.
+    pub fn new(store: Store, live: Live, settings: Arc<ChatSettings>) -> Self {
+        Self {
+            store,
+            live,
+            settings,
+        }
+    }
+
+    /// The live connections of this process.
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// Tells every process; a failure is logged, not returned: the change is stored, and
+    /// connections that miss a message fill the gap from the store.
+    async fn tell(&self, event: Event) {
+        if let Err(e) = self.live.publish(&event).await {
+            tracing::warn!(error = %e, "chat: live event not published; clients catch up from the store");
+        }
     }
 
     /// The settings in use.

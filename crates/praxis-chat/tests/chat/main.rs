@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cases;
+mod live;
 mod support;
+mod ws;
 
 praxis_testkit::backend_matrix!(crate::cases: [
     direct_conversation_is_one_per_pair,
@@ -24,4 +26,21 @@ praxis_testkit::backend_matrix!(crate::cases: [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaled_two_processes_share_one_gapless_sequence() {
     cases::two_processes_share_one_gapless_sequence().await;
+}
+
+/// The WebSocket cases, on both backends.
+mod socket {
+    praxis_testkit::backend_matrix!(crate::live: [
+        ws_delivers_messages_live_and_in_order,
+        ws_catches_up_exactly_the_missing_messages,
+        ws_typing_and_receipts_reach_the_other_members,
+        ws_bad_frames_and_non_members_get_errors,
+        ws_slow_client_is_closed_and_catches_up,
+        python_websockets_client_catches_up_and_sends,
+    ]);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scaled_ws_clients_on_two_processes_see_every_message() {
+        crate::live::ws_clients_on_two_processes_see_every_message().await;
+    }
 }

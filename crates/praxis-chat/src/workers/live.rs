@@ -1,0 +1,154 @@
+//! Live delivery inside one process: which local connections follow which conversation, and
+//! the loop that hands them the events of every process.
+//!
+//! A change is published once on the platform's broadcaster ([`CHANNEL`]); every process,
+//! this one included, receives it and hands it to its own connections that follow the
+//! conversation. Each connection has a bounded queue: when it is full (the client reads too
+//! slowly), the connection's `overflow` token is cancelled and the connection closes itself;
+//! nothing waits for a slow client, and the client catches up from the store on reconnect.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use praxis_infra::InfraError;
+use praxis_infra::broadcast::Broadcaster;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::events::Event;
+
+/// Broadcast channel of the chat's live events.
+pub const CHANNEL: &str = "chat-events";
+
+/// The live connections of this process. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Live {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    broadcaster: Broadcaster,
+    rooms: Mutex<HashMap<String, Vec<Follower>>>,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Follower {
+    connection: u64,
+    tx: mpsc::Sender<Event>,
+    overflow: CancellationToken,
+}
+
+/// One connection's end: its events, and the token cancelled when its queue overflowed.
+#[derive(Debug)]
+pub struct Connection {
+    /// Its id in this process.
+    pub id: u64,
+    /// Events of the conversations it follows, in the order this process received them.
+    pub events: mpsc::Receiver<Event>,
+    /// Cancelled when an event found the queue full.
+    pub overflow: CancellationToken,
+    tx: mpsc::Sender<Event>,
+}
+
+impl Live {
+    /// The registry; start [`Live::run`] with a receiver taken before any publish.
+    pub fn new(broadcaster: Broadcaster) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                broadcaster,
+                rooms: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Hands every event received on `rx` to the connections that follow its conversation,
+    /// until `shutdown`.
+    pub async fn run(self, mut rx: broadcast::Receiver<Bytes>, shutdown: CancellationToken) {
+        loop {
+            let payload = tokio::select! {
+                () = shutdown.cancelled() => return,
+                received = rx.recv() => received,
+            };
+            match payload {
+                Ok(bytes) => match serde_json::from_slice::<Event>(&bytes) {
+                    Ok(event) => self.dispatch(event),
+                    Err(e) => tracing::warn!(error = %e, "chat: undecodable live event skipped"),
+                },
+                // Lost message events are filled from the store by each connection.
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        skipped = n,
+                        "chat: live events lagged; connections fill gaps"
+                    )
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// A new connection with a queue of `capacity` events.
+    pub fn connect(&self, capacity: usize) -> Connection {
+        let (tx, events) = mpsc::channel(capacity.max(1));
+        Connection {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            events,
+            overflow: CancellationToken::new(),
+            tx,
+        }
+    }
+
+    /// `connection` follows `conversation` from now on.
+    pub fn follow(&self, connection: &Connection, conversation: &str) {
+        let mut rooms = self.inner.rooms.lock();
+        let followers = rooms.entry(conversation.to_owned()).or_default();
+        if !followers.iter().any(|f| f.connection == connection.id) {
+            followers.push(Follower {
+                connection: connection.id,
+                tx: connection.tx.clone(),
+                overflow: connection.overflow.clone(),
+            });
+        }
+    }
+
+    /// `connection` follows nothing any more (it closed).
+    pub fn forget<'a>(&self, connection: u64, conversations: impl IntoIterator<Item = &'a String>) {
+        let mut rooms = self.inner.rooms.lock();
+        for conversation in conversations {
+            if let Some(followers) = rooms.get_mut(conversation) {
+                followers.retain(|f| f.connection != connection);
+                if followers.is_empty() {
+                    rooms.remove(conversation);
+                }
+            }
+        }
+    }
+
+    /// Sends `event` to every process (this one included).
+    pub async fn publish(&self, event: &Event) -> Result<(), InfraError> {
+        let payload =
+            serde_json::to_vec(event).map_err(|e| InfraError::Codec(format!("chat event: {e}")))?;
+        self.inner
+            .broadcaster
+            .publish(CHANNEL, Bytes::from(payload))
+            .await
+    }
+
+    fn dispatch(&self, event: Event) {
+        let rooms = self.inner.rooms.lock();
+        let Some(followers) = rooms.get(event.conversation_id()) else {
+            return;
+        };
+        for follower in followers {
+            if follower.tx.try_send(event.clone()).is_err() {
+                follower.overflow.cancel();
+            }
+        }
+    }
+}
