@@ -34,7 +34,7 @@ async fn send(
 }
 
 /// Signs up and logs in; returns the access token.
-async fn account(http: &reqwest::Client, server: &Server, email: &str) -> String {
+pub(crate) async fn account(http: &reqwest::Client, server: &Server, email: &str) -> String {
     let creds = json!({"email": email, "password": PASSWORD});
     let (status, body) = send(
         http,
