@@ -78,6 +78,8 @@ pub struct MemberView {
     pub joined_at: String,
     /// The highest sequence it has read.
     pub read_seq: i64,
+    /// The highest sequence delivered to one of its devices (at least `read_seq`).
+    pub delivered_seq: i64,
 }
 
 impl From<&Member> for MemberView {
@@ -87,6 +89,7 @@ impl From<&Member> for MemberView {
             role: m.role.into(),
             joined_at: rfc3339(m.joined_at),
             read_seq: m.read_seq,
+            delivered_seq: m.delivered_seq,
         }
     }
 }

@@ -6,8 +6,10 @@
 //!   `{"type": "subscribed", "conversation_id", "last_seq"}`; then live events.
 //! - `{"type": "send", "conversation_id", "client_id", "body"}`: as `POST .../messages`; the
 //!   stored message comes back as a `message` frame (a resend gets the first copy).
-//! - `{"type": "read", "conversation_id", "seq"}`: moves the read marker; members get a
-//!   `receipt`.
+//! - `{"type": "ack", "conversation_id", "seq"}`: this device has every message up to `seq`;
+//!   moves the delivery marker; members get a `receipt`.
+//! - `{"type": "read", "conversation_id", "seq"}`: moves the read marker (and the delivery
+//!   marker with it); members get a `receipt`.
 //! - `{"type": "typing", "conversation_id"}`: the other members get a `typing` frame.
 //!
 //! Server to client: `message` (`{"type": "message", "message": {...}}`, also for an edit
@@ -66,6 +68,10 @@ enum ClientFrame {
         client_id: String,
         body: String,
     },
+    Ack {
+        conversation_id: String,
+        seq: i64,
+    },
     Read {
         conversation_id: String,
         seq: i64,
@@ -89,6 +95,7 @@ enum ServerFrame<'a> {
     Receipt {
         conversation_id: &'a str,
         account: &'a str,
+        delivered_seq: i64,
         read_seq: i64,
     },
     Typing {
@@ -259,6 +266,16 @@ impl Session {
                     Err(e) => vec![chat_error(e, Some(&conversation_id), Some(&client_id))],
                 }
             }
+            ClientFrame::Ack {
+                conversation_id,
+                seq,
+            } => {
+                let me = self.me.clone();
+                match self.chat().mark_delivered(&me, &conversation_id, seq).await {
+                    Ok(_) => Vec::new(),
+                    Err(e) => vec![chat_error(e, Some(&conversation_id), None)],
+                }
+            }
             ClientFrame::Read {
                 conversation_id,
                 seq,
@@ -379,10 +396,12 @@ impl Session {
             Event::Receipt {
                 conversation_id,
                 account,
+                delivered_seq,
                 read_seq,
             } => vec![json_frame(&ServerFrame::Receipt {
                 conversation_id: &conversation_id,
                 account: &account,
+                delivered_seq,
                 read_seq,
             })],
             Event::Typing {

@@ -20,12 +20,14 @@ pub enum Event {
         /// The message as it is now.
         message: Message,
     },
-    /// A member's read marker moved.
+    /// A member's delivery or read marker moved.
     Receipt {
         /// The conversation.
         conversation_id: String,
         /// The member.
         account: String,
+        /// The highest sequence delivered to one of its devices.
+        delivered_seq: i64,
         /// The highest sequence it has read.
         read_seq: i64,
     },

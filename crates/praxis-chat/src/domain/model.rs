@@ -99,6 +99,8 @@ pub struct Member {
     pub joined_at: i64,
     /// The highest sequence it has read.
     pub read_seq: i64,
+    /// The highest sequence delivered to one of its devices (at least `read_seq`).
+    pub delivered_seq: i64,
 }
 
 /// One message; a deleted one is a tombstone (`body` is `None`).

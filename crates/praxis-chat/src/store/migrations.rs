@@ -8,8 +8,10 @@
 //!   sequences are gapless and the row lock orders the senders of one conversation only.
 //!   `direct_key` (the two accounts, sorted) makes a direct conversation unique per pair.
 //!   `last_at` (the newest activity) orders a member's list.
-//! - `chat_members`: who is in a conversation, their role (`owner` | `member`), and their read
-//!   marker (`read_seq`, the highest sequence they have read).
+//! - `chat_members`: who is in a conversation, their role (`owner` | `member`), their read
+//!   marker (`read_seq`, the highest sequence they have read) and (v2) their delivery marker
+//!   (`delivered_seq`, the highest sequence one of their devices acknowledged; never below
+//!   `read_seq`).
 //! - `chat_messages`: the messages, keyed by (conversation, sequence); `client_id` is unique per
 //!   sender and conversation, so a resend finds the first copy. A deleted message keeps its row
 //!   with `body` NULL and `deleted_at` set (a tombstone), so sequences stay gapless.
@@ -19,12 +21,20 @@ use praxis_infra::{Migration, MigrationSet};
 /// Every migration of the chat.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "chat",
-    migrations: &[Migration {
-        version: 1,
-        name: "conversations, members, messages",
-        sqlite: SQLITE_V1,
-        postgres: POSTGRES_V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "conversations, members, messages",
+            sqlite: SQLITE_V1,
+            postgres: POSTGRES_V1,
+        },
+        Migration {
+            version: 2,
+            name: "delivery markers",
+            sqlite: "ALTER TABLE chat_members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;",
+            postgres: "ALTER TABLE chat_members ADD COLUMN delivered_seq BIGINT NOT NULL DEFAULT 0;",
+        },
+    ],
 };
 
 const SQLITE_V1: &str = "

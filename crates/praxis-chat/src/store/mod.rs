@@ -162,7 +162,7 @@ impl Store {
         account: &str,
     ) -> Result<Option<Member>, InfraError> {
         let row = sqlx::query(
-            "SELECT account, role, joined_at, read_seq FROM chat_members \
+            "SELECT account, role, joined_at, read_seq, delivered_seq FROM chat_members \
              WHERE conversation_id = $1 AND account = $2",
         )
         .bind(conversation)
@@ -175,7 +175,7 @@ impl Store {
     /// Every member of `conversation`, in joining order.
     pub async fn members(&self, conversation: &str) -> Result<Vec<Member>, InfraError> {
         let rows = sqlx::query(
-            "SELECT account, role, joined_at, read_seq FROM chat_members \
+            "SELECT account, role, joined_at, read_seq, delivered_seq FROM chat_members \
              WHERE conversation_id = $1 ORDER BY joined_at, account",
         )
         .bind(conversation)
@@ -338,7 +338,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE chat_members SET read_seq = $3 WHERE conversation_id = $1 AND account = $2",
+            "UPDATE chat_members SET read_seq = $3, delivered_seq = $3 \
+             WHERE conversation_id = $1 AND account = $2",
         )
         .bind(conversation)
         .bind(sender)
@@ -440,15 +441,17 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Moves `account`'s read marker up to `seq` (never down); returns the marker.
+    /// Moves `account`'s read marker up to `seq` (never down), and its delivery marker with
+    /// it; returns both markers `(delivered_seq, read_seq)`.
     pub async fn mark_read(
         &self,
         conversation: &str,
         account: &str,
         seq: i64,
-    ) -> Result<i64, InfraError> {
+    ) -> Result<(i64, i64), InfraError> {
         sqlx::query(
-            "UPDATE chat_members SET read_seq = $3 \
+            "UPDATE chat_members SET read_seq = $3, \
+               delivered_seq = CASE WHEN delivered_seq < $3 THEN $3 ELSE delivered_seq END \
              WHERE conversation_id = $1 AND account = $2 AND read_seq < $3",
         )
         .bind(conversation)
@@ -456,14 +459,39 @@ impl Store {
         .bind(seq)
         .execute(self.db.pool())
         .await?;
-        let marker: i64 = sqlx::query_scalar(
-            "SELECT read_seq FROM chat_members WHERE conversation_id = $1 AND account = $2",
+        self.markers(conversation, account).await
+    }
+
+    /// Moves `account`'s delivery marker up to `seq` (never down); returns both markers
+    /// `(delivered_seq, read_seq)`.
+    pub async fn mark_delivered(
+        &self,
+        conversation: &str,
+        account: &str,
+        seq: i64,
+    ) -> Result<(i64, i64), InfraError> {
+        sqlx::query(
+            "UPDATE chat_members SET delivered_seq = $3 \
+             WHERE conversation_id = $1 AND account = $2 AND delivered_seq < $3",
+        )
+        .bind(conversation)
+        .bind(account)
+        .bind(seq)
+        .execute(self.db.pool())
+        .await?;
+        self.markers(conversation, account).await
+    }
+
+    async fn markers(&self, conversation: &str, account: &str) -> Result<(i64, i64), InfraError> {
+        let row = sqlx::query(
+            "SELECT delivered_seq, read_seq FROM chat_members \
+             WHERE conversation_id = $1 AND account = $2",
         )
         .bind(conversation)
         .bind(account)
         .fetch_one(self.db.pool())
         .await?;
-        Ok(marker)
+        Ok((row.try_get("delivered_seq")?, row.try_get("read_seq")?))
     }
 
     /// `account`'s conversations, newest activity first, after the cursor `(last_at, id)`.
@@ -536,8 +564,9 @@ async fn insert_member(
     now: i64,
 ) -> Result<(), InfraError> {
     sqlx::query(
-        "INSERT INTO chat_members (conversation_id, account, role, joined_at, read_seq) \
-         VALUES ($1, $2, $3, $4, 0)",
+        "INSERT INTO chat_members \
+         (conversation_id, account, role, joined_at, read_seq, delivered_seq) \
+         VALUES ($1, $2, $3, $4, 0, 0)",
     )
     .bind(conversation)
     .bind(account)
@@ -572,6 +601,7 @@ fn member_of(row: &AnyRow) -> Result<Member, InfraError> {
             .ok_or_else(|| InfraError::Codec(format!("chat: unknown member role {role:?}")))?,
         joined_at: row.try_get("joined_at")?,
         read_seq: row.try_get("read_seq")?,
+        delivered_seq: row.try_get("delivered_seq")?,
     })
 }
 

@@ -126,13 +126,42 @@ impl UseCases {
         self.message(conversation, seq).await
     }
 
-    /// Moves `me`'s read marker up to `seq` (capped at the newest message); returns it.
+    /// Moves `me`'s read marker up to `seq` (capped at the newest message); returns it. The
+    /// delivery marker moves with it: what was read was delivered.
     pub async fn mark_read(
         &self,
         me: &str,
         conversation: &str,
         seq: i64,
     ) -> Result<i64, ChatError> {
+        Ok(self
+            .move_marker(me, conversation, seq, Marker::Read)
+            .await?
+            .1)
+    }
+
+    /// Moves `me`'s delivery marker up to `seq` (capped at the newest message): one of its
+    /// devices has every message up to it. Returns the marker.
+    pub async fn mark_delivered(
+        &self,
+        me: &str,
+        conversation: &str,
+        seq: i64,
+    ) -> Result<i64, ChatError> {
+        Ok(self
+            .move_marker(me, conversation, seq, Marker::Delivered)
+            .await?
+            .0)
+    }
+
+    /// Moves a marker and tells the members when it moved; returns `(delivered, read)`.
+    async fn move_marker(
+        &self,
+        me: &str,
+        conversation: &str,
+        seq: i64,
+        marker: Marker,
+    ) -> Result<(i64, i64), ChatError> {
         if seq < 0 {
             return Err(ChatError::field(
                 "seq",
@@ -140,19 +169,21 @@ impl UseCases {
             ));
         }
         let (found, mine) = self.membership(me, conversation).await?;
-        let read_seq = self
-            .store
-            .mark_read(conversation, me, seq.min(found.last_seq))
-            .await?;
-        if read_seq > mine.read_seq {
+        let seq = seq.min(found.last_seq);
+        let (delivered_seq, read_seq) = match marker {
+            Marker::Read => self.store.mark_read(conversation, me, seq).await?,
+            Marker::Delivered => self.store.mark_delivered(conversation, me, seq).await?,
+        };
+        if delivered_seq > mine.delivered_seq || read_seq > mine.read_seq {
             self.tell(Event::Receipt {
                 conversation_id: conversation.to_owned(),
                 account: me.to_owned(),
+                delivered_seq,
                 read_seq,
             })
             .await;
         }
-        Ok(read_seq)
+        Ok((delivered_seq, read_seq))
     }
 
     /// Tells the other members that `me` is typing (never stored).
@@ -183,4 +214,11 @@ fn deleted(seq: i64) -> ChatError {
         "message-deleted",
         format!("message {seq} is deleted; a tombstone cannot be edited"),
     )
+}
+
+/// Which of a member's markers moves.
+#[derive(Debug, Clone, Copy)]
+enum Marker {
+    Delivered,
+    Read,
 }

@@ -415,7 +415,12 @@ pub async fn list_is_newest_first_and_pages(kind: Kind) {
     for peer in ["p1", "p2", "p3", "p4", "p5"] {
         ids.push(h.direct("me", peer).await);
     }
-    // Activity moves a conversation to the top.
+    // Activity moves a conversation to the top. Times are in milliseconds: wait for the clock
+    // to pass the last creation, so the message is strictly newer.
+    let created = unix_ms();
+    while unix_ms() <= created {
+        tokio::task::yield_now().await;
+    }
     h.send("p2", &ids[1], "x", "ping").await.ok(201);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -756,4 +761,11 @@ pub async fn two_processes_share_one_gapless_sequence() {
     let first = a.send("u1", &g, "m1", "hi").await.ok(200);
     let again = b.send("u1", &g, "m1", "hi").await.ok(200);
     assert_eq!(first["seq"], again["seq"]);
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }

@@ -105,6 +105,7 @@ pub async fn ws_typing_and_receipts_reach_the_other_members(kind: Kind) {
     let addr = serve(h.app.clone()).await;
     let c = h.direct("alice", "bob").await;
     h.send("alice", &c, "c1", "hello").await.ok(201);
+    h.send("alice", &c, "c2", "again").await.ok(201);
     let mut alice = Ws::connect(addr, "alice").await;
     let mut bob = Ws::connect(addr, "bob").await;
     alice.subscribe(&c, None).await;
@@ -113,15 +114,70 @@ pub async fn ws_typing_and_receipts_reach_the_other_members(kind: Kind) {
         .await;
     let typing = alice.expect("typing").await;
     assert_eq!(typing["account"], "bob");
+    let markers = |r: &serde_json::Value| {
+        (
+            r["account"].as_str().map(str::to_owned),
+            r["delivered_seq"].as_i64(),
+            r["read_seq"].as_i64(),
+        )
+    };
+    // Delivered first (a device has both), then read up to 1.
+    bob.send(json!({"type": "ack", "conversation_id": c, "seq": 2}))
+        .await;
+    assert_eq!(
+        markers(&alice.expect("receipt").await),
+        (Some("bob".into()), Some(2), Some(0))
+    );
     bob.send(json!({"type": "read", "conversation_id": c, "seq": 1}))
         .await;
-    let receipt = alice.expect("receipt").await;
     assert_eq!(
-        (receipt["account"].as_str(), receipt["read_seq"].as_i64()),
-        (Some("bob"), Some(1))
+        markers(&alice.expect("receipt").await),
+        (Some("bob".into()), Some(2), Some(1))
     );
-    // Bob got his own receipt, but not his own typing.
+    // A marker that does not move tells nobody: the next frame alice gets is the typing.
+    bob.send(json!({"type": "ack", "conversation_id": c, "seq": 1}))
+        .await;
+    bob.send(json!({"type": "typing", "conversation_id": c}))
+        .await;
+    assert_eq!(alice.expect("typing").await["account"], "bob");
+    // Reading past the delivery marker moves both.
+    bob.send(json!({"type": "read", "conversation_id": c, "seq": 9}))
+        .await;
+    assert_eq!(
+        markers(&alice.expect("receipt").await),
+        (Some("bob".into()), Some(2), Some(2))
+    );
+    let view = h
+        .as_user(
+            "alice",
+            Method::GET,
+            &format!("/api/v1/chat/conversations/{c}"),
+            None,
+        )
+        .await
+        .ok(200);
+    let bob_view = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["account"] == "bob")
+        .unwrap();
+    assert_eq!(
+        (
+            bob_view["delivered_seq"].as_i64(),
+            bob_view["read_seq"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
+    // Bob got his own receipts, but not his own typing.
     assert_eq!(bob.expect("receipt").await["account"], "bob");
+    bob.send(json!({"type": "ack", "conversation_id": c, "seq": -1}))
+        .await;
+    let mut next = bob.frame().await;
+    while next["type"] == "receipt" {
+        next = bob.frame().await;
+    }
+    assert_eq!(next["code"], "invalid", "{next}");
 }
 
 pub async fn ws_bad_frames_and_non_members_get_errors(kind: Kind) {
