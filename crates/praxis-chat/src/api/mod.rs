@@ -11,6 +11,7 @@ pub mod auth;
 mod conversations;
 pub mod dto;
 mod messages;
+mod session;
 pub mod ws;
 
 use std::sync::Arc;
