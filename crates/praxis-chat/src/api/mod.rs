@@ -5,13 +5,15 @@
 //! - `POST /conversations/{id}/members`, `DELETE /conversations/{id}/members/{account}`.
 //! - `POST|GET /conversations/{id}/messages` (send, history by sequence),
 //!   `PATCH|DELETE /conversations/{id}/messages/{seq}`, `POST /conversations/{id}/read`.
-//! - `GET /ws`: the WebSocket (frames in [`ws`]).
+//! - `GET /ws`: the WebSocket (frames in [`ws`]); `GET /events`: the same frames as
+//!   Server-Sent Events ([`sse`]).
 
 pub mod auth;
 mod conversations;
 pub mod dto;
 mod messages;
 mod session;
+pub mod sse;
 pub mod ws;
 
 use std::sync::Arc;
@@ -75,6 +77,7 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::mark_read))
         .routes(routes!(ws::connect))
+        .routes(routes!(sse::events))
         .with_state(state)
         .split_for_parts();
     doc.components

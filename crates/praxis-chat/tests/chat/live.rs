@@ -371,3 +371,57 @@ pub async fn python_websockets_client_catches_up_and_sends(kind: Kind) {
     assert_eq!(page["messages"][0]["body"], "from python");
     assert_eq!(page["messages"][0]["sender"], "bob");
 }
+
+pub async fn sse_catches_up_then_streams(kind: Kind) {
+    let h = Harness::start(kind).await;
+    let c = h.direct("alice", "bob").await;
+    let other = h.direct("bob", "carol").await;
+    for i in 1..=3 {
+        h.send("alice", &c, &format!("c{i}"), &format!("m{i}"))
+            .await
+            .ok(201);
+    }
+    let mut bob = crate::sse::open(&h.app, Some("bob"), &format!("{c}:1,{other}"))
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    let mut seqs = Vec::new();
+    for _ in 0..4 {
+        let frame = bob.frame().await;
+        kinds.push(frame["type"].as_str().unwrap().to_owned());
+        if frame["type"] == "message" {
+            seqs.push(frame["message"]["seq"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(kinds, ["message", "message", "subscribed", "subscribed"]);
+    assert_eq!(seqs, [2, 3]);
+    h.send("carol", &other, "x1", "to bob").await.ok(201);
+    let live = bob.expect_message().await;
+    assert_eq!(
+        (live["conversation_id"].as_str(), live["seq"].as_i64()),
+        (Some(other.as_str()), Some(1))
+    );
+    h.send("alice", &c, "c4", "m4").await.ok(201);
+    assert_eq!(bob.expect_message().await["seq"], 4);
+    // Refusals are problems, before any stream starts.
+    let (status, body) = crate::sse::open(&h.app, Some("eve"), &c)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 404, "{body}");
+    for follow in [
+        "",
+        format!("{c}:x").as_str(),
+        format!("{c}:-1").as_str(),
+        ",",
+    ] {
+        let (status, body) = crate::sse::open(&h.app, Some("bob"), follow)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(status, 400, "{follow}: {body}");
+        assert_eq!(body["errors"][0]["field"], "follow", "{body}");
+    }
+    let (status, _) = crate::sse::open(&h.app, None, &c).await.err().unwrap();
+    assert_eq!(status, 401);
+}

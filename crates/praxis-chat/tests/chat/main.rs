@@ -5,6 +5,7 @@
 
 mod cases;
 mod live;
+mod sse;
 mod support;
 mod ws;
 
@@ -37,6 +38,7 @@ mod socket {
         ws_bad_frames_and_non_members_get_errors,
         ws_slow_client_is_closed_and_catches_up,
         python_websockets_client_catches_up_and_sends,
+        sse_catches_up_then_streams,
     ]);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,182 @@
+//! The SSE fallback at `GET /api/v1/chat/events?follow=<id>[:<after>],...`, for clients that
+//! cannot open a WebSocket: the same frames as the socket's server side, one per event (`data:`
+//! is the JSON frame, its `type` inside), for the conversations named in `follow`. With
+//! `:<after>` a conversation's missing messages come first, exactly as a socket's `subscribe`
+//! with `after`. Sending, receipts and typing go through the REST routes. A client that reads
+//! too slowly gets an `error` frame with code `slow-consumer` and the stream ends: reconnect
+//! with the last sequence held per conversation.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
+
+use praxis_http::responses::{Forbidden, Unauthorized};
+use praxis_http::{Problem, Query, Require};
+
+use super::auth::ChatRead;
+use super::session::{Session, error_frame};
+use super::{AppState, TAG};
+use crate::workers::live::Connection;
+
+/// Most conversations one stream follows.
+pub const FOLLOW_MAX: usize = 100;
+/// Comment lines sent while nothing happens, so proxies keep the stream open.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Query of `GET /api/v1/chat/events`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// Conversations to follow, comma-separated, each `id` (live from now) or `id:after`
+    /// (the messages after that sequence first); at most 100.
+    pub follow: String,
+}
+
+/// Stream a conversation's events as Server-Sent Events (the WebSocket fallback).
+///
+/// Frames as on the WebSocket: `message`, `subscribed`, `receipt`, `typing`, `error`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/chat/events",
+    tag = TAG,
+    params(EventsParams),
+    responses(
+        (status = 200, description = "An endless text/event-stream of JSON frames", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad follow list", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A conversation is not among the caller's", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn events(
+    State(state): State<AppState>,
+    who: Require<ChatRead>,
+    Query(params): Query<EventsParams>,
+) -> Result<Response, Problem> {
+    let me = who.subject().to_owned();
+    let follows = parse_follow(&params.follow)?;
+    let mut session = Session::new(state, me.clone(), false);
+    for (conversation, _) in &follows {
+        session.chat().last_seq(&me, conversation).await?;
+    }
+    let conn = session
+        .chat()
+        .live()
+        .connect(session.chat().settings().outbound_queue);
+    let mut pending = VecDeque::new();
+    for (conversation, after) in &follows {
+        pending.extend(session.subscribe(&conn, conversation, *after).await);
+    }
+    let stream = Stream {
+        shutdown: session.shutdown(),
+        session,
+        conn,
+        pending,
+        done: false,
+    };
+    let events = futures::stream::unfold(stream, |mut s| async move {
+        let frame = s.next().await?;
+        Some((Ok::<_, Infallible>(SseEvent::default().data(frame)), s))
+    });
+    let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT));
+    Ok((
+        StatusCode::OK,
+        [("cache-control", "no-cache"), ("x-accel-buffering", "no")],
+        sse,
+    )
+        .into_response())
+}
+
+/// Reads `id[:after],...`.
+fn parse_follow(text: &str) -> Result<Vec<(String, Option<i64>)>, Problem> {
+    let bad = |why: String| Problem::invalid("follow", why);
+    let mut follows: Vec<(String, Option<i64>)> = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        let (id, after) = match item.split_once(':') {
+            Some((id, after)) => match after.parse::<i64>() {
+                Ok(after) if after >= 0 => (id, Some(after)),
+                _ => {
+                    return Err(bad(format!(
+                        "{item:?}: after a ':' comes the last sequence held, 0 or more"
+                    )));
+                }
+            },
+            None => (item, None),
+        };
+        if id.is_empty() {
+            return Err(bad(
+                "give conversation ids, comma-separated, each optionally with :after".to_owned(),
+            ));
+        }
+        if !follows.iter().any(|(known, _)| known == id) {
+            follows.push((id.to_owned(), after));
+        }
+    }
+    if follows.len() > FOLLOW_MAX {
+        return Err(bad(format!(
+            "at most {FOLLOW_MAX} conversations per stream, got {}",
+            follows.len()
+        )));
+    }
+    Ok(follows)
+}
+
+/// One SSE client: its session, its queue, the frames not yet sent.
+struct Stream {
+    session: Session,
+    conn: Connection,
+    pending: VecDeque<String>,
+    shutdown: CancellationToken,
+    done: bool,
+}
+
+impl Stream {
+    /// The next frame, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Some(frame);
+            }
+            if self.done {
+                return None;
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                () = self.conn.overflow.cancelled() => {
+                    self.done = true;
+                    self.pending.push_back(error_frame(
+                        "slow-consumer",
+                        "too slow: your queue of events is full; reconnect with follow=<id>:<last sequence held>".to_owned(),
+                        None,
+                        None,
+                    ));
+                }
+                event = self.conn.events.recv() => match event {
+                    Some(event) => {
+                        let frames = self.session.on_event(event).await;
+                        self.pending.extend(frames);
+                    }
+                    None => return None,
+                },
+            }
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.session
+            .chat()
+            .live()
+            .forget(self.conn.id, self.session.followed());
+    }
+}
