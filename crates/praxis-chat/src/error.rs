@@ -18,6 +18,10 @@ pub enum ChatError {
     /// The request conflicts with the state (e.g. a client id reused with another body).
     #[error("{1}")]
     Conflict(&'static str, String),
+    /// A limit of the account was reached (`send_rate`, `connections_per_account`); retry
+    /// after the duration.
+    #[error("{1}")]
+    Limited(std::time::Duration, String),
     /// A dependency failed.
     #[error(transparent)]
     Infra(#[from] InfraError),
@@ -43,6 +47,13 @@ impl From<ChatError> for Problem {
             ChatError::NotFound(detail) => Problem::not_found(detail),
             ChatError::Forbidden(detail) => Problem::forbidden(detail),
             ChatError::Conflict(slug, detail) => Problem::conflict(slug, detail),
+            ChatError::Limited(wait, detail) => Problem::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                detail,
+            )
+            .with_retry_after(u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX)),
             ChatError::Infra(e) => e.into(),
         }
     }

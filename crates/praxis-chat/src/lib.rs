@@ -67,7 +67,7 @@ impl Chat {
             .tasks
             .spawn(live.clone().run(events, platform.shutdown.clone()));
         Ok(Chat {
-            chat: UseCases::new(store, live, Arc::new(settings)),
+            chat: UseCases::new(store, live, platform.limiter.clone(), Arc::new(settings)),
             shutdown: platform.shutdown.clone(),
         })
     }

@@ -21,6 +21,11 @@ pub struct ChatSettings {
     pub page_max: u32,
     /// Events queued for one WebSocket before it counts as too slow and is closed (4008).
     pub outbound_queue: usize,
+    /// Messages one account may send per second (also its burst), across processes when the
+    /// platform's limiter is Redis.
+    pub send_rate: u64,
+    /// Live connections (WebSockets and event streams) one account may hold in one process.
+    pub connections_per_account: usize,
 }
 
 /// The documented keys of the `[chat]` section.
@@ -41,6 +46,14 @@ pub const KEYS: &[Key] = &[
         "outbound_queue",
         "events queued per WebSocket before a slow client is closed with 4008 (1 to 100000)",
     ),
+    Key::new(
+        "send_rate",
+        "messages one account may send per second, also its burst (1 to 100000)",
+    ),
+    Key::new(
+        "connections_per_account",
+        "live connections (WebSockets, event streams) one account may hold per process (1 to 10000)",
+    ),
 ];
 
 impl Default for ChatSettings {
@@ -50,6 +63,8 @@ impl Default for ChatSettings {
             max_message_bytes: 16 * 1024,
             page_max: 200,
             outbound_queue: 256,
+            send_rate: 20,
+            connections_per_account: 20,
         }
     }
 }
@@ -76,6 +91,16 @@ impl Settings for ChatSettings {
             (1..=100_000).contains(&self.outbound_queue),
             "outbound_queue",
             "must be from 1 to 100000 (e.g. 256)",
+        );
+        checks.require(
+            (1..=100_000).contains(&self.send_rate),
+            "send_rate",
+            "must be from 1 to 100000 messages per second (e.g. 20)",
+        );
+        checks.require(
+            (1..=10_000).contains(&self.connections_per_account),
+            "connections_per_account",
+            "must be from 1 to 10000 (e.g. 20)",
         );
         checks.finish()
     }

@@ -29,6 +29,7 @@ use crate::store::Window;
         (status = 200, description = "A resend: the first copy", body = MessageView),
         (status = 400, description = "Invalid body; `errors` names client_id or body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation among the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over send_rate; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden, Conflict,
     ),
     security(("bearer" = []))

@@ -341,6 +341,7 @@ fn chat_error(e: ChatError, conversation_id: Option<&str>, client_id: Option<&st
         ChatError::NotFound(_) => "not-found",
         ChatError::Forbidden(_) => "forbidden",
         ChatError::Conflict(slug, _) => slug,
+        ChatError::Limited(..) => "rate-limited",
         ChatError::Infra(_) => "unavailable",
     };
     let detail = match &e {

@@ -53,6 +53,7 @@ pub struct EventsParams {
         (status = 200, description = "An endless text/event-stream of JSON frames", content_type = "text/event-stream", body = String),
         (status = 400, description = "Bad follow list", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A conversation is not among the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The account holds connections_per_account live connections already", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
@@ -68,10 +69,7 @@ pub async fn events(
     for (conversation, _) in &follows {
         session.chat().last_seq(&me, conversation).await?;
     }
-    let conn = session
-        .chat()
-        .live()
-        .connect(session.chat().settings().outbound_queue);
+    let conn = session.chat().connect(&me)?;
     let mut pending = VecDeque::new();
     for (conversation, after) in &follows {
         pending.extend(session.subscribe(&conn, conversation, *after).await);

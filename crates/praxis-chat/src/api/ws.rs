@@ -35,6 +35,7 @@ use praxis_http::{Problem, Require, Scope};
 use super::auth::{ChatRead, ChatWrite};
 use super::session::{Session, error_frame};
 use super::{AppState, TAG};
+use crate::workers::live::Connection;
 
 /// Close code of a client whose queue overflowed.
 pub const CLOSE_SLOW: u16 = 4008;
@@ -54,6 +55,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The account holds connections_per_account live connections already", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
@@ -71,20 +73,19 @@ pub async fn connect(
     })?;
     let me = who.subject().to_owned();
     let can_write = ChatWrite::granted(who.principal());
+    let conn = state.inner.chat.connect(&me)?;
     let limit = state.inner.chat.settings().max_message_bytes + FRAME_OVERHEAD;
     Ok(upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
-            run(Session::new(state, me, can_write), socket).await;
+            run(Session::new(state, me, can_write), conn, socket).await;
         }))
 }
 
 /// Serves one socket until it closes, the client is too slow, or the server shuts down.
-async fn run(mut session: Session, socket: WebSocket) {
+async fn run(mut session: Session, mut conn: Connection, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let capacity = session.chat().settings().outbound_queue;
-    let mut conn = session.chat().live().connect(capacity);
     let shutdown = session.shutdown();
     let close = loop {
         let out = tokio::select! {

@@ -34,6 +34,8 @@ pub struct Live {
 struct Inner {
     broadcaster: Broadcaster,
     rooms: Mutex<HashMap<String, Vec<Follower>>>,
+    /// Open connections per account.
+    accounts: Mutex<HashMap<String, usize>>,
     next_id: AtomicU64,
 }
 
@@ -45,6 +47,7 @@ struct Follower {
 }
 
 /// One connection's end: its events, and the token cancelled when its queue overflowed.
+/// Dropping it frees its place in the account's connection count.
 #[derive(Debug)]
 pub struct Connection {
     /// Its id in this process.
@@ -54,7 +57,25 @@ pub struct Connection {
     /// Cancelled when an event found the queue full.
     pub overflow: CancellationToken,
     tx: mpsc::Sender<Event>,
+    account: String,
+    live: Live,
 }
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let mut accounts = self.live.inner.accounts.lock();
+        if let Some(open) = accounts.get_mut(&self.account) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                accounts.remove(&self.account);
+            }
+        }
+    }
+}
+
+/// The account already holds the most connections allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyConnections;
 
 impl Live {
     /// The registry; start [`Live::run`] with a receiver taken before any publish.
@@ -63,6 +84,7 @@ impl Live {
             inner: Arc::new(Inner {
                 broadcaster,
                 rooms: Mutex::new(HashMap::new()),
+                accounts: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -93,15 +115,31 @@ impl Live {
         }
     }
 
-    /// A new connection with a queue of `capacity` events.
-    pub fn connect(&self, capacity: usize) -> Connection {
+    /// A new connection of `account` with a queue of `capacity` events, unless the account
+    /// already holds `max` in this process.
+    pub fn connect(
+        &self,
+        account: &str,
+        capacity: usize,
+        max: usize,
+    ) -> Result<Connection, TooManyConnections> {
+        {
+            let mut accounts = self.inner.accounts.lock();
+            let open = accounts.entry(account.to_owned()).or_insert(0);
+            if *open >= max {
+                return Err(TooManyConnections);
+            }
+            *open += 1;
+        }
         let (tx, events) = mpsc::channel(capacity.max(1));
-        Connection {
+        Ok(Connection {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             events,
             overflow: CancellationToken::new(),
             tx,
-        }
+            account: account.to_owned(),
+            live: self.clone(),
+        })
     }
 
     /// `connection` follows `conversation` from now on.

@@ -28,6 +28,7 @@ impl UseCases {
         if !errors.is_empty() {
             return Err(ChatError::Invalid(errors));
         }
+        self.send_allowed(me).await?;
         match self
             .store
             .send(conversation, me, client_id, body, now_ms())

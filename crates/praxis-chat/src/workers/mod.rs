@@ -7,6 +7,9 @@ pub mod live;
 pub mod messages;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use praxis_infra::ratelimit::{Algorithm, Limiter, OnStoreFailure, Quota, Rule};
 
 use crate::domain::events::Event;
 use crate::domain::model::{Conversation, Member};
@@ -22,17 +25,68 @@ pub(crate) use praxis_infra::sql::now_ms;
 pub struct UseCases {
     store: Store,
     live: Live,
+    limiter: Limiter,
+    send_rule: Rule,
     settings: Arc<ChatSettings>,
 }
 
 impl UseCases {
-    /// The use cases over `store`, telling live connections through `live`.
-    pub fn new(store: Store, live: Live, settings: Arc<ChatSettings>) -> Self {
+    /// The use cases over `store`, telling live connections through `live`, limiting sends
+    /// with `limiter`.
+    pub fn new(store: Store, live: Live, limiter: Limiter, settings: Arc<ChatSettings>) -> Self {
+        let per_second = Quota::new(settings.send_rate.max(1), Duration::from_secs(1))
+            .unwrap_or_else(|_| unreachable!("a positive rate per second is a quota"));
         Self {
             store,
             live,
+            limiter,
+            send_rule: Rule::new(Algorithm::Gcra, per_second),
             settings,
         }
+    }
+
+    /// A live connection of `me` (a WebSocket or an event stream), within
+    /// `connections_per_account`.
+    pub fn connect(&self, me: &str) -> Result<live::Connection, ChatError> {
+        let max = self.settings.connections_per_account;
+        self.live
+            .connect(me, self.settings.outbound_queue, max)
+            .map_err(|_| {
+                ChatError::Limited(
+                    Duration::from_secs(1),
+                    format!(
+                        "{me} already holds {max} live connections here (the connections_per_account setting); close one first"
+                    ),
+                )
+            })
+    }
+
+    /// Counts one send of `me` against `send_rate`.
+    async fn send_allowed(&self, me: &str) -> Result<(), ChatError> {
+        let verdict = self
+            .limiter
+            .check(
+                &format!("chat:send:{me}"),
+                &self.send_rule,
+                1,
+                OnStoreFailure::Local,
+            )
+            .await;
+        if verdict.decision.allowed {
+            return Ok(());
+        }
+        let wait = verdict
+            .decision
+            .retry_after
+            .unwrap_or(Duration::from_secs(1));
+        Err(ChatError::Limited(
+            wait,
+            format!(
+                "more than {} messages per second (the send_rate setting); retry after {} ms",
+                self.settings.send_rate,
+                wait.as_millis()
+            ),
+        ))
     }
 
     /// The live connections of this process.

@@ -161,7 +161,7 @@ pub async fn groups_have_owners_and_members(kind: Kind) {
         kind,
         ChatSettings {
             max_members: 3,
-            ..ChatSettings::default()
+            ..crate::support::settings()
         },
         &[],
     )
@@ -524,7 +524,7 @@ pub async fn bad_input_is_a_named_problem(kind: Kind) {
         ChatSettings {
             max_message_bytes: 16,
             page_max: 50,
-            ..ChatSettings::default()
+            ..crate::support::settings()
         },
         &[],
     )
@@ -644,7 +644,7 @@ pub async fn bad_input_is_a_named_problem(kind: Kind) {
 }
 
 pub async fn api_keys_need_chat_scopes(kind: Kind) {
-    let reader = Harness::with(kind, ChatSettings::default(), &["chat:read"]).await;
+    let reader = Harness::with(kind, crate::support::settings(), &["chat:read"]).await;
     let c = reader.direct("alice", "bob").await;
     reader.send("alice", &c, "c1", "hi").await.ok(201);
     // An API key of alice's with chat:read reads, but does not send.
@@ -669,7 +669,7 @@ pub async fn api_keys_need_chat_scopes(kind: Kind) {
         .problem(403);
     let writer = Harness::on(
         reader.backend.another_process().await,
-        ChatSettings::default(),
+        crate::support::settings(),
         &["chat:write"],
     )
     .await;
@@ -684,7 +684,7 @@ pub async fn api_keys_need_chat_scopes(kind: Kind) {
         .ok(201);
     let none = Harness::on(
         reader.backend.another_process().await,
-        ChatSettings::default(),
+        crate::support::settings(),
         &["links:read"],
     )
     .await;
@@ -735,8 +735,8 @@ pub async fn settings_are_read_from_the_section(kind: Kind) {
 
 pub async fn two_processes_share_one_gapless_sequence() {
     let (a, b) = praxis_testkit::scaled_pair().await;
-    let a = Harness::on(a, ChatSettings::default(), &[]).await;
-    let b = Harness::on(b, ChatSettings::default(), &[]).await;
+    let a = Harness::on(a, crate::support::settings(), &[]).await;
+    let b = Harness::on(b, crate::support::settings(), &[]).await;
     let g = a.group("u0", &["u1", "u2", "u3"]).await;
     let sends = (0..40).map(|i| {
         let (h, user) = if i % 2 == 0 {

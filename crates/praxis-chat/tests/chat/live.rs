@@ -83,7 +83,7 @@ pub async fn ws_catches_up_exactly_the_missing_messages(kind: Kind) {
         kind,
         ChatSettings {
             page_max: 2,
-            ..ChatSettings::default()
+            ..crate::support::settings()
         },
         &[],
     )
@@ -228,7 +228,7 @@ pub async fn ws_bad_frames_and_non_members_get_errors(kind: Kind) {
         "nothing was stored"
     );
     // A frame over the size limit ends the connection, and nothing else.
-    let huge = "x".repeat(ChatSettings::default().max_message_bytes + 8192);
+    let huge = "x".repeat(crate::support::settings().max_message_bytes + 8192);
     alice
         .send(json!({"type": "send", "conversation_id": c, "client_id": "big", "body": huge}))
         .await;
@@ -247,7 +247,7 @@ pub async fn ws_bad_frames_and_non_members_get_errors(kind: Kind) {
 pub async fn ws_slow_client_is_closed_and_catches_up(kind: Kind) {
     let settings = ChatSettings {
         outbound_queue: 2,
-        ..ChatSettings::default()
+        ..crate::support::settings()
     };
     let h = Harness::with(kind, settings, &[]).await;
     let addr = serve(h.app.clone()).await;
@@ -292,8 +292,8 @@ pub async fn ws_slow_client_is_closed_and_catches_up(kind: Kind) {
 
 pub async fn ws_clients_on_two_processes_see_every_message() {
     let (a, b) = praxis_testkit::scaled_pair().await;
-    let a = Harness::on(a, ChatSettings::default(), &[]).await;
-    let b = Harness::on(b, ChatSettings::default(), &[]).await;
+    let a = Harness::on(a, crate::support::settings(), &[]).await;
+    let b = Harness::on(b, crate::support::settings(), &[]).await;
     let (addr_a, addr_b) = (serve(a.app.clone()).await, serve(b.app.clone()).await);
     let g = a.group("u0", &["u1", "u2"]).await;
     let mut on_a = Ws::connect(addr_a, "u1").await;
@@ -424,4 +424,56 @@ pub async fn sse_catches_up_then_streams(kind: Kind) {
     }
     let (status, _) = crate::sse::open(&h.app, None, &c).await.err().unwrap();
     assert_eq!(status, 401);
+}
+
+pub async fn limits_refuse_with_429(kind: Kind) {
+    let settings = ChatSettings {
+        send_rate: 1,
+        connections_per_account: 2,
+        ..crate::support::settings()
+    };
+    let h = Harness::with(kind, settings, &[]).await;
+    let addr = serve(h.app.clone()).await;
+    let c = h.direct("alice", "bob").await;
+    // One message per second, burst one: back-to-back sends are refused after the first.
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let r = h.send("alice", &c, &format!("r{i}"), "fast").await;
+        if r.status.as_u16() == 429 {
+            let p = r.problem(429);
+            assert!(p["detail"].as_str().unwrap().contains("send_rate"), "{p}");
+            assert!(r.header("retry-after").is_some(), "429 says when to retry");
+        }
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(statuses[0], 201);
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Over the socket, the refusal is an error frame and the socket stays open.
+    let mut alice = Ws::connect(addr, "alice").await;
+    alice
+        .send(json!({"type": "send", "conversation_id": c, "client_id": "w1", "body": "x"}))
+        .await;
+    alice
+        .send(json!({"type": "send", "conversation_id": c, "client_id": "w2", "body": "x"}))
+        .await;
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        let frame = alice.frame().await;
+        codes.push(frame["code"].as_str().unwrap_or("message").to_owned());
+    }
+    assert!(codes.iter().any(|c| c == "rate-limited"), "{codes:?}");
+    // Two live connections per account: the third is refused until one closes.
+    let second = Ws::connect(addr, "alice").await;
+    assert_eq!(Ws::try_connect(addr, "alice").await.err(), Some(429));
+    assert!(
+        Ws::try_connect(addr, "bob").await.is_ok(),
+        "the limit is per account"
+    );
+    drop(second);
+    praxis_testkit::eventually(
+        crate::ws::DEADLINE,
+        "a closed socket frees its place",
+        || async { Ws::try_connect(addr, "alice").await.ok() },
+    )
+    .await;
 }

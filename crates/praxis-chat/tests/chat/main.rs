@@ -39,6 +39,7 @@ mod socket {
         ws_slow_client_is_closed_and_catches_up,
         python_websockets_client_catches_up_and_sends,
         sse_catches_up_then_streams,
+        limits_refuse_with_429,
     ]);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

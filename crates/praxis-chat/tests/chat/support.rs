@@ -9,6 +9,14 @@ use serde_json::{Value, json};
 use praxis_chat::{ChatSettings, ChatSystem};
 use praxis_testkit::{Kind, Resp, TestAuthenticator, TestBackend, http};
 
+/// The defaults, with a send rate no case reaches (the limit has its own case).
+pub fn settings() -> ChatSettings {
+    ChatSettings {
+        send_rate: 100_000,
+        ..ChatSettings::default()
+    }
+}
+
 /// One app on one backend.
 pub struct Harness {
     /// The backend that owns the data (kept alive with the app).
@@ -18,9 +26,9 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// The chat with its defaults on a fresh backend of `kind`.
+    /// The chat with the suite's settings on a fresh backend of `kind`.
     pub async fn start(kind: Kind) -> Self {
-        Self::with(kind, ChatSettings::default(), &[]).await
+        Self::with(kind, settings(), &[]).await
     }
 
     /// The chat with `settings` on a fresh backend; API keys get `key_scopes`.

@@ -51,6 +51,15 @@ impl Ws {
         Ws { stream }
     }
 
+    /// Connects as `user`, or the HTTP status of the refused handshake.
+    pub async fn try_connect(addr: SocketAddr, user: &str) -> Result<Ws, u16> {
+        match connect_async(request(addr, Some(&format!("u:{user}")))).await {
+            Ok((stream, _)) => Ok(Ws { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
+            Err(e) => panic!("{user} could not connect: {e}"),
+        }
+    }
+
     /// The HTTP status of a refused handshake with this bearer.
     pub async fn refused(addr: SocketAddr, bearer: Option<&str>) -> u16 {
         match connect_async(request(addr, bearer)).await {

@@ -73,7 +73,9 @@ async fn subscribe(ws: &mut Socket, conversation: &str, after: Option<i64>) -> V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaled_chat_client_survives_a_kill9_of_its_process() {
     let scaled = Scaled::new().await;
-    let env = scaled.env();
+    // Alice sends faster than the default send_rate (20/s) allows one account.
+    let mut env = scaled.env();
+    env.push(("PRAXIS_CHAT_SEND_RATE", "1000".to_owned()));
     let env = env_refs(&env);
     let (dir_a, dir_b) = (temp_dir(), temp_dir());
     let mut a = Server::start(dir_a.path(), &[], &env);
