@@ -73,18 +73,26 @@ async fn resolve(
     parts: &Parts,
     settings: Option<&AuthSettings>,
 ) -> Result<Option<Principal>, Problem> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or("");
-    let token = match text.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => {
-            return Err(Problem::unauthorized(
-                "the authorization header must be `Bearer <token>`",
-            ));
+    let token = match parts.headers.get(header::AUTHORIZATION) {
+        Some(value) => {
+            let text = value.to_str().unwrap_or("");
+            match text.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    token.trim().to_owned()
+                }
+                _ => {
+                    return Err(Problem::unauthorized(
+                        "the authorization header must be `Bearer <token>`",
+                    ));
+                }
+            }
         }
+        None => match query_token(parts) {
+            Some(token) => token,
+            None => return Ok(None),
+        },
     };
+    let token = token.as_str();
     if token.is_empty() {
         return Err(Problem::unauthorized("the bearer token is empty"));
     }
@@ -102,6 +110,27 @@ async fn resolve(
             .map_err(|f| f.to_problem()),
         None => Err(Problem::unauthorized("the bearer token is not valid")),
     }
+}
+
+/// The `access_token` query parameter (RFC 6750 §2.3), read only where a browser cannot send
+/// an `Authorization` header: a WebSocket handshake (`Upgrade: websocket`) or an EventSource
+/// request (`Accept: text/event-stream`). Routes log their template, never the query, so the
+/// token stays out of the access log.
+fn query_token(parts: &Parts) -> Option<String> {
+    let header_has = |name: header::HeaderName, needle: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains(needle))
+    };
+    if !header_has(header::UPGRADE, "websocket") && !header_has(header::ACCEPT, "text/event-stream")
+    {
+        return None;
+    }
+    url::form_urlencoded::parse(parts.uri.query()?.as_bytes())
+        .find(|(key, _)| key == "access_token")
+        .map(|(_, value)| value.into_owned())
 }
 
 /// The caller of a request; an extractor. Anonymous when no `Authorization` header was sent;
@@ -287,6 +316,47 @@ mod tests {
             authenticator: Some(auth),
             ..with_key()
         }
+    }
+
+    async fn caller_of(request: Request<()>) -> Result<Caller, Problem> {
+        let (mut parts, ()) = request.into_parts();
+        parts.extensions.insert(Arc::new(with_key()));
+        Caller::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn access_token_in_the_query_only_where_browsers_cannot_send_a_header() {
+        let with = |upgrade: Option<&str>, accept: Option<&str>| {
+            let mut b = Request::builder().uri("/stream?follow=x&access_token=s3cret");
+            if let Some(u) = upgrade {
+                b = b.header(header::UPGRADE, u);
+            }
+            if let Some(a) = accept {
+                b = b.header(header::ACCEPT, a);
+            }
+            b.body(()).expect("request")
+        };
+        let ws = caller_of(with(Some("websocket"), None))
+            .await
+            .expect("handshake");
+        assert!(
+            ws.is_admin(),
+            "a WebSocket handshake may carry the token in the query"
+        );
+        let sse = caller_of(with(None, Some("text/event-stream")))
+            .await
+            .expect("sse");
+        assert!(sse.is_admin(), "an EventSource request may too");
+        let plain = caller_of(with(None, Some("application/json")))
+            .await
+            .expect("plain");
+        assert!(plain.is_anonymous(), "any other request ignores it");
+        let bad = Request::builder()
+            .uri("/stream?access_token=wrong")
+            .header(header::UPGRADE, "websocket")
+            .body(())
+            .expect("request");
+        assert_eq!(caller_of(bad).await.expect_err("wrong token").status, 401);
     }
 
     #[tokio::test]

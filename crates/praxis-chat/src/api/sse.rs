@@ -39,6 +39,9 @@ pub struct EventsParams {
     /// Conversations to follow, comma-separated, each `id` (live from now) or `id:after`
     /// (the messages after that sequence first); at most 100.
     pub follow: String,
+    /// The access token, for browsers' `EventSource`, which cannot send an `Authorization`
+    /// header (read by the authentication layer, only on `Accept: text/event-stream`).
+    pub access_token: Option<String>,
 }
 
 /// Stream a conversation's events as Server-Sent Events (the WebSocket fallback).

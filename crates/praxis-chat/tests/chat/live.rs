@@ -477,3 +477,39 @@ pub async fn limits_refuse_with_429(kind: Kind) {
     )
     .await;
 }
+
+pub async fn browsers_authenticate_with_access_token(kind: Kind) {
+    let h = Harness::start(kind).await;
+    let addr = serve(h.app.clone()).await;
+    let c = h.direct("alice", "bob").await;
+    h.send("alice", &c, "c1", "hi").await.ok(201);
+    // A WebSocket handshake without an Authorization header, as a browser makes it.
+    let url = format!("ws://{addr}/api/v1/chat/ws?access_token=u:bob");
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("handshake with access_token");
+    let mut bob = crate::ws::Ws::from_stream(stream);
+    assert_eq!(seq_of(&bob.subscribe(&c, Some(0)).await), [1]);
+    // An EventSource request likewise.
+    let req = axum::http::Request::builder()
+        .uri(format!(
+            "/api/v1/chat/events?follow={c}:0&access_token=u:bob"
+        ))
+        .header("accept", "text/event-stream")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(h.app.clone(), req)
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // Elsewhere the query parameter is no credential.
+    h.call(
+        None,
+        Method::GET,
+        "/api/v1/chat/conversations?access_token=u:bob",
+        None,
+    )
+    .await
+    .unauthorized();
+    assert_eq!(Ws::refused(addr, None).await, 401);
+}

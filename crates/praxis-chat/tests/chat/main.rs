@@ -40,6 +40,7 @@ mod socket {
         python_websockets_client_catches_up_and_sends,
         sse_catches_up_then_streams,
         limits_refuse_with_429,
+        browsers_authenticate_with_access_token,
     ]);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

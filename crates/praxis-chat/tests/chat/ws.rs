@@ -51,6 +51,11 @@ impl Ws {
         Ws { stream }
     }
 
+    /// A client over a socket opened elsewhere.
+    pub fn from_stream(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Ws {
+        Ws { stream }
+    }
+
     /// Connects as `user`, or the HTTP status of the refused handshake.
     pub async fn try_connect(addr: SocketAddr, user: &str) -> Result<Ws, u16> {
         match connect_async(request(addr, Some(&format!("u:{user}")))).await {
