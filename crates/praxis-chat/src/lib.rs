@@ -37,6 +37,7 @@ pub use store::migrations::MIGRATIONS;
 pub use system::ChatSystem;
 
 use crate::store::Store;
+use crate::store::presence::Presences;
 use crate::workers::UseCases;
 use crate::workers::live::{self, Live};
 
@@ -67,7 +68,13 @@ impl Chat {
             .tasks
             .spawn(live.clone().run(events, platform.shutdown.clone()));
         Ok(Chat {
-            chat: UseCases::new(store, live, platform.limiter.clone(), Arc::new(settings)),
+            chat: UseCases::new(
+                store,
+                live,
+                Presences::new(platform.redis().cloned(), &settings.key_prefix),
+                platform.limiter.clone(),
+                Arc::new(settings),
+            ),
             shutdown: platform.shutdown.clone(),
         })
     }

@@ -1,5 +1,7 @@
 //! The chat's settings: its `[chat]` config section.
 
+use std::time::Duration;
+
 use praxis_http::system::{Checks, Key, SettingError, Settings};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,14 @@ pub struct ChatSettings {
     pub send_rate: u64,
     /// Live connections (WebSockets and event streams) one account may hold in one process.
     pub connections_per_account: usize,
+    /// How long an account shows online (or away) after the last heartbeat of one of its
+    /// connections; connections beat every third of it.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub presence_ttl: Duration,
+    /// Namespace of the chat's Redis keys (`<prefix>:chat:...`): the platform's prefix, not a
+    /// key of the section.
+    #[serde(skip)]
+    pub key_prefix: String,
 }
 
 /// The documented keys of the `[chat]` section.
@@ -54,6 +64,10 @@ pub const KEYS: &[Key] = &[
         "connections_per_account",
         "live connections (WebSockets, event streams) one account may hold per process (1 to 10000)",
     ),
+    Key::new(
+        "presence_ttl",
+        "how long an account shows online after its connections' last heartbeat (3s to 1h)",
+    ),
 ];
 
 impl Default for ChatSettings {
@@ -65,6 +79,8 @@ impl Default for ChatSettings {
             outbound_queue: 256,
             send_rate: 20,
             connections_per_account: 20,
+            presence_ttl: Duration::from_secs(60),
+            key_prefix: "praxis".to_owned(),
         }
     }
 }
@@ -101,6 +117,11 @@ impl Settings for ChatSettings {
             (1..=10_000).contains(&self.connections_per_account),
             "connections_per_account",
             "must be from 1 to 10000 (e.g. 20)",
+        );
+        checks.require(
+            (Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&self.presence_ttl),
+            "presence_ttl",
+            "must be from 3s to 1h (e.g. 60s)",
         );
         checks.finish()
     }

@@ -27,6 +27,10 @@ impl System for ChatSystem {
 
     fn start<'a>(&'a self, settings: ChatSettings, ctx: &'a StartContext) -> StartFuture<'a> {
         Box::pin(async move {
+            let settings = ChatSettings {
+                key_prefix: ctx.prefix.clone(),
+                ..settings
+            };
             Ok(Chat::launch(&ctx.platform, settings)
                 .await?
                 .service()

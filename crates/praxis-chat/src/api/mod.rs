@@ -6,12 +6,13 @@
 //! - `POST|GET /conversations/{id}/messages` (send, history by sequence),
 //!   `PATCH|DELETE /conversations/{id}/messages/{seq}`, `POST /conversations/{id}/read`.
 //! - `GET /ws`: the WebSocket (frames in [`ws`]); `GET /events`: the same frames as
-//!   Server-Sent Events ([`sse`]).
+//!   Server-Sent Events ([`sse`]); `GET /presence`: contacts' presence ([`presence`]).
 
 pub mod auth;
 mod conversations;
 pub mod dto;
 mod messages;
+pub mod presence;
 mod session;
 pub mod sse;
 pub mod ws;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
         .routes(routes!(messages::mark_read))
         .routes(routes!(ws::connect))
         .routes(routes!(sse::events))
+        .routes(routes!(presence::presence))
         .with_state(state)
         .split_for_parts();
     doc.components

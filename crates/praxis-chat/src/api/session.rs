@@ -18,6 +18,7 @@ use crate::domain::events::Event;
 use crate::domain::model::Message;
 use crate::error::ChatError;
 use crate::store::Window;
+use crate::store::presence::Status;
 use crate::workers::UseCases;
 use crate::workers::live::Connection;
 
@@ -46,6 +47,9 @@ pub(super) enum ClientFrame {
     Typing {
         conversation_id: String,
     },
+    Presence {
+        status: String,
+    },
 }
 
 /// What the server sends.
@@ -69,6 +73,12 @@ pub(super) enum ServerFrame<'a> {
         conversation_id: &'a str,
         account: &'a str,
     },
+    Presence {
+        conversation_id: &'a str,
+        account: &'a str,
+        status: &'a str,
+        last_seen: String,
+    },
     Error {
         code: &'static str,
         detail: String,
@@ -84,6 +94,8 @@ pub(super) struct Session {
     state: AppState,
     me: String,
     can_write: bool,
+    /// What the client shows (`online` until it says `away`).
+    status: Status,
     /// Followed conversations and the last sequence delivered in each.
     last: HashMap<String, i64>,
 }
@@ -95,6 +107,7 @@ impl Session {
             state,
             me,
             can_write,
+            status: Status::Online,
             last: HashMap::new(),
         }
     }
@@ -107,6 +120,29 @@ impl Session {
     /// Cancelled when the server shuts down.
     pub(super) fn shutdown(&self) -> CancellationToken {
         self.state.inner.shutdown.clone()
+    }
+
+    /// A heartbeat: the account shows this session's status for another `presence_ttl`.
+    pub(super) async fn heartbeat(&self) {
+        self.chat().beat(&self.me, self.status).await;
+    }
+
+    /// How often to beat: a third of `presence_ttl`.
+    pub(super) fn heartbeat_every(&self) -> std::time::Duration {
+        self.chat().settings().presence_ttl / 3
+    }
+
+    /// The session ended: the account may be offline now.
+    pub(super) async fn close(&self) {
+        self.chat().left(&self.me, self.last.keys()).await;
+    }
+
+    /// [`Session::close`] as a task of its own (for a stream dropped outside any task).
+    pub(super) fn close_later(&self) {
+        let chat = self.chat().clone();
+        let me = self.me.clone();
+        let followed: Vec<String> = self.last.keys().cloned().collect();
+        tokio::spawn(async move { chat.left(&me, followed.iter()).await });
     }
 
     /// The conversations it follows.
@@ -180,6 +216,23 @@ impl Session {
                     Err(e) => vec![chat_error(e, Some(&conversation_id), None)],
                 }
             }
+            ClientFrame::Presence { status } => match Status::parse(&status) {
+                Some(status @ (Status::Online | Status::Away)) => {
+                    self.status = status;
+                    self.heartbeat().await;
+                    let me = self.me.clone();
+                    self.chat().announce(&me, status, self.last.keys()).await;
+                    Vec::new()
+                }
+                _ => vec![error_frame(
+                    "bad-frame",
+                    format!(
+                        "status {status:?}: send online or away (offline is closing the socket)"
+                    ),
+                    None,
+                    None,
+                )],
+            },
             ClientFrame::Typing { conversation_id } => {
                 let me = self.me.clone();
                 match self.chat().typing(&me, &conversation_id).await {
@@ -225,9 +278,14 @@ impl Session {
             .entry(conversation.to_owned())
             .or_insert(delivered);
         *known = (*known).max(delivered);
+        let last_seq = *known;
+        let me = self.me.clone();
+        self.chat()
+            .announce(&me, self.status, std::iter::once(&conversation.to_owned()))
+            .await;
         frames.push(json_frame(&ServerFrame::Subscribed {
             conversation_id: conversation,
-            last_seq: *known,
+            last_seq,
         }));
         frames
     }
@@ -306,6 +364,18 @@ impl Session {
                 account: &account,
             })],
             Event::Typing { .. } => Vec::new(),
+            Event::Presence {
+                conversation_id,
+                account,
+                status,
+                last_seen,
+            } if account != self.me => vec![json_frame(&ServerFrame::Presence {
+                conversation_id: &conversation_id,
+                account: &account,
+                status: &status,
+                last_seen: super::dto::rfc3339(last_seen),
+            })],
+            Event::Presence { .. } => Vec::new(),
         }
     }
 }

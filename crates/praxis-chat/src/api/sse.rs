@@ -73,11 +73,15 @@ pub async fn events(
         session.chat().last_seq(&me, conversation).await?;
     }
     let conn = session.chat().connect(&me)?;
+    session.heartbeat().await;
+    let mut beats = tokio::time::interval(session.heartbeat_every());
+    beats.tick().await;
     let mut pending = VecDeque::new();
     for (conversation, after) in &follows {
         pending.extend(session.subscribe(&conn, conversation, *after).await);
     }
     let stream = Stream {
+        beats,
         shutdown: session.shutdown(),
         session,
         conn,
@@ -133,6 +137,7 @@ fn parse_follow(text: &str) -> Result<Vec<(String, Option<i64>)>, Problem> {
 
 /// One SSE client: its session, its queue, the frames not yet sent.
 struct Stream {
+    beats: tokio::time::Interval,
     session: Session,
     conn: Connection,
     pending: VecDeque<String>,
@@ -152,6 +157,7 @@ impl Stream {
             }
             tokio::select! {
                 () = self.shutdown.cancelled() => return None,
+                _ = self.beats.tick() => self.session.heartbeat().await,
                 () = self.conn.overflow.cancelled() => {
                     self.done = true;
                     self.pending.push_back(error_frame(
@@ -179,5 +185,7 @@ impl Drop for Stream {
             .chat()
             .live()
             .forget(self.conn.id, self.session.followed());
+        // The connection's place is freed when `conn` drops, right after this.
+        self.session.close_later();
     }
 }

@@ -87,8 +87,15 @@ pub async fn connect(
 async fn run(mut session: Session, mut conn: Connection, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let shutdown = session.shutdown();
+    session.heartbeat().await;
+    let mut beats = tokio::time::interval(session.heartbeat_every());
+    beats.tick().await;
     let close = loop {
         let out = tokio::select! {
+            _ = beats.tick() => {
+                session.heartbeat().await;
+                Vec::new()
+            }
             () = shutdown.cancelled() => break Some((1001, "the server is shutting down; reconnect")),
             () = conn.overflow.cancelled() => break Some((CLOSE_SLOW, "too slow: your queue of events is full; reconnect and subscribe with after")),
             frame = stream.next() => match frame {
@@ -128,4 +135,6 @@ async fn run(mut session: Session, mut conn: Connection, socket: WebSocket) {
         let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(frame)).await;
     }
     session.chat().live().forget(conn.id, session.followed());
+    drop(conn);
+    session.close().await;
 }

@@ -31,6 +31,17 @@ pub enum Event {
         /// The highest sequence it has read.
         read_seq: i64,
     },
+    /// A member's presence changed (`online`, `away`, `offline`).
+    Presence {
+        /// The conversation whose followers are told.
+        conversation_id: String,
+        /// The member.
+        account: String,
+        /// `online`, `away` or `offline`.
+        status: String,
+        /// Its last heartbeat, unix ms.
+        last_seen: i64,
+    },
     /// A member is typing (never stored).
     Typing {
         /// The conversation.
@@ -49,6 +60,9 @@ impl Event {
                 conversation_id, ..
             }
             | Event::Typing {
+                conversation_id, ..
+            }
+            | Event::Presence {
                 conversation_id, ..
             } => conversation_id,
         }

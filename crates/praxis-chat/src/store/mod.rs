@@ -6,6 +6,7 @@
 //! failed send rolls the increment back, so the sequence has no gaps.
 
 pub mod migrations;
+pub mod presence;
 
 use praxis_infra::{Db, InfraError};
 use sqlx::any::AnyRow;
@@ -492,6 +493,25 @@ impl Store {
         .fetch_one(self.db.pool())
         .await?;
         Ok((row.try_get("delivered_seq")?, row.try_get("read_seq")?))
+    }
+
+    /// Those of `accounts` that share a conversation with `me`.
+    pub async fn contacts(
+        &self,
+        me: &str,
+        accounts: &[String],
+    ) -> Result<std::collections::HashSet<String>, InfraError> {
+        let sql = format!(
+            "SELECT DISTINCT other.account FROM chat_members mine \
+             JOIN chat_members other ON other.conversation_id = mine.conversation_id \
+             WHERE mine.account = $1 AND other.account IN ({})",
+            self.db.backend().placeholders(2, accounts.len(), 1)
+        );
+        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(me);
+        for account in accounts {
+            q = q.bind(account);
+        }
+        Ok(q.fetch_all(self.db.pool()).await?.into_iter().collect())
     }
 
     /// `account`'s conversations, newest activity first, after the cursor `(last_at, id)`.

@@ -168,6 +168,16 @@ impl Live {
         }
     }
 
+    /// Open connections of `account` in this process.
+    pub fn connections_of(&self, account: &str) -> usize {
+        self.inner
+            .accounts
+            .lock()
+            .get(account)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Sends `event` to every process (this one included).
     pub async fn publish(&self, event: &Event) -> Result<(), InfraError> {
         let payload =

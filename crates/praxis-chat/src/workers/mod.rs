@@ -5,6 +5,7 @@
 pub mod conversations;
 pub mod live;
 pub mod messages;
+pub mod presence;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::domain::model::{Conversation, Member};
 use crate::error::ChatError;
 use crate::settings::ChatSettings;
 use crate::store::Store;
+use crate::store::presence::Presences;
 use live::Live;
 
 pub(crate) use praxis_infra::sql::now_ms;
@@ -25,6 +27,7 @@ pub(crate) use praxis_infra::sql::now_ms;
 pub struct UseCases {
     store: Store,
     live: Live,
+    presences: Presences,
     limiter: Limiter,
     send_rule: Rule,
     settings: Arc<ChatSettings>,
@@ -33,12 +36,19 @@ pub struct UseCases {
 impl UseCases {
     /// The use cases over `store`, telling live connections through `live`, limiting sends
     /// with `limiter`.
-    pub fn new(store: Store, live: Live, limiter: Limiter, settings: Arc<ChatSettings>) -> Self {
+    pub fn new(
+        store: Store,
+        live: Live,
+        presences: Presences,
+        limiter: Limiter,
+        settings: Arc<ChatSettings>,
+    ) -> Self {
         let per_second = Quota::new(settings.send_rate.max(1), Duration::from_secs(1))
             .unwrap_or_else(|_| unreachable!("a positive rate per second is a quota"));
         Self {
             store,
             live,
+            presences,
             limiter,
             send_rule: Rule::new(Algorithm::Gcra, per_second),
             settings,

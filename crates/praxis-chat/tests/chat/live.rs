@@ -513,3 +513,72 @@ pub async fn browsers_authenticate_with_access_token(kind: Kind) {
     .unauthorized();
     assert_eq!(Ws::refused(addr, None).await, 401);
 }
+
+pub async fn presence_online_away_offline(kind: Kind) {
+    let h = Harness::start(kind).await;
+    let addr = serve(h.app.clone()).await;
+    let c = h.direct("alice", "bob").await;
+    let ask = |who: &'static str, accounts: &str| {
+        let path = format!("/api/v1/chat/presence?accounts={accounts}");
+        let h = &h;
+        async move { h.as_user(who, Method::GET, &path, None).await }
+    };
+    let status_of =
+        |list: serde_json::Value| list["presence"][0]["status"].as_str().unwrap().to_owned();
+    assert_eq!(status_of(ask("alice", "bob").await.ok(200)), "offline");
+    let mut alice = Ws::connect(addr, "alice").await.with_presence();
+    alice.subscribe(&c, None).await;
+    let mut bob = Ws::connect(addr, "bob").await;
+    bob.subscribe(&c, None).await;
+    let seen = alice.expect("presence").await;
+    assert_eq!(
+        (seen["account"].as_str(), seen["status"].as_str()),
+        (Some("bob"), Some("online"))
+    );
+    assert_eq!(status_of(ask("alice", "bob").await.ok(200)), "online");
+    bob.send(json!({"type": "presence", "status": "away"}))
+        .await;
+    assert_eq!(alice.expect("presence").await["status"], "away");
+    assert_eq!(status_of(ask("alice", "bob").await.ok(200)), "away");
+    bob.send(json!({"type": "presence", "status": "offline"}))
+        .await;
+    assert_eq!(bob.expect("error").await["code"], "bad-frame");
+    // Bob's only connection closes: offline, with the time he was last seen.
+    drop(bob);
+    assert_eq!(alice.expect("presence").await["status"], "offline");
+    let list = ask("alice", "bob").await.ok(200);
+    assert_eq!(list["presence"][0]["status"], "offline");
+    assert!(list["presence"][0]["last_seen"].is_string(), "{list}");
+    // Presence is for contacts: eve shares no conversation with bob.
+    assert_eq!(ask("eve", "bob").await.ok(200)["presence"], json!([]));
+    let many = (0..101)
+        .map(|i| format!("a{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    ask("alice", &many).await.problem(400);
+    ask("alice", "").await.problem(400);
+}
+
+pub async fn presence_expires_without_heartbeats(kind: Kind) {
+    use praxis_chat::store::presence::{Presences, Status};
+    let backend = kind.start().await;
+    let presences = Presences::new(backend.platform.redis().cloned(), &backend.config.prefix);
+    let ttl = std::time::Duration::from_millis(200);
+    presences
+        .beat("zed", Status::Online, ttl, 42)
+        .await
+        .unwrap();
+    let now = presences.get(&["zed".to_owned()]).await.unwrap();
+    assert_eq!(now[0].status, Status::Online);
+    // No heartbeat follows (its process died): the entry lapses by itself.
+    let later = praxis_testkit::eventually(crate::ws::DEADLINE, "presence expires", || async {
+        let p = presences.get(&["zed".to_owned()]).await.unwrap();
+        (p[0].status == Status::Offline).then_some(p)
+    })
+    .await;
+    assert_eq!(
+        later[0].last_seen,
+        Some(42),
+        "last seen outlives the presence"
+    );
+}

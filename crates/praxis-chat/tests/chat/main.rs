@@ -41,6 +41,8 @@ mod socket {
         sse_catches_up_then_streams,
         limits_refuse_with_429,
         browsers_authenticate_with_access_token,
+        presence_online_away_offline,
+        presence_expires_without_heartbeats,
     ]);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,7 +68,10 @@ impl SseClient {
                     .map(str::trim_start)
                     .collect();
                 if !data.is_empty() {
-                    return serde_json::from_str(&data.join("\n")).unwrap();
+                    let frame: Value = serde_json::from_str(&data.join("\n")).unwrap();
+                    if frame["type"] != "presence" {
+                        return frame;
+                    }
                 }
                 continue;
             }

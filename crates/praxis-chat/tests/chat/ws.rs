@@ -26,6 +26,9 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 /// One client socket.
 pub struct Ws<S = MaybeTlsStream<TcpStream>> {
     stream: WebSocketStream<S>,
+    /// Whether `presence` frames are returned (skipped otherwise: other members come and go
+    /// in every case).
+    presence: bool,
 }
 
 fn request(
@@ -48,18 +51,27 @@ impl Ws {
         let (stream, _) = connect_async(request(addr, Some(&format!("u:{user}"))))
             .await
             .unwrap_or_else(|e| panic!("{user} could not connect: {e}"));
-        Ws { stream }
+        Ws {
+            stream,
+            presence: false,
+        }
     }
 
     /// A client over a socket opened elsewhere.
     pub fn from_stream(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Ws {
-        Ws { stream }
+        Ws {
+            stream,
+            presence: false,
+        }
     }
 
     /// Connects as `user`, or the HTTP status of the refused handshake.
     pub async fn try_connect(addr: SocketAddr, user: &str) -> Result<Ws, u16> {
         match connect_async(request(addr, Some(&format!("u:{user}")))).await {
-            Ok((stream, _)) => Ok(Ws { stream }),
+            Ok((stream, _)) => Ok(Ws {
+                stream,
+                presence: false,
+            }),
             Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
             Err(e) => panic!("{user} could not connect: {e}"),
         }
@@ -83,11 +95,20 @@ impl Ws<TcpStream> {
         let (stream, _) = client_async(request(addr, Some(&format!("u:{user}"))), tcp)
             .await
             .unwrap();
-        Ws { stream }
+        Ws {
+            stream,
+            presence: false,
+        }
     }
 }
 
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Ws<S> {
+    /// From now on, `presence` frames are returned too.
+    pub fn with_presence(mut self) -> Self {
+        self.presence = true;
+        self
+    }
+
     /// Sends a JSON frame.
     pub async fn send(&mut self, frame: Value) {
         self.stream
@@ -109,7 +130,13 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Ws<S> {
                 .await
                 .expect("no frame within the deadline");
             match frame {
-                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    if frame["type"] == "presence" && !self.presence {
+                        continue;
+                    }
+                    return Ok(frame);
+                }
                 Some(Ok(Message::Close(close))) => return Err(close),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(other)) => panic!("unexpected frame {other:?}"),
