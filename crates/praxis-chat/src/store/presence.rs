@@ -126,19 +126,14 @@ impl Presences {
             Presences::Redis { conn, prefix } => {
                 let mut conn = conn.clone();
                 let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-                redis::pipe()
-                    .cmd("SET")
+                let mut pipe = redis::pipe();
+                pipe.cmd("SET")
                     .arg(key(prefix, "presence", account))
                     .arg(status.as_str())
                     .arg("PX")
                     .arg(ttl_ms)
-                    .ignore()
-                    .cmd("SET")
-                    .arg(key(prefix, "seen", account))
-                    .arg(now)
-                    .arg("EX")
-                    .arg(SEEN_KEEP.as_secs())
-                    .ignore()
+                    .ignore();
+                seen(&mut pipe, prefix, account, now)
                     .query_async::<()>(&mut conn)
                     .await?;
                 Ok(())
@@ -159,16 +154,11 @@ impl Presences {
             }
             Presences::Redis { conn, prefix } => {
                 let mut conn = conn.clone();
-                redis::pipe()
-                    .cmd("DEL")
+                let mut pipe = redis::pipe();
+                pipe.cmd("DEL")
                     .arg(key(prefix, "presence", account))
-                    .ignore()
-                    .cmd("SET")
-                    .arg(key(prefix, "seen", account))
-                    .arg(now)
-                    .arg("EX")
-                    .arg(SEEN_KEEP.as_secs())
-                    .ignore()
+                    .ignore();
+                seen(&mut pipe, prefix, account, now)
                     .query_async::<()>(&mut conn)
                     .await?;
                 Ok(())
@@ -229,6 +219,21 @@ impl Presences {
             }
         }
     }
+}
+
+/// Adds "`account` was seen at `now`" to `pipe`.
+fn seen<'a>(
+    pipe: &'a mut redis::Pipeline,
+    prefix: &str,
+    account: &str,
+    now: i64,
+) -> &'a mut redis::Pipeline {
+    pipe.cmd("SET")
+        .arg(key(prefix, "seen", account))
+        .arg(now)
+        .arg("EX")
+        .arg(SEEN_KEEP.as_secs())
+        .ignore()
 }
 
 fn key(prefix: &str, kind: &str, account: &str) -> String {
