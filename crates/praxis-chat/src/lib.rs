@@ -67,6 +67,13 @@ impl Chat {
         platform
             .tasks
             .spawn(live.clone().run(events, platform.shutdown.clone()));
+        if !settings.retention.is_zero() {
+            platform.tasks.spawn(workers::retention::run(
+                store.clone(),
+                settings.retention,
+                platform.shutdown.clone(),
+            ));
+        }
         Ok(Chat {
             chat: UseCases::new(
                 store,

@@ -32,6 +32,10 @@ pub struct ChatSettings {
     /// connections; connections beat every third of it.
     #[serde(with = "praxis_kit::text::serde_with::duration")]
     pub presence_ttl: Duration,
+    /// How long messages are kept; older ones are deleted, and a client catching up from
+    /// before them gets a `reset`. Zero keeps everything.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub retention: Duration,
     /// Namespace of the chat's Redis keys (`<prefix>:chat:...`): the platform's prefix, not a
     /// key of the section.
     #[serde(skip)]
@@ -65,6 +69,10 @@ pub const KEYS: &[Key] = &[
         "live connections (WebSockets, event streams) one account may hold per process (1 to 10000)",
     ),
     Key::new(
+        "retention",
+        "how long messages are kept; clients catching up from before get a reset (0: forever)",
+    ),
+    Key::new(
         "presence_ttl",
         "how long an account shows online after its connections' last heartbeat (3s to 1h)",
     ),
@@ -80,6 +88,7 @@ impl Default for ChatSettings {
             send_rate: 20,
             connections_per_account: 20,
             presence_ttl: Duration::from_secs(60),
+            retention: Duration::ZERO,
             key_prefix: "praxis".to_owned(),
         }
     }
@@ -122,6 +131,11 @@ impl Settings for ChatSettings {
             (Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&self.presence_ttl),
             "presence_ttl",
             "must be from 3s to 1h (e.g. 60s)",
+        );
+        checks.require(
+            self.retention.is_zero() || self.retention >= Duration::from_secs(1),
+            "retention",
+            "must be 0 (keep everything) or at least 1s (e.g. 90d)",
         );
         checks.finish()
     }

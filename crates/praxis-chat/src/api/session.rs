@@ -63,6 +63,11 @@ pub(super) enum ServerFrame<'a> {
         conversation_id: &'a str,
         last_seq: i64,
     },
+    Reset {
+        conversation_id: &'a str,
+        first_seq: i64,
+        last_seq: i64,
+    },
     Receipt {
         conversation_id: &'a str,
         account: &'a str,
@@ -267,10 +272,28 @@ impl Session {
         self.chat().live().follow(conn, conversation);
         let mut frames = Vec::new();
         let delivered = match after {
-            Some(after) => match self.catch_up(conversation, after, &mut frames).await {
-                Ok(delivered) => delivered,
-                Err(e) => return vec![chat_error(e, Some(conversation), None)],
-            },
+            Some(after) => {
+                // Messages after `after` were deleted by the retention: the client's copy has
+                // a hole it cannot fill; it starts again from the oldest kept message.
+                let first = match self.chat().first_kept(conversation, last_seq).await {
+                    Ok(first) => first,
+                    Err(e) => return vec![chat_error(e, Some(conversation), None)],
+                };
+                let from = if after + 1 < first {
+                    frames.push(json_frame(&ServerFrame::Reset {
+                        conversation_id: conversation,
+                        first_seq: first,
+                        last_seq,
+                    }));
+                    first - 1
+                } else {
+                    after
+                };
+                match self.catch_up(conversation, from, &mut frames).await {
+                    Ok(delivered) => delivered,
+                    Err(e) => return vec![chat_error(e, Some(conversation), None)],
+                }
+            }
             None => last_seq,
         };
         let known = self

@@ -14,7 +14,8 @@
 //!   `read_seq`).
 //! - `chat_messages`: the messages, keyed by (conversation, sequence); `client_id` is unique per
 //!   sender and conversation, so a resend finds the first copy. A deleted message keeps its row
-//!   with `body` NULL and `deleted_at` set (a tombstone), so sequences stay gapless.
+//!   with `body` NULL and `deleted_at` set (a tombstone), so sequences stay gapless. (v3) An
+//!   index by `created_at` lets the retention delete the oldest messages in batches.
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -34,8 +35,17 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: "ALTER TABLE chat_members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;",
             postgres: "ALTER TABLE chat_members ADD COLUMN delivered_seq BIGINT NOT NULL DEFAULT 0;",
         },
+        Migration {
+            version: 3,
+            name: "messages by age, for the retention",
+            sqlite: CREATED_INDEX,
+            postgres: CREATED_INDEX,
+        },
     ],
 };
+
+/// Same SQL on both backends.
+const CREATED_INDEX: &str = "CREATE INDEX chat_messages_created ON chat_messages (created_at);";
 
 const SQLITE_V1: &str = "
 CREATE TABLE chat_conversations (

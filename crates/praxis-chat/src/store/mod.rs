@@ -495,6 +495,29 @@ impl Store {
         Ok((row.try_get("delivered_seq")?, row.try_get("read_seq")?))
     }
 
+    /// The lowest sequence still stored in `conversation` (`None`: none is).
+    pub async fn first_seq(&self, conversation: &str) -> Result<Option<i64>, InfraError> {
+        Ok(sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MIN(seq) FROM chat_messages WHERE conversation_id = $1",
+        )
+        .bind(conversation)
+        .fetch_one(self.db.pool())
+        .await?)
+    }
+
+    /// Deletes up to `batch` messages stored before `cutoff` (unix ms); returns how many.
+    pub async fn prune(&self, cutoff: i64, batch: i64) -> Result<u64, InfraError> {
+        let done = sqlx::query(
+            "DELETE FROM chat_messages WHERE (conversation_id, seq) IN \
+             (SELECT conversation_id, seq FROM chat_messages WHERE created_at < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Those of `accounts` that share a conversation with `me`.
     pub async fn contacts(
         &self,

@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod live;
 pub mod messages;
 pub mod presence;
+pub mod retention;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +98,16 @@ impl UseCases {
                 wait.as_millis()
             ),
         ))
+    }
+
+    /// The lowest sequence a client catching up in `conversation` can still get: the oldest
+    /// kept message, or `last_seq + 1` when none is kept.
+    pub async fn first_kept(&self, conversation: &str, last_seq: i64) -> Result<i64, ChatError> {
+        Ok(self
+            .store
+            .first_seq(conversation)
+            .await?
+            .unwrap_or(last_seq + 1))
     }
 
     /// The live connections of this process.

@@ -582,3 +582,54 @@ pub async fn presence_expires_without_heartbeats(kind: Kind) {
         "last seen outlives the presence"
     );
 }
+
+pub async fn retention_resets_clients_from_before_it(kind: Kind) {
+    let settings = ChatSettings {
+        retention: std::time::Duration::from_secs(3),
+        ..crate::support::settings()
+    };
+    let h = Harness::with(kind, settings, &[]).await;
+    let addr = serve(h.app.clone()).await;
+    let c = h.direct("alice", "bob").await;
+    for i in 1..=3 {
+        h.send("alice", &c, &format!("c{i}"), "old").await.ok(201);
+    }
+    praxis_testkit::eventually(
+        crate::ws::DEADLINE,
+        "the retention deletes old messages",
+        || async {
+            let page = h.history("bob", &c, "after=0").await;
+            page["messages"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    h.send("alice", &c, "c4", "new").await.ok(201);
+    // Bob held message 1: 2 and 3 are gone, so he is told to start again.
+    let mut bob = Ws::connect(addr, "bob").await;
+    bob.send(json!({"type": "subscribe", "conversation_id": c, "after": 1}))
+        .await;
+    let reset = bob.expect("reset").await;
+    assert_eq!(reset["conversation_id"], c.as_str());
+    assert_eq!(reset["last_seq"], 4);
+    let first = reset["first_seq"].as_i64().unwrap();
+    assert!(first >= 4, "{reset}");
+    // Then what is kept, in order (message 4, unless the retention took it too meanwhile).
+    let mut got = Vec::new();
+    loop {
+        let frame = bob.frame().await;
+        match frame["type"].as_str() {
+            Some("message") => got.push(frame["message"]["seq"].as_i64().unwrap()),
+            Some("subscribed") => break,
+            _ => panic!("unexpected frame {frame}"),
+        }
+    }
+    assert_eq!(got, (first..=4).collect::<Vec<_>>());
+    // A client that is not behind the retention gets no reset.
+    let mut again = Ws::connect(addr, "bob").await;
+    let kept = again.subscribe(&c, Some(4)).await;
+    assert!(kept.is_empty());
+}

@@ -43,6 +43,7 @@ mod socket {
         browsers_authenticate_with_access_token,
         presence_online_away_offline,
         presence_expires_without_heartbeats,
+        retention_resets_clients_from_before_it,
     ]);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
