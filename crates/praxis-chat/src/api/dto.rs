@@ -311,9 +311,5 @@ fn peer(c: &Conversation, me: &str) -> Option<String> {
     }
 }
 
-/// Unix ms as RFC 3339 (UTC, milliseconds).
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| format!("{t:.3}"))
-        .unwrap_or_default()
-}
+/// A unix-millisecond time as RFC 3339 (UTC, milliseconds).
+pub use praxis_kit::text::rfc3339_ms as rfc3339;

@@ -17,6 +17,7 @@ use crate::domain::rules::direct_key;
 
 const CONVERSATION_COLUMNS: &str =
     "c.id, c.kind, c.title, c.direct_key, c.created_by, c.created_at, c.last_seq, c.last_at";
+const MEMBER_COLUMNS: &str = "m.account, m.role, m.joined_at, m.read_seq, m.delivered_seq";
 const MESSAGE_COLUMNS: &str = "m.conversation_id, m.seq, m.sender, m.client_id, m.body, \
      m.created_at, m.edited_at, m.deleted_at";
 
@@ -145,43 +146,37 @@ impl Store {
         })
     }
 
-    /// The conversation `id`.
-    pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>, InfraError> {
-        let sql =
-            format!("SELECT {CONVERSATION_COLUMNS} FROM chat_conversations c WHERE c.id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.as_ref().map(conversation_of).transpose()
-    }
-
-    /// `account`'s membership of `conversation`.
-    pub async fn member(
+    /// `account`'s membership of `conversation`, with the conversation: one query.
+    pub async fn membership(
         &self,
         conversation: &str,
         account: &str,
-    ) -> Result<Option<Member>, InfraError> {
-        let row = sqlx::query(
-            "SELECT account, role, joined_at, read_seq, delivered_seq FROM chat_members \
-             WHERE conversation_id = $1 AND account = $2",
-        )
-        .bind(conversation)
-        .bind(account)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.as_ref().map(member_of).transpose()
+    ) -> Result<Option<(Conversation, Member)>, InfraError> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS}, {MEMBER_COLUMNS} FROM chat_members m \
+             JOIN chat_conversations c ON c.id = m.conversation_id \
+             WHERE m.conversation_id = $1 AND m.account = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(conversation)
+            .bind(account)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref()
+            .map(|row| Ok((conversation_of(row)?, member_of(row)?)))
+            .transpose()
     }
 
     /// Every member of `conversation`, in joining order.
     pub async fn members(&self, conversation: &str) -> Result<Vec<Member>, InfraError> {
-        let rows = sqlx::query(
-            "SELECT account, role, joined_at, read_seq, delivered_seq FROM chat_members \
-             WHERE conversation_id = $1 ORDER BY joined_at, account",
-        )
-        .bind(conversation)
-        .fetch_all(self.db.pool())
-        .await?;
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM chat_members m \
+             WHERE m.conversation_id = $1 ORDER BY m.joined_at, m.account"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(conversation)
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter().map(member_of).collect()
     }
 

@@ -135,13 +135,11 @@ impl UseCases {
         me: &str,
         conversation: &str,
     ) -> Result<(Conversation, Member), ChatError> {
-        let missing = || ChatError::NotFound(format!("no conversation {conversation} among yours"));
-        let Some(member) = self.store.member(conversation, me).await? else {
-            return Err(missing());
-        };
-        let Some(found) = self.store.conversation(conversation).await? else {
-            return Err(missing());
-        };
-        Ok((found, member))
+        self.store
+            .membership(conversation, me)
+            .await?
+            .ok_or_else(|| {
+                ChatError::NotFound(format!("no conversation {conversation} among yours"))
+            })
     }
 }

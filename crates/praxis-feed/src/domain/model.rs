@@ -69,12 +69,8 @@ pub struct PostedEvent {
 /// The clock of every table: unix milliseconds (UTC).
 pub use praxis_infra::sql::now_ms;
 
-/// A unix-millisecond time as RFC 3339 with milliseconds (UTC).
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| format!("{t:.3}"))
-        .unwrap_or_default()
-}
+/// A unix-millisecond time as RFC 3339 (UTC, milliseconds).
+pub use praxis_kit::text::rfc3339_ms as rfc3339;
 
 /// Whether `id` is an acceptable user id: 1 to 128 visible ASCII characters without `/`.
 pub fn valid_user_id(id: &str) -> bool {

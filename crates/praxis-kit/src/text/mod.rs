@@ -1,6 +1,7 @@
 //! Values as people write them in configuration: durations (`500ms`, `10s`, `1h30m`, `7d`),
 //! byte sizes (`2MiB`), and a serde deserializer that reads a typed settings struct from the
-//! text of each key (what an environment variable, a flag or a TOML scalar holds).
+//! text of each key (what an environment variable, a flag or a TOML scalar holds). Also times
+//! as RFC 3339 text ([`rfc3339_ms`]).
 //!
 //! Every duration in praxis (configuration keys, rate-limit policy files, benchmark scenarios)
 //! goes through [`parse_duration`]: one grammar, humantime's, everywhere.
@@ -25,6 +26,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "{text:?} is not a duration (expected a number with a unit ms, s, m, h or d, e.g. 500ms, 10s, 1m30s)"
         )
     })
+}
+
+/// A unix-millisecond time as RFC 3339 in UTC with exactly three fractional digits
+/// (`2026-12-06T20:38:45.435Z`); empty for a time outside jiff's range.
+pub fn rfc3339_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| format!("{t:.3}"))
+        .unwrap_or_default()
 }
 
 /// Formats a duration the way [`parse_duration`] reads it back (`10s`, `1m30s`, `250ms`).
@@ -117,6 +126,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn rfc3339_ms_keeps_three_digits_in_utc() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_796_589_525_435), "2026-12-06T20:38:45.435Z");
+        assert_eq!(rfc3339_ms(i64::MAX), "", "out of range is empty");
+    }
 
     #[test]
     fn durations_parse_with_units() {

@@ -314,12 +314,8 @@ pub struct AttemptRecord {
 /// The clock of every table: unix milliseconds (UTC).
 pub use praxis_infra::sql::now_ms;
 
-/// RFC 3339 text of a unix ms time (UTC, millisecond precision).
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| format!("{t:.3}"))
-        .unwrap_or_default()
-}
+/// A unix-millisecond time as RFC 3339 (UTC, milliseconds).
+pub use praxis_kit::text::rfc3339_ms as rfc3339;
 
 /// The digest of an accepted message, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
