@@ -188,10 +188,9 @@ impl Session {
                         Some(&client_id),
                     )];
                 }
-                let me = self.me.clone();
                 match self
                     .chat()
-                    .send(&me, &conversation_id, &client_id, &body)
+                    .send(&self.me, &conversation_id, &client_id, &body)
                     .await
                 {
                     // A new message of a followed conversation comes through the live path,
@@ -205,8 +204,11 @@ impl Session {
                 conversation_id,
                 seq,
             } => {
-                let me = self.me.clone();
-                match self.chat().mark_delivered(&me, &conversation_id, seq).await {
+                match self
+                    .chat()
+                    .mark_delivered(&self.me, &conversation_id, seq)
+                    .await
+                {
                     Ok(_) => Vec::new(),
                     Err(e) => vec![chat_error(e, Some(&conversation_id), None)],
                 }
@@ -214,19 +216,17 @@ impl Session {
             ClientFrame::Read {
                 conversation_id,
                 seq,
-            } => {
-                let me = self.me.clone();
-                match self.chat().mark_read(&me, &conversation_id, seq).await {
-                    Ok(_) => Vec::new(),
-                    Err(e) => vec![chat_error(e, Some(&conversation_id), None)],
-                }
-            }
+            } => match self.chat().mark_read(&self.me, &conversation_id, seq).await {
+                Ok(_) => Vec::new(),
+                Err(e) => vec![chat_error(e, Some(&conversation_id), None)],
+            },
             ClientFrame::Presence { status } => match Status::parse(&status) {
                 Some(status @ (Status::Online | Status::Away)) => {
                     self.status = status;
                     self.heartbeat().await;
-                    let me = self.me.clone();
-                    self.chat().announce(&me, status, self.last.keys()).await;
+                    self.chat()
+                        .announce(&self.me, status, self.last.keys())
+                        .await;
                     Vec::new()
                 }
                 _ => vec![error_frame(
@@ -239,8 +239,7 @@ impl Session {
                 )],
             },
             ClientFrame::Typing { conversation_id } => {
-                let me = self.me.clone();
-                match self.chat().typing(&me, &conversation_id).await {
+                match self.chat().typing(&self.me, &conversation_id).await {
                     Ok(()) => Vec::new(),
                     Err(e) => vec![chat_error(e, Some(&conversation_id), None)],
                 }
@@ -264,8 +263,7 @@ impl Session {
                 None,
             )];
         }
-        let me = self.me.clone();
-        let last_seq = match self.chat().last_seq(&me, conversation).await {
+        let last_seq = match self.chat().last_seq(&self.me, conversation).await {
             Ok(last_seq) => last_seq,
             Err(e) => return vec![chat_error(e, Some(conversation), None)],
         };
@@ -302,9 +300,12 @@ impl Session {
             .or_insert(delivered);
         *known = (*known).max(delivered);
         let last_seq = *known;
-        let me = self.me.clone();
         self.chat()
-            .announce(&me, self.status, std::iter::once(&conversation.to_owned()))
+            .announce(
+                &self.me,
+                self.status,
+                std::iter::once(&conversation.to_owned()),
+            )
             .await;
         frames.push(json_frame(&ServerFrame::Subscribed {
             conversation_id: conversation,
