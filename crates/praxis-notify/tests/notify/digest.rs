@@ -249,6 +249,13 @@ pub async fn digest_joins_later_sends_until_the_batch_is_claimed(kind: Kind) {
         json!({"to": to, "template": "likes", "data": {"n": n}, "digest": digest})
     };
     let first = h.notify(event("u1", 1, None)).await;
+    // Expansion runs events in parallel on PostgreSQL, in no set order: the second event is
+    // sent once the first has opened the batch, so the batch is the first's.
+    eventually(DEADLINE, "the first event opens the batch", || async {
+        let m1 = h.message(&first).await;
+        (!m1["deliveries"].as_array().expect("list").is_empty()).then_some(())
+    })
+    .await;
     let second = h.notify(event("u1", 2, None)).await;
     let m = h.wait_state(&second, "digested").await;
     let m1 = h.message(&first).await;
