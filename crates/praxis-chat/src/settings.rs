@@ -17,7 +17,8 @@ pub const CHAT_READ: &str = "chat:read";
 pub struct ChatSettings {
     /// Most members of one group, its creator included.
     pub max_members: usize,
-    /// Largest message body, in bytes of UTF-8.
+    /// Largest message body, in bytes of UTF-8 (and largest encrypted envelope, in bytes of
+    /// JSON).
     pub max_message_bytes: usize,
     /// Most messages in one page of history (and conversations in one page of the list).
     pub page_max: u32,
@@ -50,7 +51,7 @@ pub const KEYS: &[Key] = &[
     ),
     Key::new(
         "max_message_bytes",
-        "largest message body in bytes (1 to 1048576)",
+        "largest message body, or encrypted envelope (its JSON), in bytes (1 to 1048576)",
     ),
     Key::new(
         "page_max",

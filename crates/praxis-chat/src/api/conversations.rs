@@ -20,7 +20,8 @@ use crate::workers::conversations::MemberChange;
 /// `{"kind": "direct", "with": "<account>"}` opens the one direct conversation of the caller
 /// and that account (200 when it exists already, 201 when this call opened it).
 /// `{"kind": "group", "title": "...", "members": [...]}` creates a group owned by the caller
-/// (201).
+/// (201). `"encrypted": true` makes either end-to-end encrypted, for good: its messages are
+/// ciphertext envelopes only.
 #[utoipa::path(
     post,
     path = "/api/v1/chat/conversations",
@@ -31,6 +32,7 @@ use crate::workers::conversations::MemberChange;
         (status = 200, description = "The direct conversation existed", body = ConversationView),
         (status = 400, description = "Invalid body; `errors` names each field (kind, with, title, members[i])", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
+        (status = 409, description = "The direct conversation exists with the other `encrypted` mode", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -42,10 +44,17 @@ pub async fn create(
     let me = who.subject();
     let chat = &state.inner.chat;
     let (conversation, created) = match req {
-        CreateConversation::Direct { with } => chat.open_direct(me, &with).await?,
-        CreateConversation::Group { title, members } => {
-            (chat.create_group(me, &title, &members).await?, true)
+        CreateConversation::Direct { with, encrypted } => {
+            chat.open_direct(me, &with, encrypted).await?
         }
+        CreateConversation::Group {
+            title,
+            members,
+            encrypted,
+        } => (
+            chat.create_group(me, &title, &members, encrypted).await?,
+            true,
+        ),
     };
     let (conversation, members) = chat.view(me, &conversation.id).await?;
     let status = if created {

@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::keys::{Content, Encrypted};
 use crate::domain::model::{Conversation, Kind, Listed, Member, Message, Role};
 use crate::domain::rules::peer_of;
+use crate::error::ChatError;
 
 /// Body of `POST /api/v1/chat/conversations`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -15,6 +17,9 @@ pub enum CreateConversation {
     Direct {
         /// The other account.
         with: String,
+        /// End-to-end encrypted: messages are ciphertext envelopes only (fixed at creation).
+        #[serde(default)]
+        encrypted: bool,
     },
     /// A new group, owned by the caller.
     Group {
@@ -23,6 +28,9 @@ pub enum CreateConversation {
         /// The other members (the caller joins as owner); at most `max_members` in all.
         #[serde(default)]
         members: Vec<String>,
+        /// End-to-end encrypted: messages are ciphertext envelopes only (fixed at creation).
+        #[serde(default)]
+        encrypted: bool,
     },
 }
 
@@ -116,6 +124,8 @@ pub struct ConversationView {
     pub last_seq: i64,
     /// Its newest activity (RFC 3339).
     pub updated_at: String,
+    /// End-to-end encrypted: its messages carry `encrypted`, never `body`.
+    pub encrypted: bool,
     /// Its members, in joining order.
     pub members: Vec<MemberView>,
 }
@@ -132,6 +142,7 @@ impl ConversationView {
             created_at: rfc3339(c.created_at),
             last_seq: c.last_seq,
             updated_at: rfc3339(c.last_at),
+            encrypted: c.encrypted,
             members: members.iter().map(MemberView::from).collect(),
         }
     }
@@ -158,6 +169,8 @@ pub struct ConversationSummary {
     pub unread: i64,
     /// Its newest activity (RFC 3339).
     pub updated_at: String,
+    /// End-to-end encrypted: its messages carry `encrypted`, never `body`.
+    pub encrypted: bool,
     /// Its newest message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<MessageView>,
@@ -176,6 +189,7 @@ impl ConversationSummary {
             read_seq: l.read_seq,
             unread: l.unread(),
             updated_at: rfc3339(c.last_at),
+            encrypted: c.encrypted,
             last_message: l.last_message.as_ref().map(MessageView::from),
         }
     }
@@ -211,16 +225,87 @@ pub struct SendMessage {
     /// resend with the same id answers the first copy.
     #[schema(example = "0190f2a4-7c1e-7000-8000-000000000001")]
     pub client_id: String,
-    /// The text, at most `max_message_bytes` bytes, not blank.
-    pub body: String,
+    /// The text, at most `max_message_bytes` bytes, not blank (conversations that are not
+    /// encrypted).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The ciphertext envelope (end-to-end encrypted conversations), at most
+    /// `max_message_bytes` bytes of JSON.
+    #[serde(default)]
+    pub encrypted: Option<EncryptedBody>,
 }
 
 /// Body of `PATCH /api/v1/chat/conversations/{id}/messages/{seq}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessage {
-    /// The new text.
-    pub body: String,
+    /// The new text (conversations that are not encrypted).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The new ciphertext envelope (encrypted conversations).
+    #[serde(default)]
+    pub encrypted: Option<EncryptedBody>,
+}
+
+/// An end-to-end encrypted message as the server stores and relays it, unread. Its shape is
+/// checked (sizes, a registered `sender_device`); its contents never are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ChatEncrypted)]
+pub struct EncryptedBody {
+    /// The clients' algorithm, 1 to 128 printable ASCII characters (e.g.
+    /// `m.olm.v1.curve25519-aes-sha2`, `m.megolm.v1.aes-sha2`).
+    #[schema(example = "m.megolm.v1.aes-sha2")]
+    pub algorithm: String,
+    /// The sender's device, registered with `PUT /api/v1/chat/devices/{device_id}/keys`.
+    pub sender_device: String,
+    /// The group session of the ciphertext (Megolm), when the algorithm has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// One ciphertext (a non-empty string), or one per recipient device (an object of
+    /// non-empty strings or objects, e.g. Olm's `{"type": 0, "body": "..."}`).
+    pub ciphertext: serde_json::Value,
+}
+
+impl From<EncryptedBody> for Encrypted {
+    fn from(e: EncryptedBody) -> Self {
+        Self {
+            algorithm: e.algorithm,
+            sender_device: e.sender_device,
+            session_id: e.session_id,
+            ciphertext: e.ciphertext,
+        }
+    }
+}
+
+impl From<&Encrypted> for EncryptedBody {
+    fn from(e: &Encrypted) -> Self {
+        Self {
+            algorithm: e.algorithm.clone(),
+            sender_device: e.sender_device.clone(),
+            session_id: e.session_id.clone(),
+            ciphertext: e.ciphertext.clone(),
+        }
+    }
+}
+
+/// A message's content from a request: exactly one of `body` and `encrypted`.
+pub fn content<'a>(
+    body: Option<&'a str>,
+    encrypted: Option<&'a Encrypted>,
+) -> Result<Content<'a>, ChatError> {
+    match (body, encrypted) {
+        (Some(body), None) => Ok(Content::Text(body)),
+        (None, Some(e)) => Ok(Content::Encrypted(e)),
+        (Some(_), Some(_)) => Err(ChatError::field(
+            "encrypted",
+            "send either body (text) or encrypted (ciphertext), not both",
+        )),
+        (None, None) => Err(ChatError::field(
+            "body",
+            "is required (or encrypted, in an end-to-end encrypted conversation)",
+        )),
+    }
 }
 
 /// A message; a deleted one keeps its place with no body.
@@ -235,9 +320,12 @@ pub struct MessageView {
     pub sender: String,
     /// The sender's id for it.
     pub client_id: String,
-    /// The text; absent once deleted.
+    /// The text; absent once deleted, and in encrypted conversations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The ciphertext envelope of an encrypted conversation's message; absent once deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<EncryptedBody>,
     /// When the server stored it (RFC 3339).
     pub created_at: String,
     /// When it was last edited (RFC 3339).
@@ -255,6 +343,7 @@ impl From<&Message> for MessageView {
             sender: m.sender.clone(),
             client_id: m.client_id.clone(),
             body: m.body.clone(),
+            encrypted: m.encrypted.as_ref().map(EncryptedBody::from),
             created_at: rfc3339(m.created_at),
             edited_at: m.edited_at.map(rfc3339),
             deleted: m.deleted_at.is_some(),

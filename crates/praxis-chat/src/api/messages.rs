@@ -9,8 +9,10 @@ use praxis_http::{FieldError, Json, Path, Problem, Query, Require};
 use super::auth::{ChatRead, ChatWrite};
 use super::dto::{
     EditMessage, HistoryPage, HistoryParams, MarkRead, MessageView, ReadMarker, SendMessage,
+    content,
 };
 use super::{AppState, TAG, page_limit};
+use crate::domain::keys::Encrypted;
 use crate::store::Window;
 
 /// Send a message.
@@ -18,6 +20,10 @@ use crate::store::Window;
 /// The server gives it the conversation's next sequence number (gapless, strictly
 /// increasing) and a timestamp. A resend with the same `client_id` answers the first copy
 /// with 200 and changes nothing; the same `client_id` with another body is 409.
+///
+/// An end-to-end encrypted conversation takes `encrypted` (a ciphertext envelope from a
+/// registered device of the sender) instead of `body`; the server stores and relays it
+/// unread.
 #[utoipa::path(
     post,
     path = "/api/v1/chat/conversations/{id}/messages",
@@ -27,7 +33,7 @@ use crate::store::Window;
     responses(
         (status = 201, description = "Stored", body = MessageView),
         (status = 200, description = "A resend: the first copy", body = MessageView),
-        (status = 400, description = "Invalid body; `errors` names client_id or body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body; `errors` names client_id, body or encrypted (e.g. text for an encrypted conversation)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation among the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over send_rate; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden, Conflict,
@@ -40,10 +46,12 @@ pub async fn send(
     Path(id): Path<String>,
     Json(req): Json<SendMessage>,
 ) -> Result<(StatusCode, Json<MessageView>), Problem> {
+    let encrypted = req.encrypted.map(Encrypted::from);
+    let content = content(req.body.as_deref(), encrypted.as_ref())?;
     let (message, stored) = state
         .inner
         .chat
-        .send(who.subject(), &id, &req.client_id, &req.body)
+        .send(who.subject(), &id, &req.client_id, content)
         .await?;
     let status = if stored {
         StatusCode::CREATED
@@ -109,7 +117,7 @@ pub async fn history(
     }))
 }
 
-/// Edit my message.
+/// Edit my message (with `encrypted` instead of `body` in an encrypted conversation).
 #[utoipa::path(
     patch,
     path = "/api/v1/chat/conversations/{id}/messages/{seq}",
@@ -133,10 +141,12 @@ pub async fn edit(
     Path((id, seq)): Path<(String, i64)>,
     Json(req): Json<EditMessage>,
 ) -> Result<Json<MessageView>, Problem> {
+    let encrypted = req.encrypted.map(Encrypted::from);
+    let content = content(req.body.as_deref(), encrypted.as_ref())?;
     let message = state
         .inner
         .chat
-        .edit(who.subject(), &id, seq, &req.body)
+        .edit(who.subject(), &id, seq, content)
         .await?;
     Ok(Json(MessageView::from(&message)))
 }

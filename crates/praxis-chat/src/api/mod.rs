@@ -7,10 +7,13 @@
 //!   `PATCH|DELETE /conversations/{id}/messages/{seq}`, `POST /conversations/{id}/read`.
 //! - `GET /ws`: the WebSocket (frames in [`ws`]); `GET /events`: the same frames as
 //!   Server-Sent Events ([`sse`]); `GET /presence`: contacts' presence ([`presence`]).
+//! - End-to-end encryption's key directory ([`keys`]): `PUT /devices/{device_id}/keys`,
+//!   `DELETE /devices/{device_id}`, `GET /accounts/{account}/devices`, `POST /keys/claim`.
 
 pub mod auth;
 mod conversations;
 pub mod dto;
+pub mod keys;
 mod messages;
 pub mod presence;
 mod session;
@@ -80,6 +83,10 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
         .routes(routes!(ws::connect))
         .routes(routes!(sse::events))
         .routes(routes!(presence::presence))
+        .routes(routes!(keys::upload))
+        .routes(routes!(keys::delete))
+        .routes(routes!(keys::devices))
+        .routes(routes!(keys::claim))
         .with_state(state)
         .split_for_parts();
     doc.components

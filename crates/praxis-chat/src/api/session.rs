@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
-use super::dto::MessageView;
+use super::dto::{EncryptedBody, MessageView, content};
 use crate::domain::events::Event;
+use crate::domain::keys::Encrypted;
 use crate::domain::model::Message;
 use crate::error::ChatError;
 use crate::store::Window;
@@ -34,7 +35,10 @@ pub(super) enum ClientFrame {
     Send {
         conversation_id: String,
         client_id: String,
-        body: String,
+        #[serde(default)]
+        body: Option<String>,
+        #[serde(default)]
+        encrypted: Option<EncryptedBody>,
     },
     Ack {
         conversation_id: String,
@@ -179,6 +183,7 @@ impl Session {
                 conversation_id,
                 client_id,
                 body,
+                encrypted,
             } => {
                 if !self.can_write {
                     return vec![error_frame(
@@ -188,11 +193,16 @@ impl Session {
                         Some(&client_id),
                     )];
                 }
-                match self
-                    .chat()
-                    .send(&self.me, &conversation_id, &client_id, &body)
-                    .await
-                {
+                let encrypted = encrypted.map(Encrypted::from);
+                let sent = match content(body.as_deref(), encrypted.as_ref()) {
+                    Ok(content) => {
+                        self.chat()
+                            .send(&self.me, &conversation_id, &client_id, content)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match sent {
                     // A new message of a followed conversation comes through the live path,
                     // in order; a resend or an unfollowed conversation is answered here.
                     Ok((_, true)) if self.last.contains_key(&conversation_id) => Vec::new(),

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::keys::{Content, Encrypted};
+
 /// A direct conversation (exactly two accounts, unique per pair) or a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -86,6 +88,9 @@ pub struct Conversation {
     pub last_seq: i64,
     /// Time of its newest activity, unix ms.
     pub last_at: i64,
+    /// End-to-end encrypted: its messages are ciphertext envelopes, never plain text. Fixed at
+    /// creation.
+    pub encrypted: bool,
 }
 
 /// One member of a conversation.
@@ -103,7 +108,8 @@ pub struct Member {
     pub delivered_seq: i64,
 }
 
-/// One message; a deleted one is a tombstone (`body` is `None`).
+/// One message: plain text or, in an encrypted conversation, an envelope of ciphertext. A
+/// deleted one is a tombstone (neither).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Its conversation.
@@ -114,14 +120,27 @@ pub struct Message {
     pub sender: String,
     /// The sender's id for it; a resend with the same id is the same message.
     pub client_id: String,
-    /// The text (`None` once deleted).
+    /// The text (`None` once deleted, and in encrypted conversations).
     pub body: Option<String>,
+    /// The ciphertext envelope of an encrypted conversation's message (`None` once deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<Encrypted>,
     /// When the server stored it, unix ms.
     pub created_at: i64,
     /// When it was last edited, unix ms.
     pub edited_at: Option<i64>,
     /// When it was deleted, unix ms.
     pub deleted_at: Option<i64>,
+}
+
+impl Message {
+    /// Whether the message holds exactly `content` (a resend of the same message).
+    pub fn holds(&self, content: Content<'_>) -> bool {
+        match content {
+            Content::Text(text) => self.body.as_deref() == Some(text),
+            Content::Encrypted(e) => self.encrypted.as_ref() == Some(e),
+        }
+    }
 }
 
 /// A conversation as one member sees it in their list.

@@ -16,6 +16,13 @@
 //!   sender and conversation, so a resend finds the first copy. A deleted message keeps its row
 //!   with `body` NULL and `deleted_at` set (a tombstone), so sequences stay gapless. (v3) An
 //!   index by `created_at` lets the retention delete the oldest messages in batches.
+//! - (v4) End-to-end encryption. `chat_conversations.encrypted` (0 or 1) is fixed at creation;
+//!   the messages of an encrypted conversation have `body` NULL and `encrypted` set: the
+//!   client's envelope as JSON (algorithm, sender device, ciphertext), never read by the
+//!   server. `chat_devices` is the key directory: one row per device of an account with its
+//!   public identity keys and its signed prekey. `chat_one_time_keys` holds each device's
+//!   one-time prekeys; a claim sets `claimed_at` (the row stays, so a key id is never handed
+//!   out twice, even if a client uploads it again).
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -40,6 +47,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "messages by age, for the retention",
             sqlite: CREATED_INDEX,
             postgres: CREATED_INDEX,
+        },
+        Migration {
+            version: 4,
+            name: "end-to-end encryption: encrypted conversations, device keys, one-time prekeys",
+            sqlite: SQLITE_V4,
+            postgres: POSTGRES_V4,
         },
     ],
 };
@@ -113,4 +126,64 @@ CREATE TABLE chat_messages (
     PRIMARY KEY (conversation_id, seq)
 );
 CREATE UNIQUE INDEX chat_messages_client ON chat_messages (conversation_id, sender, client_id);
+";
+
+const SQLITE_V4: &str = "
+ALTER TABLE chat_conversations ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_messages ADD COLUMN encrypted TEXT;
+CREATE TABLE chat_devices (
+    account TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    signing_key TEXT NOT NULL,
+    prekey_id TEXT,
+    prekey TEXT,
+    prekey_signature TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (account, device_id)
+);
+CREATE TABLE chat_one_time_keys (
+    account TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    signature TEXT,
+    created_at INTEGER NOT NULL,
+    claimed_at INTEGER,
+    claimed_by TEXT,
+    PRIMARY KEY (account, device_id, key_id)
+);
+CREATE INDEX chat_one_time_keys_free ON chat_one_time_keys (account, device_id, created_at)
+    WHERE claimed_at IS NULL;
+";
+
+const POSTGRES_V4: &str = "
+ALTER TABLE chat_conversations ADD COLUMN encrypted BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chat_messages ADD COLUMN encrypted TEXT;
+CREATE TABLE chat_devices (
+    account TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    signing_key TEXT NOT NULL,
+    prekey_id TEXT,
+    prekey TEXT,
+    prekey_signature TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (account, device_id)
+);
+CREATE TABLE chat_one_time_keys (
+    account TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    signature TEXT,
+    created_at BIGINT NOT NULL,
+    claimed_at BIGINT,
+    claimed_by TEXT,
+    PRIMARY KEY (account, device_id, key_id)
+);
+CREATE INDEX chat_one_time_keys_free ON chat_one_time_keys (account, device_id, created_at)
+    WHERE claimed_at IS NULL;
 ";

@@ -5,6 +5,7 @@
 //! that row; senders of different conversations never wait for each other on PostgreSQL. A
 //! failed send rolls the increment back, so the sequence has no gaps.
 
+pub mod keys;
 pub mod migrations;
 pub mod presence;
 
@@ -12,14 +13,15 @@ use praxis_infra::{Db, InfraError};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use crate::domain::keys::{Content, Encrypted};
 use crate::domain::model::{Conversation, Kind, Listed, Member, Message, Role};
 use crate::domain::rules::direct_key;
 
-const CONVERSATION_COLUMNS: &str =
-    "c.id, c.kind, c.title, c.direct_key, c.created_by, c.created_at, c.last_seq, c.last_at";
+const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.title, c.direct_key, c.created_by, c.created_at, c.last_seq, c.last_at, \
+     c.encrypted";
 const MEMBER_COLUMNS: &str = "m.account, m.role, m.joined_at, m.read_seq, m.delivered_seq";
 const MESSAGE_COLUMNS: &str = "m.conversation_id, m.seq, m.sender, m.client_id, m.body, \
-     m.created_at, m.edited_at, m.deleted_at";
+     m.encrypted, m.created_at, m.edited_at, m.deleted_at";
 
 /// Which page of a conversation's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,12 @@ pub enum Sent {
     Existing(Message),
     /// The sender is not a member (or the conversation does not exist).
     NotMember,
+    /// Plain text sent to an encrypted conversation (`true`), or ciphertext to one that is not
+    /// (`false`).
+    WrongContent {
+        /// Whether the conversation is encrypted.
+        encrypted: bool,
+    },
 }
 
 /// What adding a member did.
@@ -66,26 +74,29 @@ impl Store {
         Self { db }
     }
 
-    /// The direct conversation of `a` and `b`, created (with `id`) when there is none; `true`
-    /// when this call created it.
+    /// The direct conversation of `a` and `b`, created (with `id`, encrypted or not) when there
+    /// is none; `true` when this call created it. An existing one keeps its own `encrypted`.
     pub async fn open_direct(
         &self,
         id: &str,
         a: &str,
         b: &str,
+        encrypted: bool,
         now: i64,
     ) -> Result<(Conversation, bool), InfraError> {
         let key = direct_key(a, b);
         let mut tx = self.db.begin_write().await?;
         let created = sqlx::query(
             "INSERT INTO chat_conversations \
-             (id, kind, title, direct_key, created_by, created_at, last_seq, last_at) \
-             VALUES ($1, 'direct', NULL, $2, $3, $4, 0, $4) ON CONFLICT (direct_key) DO NOTHING",
+             (id, kind, title, direct_key, created_by, created_at, last_seq, last_at, encrypted) \
+             VALUES ($1, 'direct', NULL, $2, $3, $4, 0, $4, $5) \
+             ON CONFLICT (direct_key) DO NOTHING",
         )
         .bind(id)
         .bind(&key)
         .bind(a)
         .bind(now)
+        .bind(i64::from(encrypted))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -107,26 +118,28 @@ impl Store {
         Ok((conversation, created))
     }
 
-    /// Creates a group with `owner` as its owner and `members` (not containing `owner`) as
-    /// members.
+    /// Creates a group (encrypted or not) with `owner` as its owner and `members` (not
+    /// containing `owner`) as members.
     pub async fn create_group(
         &self,
         id: &str,
         owner: &str,
         title: &str,
         members: &[String],
+        encrypted: bool,
         now: i64,
     ) -> Result<Conversation, InfraError> {
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO chat_conversations \
-             (id, kind, title, direct_key, created_by, created_at, last_seq, last_at) \
-             VALUES ($1, 'group', $2, NULL, $3, $4, 0, $4)",
+             (id, kind, title, direct_key, created_by, created_at, last_seq, last_at, encrypted) \
+             VALUES ($1, 'group', $2, NULL, $3, $4, 0, $4, $5)",
         )
         .bind(id)
         .bind(title)
         .bind(owner)
         .bind(now)
+        .bind(i64::from(encrypted))
         .execute(&mut *tx)
         .await?;
         insert_member(&mut tx, id, owner, Role::Owner, now).await?;
@@ -143,6 +156,7 @@ impl Store {
             created_at: now,
             last_seq: 0,
             last_at: now,
+            encrypted,
         })
     }
 
@@ -276,25 +290,31 @@ impl Store {
     }
 
     /// Stores a message from `sender` under the conversation's next sequence number, or finds
-    /// the one it already sent with `client_id`. The sender's read marker moves to it.
+    /// the one it already sent with `client_id`. The sender's read marker moves to it. The
+    /// content must match the conversation: ciphertext if it is encrypted, text if not.
     pub async fn send(
         &self,
         conversation: &str,
         sender: &str,
         client_id: &str,
-        body: &str,
+        content: Content<'_>,
         now: i64,
     ) -> Result<Sent, InfraError> {
         let mut tx = self.db.begin_write().await?;
-        let member: Option<i64> = sqlx::query_scalar(
-            "SELECT read_seq FROM chat_members WHERE conversation_id = $1 AND account = $2",
+        let encrypted: Option<i64> = sqlx::query_scalar(
+            "SELECT c.encrypted FROM chat_members m JOIN chat_conversations c \
+             ON c.id = m.conversation_id WHERE m.conversation_id = $1 AND m.account = $2",
         )
         .bind(conversation)
         .bind(sender)
         .fetch_optional(&mut *tx)
         .await?;
-        if member.is_none() {
+        let Some(encrypted) = encrypted.map(|e| e != 0) else {
             return Ok(Sent::NotMember);
+        };
+        let (body, envelope) = split(content)?;
+        if encrypted != envelope.is_some() {
+            return Ok(Sent::WrongContent { encrypted });
         }
         // Takes the conversation's row: the senders of this conversation queue here.
         let seq: i64 = sqlx::query_scalar(
@@ -321,15 +341,16 @@ impl Store {
             return Ok(Sent::Existing(message_of(&row)?));
         }
         sqlx::query(
-            "INSERT INTO chat_messages \
-             (conversation_id, seq, sender, client_id, body, created_at, edited_at, deleted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)",
+            "INSERT INTO chat_messages (conversation_id, seq, sender, client_id, body, \
+             encrypted, created_at, edited_at, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)",
         )
         .bind(conversation)
         .bind(seq)
         .bind(sender)
         .bind(client_id)
         .bind(body)
+        .bind(envelope.as_deref())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -348,7 +369,11 @@ impl Store {
             seq,
             sender: sender.to_owned(),
             client_id: client_id.to_owned(),
-            body: Some(body.to_owned()),
+            body: body.map(str::to_owned),
+            encrypted: match content {
+                Content::Encrypted(e) => Some(e.clone()),
+                Content::Text(_) => None,
+            },
             created_at: now,
             edited_at: None,
             deleted_at: None,
@@ -402,21 +427,23 @@ impl Store {
         row.as_ref().map(message_of).transpose()
     }
 
-    /// Replaces the body of a message that is not deleted; `false` when it is.
+    /// Replaces the content of a message that is not deleted; `false` when it is.
     pub async fn edit(
         &self,
         conversation: &str,
         seq: i64,
-        body: &str,
+        content: Content<'_>,
         now: i64,
     ) -> Result<bool, InfraError> {
+        let (body, envelope) = split(content)?;
         let done = sqlx::query(
-            "UPDATE chat_messages SET body = $3, edited_at = $4 \
+            "UPDATE chat_messages SET body = $3, encrypted = $4, edited_at = $5 \
              WHERE conversation_id = $1 AND seq = $2 AND deleted_at IS NULL",
         )
         .bind(conversation)
         .bind(seq)
         .bind(body)
+        .bind(envelope.as_deref())
         .bind(now)
         .execute(self.db.pool())
         .await?;
@@ -426,7 +453,7 @@ impl Store {
     /// Turns a message into a tombstone (its body is dropped); `false` when it already is one.
     pub async fn delete(&self, conversation: &str, seq: i64, now: i64) -> Result<bool, InfraError> {
         let done = sqlx::query(
-            "UPDATE chat_messages SET body = NULL, deleted_at = $3 \
+            "UPDATE chat_messages SET body = NULL, encrypted = NULL, deleted_at = $3 \
              WHERE conversation_id = $1 AND seq = $2 AND deleted_at IS NULL",
         )
         .bind(conversation)
@@ -543,6 +570,7 @@ impl Store {
         let sql = format!(
             "SELECT {CONVERSATION_COLUMNS}, mb.read_seq, \
                lm.sender AS lm_sender, lm.client_id AS lm_client_id, lm.body AS lm_body, \
+               lm.encrypted AS lm_encrypted, \
                lm.created_at AS lm_created_at, lm.edited_at AS lm_edited_at, \
                lm.deleted_at AS lm_deleted_at \
              FROM chat_members mb JOIN chat_conversations c ON c.id = mb.conversation_id \
@@ -568,6 +596,7 @@ impl Store {
                         sender,
                         client_id: row.try_get("lm_client_id")?,
                         body: row.try_get("lm_body")?,
+                        encrypted: envelope_of(row.try_get("lm_encrypted")?)?,
                         created_at: row.try_get("lm_created_at")?,
                         edited_at: row.try_get("lm_edited_at")?,
                         deleted_at: row.try_get("lm_deleted_at")?,
@@ -628,6 +657,7 @@ fn conversation_of(row: &AnyRow) -> Result<Conversation, InfraError> {
         created_at: row.try_get("created_at")?,
         last_seq: row.try_get("last_seq")?,
         last_at: row.try_get("last_at")?,
+        encrypted: row.try_get::<i64, _>("encrypted")? != 0,
     })
 }
 
@@ -650,8 +680,33 @@ fn message_of(row: &AnyRow) -> Result<Message, InfraError> {
         sender: row.try_get("sender")?,
         client_id: row.try_get("client_id")?,
         body: row.try_get("body")?,
+        encrypted: envelope_of(row.try_get("encrypted")?)?,
         created_at: row.try_get("created_at")?,
         edited_at: row.try_get("edited_at")?,
         deleted_at: row.try_get("deleted_at")?,
     })
+}
+
+/// A content as its two columns: the text, or the envelope as JSON.
+fn split(content: Content<'_>) -> Result<(Option<&str>, Option<String>), InfraError> {
+    Ok(match content {
+        Content::Text(text) => (Some(text), None),
+        Content::Encrypted(e) => (
+            None,
+            Some(serde_json::to_string(e).map_err(|e| {
+                InfraError::Codec(format!("chat: an envelope does not encode: {e}"))
+            })?),
+        ),
+    })
+}
+
+/// The stored envelope column.
+fn envelope_of(column: Option<String>) -> Result<Option<Encrypted>, InfraError> {
+    column
+        .map(|json| {
+            serde_json::from_str(&json).map_err(|e| {
+                InfraError::Codec(format!("chat: a stored envelope does not decode: {e}"))
+            })
+        })
+        .transpose()
 }

@@ -23,11 +23,14 @@ pub enum MemberChange {
 }
 
 impl UseCases {
-    /// The direct conversation of `me` and `with`, opened when there is none (`true`).
+    /// The direct conversation of `me` and `with`, opened (end-to-end encrypted or not) when
+    /// there is none (`true`). There is one per pair: asking for the other mode than the
+    /// existing one's is a conflict.
     pub async fn open_direct(
         &self,
         me: &str,
         with: &str,
+        encrypted: bool,
     ) -> Result<(Conversation, bool), ChatError> {
         check_account(with).map_err(|m| ChatError::field("with", m))?;
         if with == me {
@@ -37,15 +40,32 @@ impl UseCases {
             ));
         }
         let id = uuid::Uuid::now_v7().to_string();
-        Ok(self.store.open_direct(&id, me, with, now_ms()).await?)
+        let (found, created) = self
+            .store
+            .open_direct(&id, me, with, encrypted, now_ms())
+            .await?;
+        if found.encrypted != encrypted {
+            let is = if found.encrypted { "is" } else { "is not" };
+            return Err(ChatError::Conflict(
+                "direct-conversation-mode",
+                format!(
+                    "your direct conversation {} with {with} exists and {is} end-to-end encrypted; \
+                     open it with \"encrypted\": {}",
+                    found.id, found.encrypted
+                ),
+            ));
+        }
+        Ok((found, created))
     }
 
-    /// A new group owned by `me`, with `members` (duplicates and `me` ignored).
+    /// A new group owned by `me`, with `members` (duplicates and `me` ignored), end-to-end
+    /// encrypted or not.
     pub async fn create_group(
         &self,
         me: &str,
         title: &str,
         members: &[String],
+        encrypted: bool,
     ) -> Result<Conversation, ChatError> {
         let mut errors = Vec::new();
         if let Err(m) = check_title(title) {
@@ -77,7 +97,7 @@ impl UseCases {
         let id = uuid::Uuid::now_v7().to_string();
         Ok(self
             .store
-            .create_group(&id, me, title.trim(), &unique, now_ms())
+            .create_group(&id, me, title.trim(), &unique, encrypted, now_ms())
             .await?)
     }
 

@@ -1,6 +1,7 @@
 //! Messages: send (idempotent per client id), history by sequence, edit, delete, read marker.
 
 use crate::domain::events::Event;
+use crate::domain::keys::{Content, check_envelope};
 use crate::domain::model::{Message, Role};
 use crate::domain::rules::{check_body, check_client_id};
 use crate::error::ChatError;
@@ -9,29 +10,30 @@ use crate::store::{Sent, Window};
 use super::{UseCases, now_ms};
 
 impl UseCases {
-    /// Sends `body` from `me`: the message with its sequence number, and whether this call
+    /// Sends `content` from `me`: the message with its sequence number, and whether this call
     /// stored it (`false`: the first copy of a resend with the same `client_id`).
     pub async fn send(
         &self,
         me: &str,
         conversation: &str,
         client_id: &str,
-        body: &str,
+        content: Content<'_>,
     ) -> Result<(Message, bool), ChatError> {
         let mut errors = Vec::new();
         if let Err(m) = check_client_id(client_id) {
             errors.push(praxis_http::FieldError::new("client_id", m));
         }
-        if let Err(m) = check_body(body, self.settings.max_message_bytes) {
-            errors.push(praxis_http::FieldError::new("body", m));
-        }
+        errors.extend(self.check_content(content));
         if !errors.is_empty() {
             return Err(ChatError::Invalid(errors));
+        }
+        if let Content::Encrypted(e) = content {
+            self.sender_device(me, &e.sender_device).await?;
         }
         self.send_allowed(me).await?;
         match self
             .store
-            .send(conversation, me, client_id, body, now_ms())
+            .send(conversation, me, client_id, content, now_ms())
             .await?
         {
             Sent::Stored(message) => {
@@ -41,9 +43,7 @@ impl UseCases {
                 .await;
                 Ok((message, true))
             }
-            Sent::Existing(message)
-                if message.deleted_at.is_some() || message.body.as_deref() == Some(body) =>
-            {
+            Sent::Existing(message) if message.deleted_at.is_some() || message.holds(content) => {
                 Ok((message, false))
             }
             Sent::Existing(message) => Err(ChatError::Conflict(
@@ -57,6 +57,20 @@ impl UseCases {
             Sent::NotMember => Err(ChatError::NotFound(format!(
                 "no conversation {conversation} among yours"
             ))),
+            Sent::WrongContent { encrypted } => Err(wrong_content(encrypted)),
+        }
+    }
+
+    /// The field errors of a message's content.
+    fn check_content(&self, content: Content<'_>) -> Vec<praxis_http::FieldError> {
+        let max = self.settings.max_message_bytes;
+        match content {
+            Content::Text(body) => check_body(body, max)
+                .err()
+                .map(|m| praxis_http::FieldError::new("body", m))
+                .into_iter()
+                .collect(),
+            Content::Encrypted(e) => check_envelope(e, max),
         }
     }
 
@@ -73,24 +87,36 @@ impl UseCases {
         Ok((messages, found.last_seq))
     }
 
-    /// Replaces the body of `me`'s own message.
+    /// Replaces the content of `me`'s own message (ciphertext in an encrypted conversation).
     pub async fn edit(
         &self,
         me: &str,
         conversation: &str,
         seq: i64,
-        body: &str,
+        content: Content<'_>,
     ) -> Result<Message, ChatError> {
-        check_body(body, self.settings.max_message_bytes)
-            .map_err(|m| ChatError::field("body", m))?;
-        self.membership(me, conversation).await?;
+        let errors = self.check_content(content);
+        if !errors.is_empty() {
+            return Err(ChatError::Invalid(errors));
+        }
+        let (found, _) = self.membership(me, conversation).await?;
+        if found.encrypted != matches!(content, Content::Encrypted(_)) {
+            return Err(wrong_content(found.encrypted));
+        }
+        if let Content::Encrypted(e) = content {
+            self.sender_device(me, &e.sender_device).await?;
+        }
         let message = self.message(conversation, seq).await?;
         if message.sender != me {
             return Err(ChatError::Forbidden(format!(
                 "message {seq} was sent by another member; only its sender may edit it"
             )));
         }
-        if !self.store.edit(conversation, seq, body, now_ms()).await? {
+        if !self
+            .store
+            .edit(conversation, seq, content, now_ms())
+            .await?
+        {
             return Err(deleted(seq));
         }
         let message = self.message(conversation, seq).await?;
@@ -207,6 +233,21 @@ impl UseCases {
         self.store.message(conversation, seq).await?.ok_or_else(|| {
             ChatError::NotFound(format!("no message {seq} in conversation {conversation}"))
         })
+    }
+}
+
+/// Text for an encrypted conversation, or ciphertext for one that is not.
+fn wrong_content(encrypted: bool) -> ChatError {
+    if encrypted {
+        ChatError::field(
+            "body",
+            "the conversation is end-to-end encrypted: send `encrypted` (a ciphertext envelope), not `body`",
+        )
+    } else {
+        ChatError::field(
+            "encrypted",
+            "the conversation is not end-to-end encrypted: send `body` (text); create an encrypted conversation for ciphertext",
+        )
     }
 }
 

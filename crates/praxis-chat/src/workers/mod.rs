@@ -1,8 +1,10 @@
 //! The chat's use cases: conversations and their members ([`conversations`]), messages,
-//! history and read markers ([`messages`]). Every one of them acts for one account and sees
+//! history and read markers ([`messages`]), the key directory of end-to-end encryption
+//! ([`keys`]). Every one of them acts for one account and sees
 //! only that account's conversations. They use the store and the domain, never the API layer.
 
 pub mod conversations;
+pub mod keys;
 pub mod live;
 pub mod messages;
 pub mod presence;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cases;
+mod e2ee;
 mod live;
 mod sse;
 mod support;
@@ -50,4 +51,13 @@ mod socket {
     async fn scaled_ws_clients_on_two_processes_see_every_message() {
         crate::live::ws_clients_on_two_processes_see_every_message().await;
     }
+}
+
+/// End-to-end encryption with vodozemac clients, on both backends.
+mod encryption {
+    praxis_testkit::backend_matrix!(crate::e2ee: [
+        e2ee_olm_and_megolm_clients_talk_through_praxis_and_rows_hold_ciphertext,
+        e2ee_one_time_prekeys_are_claimed_at_most_once,
+        e2ee_bad_keys_and_wrong_content_are_named_problems,
+    ]);
 }
