@@ -75,6 +75,19 @@ pub enum Command {
     )]
     Config(ConfigFlags),
 
+    /// List the secrets the server uses, or print one for whoever must hold it too.
+    #[command(
+        subcommand,
+        long_about = "List the secrets the server uses (the admin key, the access tokens' \
+        signing secret, each system's own: notify's webhook secret), with where each comes \
+        from, or print one on stdout for whoever must hold it too: `praxis secrets show \
+        notify-webhook` prints the whsec_... secret webhook receivers verify signatures with \
+        (Standard Webhooks libraries take it as is). Reads the same configuration as `serve`; \
+        in embedded mode a secret not configured and not yet generated is generated into the \
+        data dir now, exactly as the first `serve` would."
+    )]
+    Secrets(SecretsCommand),
+
     /// Measure a running server with the open-loop load generator (no coordinated omission).
     #[command(
         long_about = "Measure an HTTP endpoint or a scenario (scenarios/*.toml) at a \
@@ -85,6 +98,21 @@ pub enum Command {
         not read the praxis configuration."
     )]
     Bench(Box<praxis_bench::BenchArgs>),
+}
+
+/// `praxis secrets list` and `praxis secrets show NAME`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// List the secrets and where each comes from (never their values).
+    List(ConfigFlags),
+    /// Print one secret's value on stdout (NAME: admin-key, jwt-secret, notify-webhook).
+    Show {
+        /// The secret: its key (`notify_webhook_secret`), with dashes, or without `_secret`.
+        name: String,
+        /// The configuration flags, as for `serve`.
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
 }
 
 /// One flag per configuration key that is not a secret (secrets come from the environment or
@@ -201,7 +229,11 @@ impl Command {
     /// measures a server and does not read the praxis configuration).
     pub fn flags(&self) -> Option<&ConfigFlags> {
         match self {
-            Command::Serve(flags) | Command::Migrate(flags) | Command::Config(flags) => Some(flags),
+            Command::Serve(flags)
+            | Command::Migrate(flags)
+            | Command::Config(flags)
+            | Command::Secrets(SecretsCommand::List(flags))
+            | Command::Secrets(SecretsCommand::Show { flags, .. }) => Some(flags),
             Command::Bench(_) => None,
         }
     }

@@ -1,4 +1,4 @@
-//! The praxis binary: `serve`, `migrate`, `config`. See `praxis --help`.
+//! The praxis binary: `serve`, `migrate`, `config`, `secrets`, `bench`. See `praxis --help`.
 
 mod cli;
 mod config;
@@ -6,6 +6,7 @@ mod context;
 mod logging;
 mod migrate;
 mod secrets;
+mod secrets_cmd;
 mod serve;
 mod shutdown;
 mod systems;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(_) => run_async(config, |c| async move { serve::run(c).await }),
         Command::Migrate(_) => run_async(config, |c| async move { migrate::run(&c).await }),
+        Command::Secrets(cmd) => secrets_cmd::run(&config, &cmd),
         Command::Bench(args) => run_bench(*args),
     }
 }

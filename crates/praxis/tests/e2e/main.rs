@@ -15,6 +15,7 @@ mod migrate;
 mod notify;
 mod ratelimit;
 mod scaled;
+mod secrets;
 mod serve;
 mod shutdown;
 mod support;
