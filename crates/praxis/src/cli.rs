@@ -75,6 +75,19 @@ pub enum Command {
     )]
     Config(ConfigFlags),
 
+    /// Copy the embedded database (online) and the generated secrets into a new directory.
+    #[command(
+        long_about = "Back up an embedded (SQLite) deployment while it runs: writes a \
+        consistent snapshot of the database (SQLite's VACUUM INTO, which readers and writers \
+        do not wait for) as <DIR>/praxis.db, and copies the secrets generated into the data \
+        dir (admin.key, jwt.secret, notify-webhook.secret), so access tokens and webhook \
+        signatures stay valid after a restore. DIR must not exist. Restore: stop the server and \
+        start it with --data-dir DIR (or copy DIR's files into the data dir). Scaled \
+        deployments back up PostgreSQL with its own tools (pg_dump, or the provider's \
+        snapshots); this command refuses them."
+    )]
+    Backup(BackupArgs),
+
     /// List the secrets the server uses, or print one for whoever must hold it too.
     #[command(
         subcommand,
@@ -98,6 +111,17 @@ pub enum Command {
         not read the praxis configuration."
     )]
     Bench(Box<praxis_bench::BenchArgs>),
+}
+
+/// `praxis backup --to DIR`.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The directory to create with the backup (must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// The configuration flags, as for `serve`.
+    #[command(flatten)]
+    pub flags: ConfigFlags,
 }
 
 /// `praxis secrets list` and `praxis secrets show NAME`.
@@ -232,6 +256,7 @@ impl Command {
             Command::Serve(flags)
             | Command::Migrate(flags)
             | Command::Config(flags)
+            | Command::Backup(BackupArgs { flags, .. })
             | Command::Secrets(SecretsCommand::List(flags))
             | Command::Secrets(SecretsCommand::Show { flags, .. }) => Some(flags),
             Command::Bench(_) => None,

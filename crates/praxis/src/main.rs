@@ -1,5 +1,6 @@
-//! The praxis binary: `serve`, `migrate`, `config`, `secrets`, `bench`. See `praxis --help`.
+//! The praxis binary: `serve`, `migrate`, `config`, `backup`, `secrets`, `bench`. See `praxis --help`.
 
+mod backup;
 mod cli;
 mod config;
 mod context;
@@ -52,6 +53,9 @@ fn main() -> ExitCode {
         Command::Serve(_) => run_async(config, |c| async move { serve::run(c).await }),
         Command::Migrate(_) => run_async(config, |c| async move { migrate::run(&c).await }),
         Command::Secrets(cmd) => secrets_cmd::run(&config, &cmd),
+        Command::Backup(args) => {
+            run_async(config, |c| async move { backup::run(&c, &args.to).await })
+        }
         Command::Bench(args) => run_bench(*args),
     }
 }

@@ -143,6 +143,22 @@ impl Db {
         migrate::run(self, set).await
     }
 
+    /// Writes a consistent snapshot of a SQLite database to the new file `path` (`VACUUM
+    /// INTO`: one read transaction, so writers go on meanwhile). PostgreSQL has its own tools
+    /// (`pg_dump`): a configuration error names them.
+    pub async fn snapshot_into(&self, path: &std::path::Path) -> Result<(), InfraError> {
+        if self.backend != Backend::Sqlite {
+            return Err(InfraError::Config(
+                "a snapshot copies a SQLite database; back PostgreSQL up with pg_dump or your provider's snapshots".to_owned(),
+            ));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.display().to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for checked-out connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -7,6 +7,7 @@
 //! when one is unreachable. `scripts/test` starts them.
 #![allow(clippy::panic, clippy::expect_used)]
 
+mod backup;
 mod chat;
 mod cli_config;
 mod crash;
