@@ -87,7 +87,7 @@ where
     F: FnOnce(Config) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    if let Err(e) = logging::init(config.log_format, &config.log_level) {
+    if let Err(e) = logging::init(&config) {
         eprintln!("praxis: {e:#}");
         return ExitCode::FAILURE;
     }

@@ -190,15 +190,15 @@ fn server_keys() -> Vec<KeySpec> {
         ),
         key(
             "log_format",
-            Default::Value(String::from("json")),
+            Default::Value(String::from("auto")),
             false,
-            "json (one object per line) or pretty (for a terminal)",
+            "auto (pretty on a terminal, JSON otherwise), json (one object per line) or pretty",
         ),
         key(
             "log_level",
             Default::Value(String::from("info")),
             false,
-            "tracing filter: a level (info) or directives (info,praxis_shortener=debug)",
+            "tracing filter: a level (info) or directives (info,praxis_shortener=debug); RUST_LOG is used when this is not set",
         ),
         key(
             "access_log",

@@ -662,7 +662,7 @@ mod tests {
         assert_eq!(cfg.body_limit, 2 << 20);
         assert_eq!(cfg.request_timeout, Duration::from_secs(10));
         assert_eq!(cfg.shutdown_grace, Duration::from_secs(10));
-        assert_eq!(cfg.log_format, LogFormat::Json);
+        assert_eq!(cfg.log_format, LogFormat::Auto);
         assert!(cfg.access_log && cfg.metrics);
         assert_eq!(cfg.prefix, "praxis");
         let all: Vec<&str> = crate::systems::SYSTEMS.iter().map(|s| s.name()).collect();

@@ -91,6 +91,8 @@ pub fn base_url(text: &str) -> Result<url::Url, String> {
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Pretty when stdout is a terminal, JSON otherwise.
+    Auto,
     /// One JSON object per line.
     Json,
     /// Human-readable, for a terminal.
@@ -100,19 +102,21 @@ pub enum LogFormat {
 impl fmt::Display for LogFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            LogFormat::Auto => "auto",
             LogFormat::Json => "json",
             LogFormat::Pretty => "pretty",
         })
     }
 }
 
-/// Reads a log format: json or pretty.
+/// Reads a log format: auto, json or pretty.
 pub fn log_format(text: &str) -> Result<LogFormat, String> {
     match text.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(LogFormat::Auto),
         "json" => Ok(LogFormat::Json),
         "pretty" => Ok(LogFormat::Pretty),
         _ => Err(format!(
-            "{text:?} is not a log format (expected json or pretty)"
+            "{text:?} is not a log format (expected auto, json or pretty)"
         )),
     }
 }

@@ -177,7 +177,9 @@ fn every_problem_is_listed() {
         "{err}"
     );
     assert!(
-        err.contains("PRAXIS_LOG_FORMAT: \"xml\" is not a log format (expected json or pretty)"),
+        err.contains(
+            "PRAXIS_LOG_FORMAT: \"xml\" is not a log format (expected auto, json or pretty)"
+        ),
         "{err}"
     );
 }

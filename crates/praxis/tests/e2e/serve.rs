@@ -196,3 +196,46 @@ fn an_address_in_use_is_a_clear_error() {
         describe(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_log_filters_unless_log_level_is_set() {
+    let dir = temp_dir();
+    let data = |name: &str| dir.path().join(name).display().to_string();
+    let (quiet_data, loud_data) = (data("quiet"), data("loud"));
+    let http = client();
+    let access_lines = |server: &Server| {
+        server
+            .json_logs()
+            .iter()
+            .filter(|l| l["target"] == "access")
+            .count()
+    };
+    let ping = |server: &Server| {
+        let url = server.url("/healthz");
+        let http = http.clone();
+        async move {
+            let resp = http.get(url).send().await.expect("healthz");
+            assert_eq!(resp.status().as_u16(), 200);
+        }
+    };
+    let env = [
+        ("PRAXIS_ADMIN_KEY", ADMIN_KEY),
+        ("RUST_LOG", "info,access=off"),
+    ];
+    // RUST_LOG turns the access log's target off when log_level is not configured...
+    let quiet = Server::start(dir.path(), &["--data-dir", &quiet_data], &env);
+    ping(&quiet).await;
+    // ...and a configured log_level wins over it.
+    let loud = Server::start(
+        dir.path(),
+        &["--data-dir", &loud_data, "--log-level", "info"],
+        &env,
+    );
+    ping(&loud).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while access_lines(&loud) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(access_lines(&loud), 1, "{}", loud.logs());
+    assert_eq!(access_lines(&quiet), 0, "{}", quiet.logs());
+}
