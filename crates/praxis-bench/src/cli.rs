@@ -25,7 +25,7 @@ use crate::workload::Workload;
 #[derive(Debug, Clone, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
-    /// A subcommand (compare, reference); without one, run a load test.
+    /// A subcommand (compare, reference, ws); without one, run a load test.
     #[command(subcommand)]
     pub command: Option<BenchCommand>,
     /// The load test.
@@ -41,6 +41,8 @@ pub enum BenchCommand {
     /// Serve a fixed redirect with a bare axum handler: the reference to measure beside a
     /// service (pin it: `taskset -c 0 praxis bench reference`).
     Reference(ReferenceArgs),
+    /// WebSocket scenarios for the chat: connect, fanout, and their reference server.
+    Ws(Box<crate::ws::WsArgs>),
 }
 
 /// Arguments of `praxis bench compare`.
@@ -134,6 +136,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Some(BenchCommand::Reference(r)) => Ok(reference::run(r).await?),
+        Some(BenchCommand::Ws(w)) => crate::ws::run(*w).await,
         None => run_load_command(args.load).await,
     }
 }

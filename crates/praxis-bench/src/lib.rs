@@ -15,6 +15,7 @@
 //! praxis bench ... --find-max --slo "p99<50ms" [--rate START] [--max-rate N] [--precision 0.05]
 //! praxis bench compare A.json B.json
 //! praxis bench reference [--listen 127.0.0.1:8090] [--threads 1] [--status 301]
+//! praxis bench ws connect|fanout|reference ...    (WebSocket scenarios of the chat, see [`ws`])
 //! ```
 //!
 //! Output: a progress line every second on stderr (elapsed, achieved rate, errors, p99 of the
@@ -119,6 +120,7 @@ pub mod summary;
 pub mod template;
 pub mod units;
 pub mod workload;
+pub mod ws;
 pub mod zipf;
 
 use std::path::PathBuf;

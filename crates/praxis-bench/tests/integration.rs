@@ -3,6 +3,9 @@
 //! schedule, and latency bounds are relative to the delays the servers inject.
 #![allow(clippy::unwrap_used)]
 
+#[path = "integration/ws.rs"]
+mod ws;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
