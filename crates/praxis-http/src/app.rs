@@ -15,6 +15,7 @@ pub use crate::metrics::install_metrics_recorder;
 
 use crate::auth::AuthSettings;
 use crate::metrics::RedMetrics;
+use crate::openapi;
 use crate::ops;
 use crate::problem::{FieldError, Problem};
 use crate::ratelimit::RateLimits;
@@ -83,17 +84,30 @@ struct OpsApi;
 /// axum's 405 become problems.
 ///
 /// # Panics
-/// When two services register the same route (a wiring bug, caught at start).
+/// When two services register the same route, or their OpenAPI documents clash (a schema name
+/// defined differently by two of them, see [`openapi::merge_documents`]): wiring bugs, caught
+/// at start.
 pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Router {
     let limiter = platform.limiter.clone();
     let mut router = Router::new();
-    let mut doc = openapi_base();
+    let mut docs = Vec::with_capacity(services.len() + 1);
     for s in services {
         tracing::debug!(service = s.name, "mounting service");
         router = router.merge(s.router);
-        doc.merge(s.openapi);
+        docs.push((s.name, s.openapi));
     }
-    doc.merge(OpsApi::openapi());
+    docs.push(("ops", OpsApi::openapi()));
+    let mut doc = match openapi::merge_documents(openapi_base(), docs) {
+        Ok(doc) => doc,
+        Err(clashes) => {
+            let clashes: Vec<String> = clashes.iter().map(ToString::to_string).collect();
+            panic!(
+                "the services' OpenAPI documents clash: {}",
+                clashes.join("; ")
+            )
+        }
+    };
+    openapi::document_stack_answers(&mut doc);
     let doc_json = match doc.to_json() {
         Ok(json) => Bytes::from(json),
         Err(e) => {

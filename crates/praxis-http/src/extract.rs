@@ -90,14 +90,91 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
 
 /// Deserializes a JSON document, mapping errors to problems: syntax errors name the line and
 /// column, data errors name the field.
+///
+/// A number with a zero fraction (`3.0`) is the integer it equals, as JSON Schema counts it:
+/// when a document has one where an integer is expected, it is read again with such numbers
+/// made integers (the common case, without them, is read once).
+///
+/// Request bodies are JSON objects: a top-level array is refused (serde would otherwise read a
+/// struct from the array of its field values, `[null, null]`).
 pub fn json_from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object, not an array",
+        )]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        json_problem(e.inner(), &path)
-    })?;
+    let value = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => value,
+        Err(e)
+            if e.inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            return integral_floats_as_integers(bytes).ok_or_else(|| {
+                let path = e.path().to_string();
+                json_problem(e.inner(), &path)
+            })?;
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            return Err(json_problem(e.inner(), &path));
+        }
+    };
     de.end().map_err(|e| json_problem(&e, "."))?;
     Ok(value)
+}
+
+/// `bytes` read with every integral float (`3.0`, `-1e2`) turned into an integer; `None` when
+/// that changes nothing or the result still does not deserialize (the caller reports the
+/// original error).
+fn integral_floats_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, Problem>> {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    reason = "checked: integral and in range"
+                )]
+                if f.fract() == 0.0
+                    && (-9.007_199_254_740_992e15..=9.007_199_254_740_992e15).contains(&f)
+                {
+                    *v = Value::from(f as i64);
+                    return true;
+                }
+                false
+            }
+            // Every item is visited (no short circuit): each integral float is fixed.
+            Value::Array(items) => {
+                let mut changed = false;
+                for item in items {
+                    changed |= fix(item);
+                }
+                changed
+            }
+            Value::Object(map) => {
+                let mut changed = false;
+                for item in map.values_mut() {
+                    changed |= fix(item);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !fix(&mut value) {
+        return None;
+    }
+    let text = serde_json::to_vec(&value).ok()?;
+    let mut de = serde_json::Deserializer::from_slice(&text);
+    Some(serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_problem(e.inner(), &path)
+    }))
 }
 
 fn json_problem(e: &serde_json::Error, path: &str) -> Problem {
@@ -261,6 +338,35 @@ mod tests {
     #[allow(dead_code)]
     struct Tag {
         name: String,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Counts {
+        seq: i64,
+        limit: Option<u32>,
+    }
+
+    #[test]
+    fn integral_floats_are_integers_and_other_floats_are_not() {
+        let c: Counts = json_from_slice(br#"{"seq": 3.0, "limit": 1e2}"#).expect("integral");
+        assert_eq!(
+            c,
+            Counts {
+                seq: 3,
+                limit: Some(100)
+            }
+        );
+        let p = json_from_slice::<Counts>(br#"{"seq": 3.5}"#).expect_err("a fraction");
+        assert_eq!(p.errors[0].field, "seq");
+        let p = json_from_slice::<Counts>(br#"{"seq": 1.0, "limit": -1.0}"#).expect_err("range");
+        assert_eq!(p.errors[0].field, "limit");
+    }
+
+    #[test]
+    fn a_body_is_an_object_not_an_array_of_field_values() {
+        let p = json_from_slice::<Counts>(b" [3, null]").expect_err("array");
+        assert_eq!(p.errors[0].field, "body");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`request_id`], access log and metrics: applied to every route by [`app::app`].
 //! - [`auth`]: the authentication port (`Principal`, `Authenticator`) and the `Caller` extractor;
 //!   [`access`]: the `Require<Scope>` extractor that checks scopes and ownership.
-//! - [`responses`]: the OpenAPI answers of the problems most routes share.
+//! - [`responses`]: the OpenAPI answers of the problems most routes share; [`openapi`]: the
+//!   services' documents merged into one, refusing schema-name clashes.
 //! - [`idempotency`]: `Idempotency-Key` store on the system's database.
 //! - [`pagination`]: opaque cursors and limits.
 //! - [`service`] and [`app`]: what systems hand the binary, and how it serves them.
@@ -19,6 +20,7 @@ mod context;
 pub mod extract;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 mod ops;
 pub mod pagination;
 pub mod principal;

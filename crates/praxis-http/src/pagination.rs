@@ -15,9 +15,10 @@ pub const MAX_CURSOR_LEN: usize = 1024;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Opaque cursor from a previous page's `next_cursor`; absent for the first page.
+    /// Opaque cursor from a previous page's `next_cursor`; absent (or empty) for the first page.
     pub cursor: Option<String>,
-    /// Page size; the route's default when absent, capped at its maximum.
+    /// Page size; the route's default when absent, 400 outside 1 to the route's maximum.
+    #[param(minimum = 1)]
     pub limit: Option<u32>,
 }
 
@@ -74,19 +75,30 @@ pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, Problem> {
     serde_json::from_slice(&json).map_err(|_| bad())
 }
 
-/// The page size: `default` when absent, at most `max`; 0 is 400 naming `limit`.
-pub fn clamp_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, Problem> {
+/// The `cursor` query parameter: absent or empty (`?cursor=`) is the first page (`None`);
+/// anything else must be a cursor made by [`encode_cursor`] (400 naming `cursor` otherwise).
+pub fn cursor_param<T: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<T>, Problem> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()
+}
+
+/// The page size: `default` (at most `max`) when absent; a `limit` outside 1..=`max` is 400
+/// naming `limit`, never silently capped, so the route's documented range is the rule.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, Problem> {
+    let max = max.max(1);
     match limit {
-        None => Ok(default.clamp(1, max.max(1))),
-        Some(0) => {
+        None => Ok(default.clamp(1, max)),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => {
             let mut p = Problem::validation(vec![FieldError::new(
                 "limit",
-                format!("must be between 1 and {max}"),
+                format!("must be from 1 to {max}, got {n}"),
             )]);
             p.detail = "invalid query parameter limit".into();
             Err(p)
         }
-        Some(n) => Ok(n.min(max.max(1))),
     }
 }
 
@@ -126,13 +138,24 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_cursor_is_the_first_page() {
+        assert_eq!(cursor_param::<Key>(None).expect("absent"), None);
+        assert_eq!(cursor_param::<Key>(Some("")).expect("empty"), None);
+        let p = cursor_param::<Key>(Some("!!")).expect_err("bad");
+        assert_eq!(p.errors[0].field, "cursor");
+    }
+
+    #[test]
     fn limits() {
-        assert_eq!(clamp_limit(None, 20, 100).expect("default"), 20);
-        assert_eq!(clamp_limit(Some(7), 20, 100).expect("given"), 7);
-        assert_eq!(clamp_limit(Some(1000), 20, 100).expect("capped"), 100);
-        assert_eq!(clamp_limit(None, 500, 100).expect("default capped"), 100);
-        let p = clamp_limit(Some(0), 20, 100).expect_err("zero");
-        assert_eq!(p.errors[0].field, "limit");
+        assert_eq!(page_limit(None, 20, 100).expect("default"), 20);
+        assert_eq!(page_limit(Some(7), 20, 100).expect("given"), 7);
+        assert_eq!(page_limit(Some(100), 20, 100).expect("the maximum"), 100);
+        assert_eq!(page_limit(None, 500, 100).expect("default capped"), 100);
+        for bad in [0, 101, u32::MAX] {
+            let p = page_limit(Some(bad), 20, 100).expect_err("out of range");
+            assert_eq!(p.errors[0].field, "limit");
+            assert_eq!(p.status, axum::http::StatusCode::BAD_REQUEST);
+        }
     }
 
     #[test]
@@ -163,9 +186,9 @@ mod tests {
 
         #[test]
         fn limit_is_within_bounds(limit in proptest::option::of(any::<u32>()), default in 1u32..500, max in 1u32..500) {
-            match clamp_limit(limit, default, max) {
-                Ok(n) => prop_assert!(n >= 1 && n <= max),
-                Err(_) => prop_assert_eq!(limit, Some(0)),
+            match page_limit(limit, default, max) {
+                Ok(n) => prop_assert!(n >= 1 && n <= max && limit.is_none_or(|l| l == n)),
+                Err(_) => prop_assert!(limit.is_some_and(|l| l == 0 || l > max)),
             }
         }
     }

@@ -3,16 +3,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use praxis_http::pagination::{decode_cursor, encode_cursor};
+use praxis_http::pagination::{cursor_param, encode_cursor};
 use praxis_http::responses::{Conflict, Forbidden, Unauthorized};
 use praxis_http::{Json, Path, Problem, Query, Require};
 
 use super::auth::{ChatRead, ChatWrite};
 use super::dto::{
-    AddMember, ConversationPage, ConversationSummary, ConversationView, CreateConversation,
-    ListParams, RoleName,
+    AddMember, ChatCreateConversation, ConversationPage, ConversationSummary, ConversationView,
+    CreateConversation, ListParams, RoleName,
 };
-use super::{AppState, TAG, page_limit};
+use super::{AppState, TAG, check_account, page_limit};
 use crate::workers::conversations::MemberChange;
 
 /// Open a direct conversation or create a group.
@@ -26,7 +26,7 @@ use crate::workers::conversations::MemberChange;
     post,
     path = "/api/v1/chat/conversations",
     tag = TAG,
-    request_body = CreateConversation,
+    request_body = ChatCreateConversation,
     responses(
         (status = 201, description = "Opened or created", body = ConversationView),
         (status = 200, description = "The direct conversation existed", body = ConversationView),
@@ -45,16 +45,22 @@ pub async fn create(
     let chat = &state.inner.chat;
     let (conversation, created) = match req {
         CreateConversation::Direct { with, encrypted } => {
+            check_account("with", &with)?;
             chat.open_direct(me, &with, encrypted).await?
         }
         CreateConversation::Group {
             title,
             members,
             encrypted,
-        } => (
-            chat.create_group(me, &title, &members, encrypted).await?,
-            true,
-        ),
+        } => {
+            for (i, m) in members.iter().enumerate() {
+                check_account(&format!("members[{i}]"), m)?;
+            }
+            (
+                chat.create_group(me, &title, &members, encrypted).await?,
+                true,
+            )
+        }
     };
     let (conversation, members) = chat.view(me, &conversation.id).await?;
     let status = if created {
@@ -88,7 +94,7 @@ pub async fn list(
 ) -> Result<Json<ConversationPage>, Problem> {
     let me = who.subject();
     let limit = page_limit(params.limit, state.inner.chat.settings().page_max)?;
-    let cursor: Option<(i64, String)> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let cursor: Option<(i64, String)> = cursor_param(params.cursor.as_deref())?;
     let mut listed = state.inner.chat.list(me, cursor, limit + 1).await?;
     let more = listed.len() > limit as usize;
     listed.truncate(limit as usize);
@@ -152,6 +158,7 @@ pub async fn add_member(
 ) -> Result<(StatusCode, Json<ConversationView>), Problem> {
     let me = who.subject();
     let chat = &state.inner.chat;
+    check_account("account", &req.account)?;
     let role = req.role.unwrap_or(RoleName::Member).into();
     let change = chat.add_member(me, &id, &req.account, role).await?;
     let (conversation, members) = chat.view(me, &id).await?;

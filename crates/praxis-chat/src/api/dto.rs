@@ -16,6 +16,7 @@ pub enum CreateConversation {
     /// The direct conversation with one other account (opened once per pair).
     Direct {
         /// The other account.
+        #[schema(pattern = "^[!-~]{1,128}$")]
         with: String,
         /// End-to-end encrypted: messages are ciphertext envelopes only (fixed at creation).
         #[serde(default)]
@@ -23,10 +24,16 @@ pub enum CreateConversation {
     },
     /// A new group, owned by the caller.
     Group {
-        /// 1 to 200 characters.
+        /// 1 to 200 characters, not only spaces, no control characters.
+        #[schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )]
         title: String,
         /// The other members (the caller joins as owner); at most `max_members` in all.
         #[serde(default)]
+        #[schema(value_type = Vec<ChatAccountId>, max_items = 999)]
         members: Vec<String>,
         /// End-to-end encrypted: messages are ciphertext envelopes only (fixed at creation).
         #[serde(default)]
@@ -68,6 +75,7 @@ impl From<Role> for RoleName {
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// The account to add (or whose role to set).
+    #[schema(pattern = "^[!-~]{1,128}$")]
     pub account: String,
     /// Its role; `member` when absent.
     #[serde(default)]
@@ -212,8 +220,8 @@ pub struct ConversationPage {
 pub struct ListParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Page size, 1 to `page_max` (default 50).
-    #[param(minimum = 1, maximum = 1000)]
+    /// Page size, 1 to `page_max` (default 50; `page_max` is 200 unless configured).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -223,11 +231,15 @@ pub struct ListParams {
 pub struct SendMessage {
     /// The sender's id for this message, 1 to 64 of `[A-Za-z0-9._:-]` (a UUID works). A
     /// resend with the same id answers the first copy.
-    #[schema(example = "0190f2a4-7c1e-7000-8000-000000000001")]
+    #[schema(
+        example = "0190f2a4-7c1e-7000-8000-000000000001",
+        pattern = "^[A-Za-z0-9._:-]{1,64}$"
+    )]
     pub client_id: String,
     /// The text, at most `max_message_bytes` bytes, not blank (conversations that are not
     /// encrypted).
     #[serde(default)]
+    #[schema(pattern = r"\S")]
     pub body: Option<String>,
     /// The ciphertext envelope (end-to-end encrypted conversations), at most
     /// `max_message_bytes` bytes of JSON.
@@ -239,8 +251,9 @@ pub struct SendMessage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessage {
-    /// The new text (conversations that are not encrypted).
+    /// The new text (conversations that are not encrypted), not blank.
     #[serde(default)]
+    #[schema(pattern = r"\S")]
     pub body: Option<String>,
     /// The new ciphertext envelope (encrypted conversations).
     #[serde(default)]
@@ -255,15 +268,18 @@ pub struct EditMessage {
 pub struct EncryptedBody {
     /// The clients' algorithm, 1 to 128 printable ASCII characters (e.g.
     /// `m.olm.v1.curve25519-aes-sha2`, `m.megolm.v1.aes-sha2`).
-    #[schema(example = "m.megolm.v1.aes-sha2")]
+    #[schema(example = "m.megolm.v1.aes-sha2", pattern = "^[!-~]{1,128}$")]
     pub algorithm: String,
     /// The sender's device, registered with `PUT /api/v1/chat/devices/{device_id}/keys`.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     pub sender_device: String,
     /// The group session of the ciphertext (Megolm), when the algorithm has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[!-~]{1,128}$")]
     pub session_id: Option<String>,
-    /// One ciphertext (a non-empty string), or one per recipient device (an object of
-    /// non-empty strings or objects, e.g. Olm's `{"type": 0, "body": "..."}`).
+    /// One ciphertext (a non-empty string), or one per recipient device (an object of 1 to
+    /// 1000 non-empty strings or objects, e.g. Olm's `{"type": 0, "body": "..."}`).
+    #[schema(schema_with = ciphertext_schema)]
     pub ciphertext: serde_json::Value,
 }
 
@@ -356,14 +372,15 @@ impl From<&Message> for MessageView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
-    /// Messages after this sequence number, oldest first (catch-up). Excludes `before`.
+    /// Messages after this sequence number, oldest first (catch-up); with `before`, those
+    /// between the two.
     #[param(minimum = 0)]
     pub after: Option<i64>,
-    /// Messages before this sequence number, the nearest ones (scroll back). Excludes `after`.
+    /// Messages before this sequence number, the nearest ones (scroll back).
     #[param(minimum = 1)]
     pub before: Option<i64>,
-    /// Page size, 1 to `page_max` (default 50).
-    #[param(minimum = 1, maximum = 1000)]
+    /// Page size, 1 to `page_max` (default 50; `page_max` is 200 unless configured).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -402,3 +419,176 @@ fn peer(c: &Conversation, me: &str) -> Option<String> {
 
 /// A unix-millisecond time as RFC 3339 (UTC, milliseconds).
 pub use praxis_kit::text::rfc3339_ms as rfc3339;
+
+/// An account id (OpenAPI only): 1 to 128 visible ASCII characters.
+#[derive(ToSchema)]
+#[schema(pattern = "^[!-~]{1,128}$")]
+#[expect(dead_code, reason = "describes account ids in the OpenAPI document")]
+pub struct ChatAccountId(String);
+
+/// `ciphertext`: a non-empty string, or an object of 1 to 1000 entries, each a non-empty
+/// string or a non-empty object.
+fn ciphertext_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema, Type};
+    use utoipa::openapi::{ObjectBuilder, OneOfBuilder};
+    let text = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+    };
+    let entry = OneOfBuilder::new().item(text()).item(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .min_properties(Some(1)),
+    );
+    OneOfBuilder::new()
+        .item(text())
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .min_properties(Some(1))
+                .max_properties(Some(1000))
+                .additional_properties(Some(AdditionalProperties::RefOr(
+                    Schema::OneOf(entry.build()).into(),
+                ))),
+        )
+        .build()
+        .into()
+}
+
+/// Body of `POST /api/v1/chat/conversations/{id}/messages` as the OpenAPI document states it:
+/// text (`body`) or ciphertext (`encrypted`), one of them.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChatSendBody {
+    /// A text message (conversations that are not encrypted).
+    Text(ChatSendText),
+    /// A ciphertext envelope (end-to-end encrypted conversations).
+    Encrypted(ChatSendEncrypted),
+}
+
+/// A text message to send.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the send body in the OpenAPI document")]
+pub struct ChatSendText {
+    /// The sender's id for this message, 1 to 64 of `[A-Za-z0-9._:-]` (a UUID works).
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    client_id: String,
+    /// The text, at most `max_message_bytes` bytes, not blank.
+    #[schema(pattern = r"\S")]
+    body: String,
+}
+
+/// A ciphertext message to send.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the send body in the OpenAPI document")]
+pub struct ChatSendEncrypted {
+    /// The sender's id for this message, 1 to 64 of `[A-Za-z0-9._:-]` (a UUID works).
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    client_id: String,
+    /// The envelope, at most `max_message_bytes` bytes of JSON.
+    encrypted: EncryptedBody,
+}
+
+/// Body of `PATCH /api/v1/chat/conversations/{id}/messages/{seq}` as the OpenAPI document
+/// states it: new text or a new envelope, one of them.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChatEditBody {
+    /// New text.
+    Text(ChatEditText),
+    /// A new envelope.
+    Encrypted(ChatEditEncrypted),
+}
+
+/// New text.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the edit body in the OpenAPI document")]
+pub struct ChatEditText {
+    /// The new text, not blank.
+    #[schema(pattern = r"\S")]
+    body: String,
+}
+
+/// A new envelope.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the edit body in the OpenAPI document")]
+pub struct ChatEditEncrypted {
+    /// The new envelope.
+    encrypted: EncryptedBody,
+}
+
+/// Body of `POST /api/v1/chat/conversations` as the OpenAPI document states it (the `kind`
+/// tag, and no other fields than the kind's).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChatCreateConversation {
+    /// The direct conversation with one other account.
+    Direct(ChatCreateDirect),
+    /// A new group.
+    Group(ChatCreateGroup),
+}
+
+/// `kind` of a direct conversation.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatDirectKind {
+    /// A direct conversation.
+    Direct,
+}
+
+/// `kind` of a group.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatGroupKind {
+    /// A group.
+    Group,
+}
+
+/// Opens the direct conversation with `with`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "describes the create body in the OpenAPI document"
+)]
+pub struct ChatCreateDirect {
+    /// `direct`.
+    kind: ChatDirectKind,
+    /// The other account (1 to 128 visible ASCII characters).
+    #[schema(pattern = "^[!-~]{1,128}$")]
+    with: String,
+    /// End-to-end encrypted: messages are ciphertext envelopes only (fixed at creation).
+    #[serde(default)]
+    encrypted: bool,
+}
+
+/// Creates a group owned by the caller.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "describes the create body in the OpenAPI document"
+)]
+pub struct ChatCreateGroup {
+    /// `group`.
+    kind: ChatGroupKind,
+    /// 1 to 200 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
+    title: String,
+    /// The other members (the caller joins as owner); at most `max_members` in all.
+    #[serde(default)]
+    #[schema(value_type = Vec<ChatAccountId>, max_items = 999)]
+    members: Vec<String>,
+    /// End-to-end encrypted: messages are ciphertext envelopes only (fixed at creation).
+    #[serde(default)]
+    encrypted: bool,
+}

@@ -12,7 +12,7 @@ use praxis_http::{Json, Path, Problem, Require};
 
 use super::auth::{ChatRead, ChatWrite};
 use super::dto::rfc3339;
-use super::{AppState, TAG};
+use super::{AppState, TAG, check_account, state_conflict};
 use crate::domain::keys::{Claimed, Device, OneTimePrekey, SignedPrekey};
 use crate::workers::keys::{ClaimTarget, KeysUpload};
 
@@ -23,11 +23,13 @@ use crate::workers::keys::{ClaimTarget, KeysUpload};
 #[schema(as = ChatSignedPrekey)]
 pub struct SignedPrekeyBody {
     /// The client's id for it (1 to 64 base64 characters or `. _ : -`).
-    #[schema(example = "AAAAAQ")]
+    #[schema(example = "AAAAAQ", pattern = "^[A-Za-z0-9+/=._:-]{1,64}$")]
     pub key_id: String,
     /// The public key: base64 of 32 bytes.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=?$")]
     pub key: String,
     /// The Ed25519 signature of `key`: base64 of 64 bytes.
+    #[schema(pattern = "^[A-Za-z0-9+/]{85}[AQgw](==)?$")]
     pub signature: String,
 }
 
@@ -37,12 +39,14 @@ pub struct SignedPrekeyBody {
 #[schema(as = ChatOneTimePrekey)]
 pub struct OneTimePrekeyBody {
     /// The client's id for it (1 to 64 base64 characters or `. _ : -`).
-    #[schema(example = "AAAAAg")]
+    #[schema(example = "AAAAAg", pattern = "^[A-Za-z0-9+/=._:-]{1,64}$")]
     pub key_id: String,
     /// The public key: base64 of 32 bytes.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=?$")]
     pub key: String,
     /// An Ed25519 signature of `key` (base64 of 64 bytes), if the client signs them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9+/]{85}[AQgw](==)?$")]
     pub signature: Option<String>,
 }
 
@@ -64,6 +68,51 @@ pub struct UploadKeys {
     /// are ignored.
     #[serde(default)]
     pub one_time_prekeys: Vec<OneTimePrekeyBody>,
+}
+
+/// Body of `PUT /api/v1/chat/devices/{device_id}/keys` as the OpenAPI document states it:
+/// `identity_key` and `signing_key` together (a device's first upload) or neither.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChatUploadKeys {
+    /// With the device's identity keys.
+    WithIdentity(ChatUploadWithIdentity),
+    /// Prekeys only (a registered device).
+    Prekeys(ChatUploadPrekeys),
+}
+
+/// An upload with the device's identity keys.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the key upload in the OpenAPI document")]
+pub struct ChatUploadWithIdentity {
+    /// The device's Curve25519 identity key (base64 of 32 bytes); it never changes.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=?$")]
+    identity_key: String,
+    /// The device's Ed25519 signing key (base64 of 32 bytes).
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=?$")]
+    signing_key: String,
+    /// A new signed prekey, replacing the current one.
+    #[serde(default)]
+    signed_prekey: Option<SignedPrekeyBody>,
+    /// More one-time prekeys, at most 100 per upload.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    one_time_prekeys: Vec<OneTimePrekeyBody>,
+}
+
+/// An upload of prekeys only (the device's first upload needs its identity keys: 409 without).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the key upload in the OpenAPI document")]
+pub struct ChatUploadPrekeys {
+    /// A new signed prekey, replacing the current one.
+    #[serde(default)]
+    signed_prekey: Option<SignedPrekeyBody>,
+    /// More one-time prekeys, at most 100 per upload.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    one_time_prekeys: Vec<OneTimePrekeyBody>,
 }
 
 /// A device in the key directory.
@@ -119,8 +168,10 @@ pub struct DeviceList {
 #[serde(deny_unknown_fields)]
 pub struct ClaimDevice {
     /// The account (the caller, or one sharing a conversation with the caller).
+    #[schema(pattern = "^[!-~]{1,128}$")]
     pub account: String,
     /// Its device.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     pub device_id: String,
 }
 
@@ -129,6 +180,7 @@ pub struct ClaimDevice {
 #[serde(deny_unknown_fields)]
 pub struct ClaimKeys {
     /// 1 to 100 devices.
+    #[schema(min_items = 1, max_items = 100)]
     pub devices: Vec<ClaimDevice>,
 }
 
@@ -222,8 +274,8 @@ impl From<&Claimed> for ClaimedKey {
     put,
     path = "/api/v1/chat/devices/{device_id}/keys",
     tag = TAG,
-    params(("device_id" = String, Path, description = "The device (1 to 64 of A-Z a-z 0-9 . _ : -)")),
-    request_body = UploadKeys,
+    params(("device_id" = String, Path, description = "The device (1 to 64 of A-Z a-z 0-9 . _ : -)", pattern = "^[A-Za-z0-9._:-]{1,64}$")),
+    request_body = ChatUploadKeys,
     responses(
         (status = 200, description = "The device as stored, with its count of waiting one-time prekeys", body = DeviceView),
         (status = 400, description = "Invalid keys; `errors` names each field", body = Problem, content_type = "application/problem+json"),
@@ -248,7 +300,12 @@ pub async fn upload(
             .map(OneTimePrekey::from)
             .collect(),
     };
-    let device = state.inner.chat.upload_keys(me, &device_id, &up).await?;
+    let device = state
+        .inner
+        .chat
+        .upload_keys(me, &device_id, &up)
+        .await
+        .map_err(state_conflict)?;
     Ok(Json(DeviceView::new(&device, me)))
 }
 
@@ -257,7 +314,7 @@ pub async fn upload(
     delete,
     path = "/api/v1/chat/devices/{device_id}",
     tag = TAG,
-    params(("device_id" = String, Path, description = "The device")),
+    params(("device_id" = String, Path, description = "The device (1 to 64 of A-Z a-z 0-9 . _ : -)", pattern = "^[A-Za-z0-9._:-]{1,64}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid device id", body = Problem, content_type = "application/problem+json"),
@@ -285,7 +342,7 @@ pub async fn delete(
     get,
     path = "/api/v1/chat/accounts/{account}/devices",
     tag = TAG,
-    params(("account" = String, Path, description = "The account")),
+    params(("account" = String, Path, description = "The account (1 to 128 visible ASCII characters)", pattern = "^[!-~]{1,128}$")),
     responses(
         (status = 200, description = "Its devices", body = DeviceList),
         (status = 400, description = "Invalid account id", body = Problem, content_type = "application/problem+json"),
@@ -327,6 +384,9 @@ pub async fn claim(
     who: Require<ChatWrite>,
     Json(req): Json<ClaimKeys>,
 ) -> Result<Json<ClaimedKeys>, Problem> {
+    for (i, d) in req.devices.iter().enumerate() {
+        check_account(&format!("devices[{i}].account"), &d.account)?;
+    }
     let targets: Vec<ClaimTarget> = req
         .devices
         .into_iter()

@@ -3,15 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use praxis_http::responses::{Conflict, Forbidden, Unauthorized};
-use praxis_http::{FieldError, Json, Path, Problem, Query, Require};
+use praxis_http::responses::{Forbidden, Unauthorized};
+use praxis_http::{Json, Path, Problem, Query, Require};
 
 use super::auth::{ChatRead, ChatWrite};
 use super::dto::{
-    EditMessage, HistoryPage, HistoryParams, MarkRead, MessageView, ReadMarker, SendMessage,
-    content,
+    ChatEditBody, ChatSendBody, EditMessage, HistoryPage, HistoryParams, MarkRead, MessageView,
+    ReadMarker, SendMessage, content,
 };
-use super::{AppState, TAG, page_limit};
+use super::{AppState, TAG, page_limit, state_conflict};
 use crate::domain::keys::Encrypted;
 use crate::store::Window;
 
@@ -29,14 +29,15 @@ use crate::store::Window;
     path = "/api/v1/chat/conversations/{id}/messages",
     tag = TAG,
     params(("id" = String, Path, description = "The conversation")),
-    request_body = SendMessage,
+    request_body = ChatSendBody,
     responses(
         (status = 201, description = "Stored", body = MessageView),
         (status = 200, description = "A resend: the first copy", body = MessageView),
-        (status = 400, description = "Invalid body; `errors` names client_id, body or encrypted (e.g. text for an encrypted conversation)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body; `errors` names client_id, body or encrypted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Text for an encrypted conversation, or ciphertext for one that is not (`conversation-state`); the same `client_id` with another body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation among the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over send_rate; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
-        Unauthorized, Forbidden, Conflict,
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
@@ -52,7 +53,8 @@ pub async fn send(
         .inner
         .chat
         .send(who.subject(), &id, &req.client_id, content)
-        .await?;
+        .await
+        .map_err(state_conflict)?;
     let status = if stored {
         StatusCode::CREATED
     } else {
@@ -64,7 +66,8 @@ pub async fn send(
 /// Read history, paged by sequence number.
 ///
 /// `after=N` gives the messages after N, oldest first (catch-up: pass the last sequence you
-/// have). `before=N` gives the ones just before N (scrolling back). Neither gives the newest.
+/// have). `before=N` gives the ones just before N (scrolling back). Both give the ones between
+/// them (the page after `after`, without those from `before` on). Neither gives the newest.
 /// Pages are oldest first in every case; deleted messages appear as tombstones.
 #[utoipa::path(
     get,
@@ -88,29 +91,27 @@ pub async fn history(
     let chat = &state.inner.chat;
     let limit = page_limit(params.limit, chat.settings().page_max)?;
     let window = match (params.after, params.before) {
-        (Some(_), Some(_)) => {
-            return Err(Problem::validation(vec![
-                FieldError::new("after", "give after or before, not both"),
-                FieldError::new("before", "give after or before, not both"),
-            ]));
-        }
-        (Some(after), None) if after < 0 => {
+        (Some(after), _) if after < 0 => {
             return Err(Problem::invalid(
                 "after",
                 "must be a sequence number, 0 or more",
             ));
         }
-        (None, Some(before)) if before < 1 => {
+        (_, Some(before)) if before < 1 => {
             return Err(Problem::invalid(
                 "before",
                 "must be a sequence number, 1 or more",
             ));
         }
-        (Some(after), None) => Window::After(after),
+        (Some(after), _) => Window::After(after),
         (None, Some(before)) => Window::Before(before),
         (None, None) => Window::Latest,
     };
-    let (messages, last_seq) = chat.history(who.subject(), &id, window, limit).await?;
+    let (mut messages, last_seq) = chat.history(who.subject(), &id, window, limit).await?;
+    // Both: the messages between them, oldest first (the page after `after`, cut at `before`).
+    if let (Some(_), Some(before)) = (params.after, params.before) {
+        messages.retain(|m| m.seq < before);
+    }
     Ok(Json(HistoryPage {
         messages: messages.iter().map(MessageView::from).collect(),
         last_seq,
@@ -126,12 +127,13 @@ pub async fn history(
         ("id" = String, Path, description = "The conversation"),
         ("seq" = i64, Path, description = "The message's sequence number"),
     ),
-    request_body = EditMessage,
+    request_body = ChatEditBody,
     responses(
         (status = 200, description = "Edited", body = MessageView),
         (status = 400, description = "Invalid body or sequence number", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Text for an encrypted conversation, or ciphertext for one that is not (`conversation-state`); a deleted message", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation among the caller's, or no such message", body = Problem, content_type = "application/problem+json"),
-        Unauthorized, Forbidden, Conflict,
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
@@ -147,7 +149,8 @@ pub async fn edit(
         .inner
         .chat
         .edit(who.subject(), &id, seq, content)
-        .await?;
+        .await
+        .map_err(state_conflict)?;
     Ok(Json(MessageView::from(&message)))
 }
 

@@ -58,6 +58,45 @@ impl AppState {
     }
 }
 
+/// An account id as the API states it (paths and bodies): 1 to 128 visible ASCII characters.
+/// The domain takes any id without spaces or control characters; the API narrows that to what
+/// its OpenAPI pattern says, so the document and the answers agree.
+fn check_account(field: &str, account: &str) -> Result<(), Problem> {
+    if !account.is_empty() && account.len() <= 128 && account.bytes().all(|b| b.is_ascii_graphic())
+    {
+        Ok(())
+    } else {
+        Err(Problem::invalid(
+            field,
+            "must be an account id of 1 to 128 visible ASCII characters",
+        ))
+    }
+}
+
+/// The domain's answers that depend on a resource's state rather than on the request's shape
+/// (text for an encrypted conversation or ciphertext for a plain one; a device's first upload
+/// without identity keys; an envelope from a device the sender has not registered) are 409: the same request is fine against another state. Everything
+/// else converts as usual.
+fn state_conflict(e: crate::error::ChatError) -> Problem {
+    use crate::error::ChatError;
+    if let ChatError::Invalid(errors) = &e
+        && let [one] = errors.as_slice()
+        && (one
+            .message
+            .starts_with("the conversation is end-to-end encrypted")
+            || one
+                .message
+                .starts_with("the conversation is not end-to-end encrypted")
+            || one.message.contains("is not registered yet")
+            || (one.field == "encrypted.sender_device" && one.message.starts_with("no device ")))
+    {
+        let mut p = Problem::conflict("conversation-state", one.message.clone());
+        p.errors.clone_from(errors);
+        return p;
+    }
+    e.into()
+}
+
 /// The page size: the default when absent; outside 1..=`max` is 400 naming `limit`.
 fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, Problem> {
     match limit {
@@ -72,6 +111,7 @@ fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, Problem> {
 
 /// Every route with its OpenAPI description.
 pub fn router(state: AppState) -> (axum::Router, OpenApi) {
+    let page_max = state.inner.chat.settings().page_max;
     let (router, mut doc) = OpenApiRouter::new()
         .routes(routes!(conversations::create, conversations::list))
         .routes(routes!(conversations::get))
@@ -95,5 +135,7 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    // The page size maximum is a setting: the document states the configured one.
+    praxis_http::openapi::set_query_maximum(&mut doc, "limit", page_max.into());
     (router, doc)
 }

@@ -16,7 +16,9 @@ use super::{AppState, TAG};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PresenceParams {
-    /// Account ids, comma-separated, 1 to 100.
+    /// Account ids (1 to 128 visible ASCII characters each), comma-separated (spaces around
+    /// the commas are allowed), 1 to 100.
+    #[param(pattern = "^ *[!-+\\--~]{1,128}( *, *[!-+\\--~]{1,128}){0,99} *$")]
     pub accounts: String,
 }
 
@@ -61,13 +63,7 @@ pub async fn presence(
     who: Require<ChatRead>,
     Query(params): Query<PresenceParams>,
 ) -> Result<Json<PresenceList>, Problem> {
-    let accounts: Vec<String> = params
-        .accounts
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let accounts = parse_accounts(&params.accounts)?;
     let found = state.inner.chat.presence(who.subject(), &accounts).await?;
     Ok(Json(PresenceList {
         presence: found
@@ -79,4 +75,52 @@ pub async fn presence(
             })
             .collect(),
     }))
+}
+
+/// Reads `a,b,...`: 1 to 100 account ids of 1 to 128 visible ASCII characters, spaces allowed
+/// around the commas; anything else is a 400 naming `accounts` (what the OpenAPI pattern says).
+fn parse_accounts(text: &str) -> Result<Vec<String>, Problem> {
+    let bad = || {
+        Problem::invalid(
+            "accounts",
+            "give 1 to 100 account ids (1 to 128 visible ASCII characters each), comma-separated",
+        )
+    };
+    let mut accounts = Vec::new();
+    for item in text.split(',') {
+        let id = item.trim_matches(' ');
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad());
+        }
+        accounts.push(id.to_owned());
+    }
+    if accounts.len() > 100 {
+        return Err(bad());
+    }
+    Ok(accounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_accounts;
+
+    #[test]
+    fn accounts_are_read_as_the_pattern_says() {
+        assert_eq!(
+            parse_accounts("a, b ,c").expect("three"),
+            vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]
+        );
+        for bad in [
+            "",
+            " ",
+            "a,,b",
+            "a,",
+            "é",
+            "a\tb",
+            &vec!["x"; 101].join(","),
+        ] {
+            assert!(parse_accounts(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_accounts(&vec!["x"; 100].join(",")).is_ok());
+    }
 }

@@ -38,6 +38,9 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 pub struct EventsParams {
     /// Conversations to follow, comma-separated, each `id` (live from now) or `id:after`
     /// (the messages after that sequence first); at most 100.
+    #[param(
+        pattern = "^ *[!-+\\--9;-~]{1,128}(:[0-9]{1,18})?( *, *[!-+\\--9;-~]{1,128}(:[0-9]{1,18})?){0,99} *$"
+    )]
     pub follow: String,
     /// The access token, for browsers' `EventSource`, which cannot send an `Authorization`
     /// header (read by the authentication layer, only on `Accept: text/event-stream`).
@@ -101,23 +104,45 @@ pub async fn events(
         .into_response())
 }
 
-/// Reads `id[:after],...`.
+/// Reads `id[:after],...`: 1 to 100 items, each a conversation id (1 to 128 visible ASCII
+/// characters without `,` or `:`) and optionally `:` and the last sequence held (1 to 18
+/// digits); spaces are allowed around the commas. Anything else is a 400
+/// naming `follow` (what the OpenAPI pattern says). A conversation named twice is followed
+/// once, from the first `after` given.
 fn parse_follow(text: &str) -> Result<Vec<(String, Option<i64>)>, Problem> {
     let bad = |why: String| Problem::invalid("follow", why);
+    let id_ok = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b',' && b != b':')
+    };
     let mut follows: Vec<(String, Option<i64>)> = Vec::new();
-    for item in text.split(',').map(str::trim) {
+    let items: Vec<&str> = text.split(',').map(|i| i.trim_matches(' ')).collect();
+    if items.len() > FOLLOW_MAX {
+        return Err(bad(format!(
+            "at most {FOLLOW_MAX} conversations per stream, got {}",
+            items.len()
+        )));
+    }
+    for item in items {
         let (id, after) = match item.split_once(':') {
-            Some((id, after)) => match after.parse::<i64>() {
-                Ok(after) if after >= 0 => (id, Some(after)),
-                _ => {
-                    return Err(bad(format!(
-                        "{item:?}: after a ':' comes the last sequence held, 0 or more"
-                    )));
+            Some((id, after)) => {
+                let digits =
+                    (1..=18).contains(&after.len()) && after.bytes().all(|b| b.is_ascii_digit());
+                match after.parse::<i64>() {
+                    Ok(after) if digits => (id, Some(after)),
+                    _ => {
+                        return Err(bad(format!(
+                            "{item:?}: after a ':' comes the last sequence held (1 to 18 digits)"
+                        )));
+                    }
                 }
-            },
+            }
             None => (item, None),
         };
-        if id.is_empty() {
+        if !id_ok(id) {
             return Err(bad(
                 "give conversation ids, comma-separated, each optionally with :after".to_owned(),
             ));
@@ -125,12 +150,6 @@ fn parse_follow(text: &str) -> Result<Vec<(String, Option<i64>)>, Problem> {
         if !follows.iter().any(|(known, _)| known == id) {
             follows.push((id.to_owned(), after));
         }
-    }
-    if follows.len() > FOLLOW_MAX {
-        return Err(bad(format!(
-            "at most {FOLLOW_MAX} conversations per stream, got {}",
-            follows.len()
-        )));
     }
     Ok(follows)
 }

@@ -284,6 +284,15 @@ pub async fn history_pages_by_sequence(kind: Kind) {
     );
     assert_eq!(seqs(&h.history("bob", &c, "before=2").await), [1]);
     assert_eq!(seqs(&h.history("bob", &c, "after=4&limit=2").await), [5, 6]);
+    // Both: the messages between them.
+    assert_eq!(
+        seqs(&h.history("bob", &c, "after=2&before=5").await),
+        [3, 4]
+    );
+    assert_eq!(
+        seqs(&h.history("bob", &c, "after=5&before=3").await),
+        Vec::<i64>::new()
+    );
     assert_eq!(
         seqs(&h.history("bob", &c, "after=7").await),
         Vec::<i64>::new()
@@ -586,13 +595,7 @@ pub async fn bad_input_is_a_named_problem(kind: Kind) {
     r.problem(400);
     assert_eq!(r.fields(), ["members[1]"]);
     for query in [
-        "limit=0",
-        "limit=51",
-        "after=-1",
-        "before=0",
-        "after=1&before=3",
-        "after=x",
-        "nope=1",
+        "limit=0", "limit=51", "after=-1", "before=0", "after=x", "nope=1",
     ] {
         let r = h
             .as_user("alice", Method::GET, &format!("{send}?{query}"), None)

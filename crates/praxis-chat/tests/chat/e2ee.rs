@@ -432,10 +432,11 @@ pub async fn e2ee_bad_keys_and_wrong_content_are_named_problems(kind: Kind) {
             .unwrap_or_default()
             .to_owned()
     };
-    // A first upload needs identity keys; keys must be base64 of 32 bytes.
+    // A first upload needs identity keys (409: the device's state), keys must be base64 of 32
+    // bytes (400).
     let p = put(json!({"one_time_prekeys": good["one_time_prekeys"]}))
         .await
-        .problem(400);
+        .problem(409);
     assert_eq!(field(&p), "identity_key", "{p}");
     let mut bad = good.clone();
     bad["identity_key"] = json!("AAAA");
@@ -489,9 +490,10 @@ pub async fn e2ee_bad_keys_and_wrong_content_are_named_problems(kind: Kind) {
         let path = format!("{CONVERSATIONS}/{c}/messages");
         async move { h.as_user("alice", Method::POST, &path, Some(body)).await }
     };
+    // The wrong content for the conversation's mode: 409 (the conversation's state) naming it.
     let p = send(&secret, json!({"client_id": "x1", "body": "plain"}))
         .await
-        .problem(400);
+        .problem(409);
     assert_eq!(field(&p), "body", "{p}");
     assert!(
         p["errors"][0]["message"]
@@ -501,7 +503,7 @@ pub async fn e2ee_bad_keys_and_wrong_content_are_named_problems(kind: Kind) {
     );
     let p = send(&plain, json!({"client_id": "x2", "encrypted": envelope}))
         .await
-        .problem(400);
+        .problem(409);
     assert_eq!(field(&p), "encrypted", "{p}");
     let p = send(
         &secret,
@@ -514,7 +516,7 @@ pub async fn e2ee_bad_keys_and_wrong_content_are_named_problems(kind: Kind) {
     stranger["sender_device"] = json!("NOT-MINE");
     let p = send(&secret, json!({"client_id": "x4", "encrypted": stranger}))
         .await
-        .problem(400);
+        .problem(409);
     assert_eq!(field(&p), "encrypted.sender_device", "{p}");
     let mut number = envelope.clone();
     number["ciphertext"] = json!(42);
@@ -543,7 +545,7 @@ pub async fn e2ee_bad_keys_and_wrong_content_are_named_problems(kind: Kind) {
         Some(json!({"body": "plain"})),
     )
     .await
-    .problem(400);
+    .problem(409);
     let mut edited = envelope.clone();
     edited["ciphertext"] = json!("AwgBEhAC");
     let e = h

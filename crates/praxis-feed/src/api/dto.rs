@@ -20,13 +20,17 @@ pub const LIMIT_MAX: u32 = 40;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
-    /// The text, 1 to 500 characters.
+    /// The text, 1 to 500 characters (not only spaces).
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub text: String,
-    /// Media references (URLs or ids of uploaded files), at most 4.
+    /// Media references (URLs or ids of uploaded files), at most 4, each 1 to 2048 characters
+    /// without control characters.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<MediaRef>>, max_items = 4)]
     pub media: Option<Vec<String>>,
-    /// The id of the post this one replies to.
+    /// The id of the post this one replies to (a post that exists; 404 otherwise).
     #[serde(default)]
+    #[schema(pattern = "^[1-9][0-9]{0,18}$")]
     pub reply_to: Option<String>,
 }
 
@@ -90,7 +94,9 @@ pub struct Relationship {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportFollows {
-    /// `[follower, followee]` pairs, 1 to 10,000.
+    /// `[follower, followee]` pairs of user ids, 1 to 10,000 (the `import_max` setting); a
+    /// pair of one user with itself is skipped.
+    #[schema(schema_with = follows_schema)]
     pub follows: Vec<(String, String)>,
 }
 
@@ -108,11 +114,50 @@ pub struct ImportResult {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Posts older than this id.
+    #[param(minimum = 0)]
     pub max_id: Option<i64>,
     /// Posts newer than this id (the newest ones first).
+    #[param(minimum = 0)]
     pub since_id: Option<i64>,
     /// Posts newer than this id: the page right after it (still listed newest first).
+    #[param(minimum = 0)]
     pub min_id: Option<i64>,
-    /// Posts per page, 1 to 40 (default 20).
+    /// Posts per page, 1 to 40 (default 20); outside that range is 400.
+    #[param(minimum = 1, maximum = 40)]
     pub limit: Option<u32>,
 }
+
+/// A user id as the feed accepts it: 1 to 128 visible ASCII characters without `/`
+/// ([`crate::domain::model::valid_user_id`]).
+pub const USER_ID_PATTERN: &str = "^[!-.0-~]{1,128}$";
+
+fn user_id_schema() -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(USER_ID_PATTERN))
+}
+
+fn follows_schema() -> utoipa::openapi::Array {
+    let pair = utoipa::openapi::ArrayBuilder::new()
+        .items(user_id_schema())
+        .min_items(Some(2))
+        .max_items(Some(2));
+    utoipa::openapi::ArrayBuilder::new()
+        .items(pair)
+        .min_items(Some(1))
+        .max_items(Some(10_000))
+        .build()
+}
+
+/// A media reference (OpenAPI only): 1 to 2048 characters without control characters.
+#[derive(ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 2048,
+    pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+)]
+#[expect(
+    dead_code,
+    reason = "describes the items of CreatePost::media in the OpenAPI document"
+)]
+pub struct MediaRef(String);

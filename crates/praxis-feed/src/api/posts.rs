@@ -26,10 +26,11 @@ use crate::error::FeedError;
     path = "/api/v1/feed/posts",
     tag = TAG,
     request_body = CreatePost,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried create")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried create", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Created", body = PostView),
         (status = 400, description = "Invalid body; `errors` names each field (text, media, media[i], reply_to)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No post with the id of `reply_to`", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden, Unprocessable,
     ),
     security(("bearer" = []))
@@ -74,7 +75,8 @@ async fn create(state: &AppState, author: &str, req: &CreatePost) -> Result<Post
             ));
         }
         for (i, m) in media.iter().enumerate() {
-            if m.is_empty() || m.len() > MEDIA_REF_MAX || m.chars().any(char::is_control) {
+            if m.is_empty() || m.chars().count() > MEDIA_REF_MAX || m.chars().any(char::is_control)
+            {
                 errors.push(FieldError::new(
                     format!("media[{i}]"),
                     format!("must be 1 to {MEDIA_REF_MAX} characters without control characters"),
@@ -84,8 +86,10 @@ async fn create(state: &AppState, author: &str, req: &CreatePost) -> Result<Post
     }
     let mut reply_to = None;
     if let Some(r) = &req.reply_to {
+        // Exactly what the OpenAPI pattern says: digits without a leading zero.
+        let digits = !r.is_empty() && !r.starts_with('0') && r.bytes().all(|b| b.is_ascii_digit());
         match r.parse::<i64>() {
-            Ok(id) if id > 0 => reply_to = Some(id),
+            Ok(id) if digits && id > 0 => reply_to = Some(id),
             _ => errors.push(FieldError::new("reply_to", "must be a post id")),
         }
     }
@@ -96,10 +100,9 @@ async fn create(state: &AppState, author: &str, req: &CreatePost) -> Result<Post
     if let Some(id) = reply_to {
         let target = store.post(id).await?;
         if target.is_none_or(|p| p.deleted_at.is_some()) {
-            return Err(FeedError::field(
-                "reply_to",
-                format!("no post with id {id}"),
-            ));
+            return Err(FeedError::NotFound(format!(
+                "reply_to: no post with id {id}"
+            )));
         }
     }
     let media = req

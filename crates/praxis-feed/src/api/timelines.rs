@@ -117,7 +117,7 @@ pub async fn home(
     get,
     path = "/api/v1/feed/users/{user}/home",
     tag = TAG,
-    params(("user" = String, Path, description = "Whose home timeline"), PageParams),
+    params(("user" = String, Path, description = "Whose home timeline", pattern = "^[!-.0-~]{1,128}$"), PageParams),
     responses(
         (status = 200, description = "A page of posts, newest first", body = [PostView]),
         (status = 400, description = "Bad paging parameter or user id (named)", body = Problem, content_type = "application/problem+json"),
@@ -157,7 +157,7 @@ pub async fn user_home(
     get,
     path = "/api/v1/feed/users/{user}/posts",
     tag = TAG,
-    params(("user" = String, Path, description = "Author"), PageParams),
+    params(("user" = String, Path, description = "Author", pattern = "^[!-.0-~]{1,128}$"), PageParams),
     responses(
         (status = 200, description = "A page of posts, newest first", body = [PostView]),
         (status = 400, description = "Bad paging parameter or user id (named)", body = Problem, content_type = "application/problem+json"),

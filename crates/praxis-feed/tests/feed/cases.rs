@@ -494,7 +494,13 @@ pub async fn bad_input_is_a_named_problem(kind: Kind) {
     let h = Harness::start(kind, settings()).await;
     let u = user("u");
     let field = |r: &crate::support::Resp| r.fields();
-    for q in ["limit=0", "limit=41", "max_id=abc", "since_id=-1"] {
+    for q in [
+        "limit=0",
+        "limit=41",
+        "limit=4294967296",
+        "max_id=abc",
+        "since_id=-1",
+    ] {
         let r = h
             .as_user(
                 &u,
@@ -512,8 +518,8 @@ pub async fn bad_input_is_a_named_problem(kind: Kind) {
         (json!({"text": "   "}), "text"),
         (json!({"text": "x".repeat(501)}), "text"),
         (json!({}), "text"),
-        (json!({"text": "ok", "reply_to": "999999"}), "reply_to"),
         (json!({"text": "ok", "reply_to": "nope"}), "reply_to"),
+        (json!({"text": "ok", "reply_to": "0123"}), "reply_to"),
         (
             json!({"text": "ok", "media": ["a", "b", "c", "d", "e"]}),
             "media",
@@ -529,6 +535,16 @@ pub async fn bad_input_is_a_named_problem(kind: Kind) {
             field(&r)
         );
     }
+    // A reply to a post that does not exist: 404 naming reply_to.
+    let r = h
+        .as_user(
+            &u,
+            Method::POST,
+            "/api/v1/feed/posts",
+            Some(json!({"text": "ok", "reply_to": "999999"})),
+        )
+        .await;
+    r.problem(404);
     let ok = h.post(&u, &"é".repeat(500)).await;
     assert!(ok > 0);
     h.as_user(&u, Method::GET, "/api/v1/feed/posts/999999", None)
@@ -645,9 +661,22 @@ pub async fn admin_imports_follows(kind: Kind) {
         .ok(200);
     assert_eq!(post["fanout"], "pull");
     assert_eq!(h.home(&fans[2], "").await.0, vec![p]);
+    // A user paired with itself is skipped, not refused.
+    let r = h
+        .call(
+            Some(KEY),
+            Method::POST,
+            "/api/v1/feed/admin/follows",
+            Some(json!({"follows": [["a", "a"]]})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        (r["requested"].clone(), r["imported"].clone()),
+        (json!(1), json!(0))
+    );
     for (body, name) in [
         (json!({"follows": []}), "follows"),
-        (json!({"follows": [["a", "a"]]}), "follows[0]"),
         (json!({"follows": [["a", "b"], ["", "b"]]}), "follows[1]"),
     ] {
         let r = h

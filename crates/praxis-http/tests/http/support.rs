@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use praxis_http::auth::Writer;
 use praxis_http::idempotency::{self, Begin, IdempotencyStore};
-use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, PageParams, cursor_param, page_limit};
 use praxis_http::{AuthSettings, Caller, HttpOptions, Json, Path, Problem, Query, Service, app};
 use praxis_testkit::{Resp, TestBackend};
 use serde::{Deserialize, Serialize};
@@ -54,11 +54,8 @@ async fn get_item(Path(id): Path<u32>) -> Json<Item> {
 
 /// Items 0..25, paged by id.
 async fn list(Query(p): Query<PageParams>) -> Result<Json<Page<Item>>, Problem> {
-    let limit = clamp_limit(p.limit, 10, 20)?;
-    let after: i64 = match p.cursor.as_deref() {
-        Some(c) => decode_cursor(c)?,
-        None => -1,
-    };
+    let limit = page_limit(p.limit, 10, 20)?;
+    let after: i64 = cursor_param(p.cursor.as_deref())?.unwrap_or(-1);
     let items: Vec<Item> = (0..25u32)
         .filter(|i| i64::from(*i) > after)
         .take(limit as usize + 1)

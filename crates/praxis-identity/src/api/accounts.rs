@@ -11,7 +11,9 @@ use praxis_http::idempotency::run_idempotent;
 use praxis_http::responses::{Unauthorized, Unprocessable};
 use praxis_http::{Json, Problem};
 
-use super::dto::{AccountView, Credentials, MeView, PasswordChange, RefreshRequest, TokenPair};
+use super::dto::{
+    AccountView, Credentials, Login, MeView, PasswordChange, RefreshRequest, SignUp, TokenPair,
+};
 use super::{AppState, ClientIp, TAG, no_store};
 use crate::workers::accounts::Session;
 
@@ -35,8 +37,8 @@ fn pair(s: Session) -> TokenPair {
     post,
     path = "/api/v1/identity/signup",
     tag = TAG,
-    request_body = Credentials,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried sign-up")),
+    request_body = SignUp,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried sign-up", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Created", body = AccountView),
         (status = 400, description = "Invalid email or password; `errors` names each field", body = Problem, content_type = "application/problem+json"),
@@ -74,7 +76,7 @@ pub async fn sign_up(
     post,
     path = "/api/v1/identity/login",
     tag = TAG,
-    request_body = Credentials,
+    request_body = Login,
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 400, description = "Missing email or password", body = Problem, content_type = "application/problem+json"),

@@ -5,7 +5,7 @@ use axum::extract::State;
 
 use praxis_http::Require;
 use praxis_http::access::Admin;
-use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, cursor_param, page_limit};
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{Json, Path, Problem, Query};
 
@@ -31,8 +31,8 @@ pub async fn list_accounts(
     _: Require<Admin>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<AccountPage>, Problem> {
-    let limit = clamp_limit(params.limit, 50, 200)?;
-    let after: Option<ListKey> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, 50, 200)?;
+    let after: Option<ListKey> = cursor_param(params.cursor.as_deref())?;
     let rows = state.core.list_accounts(after.as_ref(), limit).await?;
     let page = Page::from_overfetch(rows, limit, |a| (a.created_at, a.id.clone()));
     Ok(Json(AccountPage {
@@ -42,7 +42,7 @@ pub async fn list_accounts(
 }
 
 /// Set an account's role and/or plan (admin). New access tokens carry the change; existing
-/// ones keep the old role until they expire.
+/// ones keep the old role until they expire. Neither given: the account, unchanged.
 #[utoipa::path(
     patch,
     path = "/api/v1/identity/accounts/{id}",
@@ -63,9 +63,7 @@ pub async fn update_account(
     Path(id): Path<String>,
     Json(req): Json<UpdateAccount>,
 ) -> Result<Json<AccountView>, Problem> {
-    if req.role.is_none() && req.plan.is_none() {
-        return Err(Problem::invalid("role", "give role and/or plan"));
-    }
+    // Neither role nor plan: nothing changes, and the account is the answer (an empty patch).
     let account = state
         .core
         .update_account(&id, req.role, req.plan.as_deref())

@@ -30,6 +30,45 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// Body of `POST /api/v1/identity/signup` as the OpenAPI document states it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "describes the sign-up body in the OpenAPI document"
+)]
+pub struct SignUp {
+    /// Email address (case-insensitive), at most 254 characters.
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
+    email: String,
+    /// Password: 12 to 128 characters, not only spaces.
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 12,
+        max_length = 128,
+        pattern = r"\S"
+    )]
+    password: String,
+}
+
+/// Body of `POST /api/v1/identity/login` as the OpenAPI document states it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the login body in the OpenAPI document")]
+pub struct Login {
+    /// Email address (case-insensitive); anything not blank (an address of no account is a
+    /// 401 like a wrong password).
+    #[schema(example = "ada@example.com", pattern = r"\S")]
+    email: String,
+    /// Password: 1 to 512 characters.
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 1,
+        max_length = 512
+    )]
+    password: String,
+}
+
 /// An account.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccountView {
@@ -79,6 +118,7 @@ pub struct TokenPair {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token (`prt_...`).
+    #[schema(pattern = "^prt_[A-Za-z0-9_-]{43}$")]
     pub refresh_token: String,
 }
 
@@ -86,9 +126,11 @@ pub struct RefreshRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
-    /// The current password.
+    /// The current password (at most 512 characters).
+    #[schema(max_length = 512)]
     pub current_password: String,
-    /// The new password (12 to 128 characters).
+    /// The new password (12 to 128 characters, not only spaces).
+    #[schema(min_length = 12, max_length = 128, pattern = r"\S")]
     pub new_password: String,
 }
 
@@ -117,11 +159,11 @@ pub struct MeView {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// A name to recognise the key by (1 to 100 characters).
-    #[schema(example = "ci deploy")]
+    /// A name to recognise the key by (1 to 100 characters, not only spaces).
+    #[schema(example = "ci deploy", max_length = 100, pattern = r"\S")]
     pub name: String,
-    /// Scopes granted to the key, a subset of the caller's (e.g. `links:read`).
-    #[schema(example = json!(["links:read", "links:write"]))]
+    /// Scopes granted to the key (1 to 32), a subset of the caller's (e.g. `links:read`).
+    #[schema(example = json!(["links:read", "links:write"]), value_type = Vec<ScopeName>, min_items = 1, max_items = 32)]
     pub scopes: Vec<String>,
 }
 
@@ -175,7 +217,8 @@ pub struct CreatedKey {
 pub struct ListParams {
     /// Opaque cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// Page size, 1..=200 (default 50; larger values are capped).
+    /// Page size, 1..=200 (default 50); outside that range is 400.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -204,8 +247,15 @@ pub struct UpdateAccount {
     /// New role: `user` or `admin`.
     pub role: Option<Role>,
     /// New plan tier (`a-z 0-9 _ -`, 1 to 32 characters).
+    #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub plan: Option<String>,
 }
+
+/// A scope (OpenAPI only): `<resource>:<action>`, each 1 to 32 of `a-z 0-9 _ -`.
+#[derive(ToSchema)]
+#[schema(pattern = "^[a-z0-9_-]{1,32}:[a-z0-9_-]{1,32}$")]
+#[expect(dead_code, reason = "describes scopes in the OpenAPI document")]
+pub struct ScopeName(String);
 
 #[cfg(test)]
 mod tests {

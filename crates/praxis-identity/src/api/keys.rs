@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use praxis_http::Require;
-use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, cursor_param, page_limit};
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{Json, Path, Problem, Query};
 
@@ -64,8 +64,8 @@ pub async fn list_keys(
     Query(params): Query<ListParams>,
 ) -> Result<Json<KeyPage>, Problem> {
     let who = who.principal();
-    let limit = clamp_limit(params.limit, 50, 200)?;
-    let after: Option<ListKey> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, 50, 200)?;
+    let after: Option<ListKey> = cursor_param(params.cursor.as_deref())?;
     let rows = state
         .core
         .list_keys(&who.subject, after.as_ref(), limit)

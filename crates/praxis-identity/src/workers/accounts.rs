@@ -34,8 +34,9 @@ pub struct Session {
     pub account: Account,
 }
 
-/// Longest password accepted at login (longer ones cannot exist, and would only cost hashing).
-const MAX_LOGIN_PASSWORD_BYTES: usize = 4 * MAX_PASSWORD_CHARS;
+/// Longest password accepted at login, in characters (longer ones cannot exist, and would only
+/// cost hashing).
+const MAX_LOGIN_PASSWORD_CHARS: usize = 4 * MAX_PASSWORD_CHARS;
 
 impl Core {
     /// Runs `f` with the hasher on a blocking thread, at most one run per core at a time.
@@ -106,10 +107,10 @@ impl Core {
         if email.trim().is_empty() {
             return Err(IdentityError::field("email", "is empty"));
         }
-        if password.is_empty() || password.len() > MAX_LOGIN_PASSWORD_BYTES {
+        if password.is_empty() || password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
             return Err(IdentityError::field(
                 "password",
-                format!("must be 1 to {MAX_LOGIN_PASSWORD_BYTES} bytes"),
+                format!("must be 1 to {MAX_LOGIN_PASSWORD_CHARS} characters"),
             ));
         }
         // Malformed emails are looked up as typed (they match nothing) rather than refused, so
@@ -273,10 +274,10 @@ impl Core {
         if let Err(m) = check_policy(new) {
             return Err(IdentityError::field("new_password", m));
         }
-        if current.len() > MAX_LOGIN_PASSWORD_BYTES {
+        if current.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
             return Err(IdentityError::field(
                 "current_password",
-                format!("must be at most {MAX_LOGIN_PASSWORD_BYTES} bytes"),
+                format!("must be at most {MAX_LOGIN_PASSWORD_CHARS} characters"),
             ));
         }
         let Some(account) = self.store.account_by_id(&who.subject).await? else {

@@ -27,14 +27,16 @@ pub struct SendAccepted {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSend {
-    /// Up to 1000 send requests (each like the body of `POST /api/v1/notify/send`).
-    #[schema(value_type = Vec<crate::workers::accept::SendRequest>)]
+    /// 1 to 1000 send requests, each like the body of `POST /api/v1/notify/send`
+    /// (`SendRequest`). Each item is checked on its own: any JSON value is taken, and a bad
+    /// item fails alone (its result says why), so the items' schema is open.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000)]
     pub messages: Vec<Value>,
 }
 
 /// The result of one bulk item.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BulkItem {
+pub struct BulkSendItem {
     /// Position in the request.
     pub index: usize,
     /// What a single send would have answered: 202 (accepted), 200 (duplicate), 400, 422.
@@ -49,7 +51,7 @@ pub struct BulkItem {
 
 /// Answer of a bulk send.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BulkResult {
+pub struct BulkSendResult {
     /// New messages accepted.
     pub accepted: usize,
     /// Messages accepted before (same idempotency key).
@@ -57,7 +59,7 @@ pub struct BulkResult {
     /// Items refused.
     pub failed: usize,
     /// One result per item, in request order.
-    pub results: Vec<BulkItem>,
+    pub results: Vec<BulkSendItem>,
 }
 
 /// One attempt of a delivery.
@@ -268,13 +270,13 @@ pub fn overall_state(deliveries: &[DeliveryRecord]) -> DeliveryState {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTemplate {
-    /// Template name: 1 to 64 of `a-z 0-9 _ - .`.
-    #[schema(example = "order-shipped")]
+    /// Template name: 1 to 64 of `a-z 0-9 _ - .`, starting with a letter or digit.
+    #[schema(example = "order-shipped", pattern = "^[a-z0-9][a-z0-9_.-]{0,63}$")]
     pub name: String,
     /// Sources per channel: `{"email": {"subject": .., "text": .., "html": ..}, "webhook":
     /// {"text": ..}, "sms": {"text": ..}, "push": {"subject": .., "text": ..}, "in_app":
-    /// {"subject": .., "text": ..}}` (minijinja syntax).
-    #[schema(value_type = BTreeMap<String, TemplateSource>)]
+    /// {"subject": .., "text": ..}}` (minijinja syntax), at least one channel.
+    #[schema(value_type = TemplateChannels)]
     pub channels: Value,
     /// Data the template must render with (checked at creation: a missing variable is a 400
     /// naming the part, line and column).
@@ -332,11 +334,17 @@ pub struct TemplatePage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuietHoursDto {
-    /// Start, `HH:MM` local time.
-    #[schema(example = "22:00")]
+    /// Start, `HH:MM` local time (not the same as `end`).
+    #[schema(
+        example = "22:00",
+        pattern = "^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*([01][0-9]|2[0-3]):[0-5][0-9][\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub start: String,
     /// End, `HH:MM` local time.
-    #[schema(example = "07:00")]
+    #[schema(
+        example = "07:00",
+        pattern = "^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*([01][0-9]|2[0-3]):[0-5][0-9][\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub end: String,
 }
 
@@ -344,22 +352,34 @@ pub struct QuietHoursDto {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSubscriber {
-    /// Email address.
+    /// Email address, at most 254 characters.
     #[serde(default)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
-    /// Phone number, E.164.
+    /// Phone number, E.164 (`+` and 8 to 15 digits; spaces, dashes, dots and brackets are
+    /// removed first).
     #[serde(default)]
+    #[schema(
+        pattern = "^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[ .()-]*\\+[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub phone: Option<String>,
-    /// Push token.
+    /// Push token: 1 to 4096 visible ASCII characters.
     #[serde(default)]
+    #[schema(
+        pattern = "^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[!-~]{1,4096}[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub push_token: Option<String>,
-    /// Webhook URL (http or https).
+    /// Webhook URL (http or https, a DNS name; at most 2048 characters).
     #[serde(default)]
+    #[schema(
+        pattern = "^[hH][tT][tT][pP][sS]?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&()*+,;=:@/?%-]*)?$",
+        max_length = 2048
+    )]
     pub webhook_url: Option<String>,
-    /// IANA time zone (for quiet hours).
+    /// IANA time zone (for quiet hours; UTC when absent).
     #[serde(default)]
     pub timezone: Option<String>,
-    /// Quiet hours (stored; applied in a later version).
+    /// Quiet hours, in `timezone` (UTC when there is none).
     #[serde(default)]
     pub quiet_hours: Option<QuietHoursDto>,
 }
@@ -430,10 +450,12 @@ pub struct SubscriberPage {
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterParams {
     /// Only this channel.
+    #[param(inline, value_type = Option<Channel>)]
     pub channel: Option<String>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,
-    /// Page size (default 50, at most 500).
+    /// Page size, 1 to 500 (default 50); outside that range is 400.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -452,4 +474,86 @@ pub struct DeadLetterPage {
 pub struct ProvidersView {
     /// One entry per enabled channel.
     pub channels: Vec<crate::workers::dispatch::ChannelStatus>,
+}
+
+/// A subscriber id (OpenAPI only): 1 to 128 of `A-Z a-z 0-9 _ - . @ : +`.
+#[derive(ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9_.@:+-]{1,128}$")]
+#[expect(dead_code, reason = "describes subscriber ids in the OpenAPI document")]
+pub struct SubscriberId(String);
+
+/// A template name (OpenAPI only): 1 to 64 of `a-z 0-9 _ - .`, starting with a letter or digit.
+#[derive(ToSchema)]
+#[schema(pattern = "^[a-z0-9][a-z0-9_.-]{0,63}$")]
+#[expect(dead_code, reason = "describes template names in the OpenAPI document")]
+pub struct TemplateName(String);
+
+/// The sources of a template per channel (OpenAPI only): at least one channel.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+#[expect(
+    dead_code,
+    reason = "describes CreateTemplate::channels in the OpenAPI document"
+)]
+pub struct TemplateChannels {
+    #[schema(value_type = TemplateSource, required = false)]
+    email: Option<TemplateSource>,
+    #[schema(value_type = TemplateSource, required = false)]
+    webhook: Option<TemplateSource>,
+    #[schema(value_type = TemplateSource, required = false)]
+    sms: Option<TemplateSource>,
+    #[schema(value_type = TemplateSource, required = false)]
+    push: Option<TemplateSource>,
+    #[schema(value_type = TemplateSource, required = false)]
+    in_app: Option<TemplateSource>,
+}
+
+/// The recipient of a send (`to`): a subscriber id, `{"subscriber": id}`, `{"topic": key}`, or
+/// an object of 1 to 4 addresses.
+pub fn recipient_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{Schema, Type};
+    use utoipa::openapi::{ObjectBuilder, OneOfBuilder};
+    let text = |pattern: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern.to_owned()))
+    };
+    let subscriber = || text("^[A-Za-z0-9_.@:+-]{1,128}$");
+    let one = |name: &str, value: ObjectBuilder| {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(name, value)
+            .required(name)
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ))
+    };
+    let addresses = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "email",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Email,
+                )))
+                .max_length(Some(254)),
+        )
+        .property("webhook", text("^[hH][tT][tT][pP][sS]?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&()*+,;=:@/?%-]*)?$").max_length(Some(2048)))
+        .property(
+            "phone",
+            text("^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[ .()-]*\\+[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"),
+        )
+        .property("push_token", text("^[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[!-~]{1,4096}[\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"))
+        .min_properties(Some(1))
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(subscriber())
+            .item(one("subscriber", subscriber()))
+            .item(one("topic", text("^[A-Za-z0-9_.:-]{1,128}$")))
+            .item(addresses)
+            .build(),
+    )
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, cursor_param, page_limit};
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{Caller, Require};
 use praxis_http::{Json, Path, Problem, Query};
@@ -91,7 +91,8 @@ pub struct InboxPage {
 pub struct InboxParams {
     /// Cursor from the previous page.
     pub cursor: Option<String>,
-    /// Page size (default 50, at most 500).
+    /// Page size, 1 to 500 (default 50); outside that range is 400.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Only unread items.
     pub unread_only: Option<bool>,
@@ -175,14 +176,18 @@ impl<S: Send + Sync> FromRequestParts<S> for InboxCaller {
 }
 
 impl InboxCaller {
-    /// Whether the caller may read (`write`: change) `subscriber`'s inbox: 401/403 otherwise.
+    /// Whether the caller may read (`write`: change) `subscriber`'s inbox: 401 without a
+    /// credential or with a subscriber token that does not open it, 403 when a principal lacks
+    /// the scope.
     fn allow(&self, state: &AppState, subscriber: &str, write: bool) -> Result<(), Problem> {
         match self {
             InboxCaller::Subscriber(token) => {
                 if state.inner.inbox.verify(subscriber, token) {
                     Ok(())
                 } else {
-                    Err(Problem::forbidden(
+                    // The token is the credential of this inbox: one that does not verify
+                    // (forged, another subscriber's, or none usable) authenticates nobody.
+                    Err(Problem::unauthorized(
                         "the subscriber token does not open this subscriber's inbox",
                     ))
                 }
@@ -224,7 +229,7 @@ fn check_ids(subscriber: &str, item: Option<&str>) -> Result<(), Problem> {
     responses(
         (status = 200, description = "A page of items", body = InboxPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not this subscriber's token, or missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
     ),
     security(("bearer" = []))
@@ -237,8 +242,8 @@ pub async fn list_inbox(
 ) -> Result<Json<InboxPage>, Problem> {
     check_ids(&subscriber, None)?;
     caller.allow(&state, &subscriber, false)?;
-    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let before: Option<(i64, String)> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let before: Option<(i64, String)> = cursor_param(params.cursor.as_deref())?;
     let rows = state
         .inner
         .inbox
@@ -268,7 +273,7 @@ pub async fn list_inbox(
     ),
     responses(
         (status = 200, description = "The item, read", body = InboxItemView),
-        (status = 403, description = "Not this subscriber's token, or missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such item in this inbox", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
     ),
@@ -302,7 +307,7 @@ pub async fn mark_read(
     params(("subscriber" = String, Path, description = "Subscriber id"), TokenParams),
     responses(
         (status = 200, description = "How many were marked", body = ReadAll),
-        (status = 403, description = "Not this subscriber's token, or missing scope notify:write", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:write", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
     ),
     security(("bearer" = []))
@@ -326,7 +331,7 @@ pub async fn read_all(
     params(("subscriber" = String, Path, description = "Subscriber id"), TokenParams),
     responses(
         (status = 200, description = "Unread items", body = UnreadCount),
-        (status = 403, description = "Not this subscriber's token, or missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
     ),
     security(("bearer" = []))
@@ -359,7 +364,7 @@ pub async fn unread_count(
     ),
     responses(
         (status = 200, description = "An event stream of new items", body = String, content_type = "text/event-stream"),
-        (status = 403, description = "Not this subscriber's token, or missing scope notify:read", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope notify:read", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
     ),
     security(("bearer" = []))

@@ -143,5 +143,11 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    // A subscriber's time zone is one the bundled database knows (`null`: none).
+    let zones = jiff::tz::db()
+        .available()
+        .map(|name| serde_json::Value::from(name.as_str()))
+        .chain([serde_json::Value::Null]);
+    praxis_http::openapi::set_property_enum(&mut doc, "PutSubscriber", "timezone", zones);
     (router, doc)
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use praxis_http::Require;
-use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, cursor_param, page_limit};
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
@@ -48,8 +48,8 @@ pub async fn list_dead_letters(
             )])
         })?),
     };
-    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let before: Option<(i64, String)> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let before: Option<(i64, String)> = cursor_param(params.cursor.as_deref())?;
     let store = &state.inner.store;
     let rows = store
         .dead_letters(channel, before.as_ref(), limit + 1)

@@ -10,7 +10,7 @@ use praxis_http::responses::{Forbidden, Unauthorized, Unprocessable};
 use praxis_http::{FieldError, Json, Problem};
 
 use super::auth::NotifyWrite;
-use super::dto::{BulkItem, BulkResult, BulkSend, SendAccepted};
+use super::dto::{BulkSend, BulkSendItem, BulkSendResult, SendAccepted};
 use super::{AppState, TAG};
 use crate::domain::model::{MessageRecord, now_ms};
 use crate::workers::accept::SendRequest;
@@ -20,7 +20,9 @@ use crate::workers::accept::SendRequest;
 /// Checks the template (it must have a part for each requested channel), the data (every
 /// variable the template reads), the recipient (a known subscriber, or valid addresses) and
 /// the channels (configured, with an address), then queues the message durably and answers
-/// 202 with its id. With an idempotency key (`idempotency_key` or the `Idempotency-Key`
+/// 202 with its id. A request of the wrong shape is a 400; a well-formed one that cannot be
+/// carried out (a template that does not exist, a channel the recipient has no address on,
+/// data that misses a variable, ...) is a 422, each naming its fields. With an idempotency key (`idempotency_key` or the `Idempotency-Key`
 /// header) a retry answers 200 with the first message's id and sends nothing more; the same
 /// key with a different request is 422. Without a key, `dedupe_window` (seconds) answers 200
 /// with the first message's id while the same sender's message to the same recipient with the
@@ -31,13 +33,14 @@ use crate::workers::accept::SendRequest;
     path = "/api/v1/notify/send",
     tag = TAG,
     request_body = SendRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "The message's idempotency key (instead of idempotency_key in the body)")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "The message's idempotency key (instead of idempotency_key in the body)", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 202, description = "Accepted and queued", body = SendAccepted),
         (status = 200, description = "Accepted before with this idempotency key, or within the dedupe window", body = SendAccepted),
-        (status = 400, description = "Invalid request; `errors` names each field (template, channels[i], data.<variable>, to, to.email, digest, digest.window, dedupe_window, ...)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not the documented shape; `errors` names each field (template, channels[i], to, to.email, digest.window, dedupe_window, ...)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Well formed but not possible as it stands; `errors` names each field: no such template, version, subscriber or topic, a channel the server or the recipient lacks, a variable the data misses (`data.<variable>`), fields that exclude each other (digest and send_at, dedupe_window and an idempotency key); or the idempotency key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
-        Unauthorized, Forbidden, Unprocessable,
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
 )]
@@ -53,7 +56,7 @@ pub async fn send(
     let lookups = accepter.lookups(&[&req]).await?;
     let message = accepter
         .prepare(&lookups, sender, &req, header_key.as_deref(), now_ms(), "")
-        .map_err(Problem::validation)?;
+        .map_err(Problem::from)?;
     let result = accepter
         .accept(std::slice::from_ref(&message))
         .await?
@@ -85,11 +88,11 @@ pub async fn send(
     path = "/api/v1/notify/send/bulk",
     tag = TAG,
     request_body = BulkSend,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried bulk send")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried bulk send", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 200, description = "One result per item", body = BulkResult),
+        (status = 200, description = "One result per item", body = BulkSendResult),
         (status = 400, description = "Malformed body or bad item count", body = Problem, content_type = "application/problem+json"),
-        Unauthorized, Forbidden,
+        Unauthorized, Forbidden, Unprocessable,
     ),
     security(("bearer" = []))
 )]
@@ -124,9 +127,9 @@ pub async fn send_bulk(
     .await
 }
 
-async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkResult, Problem> {
+async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkSendResult, Problem> {
     let accepter = &state.inner.accepter;
-    let mut results: Vec<Option<BulkItem>> = vec![None; req.messages.len()];
+    let mut results: Vec<Option<BulkSendItem>> = vec![None; req.messages.len()];
     let mut parsed: Vec<(usize, SendRequest)> = Vec::new();
     for (index, value) in req.messages.iter().enumerate() {
         match parse_item(value, &format!("messages[{index}].")) {
@@ -148,7 +151,7 @@ async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkResu
             &format!("messages[{index}]."),
         ) {
             Ok(m) => valid.push((*index, m)),
-            Err(errors) => results[*index] = Some(failed(*index, Problem::validation(errors))),
+            Err(refused) => results[*index] = Some(failed(*index, refused.into())),
         }
     }
     let messages: Vec<MessageRecord> = valid.iter().map(|(_, m)| m.clone()).collect();
@@ -159,7 +162,7 @@ async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkResu
     };
     for ((index, _), outcome) in valid.iter().zip(outcomes) {
         results[*index] = Some(match outcome {
-            Ok(a) => BulkItem {
+            Ok(a) => BulkSendItem {
                 index: *index,
                 status: a.status().as_u16(),
                 id: Some(a.id),
@@ -168,8 +171,8 @@ async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkResu
             Err(p) => failed(*index, p),
         });
     }
-    let results: Vec<BulkItem> = results.into_iter().flatten().collect();
-    Ok(BulkResult {
+    let results: Vec<BulkSendItem> = results.into_iter().flatten().collect();
+    Ok(BulkSendResult {
         accepted: results.iter().filter(|r| r.status == 202).count(),
         duplicates: results.iter().filter(|r| r.status == 200).count(),
         failed: results.iter().filter(|r| r.id.is_none()).count(),
@@ -192,8 +195,8 @@ fn parse_item(value: &serde_json::Value, prefix: &str) -> Result<SendRequest, Pr
     })
 }
 
-fn failed(index: usize, problem: Problem) -> BulkItem {
-    BulkItem {
+fn failed(index: usize, problem: Problem) -> BulkSendItem {
+    BulkSendItem {
         index,
         status: problem.status.as_u16(),
         id: None,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use praxis_http::Require;
-use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, PageParams, cursor_param, page_limit};
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
@@ -36,7 +36,7 @@ const MAX_LIMIT: u32 = 500;
     put,
     path = "/api/v1/notify/subscribers/{id}",
     tag = TAG,
-    params(("id" = String, Path, description = "Subscriber id: 1 to 128 of A-Z a-z 0-9 _ - . @ : +")),
+    params(("id" = String, Path, description = "Subscriber id: 1 to 128 of A-Z a-z 0-9 _ - . @ : +", pattern = "^[A-Za-z0-9_.@:+-]{1,128}$")),
     request_body = PutSubscriber,
     responses(
         (status = 201, description = "Created", body = SubscriberView),
@@ -84,13 +84,13 @@ pub async fn put_subscriber(
                 &Some(q.end.clone()),
                 address::time_of_day,
             );
-            if req.timezone.is_none() {
-                errors.push(FieldError::new(
-                    "quiet_hours",
-                    "needs timezone (quiet hours are in the subscriber's local time)",
-                ));
-            }
-            if let (Some(start), Some(end), Some(tz)) = (&start, &end, &timezone)
+            // Without a time zone, quiet hours are in UTC.
+            let tz = if req.timezone.is_some() {
+                timezone.as_deref()
+            } else {
+                Some("UTC")
+            };
+            if let (Some(start), Some(end), Some(tz)) = (&start, &end, tz)
                 && let Err(m) = QuietHours::parse(start, end, tz)
             {
                 errors.push(FieldError::new("quiet_hours", m));
@@ -202,7 +202,7 @@ pub async fn delete_subscriber(
     get,
     path = "/api/v1/notify/subscribers",
     tag = TAG,
-    params(PageParams),
+    params(("cursor" = Option<String>, Query, description = "Opaque cursor from a previous page's `next_cursor`; absent for the first page"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size, 1 to 500 (default 50); outside that range is 400")),
     responses(
         (status = 200, description = "A page of subscribers", body = SubscriberPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
@@ -215,8 +215,8 @@ pub async fn list_subscribers(
     _: Require<NotifyRead>,
     Query(params): Query<PageParams>,
 ) -> Result<Json<SubscriberPage>, Problem> {
-    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after: Option<String> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after: Option<String> = cursor_param(params.cursor.as_deref())?;
     let rows = state
         .inner
         .store
@@ -233,15 +233,52 @@ pub async fn list_subscribers(
 /// A channel not mentioned is accepted; for a message of a topic, `topics.<topic>.<channel>`
 /// wins over `channels.<channel>`. An opted-out delivery is recorded as `suppressed`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PreferencesView {
     /// Per channel (`email`, `webhook`, `sms`, `push`, `in_app`): `false` opts out.
-    #[schema(value_type = Object, example = json!({"email": false}))]
+    #[schema(value_type = ChannelFlags, example = json!({"email": false}))]
     #[serde(default)]
     pub channels: BTreeMap<Channel, bool>,
-    /// Per topic, per channel: `false` opts out of that topic on that channel.
-    #[schema(value_type = Object, example = json!({"marketing": {"email": false}}))]
+    /// Per topic (a topic key), per channel: `false` opts out of that topic on that channel.
+    #[schema(schema_with = topic_flags_schema, example = json!({"marketing": {"email": false}}))]
     #[serde(default)]
     pub topics: BTreeMap<String, BTreeMap<Channel, bool>>,
+}
+
+/// Opt-outs per channel (OpenAPI only): a channel not named is accepted.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "describes the channel flags of preferences in the OpenAPI document"
+)]
+pub struct ChannelFlags {
+    #[serde(default)]
+    email: bool,
+    #[serde(default)]
+    webhook: bool,
+    #[serde(default)]
+    sms: bool,
+    #[serde(default)]
+    push: bool,
+    #[serde(default)]
+    in_app: bool,
+}
+
+/// `topics` of preferences: topic keys to [`ChannelFlags`].
+fn topic_flags_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Ref, schema::AdditionalProperties};
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some("^[A-Za-z0-9_.:-]{1,128}$")),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            Ref::from_schema_name("ChannelFlags").into(),
+        )))
+        .build()
 }
 
 impl From<&Preferences> for PreferencesView {

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use praxis_http::Require;
 use praxis_http::idempotency::{run_idempotent, to_json};
-use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
-use praxis_http::responses::{Forbidden, Unauthorized};
+use praxis_http::pagination::{Page, PageParams, cursor_param, page_limit};
+use praxis_http::responses::{Forbidden, Unauthorized, Unprocessable};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
 use super::auth::{NotifyRead, NotifyWrite};
@@ -34,12 +34,12 @@ const MAX_LIMIT: u32 = 200;
     path = "/api/v1/notify/templates",
     tag = TAG,
     request_body = CreateTemplate,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried create")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried create", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Created (version 1, or the next version)", body = TemplateView),
         (status = 200, description = "Identical to the latest version, which is returned", body = TemplateView),
         (status = 400, description = "Invalid template; `errors` names each part with line and column", body = Problem, content_type = "application/problem+json"),
-        Unauthorized, Forbidden,
+        Unauthorized, Forbidden, Unprocessable,
     ),
     security(("bearer" = []))
 )]
@@ -139,7 +139,7 @@ async fn create(
     get,
     path = "/api/v1/notify/templates",
     tag = TAG,
-    params(PageParams),
+    params(("cursor" = Option<String>, Query, description = "Opaque cursor from a previous page's `next_cursor`; absent for the first page"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50); outside that range is 400")),
     responses(
         (status = 200, description = "A page of templates", body = TemplatePage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
@@ -152,8 +152,8 @@ pub async fn list_templates(
     _: Require<NotifyRead>,
     Query(params): Query<PageParams>,
 ) -> Result<Json<TemplatePage>, Problem> {
-    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after: Option<String> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after: Option<String> = cursor_param(params.cursor.as_deref())?;
     let rows = state
         .inner
         .store
@@ -200,10 +200,11 @@ pub async fn get_template(
     tag = TAG,
     params(
         ("name" = String, Path, description = "Template name"),
-        ("version" = i64, Path, description = "Version"),
+        ("version" = i64, Path, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, description = "Version, from 1"),
     ),
     responses(
         (status = 200, description = "The version", body = TemplateView),
+        (status = 400, description = "The version is not an integer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template or version", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),

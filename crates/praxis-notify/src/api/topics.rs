@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use praxis_http::Require;
-use praxis_http::pagination::{Page, PageParams, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, PageParams, cursor_param, page_limit};
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
@@ -31,8 +31,9 @@ const MAX_NAME: usize = 256;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutTopic {
-    /// Display name.
+    /// Display name, 1 to 256 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub name: Option<String>,
 }
 
@@ -41,6 +42,7 @@ pub struct PutTopic {
 #[serde(deny_unknown_fields)]
 pub struct AddSubscribers {
     /// Subscriber ids (1 to 1000, each existing).
+    #[schema(value_type = Vec<super::dto::SubscriberId>, min_items = 1, max_items = 1000)]
     pub subscribers: Vec<String>,
 }
 
@@ -79,8 +81,8 @@ fn not_found(key: &str) -> Problem {
     put,
     path = "/api/v1/notify/topics/{key}",
     tag = TAG,
-    params(("key" = String, Path, description = "Topic key: 1 to 128 of A-Z a-z 0-9 _ - . :")),
-    request_body = PutTopic,
+    params(("key" = String, Path, description = "Topic key: 1 to 128 of A-Z a-z 0-9 _ - . :", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    request_body(content = Option<PutTopic>, description = "Optional: an empty body keeps the name"),
     responses(
         (status = 201, description = "Created", body = TopicView),
         (status = 200, description = "Existed", body = TopicView),
@@ -100,18 +102,19 @@ pub async fn put_topic(
     if let Err(m) = topic_key(&key) {
         errors.push(FieldError::new("key", m));
     }
-    let req: PutTopic = if body.iter().all(u8::is_ascii_whitespace) {
-        PutTopic::default()
+    // No body, or `null`: the name stays.
+    let req: Option<PutTopic> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Problem::invalid("body", format!("is not a topic: {e}")))?
+        praxis_http::extract::json_from_slice(&body)?
     };
+    let req = req.unwrap_or_default();
     if let Some(n) = &req.name
-        && (n.is_empty() || n.len() > MAX_NAME)
+        && (n.is_empty() || n.chars().count() > MAX_NAME)
     {
         errors.push(FieldError::new(
             "name",
-            format!("must be 1 to {MAX_NAME} bytes"),
+            format!("must be 1 to {MAX_NAME} characters"),
         ));
     }
     if !errors.is_empty() {
@@ -161,7 +164,7 @@ async fn view(
     get,
     path = "/api/v1/notify/topics/{key}",
     tag = TAG,
-    params(("key" = String, Path, description = "Topic key"), PageParams),
+    params(("key" = String, Path, description = "Topic key"), ("cursor" = Option<String>, Query, description = "Opaque cursor from a previous page's `next_cursor`; absent for the first page"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 100); outside that range is 400")),
     responses(
         (status = 200, description = "The topic", body = TopicView),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
@@ -179,12 +182,12 @@ pub async fn get_topic(
     if topic_key(&key).is_err() {
         return Err(not_found(&key));
     }
-    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after: Option<String> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after: Option<String> = cursor_param(params.cursor.as_deref())?;
     Ok(Json(view(&state, &key, after.as_deref(), limit).await?))
 }
 
-/// Add subscribers to a topic (those already in it stay; unknown ids are a 400).
+/// Add subscribers to a topic (those already in it stay; unknown ids are a 404 naming them).
 #[utoipa::path(
     post,
     path = "/api/v1/notify/topics/{key}/subscribers",
@@ -193,8 +196,8 @@ pub async fn get_topic(
     request_body = AddSubscribers,
     responses(
         (status = 200, description = "Added", body = Added),
-        (status = 400, description = "Bad or unknown subscriber ids; `errors` names each", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such topic", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed subscriber ids; `errors` names each", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such topic, or no subscriber with some of the ids (named)", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
@@ -228,13 +231,20 @@ pub async fn add_subscribers(
             .into_iter()
             .map(|s| s.id)
             .collect();
-        for (i, id) in req.subscribers.iter().enumerate() {
-            if !known.contains(id) {
-                errors.push(FieldError::new(
-                    format!("subscribers[{i}]"),
-                    format!("no subscriber with id {id:?}"),
-                ));
-            }
+        // Ids of subscribers that do not exist: a 404 naming them (the request is well formed).
+        let unknown: Vec<String> = req
+            .subscribers
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !known.contains(*id))
+            .take(20)
+            .map(|(i, id)| format!("subscribers[{i}] {id:?}"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Problem::not_found(format!(
+                "no subscriber with these ids: {}",
+                unknown.join(", ")
+            )));
         }
     }
     if !errors.is_empty() {

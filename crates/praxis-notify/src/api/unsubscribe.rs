@@ -47,11 +47,13 @@ pub struct Unsubscribed {
     pub changed: bool,
 }
 
-/// The subscriber and scope of a token; 400 naming `token` when it is not valid.
+/// The subscriber and scope of a token; 403 when it is not one we signed (malformed, tampered
+/// or another secret's). The token is the link's credential: any string is a well-formed
+/// request, and one that does not verify grants nothing (a missing token is a 400).
 fn check(state: &AppState, token: &str) -> Result<(String, Scope), Problem> {
     Signer::new(&state.inner.settings.token_secret)
         .verify(token)
-        .map_err(|e| Problem::invalid("token", e.to_string()))
+        .map_err(|e| Problem::forbidden(format!("this unsubscribe link is not valid: {e}")))
 }
 
 /// Headers of the HTML pages: not cached, not indexed, the token not leaked as a referrer,
@@ -117,7 +119,8 @@ fn page(title: &str, inner: &str) -> String {
     params(UnsubscribeParams),
     responses(
         (status = 200, description = "An HTML page with a button that confirms (POST)", content_type = "text/html"),
-        (status = 400, description = "Missing, malformed or tampered token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token we did not sign: malformed, tampered or another secret's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The subscriber no longer exists", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -153,7 +156,8 @@ pub async fn unsubscribe_page(
     request_body(content = String, description = "Ignored; mailbox providers send `List-Unsubscribe=One-Click`", content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Unsubscribed (or already was); HTML for `Accept: text/html`", body = Unsubscribed),
-        (status = 400, description = "Missing, malformed or tampered token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token we did not sign: malformed, tampered or another secret's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The subscriber no longer exists", body = Problem, content_type = "application/problem+json"),
     )
 )]

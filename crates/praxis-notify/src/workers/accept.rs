@@ -73,35 +73,42 @@ pub struct SendRequest {
     /// The recipient: a subscriber id (`"user-42"`), `{"subscriber": "user-42"}`, a topic
     /// (`{"topic": "news"}`: every subscriber of the topic at expansion), or addresses
     /// `{"email": "..", "webhook": "https://..", "phone": "+1..", "push_token": ".."}`.
-    #[schema(value_type = Object, example = json!("user-42"))]
+    #[schema(schema_with = crate::api::dto::recipient_schema, example = json!("user-42"))]
     pub to: Value,
-    /// Channels to send on (`email`, `webhook`, `sms`, `push`, `in_app`). Default: every
-    /// channel the template has a part for and the recipient has an address on.
+    /// Channels to send on (`email`, `webhook`, `sms`, `push`, `in_app`; one named twice
+    /// counts once). Default: every channel the template has a part for and the recipient has
+    /// an address on.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Channel>>, min_items = 1)]
     pub channels: Option<Vec<String>>,
     /// Template name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_.-]{0,63}$")]
     pub template: String,
     /// Template version; default the latest.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub version: Option<i64>,
     /// Template data: an object with every variable the template reads.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
     /// Deduplication key of the sender: the same key again returns the first message.
     /// (The `Idempotency-Key` header works as well.)
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,255}$")]
     pub idempotency_key: Option<String>,
     /// When to send (RFC 3339); default at once.
     #[serde(default)]
-    #[schema(example = "2026-12-01T09:00:00Z")]
+    #[schema(example = "2026-12-01T09:00:00Z", format = DateTime)]
     pub send_at: Option<String>,
     /// Webhook event type (`type` of the payload); default the template name.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,128}$")]
     pub event_type: Option<String>,
     /// What the message is about, for the subscribers' preferences (`topics.<topic>` opts out
     /// of it); default the topic sent to, if any.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     pub topic: Option<String>,
     /// Digest mode (subscriber recipients only; not with `send_at`): events with the same key
     /// for the subscriber within `window` seconds of the first become one message per channel,
@@ -112,7 +119,7 @@ pub struct SendRequest {
     /// the same recipient with the same template was accepted with a dedupe window less than
     /// this long ago, nothing is queued and the answer is 200 with that message's id.
     #[serde(default)]
-    #[schema(example = 300)]
+    #[schema(example = 300, minimum = 1, maximum = 604_800)]
     pub dedupe_window: Option<i64>,
 }
 
@@ -408,10 +415,11 @@ impl Accepter {
         header_key: Option<&str>,
         now_ms: i64,
         prefix: &str,
-    ) -> Result<MessageRecord, Vec<FieldError>> {
+    ) -> Result<MessageRecord, Refused> {
         let mut errors = Errors {
             prefix,
             list: Vec::new(),
+            unprocessable: Vec::new(),
         };
         let key = idempotency_key(req, header_key, &mut errors);
         let send_at = self.send_at(req, now_ms, &mut errors);
@@ -425,14 +433,21 @@ impl Accepter {
         let channels = self.channels(req, to.as_ref(), subscriber, template.as_ref(), &mut errors);
         if let Some(t) = &template
             && errors.list.is_empty()
+            && errors.unprocessable.is_empty()
         {
             trial_render(t, digest.is_some(), &data, &channels, &mut errors);
         }
         if !errors.list.is_empty() {
-            return Err(errors.list);
+            return Err(Refused::Invalid(errors.list));
+        }
+        if !errors.unprocessable.is_empty() {
+            return Err(Refused::Unprocessable(errors.unprocessable));
         }
         let (Some(to), Some(template)) = (to, template) else {
-            return Err(vec![FieldError::new(errors.at("to"), "is invalid")]);
+            return Err(Refused::Invalid(vec![FieldError::new(
+                errors.at("to"),
+                "is invalid",
+            )]));
         };
         let recipient = recipient_json(&to);
         let fingerprint = fingerprint(req, &recipient, send_at);
@@ -469,7 +484,7 @@ impl Accepter {
                 let horizon =
                     i64::try_from(self.settings.max_schedule_ahead.as_millis()).unwrap_or(i64::MAX);
                 if ms > now_ms.saturating_add(horizon) {
-                    errors.push(
+                    errors.unprocessable(
                         "send_at",
                         format!(
                             "is more than {} days ahead",
@@ -513,7 +528,7 @@ impl Accepter {
             errors.push("to.webhook", m);
         }
         if req.digest.is_some() && matches!(to, Some(To::Topic(_) | To::Addresses(_))) {
-            errors.push(
+            errors.unprocessable(
                 "digest",
                 "needs a subscriber as the recipient (to: \"id\" or {\"subscriber\": id}), not addresses or a topic",
             );
@@ -522,7 +537,7 @@ impl Accepter {
             Some(To::Subscriber(id)) => match lookups.subscribers.get(id) {
                 Some(s) => Some(s),
                 None => {
-                    errors.push(
+                    errors.unprocessable(
                         "to",
                         format!("no subscriber with id {id:?}; create it with PUT /api/v1/notify/subscribers/{{id}} or send to addresses"),
                     );
@@ -531,7 +546,7 @@ impl Accepter {
             },
             Some(To::Topic(key)) => {
                 if !lookups.topics.contains(key) {
-                    errors.push(
+                    errors.unprocessable(
                         "to.topic",
                         format!("no topic with key {key:?}; create it with PUT /api/v1/notify/topics/{{key}}"),
                     );
@@ -577,7 +592,7 @@ impl Accepter {
                     && to.is_some()
                     && (subscriber.is_some() || matches!(to, Some(To::Addresses(_))))
                 {
-                    errors.push(
+                    errors.unprocessable(
                         "channels",
                         format!(
                             "the recipient has no address on any channel of template {:?} ({})",
@@ -608,11 +623,11 @@ impl Accepter {
                 continue;
             };
             if channels.contains(&channel) {
-                errors.push(&field, format!("{name} is listed twice"));
+                // Named twice: once is enough.
                 continue;
             }
             if !self.settings.channel_enabled(channel) {
-                errors.push(
+                errors.unprocessable(
                     &field,
                     format!(
                         "the {name} channel is not configured on this server (set notify_{name}_url)"
@@ -623,7 +638,7 @@ impl Accepter {
             if channel == Channel::InApp
                 && !matches!(to, Some(To::Subscriber(_) | To::Topic(_)) | None)
             {
-                errors.push(
+                errors.unprocessable(
                     &field,
                     "in_app needs a subscriber as the recipient (its inbox)",
                 );
@@ -634,13 +649,13 @@ impl Accepter {
                     Some(To::Subscriber(id)) => format!("subscriber {id:?} has"),
                     _ => "to has".to_owned(),
                 };
-                errors.push(&field, format!("{who} no {} address", address_key(channel)));
+                errors.unprocessable(&field, format!("{who} no {} address", address_key(channel)));
                 continue;
             }
             if let Some(t) = template
                 && !t.compiled.contains_key(&channel)
             {
-                errors.push(
+                errors.unprocessable(
                     &field,
                     format!(
                         "template {:?} version {} has no {name} part",
@@ -709,10 +724,14 @@ impl Accepter {
     }
 }
 
-/// The field errors of one request, each named `<prefix><field>`.
+/// The field errors of one request, each named `<prefix><field>`: those of its shape (what
+/// the OpenAPI schema states: 400) and those of its meaning (fields that exclude each other,
+/// names of things that do not exist, channels the server or recipient lacks, data a template
+/// misses: 422, a well-formed request that cannot be carried out).
 struct Errors<'p> {
     prefix: &'p str,
     list: Vec<FieldError>,
+    unprocessable: Vec<FieldError>,
 }
 
 impl Errors<'_> {
@@ -721,10 +740,48 @@ impl Errors<'_> {
         format!("{}{field}", self.prefix)
     }
 
-    /// Adds an error at `field`.
+    /// Adds an error of shape at `field`.
     fn push(&mut self, field: &str, message: impl Into<String>) {
         let field = self.at(field);
         self.list.push(FieldError::new(field, message));
+    }
+
+    /// Adds an error of meaning at `field`.
+    fn unprocessable(&mut self, field: &str, message: impl Into<String>) {
+        let field = self.at(field);
+        self.unprocessable.push(FieldError::new(field, message));
+    }
+}
+
+/// Why a send request was refused: its shape (400) or its meaning (422); each names fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The request does not have the documented shape.
+    Invalid(Vec<FieldError>),
+    /// The request is well formed but cannot be carried out as it stands.
+    Unprocessable(Vec<FieldError>),
+}
+
+impl Refused {
+    /// The field errors.
+    pub fn errors(&self) -> &[FieldError] {
+        match self {
+            Refused::Invalid(e) | Refused::Unprocessable(e) => e,
+        }
+    }
+}
+
+impl From<Refused> for Problem {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Invalid(errors) => Problem::validation(errors),
+            Refused::Unprocessable(errors) => {
+                let mut p = Problem::validation(errors);
+                p.status = StatusCode::UNPROCESSABLE_ENTITY;
+                p.title = "Unprocessable request";
+                p
+            }
+        }
     }
 }
 
@@ -736,7 +793,7 @@ fn idempotency_key(
 ) -> Option<String> {
     match (req.idempotency_key.as_deref(), header_key) {
         (Some(a), Some(b)) if a != b => {
-            errors.push(
+            errors.unprocessable(
                 "idempotency_key",
                 "differs from the Idempotency-Key header; send one of them",
             );
@@ -781,7 +838,7 @@ fn dedupe_window(req: &SendRequest, has_key: bool, errors: &mut Errors<'_>) -> O
     match digest::check_window(req.dedupe_window?) {
         Ok(ms) if !has_key => Some(ms),
         Ok(_) => {
-            errors.push(
+            errors.unprocessable(
                 "dedupe_window",
                 "cannot be combined with an idempotency key (idempotency_key or the Idempotency-Key header): send one of them",
             );
@@ -798,13 +855,13 @@ fn dedupe_window(req: &SendRequest, has_key: bool, errors: &mut Errors<'_>) -> O
 fn digest_spec(req: &SendRequest, data: &Value, errors: &mut Errors<'_>) -> Option<DigestSpec> {
     let d = req.digest.as_ref()?;
     if req.send_at.is_some() {
-        errors.push(
+        errors.unprocessable(
             "digest",
             "cannot be combined with send_at (a digest is sent when its window ends)",
         );
     }
     if data.get("digest").is_some() {
-        errors.push(
+        errors.unprocessable(
             "data.digest",
             "is reserved in digest mode: the template reads digest.count and digest.events",
         );
@@ -856,12 +913,12 @@ fn template_of(
         return Some(t.clone());
     }
     match req.version {
-        Some(v) if v >= 1 => errors.push(
+        Some(v) if v >= 1 => errors.unprocessable(
             "version",
             format!("template {:?} has no version {v}", req.template),
         ),
         Some(_) => {}
-        None => errors.push(
+        None => errors.unprocessable(
             "template",
             format!(
                 "no template named {:?}; create it with POST /api/v1/notify/templates",
@@ -915,8 +972,8 @@ fn trial_render(
             ),
         };
         let full = errors.at(&field);
-        if !errors.list.iter().any(|x| x.field == full) {
-            errors.push(&field, message);
+        if !errors.unprocessable.iter().any(|x| x.field == full) {
+            errors.unprocessable(&field, message);
         }
     }
 }

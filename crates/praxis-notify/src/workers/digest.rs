@@ -42,11 +42,12 @@ pub const MAX_KEY_LEN: usize = 128;
 #[serde(deny_unknown_fields)]
 pub struct DigestRequest {
     /// Seconds to collect events for, from the first event's accept time (1 to 604800).
-    #[schema(example = 3600)]
+    #[schema(example = 3600, minimum = 1, maximum = 604_800)]
     pub window: i64,
     /// Events with the same key (and subscriber, channel, sender) share a batch; default the
     /// template name. 1 to 128 of `A-Z a-z 0-9 _ - . :`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     pub key: Option<String>,
 }
 

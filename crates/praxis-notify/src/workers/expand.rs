@@ -241,13 +241,13 @@ pub fn for_subscriber(
     d
 }
 
-/// The subscriber's quiet hours, when set (stored values were checked when written; a value
-/// that no longer parses is ignored with a warning).
+/// The subscriber's quiet hours, when set, in its time zone (UTC without one; stored values
+/// were checked when written; a value that no longer parses is ignored with a warning).
 fn quiet_hours(s: &Subscriber) -> Option<QuietHours> {
     let (start, end, tz) = (
         s.quiet_start.as_deref()?,
         s.quiet_end.as_deref()?,
-        s.timezone.as_deref()?,
+        s.timezone.as_deref().unwrap_or("UTC"),
     );
     QuietHours::parse(start, end, tz)
         .map_err(|e| tracing::warn!(subscriber = %s.id, error = %e, "quiet hours ignored"))

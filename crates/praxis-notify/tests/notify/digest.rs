@@ -19,7 +19,7 @@ praxis_testkit::backend_matrix!(crate::digest: [
     digest_sends_a_window_of_events_as_one_message_per_channel,
     digest_joins_later_sends_until_the_batch_is_claimed,
     dedupe_window_queues_one_message,
-    bad_digest_and_dedupe_values_are_400,
+    bad_digest_and_dedupe_values_are_400_or_422,
 ]);
 
 /// A second process, stopped when dropped.
@@ -537,7 +537,7 @@ pub async fn dedupe_window_queues_one_message(kind: Kind) {
     assert!(per_id.values().all(|n| *n == 1), "{per_id:?}");
 }
 
-pub async fn bad_digest_and_dedupe_values_are_400(kind: Kind) {
+pub async fn bad_digest_and_dedupe_values_are_400_or_422(kind: Kind) {
     let h = Harness::start(kind, settings()).await;
     h.template(
         "d",
@@ -594,11 +594,22 @@ pub async fn bad_digest_and_dedupe_values_are_400(kind: Kind) {
             "data.digest",
         ),
     ];
+    // The shape (what the OpenAPI schema states) is a 400; fields that exclude each other, a
+    // recipient that cannot take a digest and data the template misses are a 422.
+    let unprocessable = |body: &serde_json::Value, field: &str| {
+        matches!(field, "data.digest" | "data.n")
+            || (field == "digest" && (body["to"].is_object() || body.get("send_at").is_some()))
+            || (field == "dedupe_window" && body.get("idempotency_key").is_some())
+    };
     for (body, field) in cases {
         let r = h
             .call(Method::POST, "/api/v1/notify/send", Some(body.clone()))
             .await;
-        let p = r.problem(400);
+        let p = r.problem(if unprocessable(&body, field) {
+            422
+        } else {
+            400
+        });
         assert!(
             r.fields()
                 .iter()
@@ -618,7 +629,7 @@ pub async fn bad_digest_and_dedupe_values_are_400(kind: Kind) {
             ],
         )
         .await;
-    r.problem(400);
+    r.problem(422);
     assert_eq!(r.fields(), vec!["dedupe_window"]);
     // In a bulk send, named per item.
     let r = bulk(

@@ -102,11 +102,19 @@ pub async fn inbox_lists_counts_and_marks_read(kind: Kind) {
         .await;
     r.problem(400);
     assert_eq!(r.fields(), vec!["cursor"]);
-    let r = h
-        .call(Method::GET, "/api/v1/notify/inbox/u1?limit=0", None)
-        .await;
-    r.problem(400);
-    assert_eq!(r.fields(), vec!["limit"]);
+    // Outside 1 to the route's maximum: a 400 naming limit, never capped. Each list route.
+    for path in [
+        "/api/v1/notify/inbox/u1?limit=0",
+        "/api/v1/notify/inbox/u1?limit=501",
+        "/api/v1/notify/dead-letters?limit=501",
+        "/api/v1/notify/subscribers?limit=501",
+        "/api/v1/notify/templates?limit=201",
+        "/api/v1/notify/topics/t?limit=1001",
+    ] {
+        let r = h.call(Method::GET, path, None).await;
+        r.problem(400);
+        assert_eq!(r.fields(), vec!["limit"], "{path}");
+    }
 
     let unread = |who: &'static str| {
         let h = &h;
@@ -280,7 +288,8 @@ pub async fn subscriber_tokens_open_only_their_inbox(kind: Kind) {
     .await
     .ok(200);
 
-    // Another subscriber's inbox, or a forged token: 403.
+    // Another subscriber's inbox, or a forged token: 401 (the token is the
+    // inbox's credential, and it does not verify).
     for path in [
         "/api/v1/notify/inbox/u2",
         "/api/v1/notify/inbox/u2/unread-count",
@@ -288,7 +297,7 @@ pub async fn subscriber_tokens_open_only_their_inbox(kind: Kind) {
     ] {
         as_sub(path.into(), Method::GET, t1.clone())
             .await
-            .problem(403);
+            .problem(401);
     }
     as_sub(
         "/api/v1/notify/inbox/u2/read-all".into(),
@@ -296,7 +305,7 @@ pub async fn subscriber_tokens_open_only_their_inbox(kind: Kind) {
         t1.clone(),
     )
     .await
-    .problem(403);
+    .problem(401);
     h.call_as(
         None,
         Method::GET,
@@ -304,14 +313,14 @@ pub async fn subscriber_tokens_open_only_their_inbox(kind: Kind) {
         None,
     )
     .await
-    .problem(403);
+    .problem(401);
     let forged = format!("{}{}", &t1[..63], if t1.ends_with('0') { "1" } else { "0" });
     as_sub("/api/v1/notify/inbox/u1".into(), Method::GET, forged)
         .await
-        .problem(403);
+        .problem(401);
     as_sub("/api/v1/notify/inbox/u1".into(), Method::GET, "x".into())
         .await
-        .problem(403);
+        .problem(401);
     // A token is not a bearer credential for other routes.
     h.call_with(
         Method::GET,

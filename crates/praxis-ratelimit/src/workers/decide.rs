@@ -31,13 +31,15 @@ pub const MAX_HITS: u64 = u32::MAX as u64;
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     /// The domain whose limits apply.
-    #[schema(example = "edge")]
+    #[schema(example = "edge", min_length = 1, max_length = 255)]
     pub domain: String,
-    /// What to limit on; the request is over the limit when any descriptor is.
+    /// What to limit on; the request is over the limit when any descriptor is (1 to 64).
+    #[schema(min_items = 1, max_items = 64)]
     pub descriptors: Vec<Descriptor>,
     /// Hits each descriptor adds (default 1; 0 checks without counting). A descriptor's own
     /// `hits` takes precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 4294967295_u64)]
     pub hits: Option<u64>,
 }
 
@@ -45,10 +47,12 @@ pub struct CheckRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Descriptor {
-    /// The entries, most general first (`remote_address`, then `path`, ...).
+    /// The entries, most general first (`remote_address`, then `path`, ...), 1 to 32.
+    #[schema(min_items = 1, max_items = 32)]
     pub entries: Vec<Entry>,
     /// Hits this descriptor adds, overriding the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 4294967295_u64)]
     pub hits: Option<u64>,
 }
 
@@ -57,10 +61,10 @@ pub struct Descriptor {
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// The key, as configured in the domain's descriptors.
-    #[schema(example = "remote_address")]
+    #[schema(example = "remote_address", min_length = 1, max_length = 256)]
     pub key: String,
-    /// The value (an IP, a path, an API key id, ...).
-    #[schema(example = "203.0.113.7")]
+    /// The value (an IP, a path, an API key id, ...), at most 1024 characters.
+    #[schema(example = "203.0.113.7", max_length = 1024)]
     pub value: String,
 }
 
@@ -78,7 +82,7 @@ impl CheckRequest {
     /// Every problem with the request, each naming its field (`descriptors[0].entries[1].key`).
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        if self.domain.is_empty() || self.domain.len() > 255 {
+        if self.domain.is_empty() || self.domain.chars().count() > 255 {
             errors.push(FieldError::new(
                 "domain",
                 "must be 1 to 255 characters (the domain of the limits to apply)",
@@ -129,13 +133,13 @@ impl CheckRequest {
                 ));
             }
             for (j, e) in d.entries.iter().enumerate() {
-                if e.key.is_empty() || e.key.len() > 256 {
+                if e.key.is_empty() || e.key.chars().count() > 256 {
                     errors.push(FieldError::new(
                         format!("{at}.entries[{j}].key"),
                         "must be 1 to 256 characters",
                     ));
                 }
-                if e.value.len() > 1024 {
+                if e.value.chars().count() > 1024 {
                     errors.push(FieldError::new(
                         format!("{at}.entries[{j}].value"),
                         "must be at most 1024 characters",

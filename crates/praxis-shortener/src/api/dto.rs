@@ -94,15 +94,16 @@ impl LinkView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkCreate {
-    /// 1..=1000 links, each like the body of `POST /api/v1/links`. Each item is checked on
-    /// its own: a bad item fails alone.
-    #[schema(value_type = Vec<CreateLink>)]
+    /// 1..=1000 links, each like the body of `POST /api/v1/links` (`CreateLink`). Each item is
+    /// checked on its own: any JSON value is taken, and a bad item fails alone (its result
+    /// says why), so the items' schema is open.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000)]
     pub links: Vec<serde_json::Value>,
 }
 
 /// Outcome of one bulk item.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BulkItem {
+pub struct BulkLinkItem {
     /// Position of the item in the request.
     pub index: usize,
     /// What a single create would have answered: 201, 200 (found existing), 400, 409, ...
@@ -117,13 +118,13 @@ pub struct BulkItem {
 
 /// Answer of a bulk create (always 200; look at each item's status).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BulkResult {
+pub struct BulkLinkResult {
     /// Items that succeeded (created or found).
     pub succeeded: usize,
     /// Items that failed.
     pub failed: usize,
     /// One result per item, in request order.
-    pub results: Vec<BulkItem>,
+    pub results: Vec<BulkLinkItem>,
 }
 
 /// Query of `GET /api/v1/links`.
@@ -133,11 +134,14 @@ pub struct BulkResult {
 pub struct ListParams {
     /// Opaque cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// Page size, 1..=500 (default 50; larger values are capped).
+    /// Page size, 1..=500 (default 50); outside that range is 400.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
-    /// Only links with this tag.
+    /// Only links with this tag (1 to 64 characters, not only spaces).
+    #[param(min_length = 1, max_length = 64, pattern = r"\S")]
     pub tag: Option<String>,
     /// Links of this owner (an account id); only the admin may name another owner.
+    #[param(min_length = 1, max_length = 128)]
     pub owner: Option<String>,
 }
 
@@ -156,8 +160,10 @@ pub struct LinkPage {
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// First day (UTC, `YYYY-MM-DD`, inclusive).
+    #[param(format = Date)]
     pub from: Option<String>,
-    /// Last day (UTC, `YYYY-MM-DD`, inclusive).
+    /// Last day (UTC, `YYYY-MM-DD`, inclusive); a day before `from` is an empty range.
+    #[param(format = Date)]
     pub to: Option<String>,
 }
 
@@ -166,9 +172,11 @@ pub struct StatsParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct QrParams {
-    /// `png` (default) or `svg`.
+    /// `png` (default) or `svg`, in any case.
+    #[param(pattern = "^([pP][nN][gG]|[sS][vV][gG])$")]
     pub format: Option<String>,
     /// Image size in pixels, 64..=2048 (default 256); the picture is the largest whole
     /// multiple of the module count that fits.
+    #[param(minimum = 64, maximum = 2048)]
     pub size: Option<u32>,
 }

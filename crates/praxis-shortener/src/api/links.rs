@@ -5,14 +5,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use praxis_http::idempotency::{run_idempotent, to_json};
-use praxis_http::pagination::{Page, clamp_limit, decode_cursor};
+use praxis_http::pagination::{Page, cursor_param, page_limit};
 use praxis_http::responses::{BadRequest, Forbidden, Unauthorized, Unprocessable};
 use praxis_http::{Caller, Require};
 use praxis_http::{FieldError, Json, Path, Problem, Query};
 
 use super::auth::{LinksRead, LinksWrite, acting, creator};
 use super::dto::{
-    BulkCreate, BulkItem, BulkResult, CreateLink, LinkPage, LinkView, ListParams, UpdateLink,
+    BulkCreate, BulkLinkItem, BulkLinkResult, CreateLink, LinkPage, LinkView, ListParams,
+    UpdateLink,
 };
 use super::{AppState, TAG};
 use crate::domain::days::now_ms;
@@ -37,7 +38,7 @@ const MAX_OWNER_LEN: usize = 128;
     path = "/api/v1/links",
     tag = TAG,
     request_body = CreateLink,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried create")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried create", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Created", body = LinkView),
         (status = 200, description = "Existing link returned (find_if_exists)", body = LinkView),
@@ -96,11 +97,11 @@ pub async fn create_link(
     path = "/api/v1/links/bulk",
     tag = TAG,
     request_body = BulkCreate,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried bulk create")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer of a retried bulk create", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 200, description = "One result per item", body = BulkResult),
+        (status = 200, description = "One result per item", body = BulkLinkResult),
         (status = 400, description = "Malformed body or bad item count", body = Problem, content_type = "application/problem+json"),
-        Unauthorized, Forbidden,
+        Unauthorized, Forbidden, Unprocessable,
     ),
     security(("bearer" = []))
 )]
@@ -131,7 +132,7 @@ pub async fn bulk_create(
         || async {
             let now = now_ms();
             let settings = state.settings();
-            let mut results: Vec<Option<BulkItem>> = vec![None; req.links.len()];
+            let mut results: Vec<Option<BulkLinkItem>> = vec![None; req.links.len()];
             let mut valid: Vec<(usize, NewLink)> = Vec::new();
             for (index, value) in req.links.iter().enumerate() {
                 let prefix = format!("links[{index}].");
@@ -157,9 +158,9 @@ pub async fn bulk_create(
                     Err(e) => failed(*index, e.into()),
                 });
             }
-            let results: Vec<BulkItem> = results.into_iter().flatten().collect();
+            let results: Vec<BulkLinkItem> = results.into_iter().flatten().collect();
             let ok = results.iter().filter(|r| r.link.is_some()).count();
-            let answer = BulkResult {
+            let answer = BulkLinkResult {
                 succeeded: ok,
                 failed: results.len() - ok,
                 results,
@@ -185,8 +186,8 @@ fn parse_item(value: &serde_json::Value, prefix: &str) -> Result<CreateLink, Pro
     })
 }
 
-fn succeeded(index: usize, status: StatusCode, link: LinkView) -> BulkItem {
-    BulkItem {
+fn succeeded(index: usize, status: StatusCode, link: LinkView) -> BulkLinkItem {
+    BulkLinkItem {
         index,
         status: status.as_u16(),
         link: Some(link),
@@ -194,8 +195,8 @@ fn succeeded(index: usize, status: StatusCode, link: LinkView) -> BulkItem {
     }
 }
 
-fn failed(index: usize, problem: Problem) -> BulkItem {
-    BulkItem {
+fn failed(index: usize, problem: Problem) -> BulkLinkItem {
+    BulkLinkItem {
         index,
         status: problem.status.as_u16(),
         link: None,
@@ -225,7 +226,7 @@ pub async fn list_links(
     let caller = acting(&who);
     let who = match params.owner.as_deref() {
         None => caller,
-        Some(o) if o.is_empty() || o.len() > MAX_OWNER_LEN => {
+        Some(o) if o.is_empty() || o.chars().count() > MAX_OWNER_LEN => {
             return Err(Problem::validation(vec![FieldError::new(
                 "owner",
                 format!("must be 1 to {MAX_OWNER_LEN} characters"),
@@ -242,8 +243,8 @@ pub async fn list_links(
             ));
         }
     };
-    let limit = clamp_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after: Option<ListKey> = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after: Option<ListKey> = cursor_param(params.cursor.as_deref())?;
     if let Some(tag) = &params.tag
         && (tag.trim().is_empty() || tag.chars().count() > MAX_TAG_LEN)
     {

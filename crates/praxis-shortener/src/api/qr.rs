@@ -20,8 +20,10 @@ use crate::domain::qr::{DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QrFormat, render};
     tag = TAG,
     params(("code" = String, Path, description = "The link's code"), QrParams),
     responses(
-        (status = 200, description = "The image", content_type = "image/png"),
-        (status = 200, description = "The image", content_type = "image/svg+xml"),
+        (status = 200, description = "The image: PNG or SVG, as `format` asks", content(
+            (String = "image/png"),
+            (String = "image/svg+xml"),
+        )),
         (status = 400, description = "Bad format or size", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,

@@ -12,27 +12,39 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateLink {
     /// Target URL: absolute http or https, at most 2048 bytes, no user:password, not on the
-    /// short domain itself.
-    #[schema(example = "https://example.com/a/long/page?with=query")]
+    /// short domain itself. The pattern describes the URLs the document promises (a DNS name,
+    /// URL-safe ASCII after it); others that parse are accepted too.
+    #[schema(
+        example = "https://example.com/a/long/page?with=query",
+        pattern = "^[hH][tT][tT][pP][sS]?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&()*+,;=:@/?%-]*)?$",
+        max_length = 2048
+    )]
     pub url: String,
     /// Custom code: 3..=64 of `[A-Za-z0-9_-]`, not a reserved word. Generated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$")]
     pub alias: Option<String>,
-    /// Expiry as an RFC 3339 timestamp (may be in the past). Excludes `ttl_seconds`.
+    /// Expiry as an RFC 3339 timestamp (may be in the past). With `ttl_seconds` too, the
+    /// earlier of the two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "2026-12-31T23:59:59Z")]
+    #[schema(example = "2026-12-31T23:59:59Z", format = DateTime)]
     pub expires_at: Option<String>,
-    /// Expiry as seconds from now. Excludes `expires_at`.
+    /// Expiry as seconds from now (at most 100 years). With `expires_at` too, the earlier of
+    /// the two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3_153_600_000_i64)]
     pub ttl_seconds: Option<i64>,
     /// Redirects served before the link answers 410; counted exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub max_visits: Option<i64>,
     /// Tags (trimmed, deduplicated), at most 32 of at most 64 characters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Tag>, max_items = 32)]
     pub tags: Vec<String>,
     /// Redirect status: 301, 302 or 307 (default from the settings, 301).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = redirect_schema)]
     pub redirect: Option<u16>,
     /// Append the short URL's query string to the target (default from the settings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,24 +61,30 @@ pub struct CreateLink {
 pub struct UpdateLink {
     /// New target URL (same rules as on create).
     #[serde(default)]
+    #[schema(
+        pattern = "^[hH][tT][tT][pP][sS]?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][A-Za-z0-9._~!$&()*+,;=:@/?%-]*)?$",
+        max_length = 2048
+    )]
     pub url: Option<String>,
     /// New expiry (RFC 3339), or `null` for none.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(value_type = Option<String>, nullable, format = DateTime)]
     pub expires_at: Option<Option<String>>,
     /// New expiry in seconds from now, or `null` for none.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>, nullable)]
+    #[schema(value_type = Option<i64>, nullable, minimum = 1, maximum = 3_153_600_000_i64)]
     pub ttl_seconds: Option<Option<i64>>,
     /// New visit limit, or `null` for none. The count of visits so far is kept.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>, nullable)]
+    #[schema(value_type = Option<i64>, nullable, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub max_visits: Option<Option<i64>>,
     /// Replaces the tags.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 32)]
     pub tags: Option<Vec<String>>,
     /// New redirect status: 301, 302 or 307.
     #[serde(default)]
+    #[schema(schema_with = redirect_schema)]
     pub redirect: Option<u16>,
     /// Whether to forward the query string.
     #[serde(default)]
@@ -117,4 +135,28 @@ pub struct StatsView {
     pub agents: BTreeMap<String, i64>,
     /// Top 20 referring hosts in the range.
     pub referrers: Vec<ReferrerVisits>,
+}
+
+/// A tag (OpenAPI only): 1 to 64 characters after trimming, no control characters.
+#[derive(ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 64,
+    pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+)]
+#[expect(dead_code, reason = "describes tags in the OpenAPI document")]
+pub struct Tag(String);
+
+/// `redirect`: 301, 302 or 307 (or `null`: the default).
+fn redirect_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .enum_values(Some([
+            serde_json::json!(301),
+            serde_json::json!(302),
+            serde_json::json!(307),
+            serde_json::Value::Null,
+        ]))
+        .build()
 }

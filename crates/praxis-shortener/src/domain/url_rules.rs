@@ -73,7 +73,8 @@ pub fn validate_url(raw: &str, own_host: Option<&str>, max_len: usize) -> Result
     {
         return Err(UrlError::OwnDomain(own.to_owned()));
     }
-    if url.as_str().len() > max_len {
+    // The normalized form may add the root path (`http://a` is `http://a/`).
+    if url.as_str().len() > max_len.saturating_add(1) {
         return Err(UrlError::TooLong {
             len: url.as_str().len(),
             max: max_len,

@@ -156,17 +156,19 @@ fn redirect_kind(
         .ok_or_else(|| format!("must be 301, 302 or 307, got {status}"))
 }
 
-/// The expiry from `expires_at` (RFC 3339) or `ttl_seconds`; an error names the field.
+/// The expiry from `expires_at` (RFC 3339) and/or `ttl_seconds` (the earlier of the two when
+/// both are given); an error names the field.
 fn expiry(
     expires_at: Option<&str>,
     ttl_seconds: Option<i64>,
     now: i64,
 ) -> Result<Option<i64>, (&'static str, String)> {
     match (expires_at, ttl_seconds) {
-        (Some(_), Some(_)) => Err((
-            "ttl_seconds",
-            "give either expires_at or ttl_seconds, not both".into(),
-        )),
+        (Some(at), Some(ttl)) => {
+            let at = expiry(Some(at), None, now)?;
+            let ttl = expiry(None, Some(ttl), now)?;
+            Ok(at.min(ttl))
+        }
         (Some(at), None) => parse_rfc3339_ms(at)
             .map(Some)
             .map_err(|m| ("expires_at", m)),
@@ -196,10 +198,11 @@ pub fn apply_patch(
         }
     }
     match (&patch.expires_at, &patch.ttl_seconds) {
-        (Some(_), Some(_)) => errors.push(FieldError::new(
-            "ttl_seconds",
-            "give either expires_at or ttl_seconds, not both",
-        )),
+        // Both: the earlier expiry of those given (`null` for both clears it).
+        (Some(at), Some(ttl)) => match expiry(at.as_deref(), *ttl, now) {
+            Ok(e) => link.expires_at = e,
+            Err((f, m)) => errors.push(FieldError::new(f, m)),
+        },
         (Some(None), None) | (None, Some(None)) => link.expires_at = None,
         (Some(Some(at)), None) => match parse_rfc3339_ms(at) {
             Ok(ms) => link.expires_at = Some(ms),
@@ -471,14 +474,10 @@ impl Links {
                 default.to_owned()
             }
         };
+        // A `to` before `from` is an empty range (nothing in it), not an error: the two are
+        // independent query parameters, and OpenAPI cannot say that one must follow the other.
         let from_day = day("from", from, "0000-01-01");
         let to_day = day("to", to, "9999-12-31");
-        if errors.is_empty() && from_day > to_day {
-            errors.push(FieldError::new(
-                "from",
-                format!("{from_day} is after to ({to_day})"),
-            ));
-        }
         if !errors.is_empty() {
             return Err(ShortenerError::Invalid(errors));
         }
@@ -567,7 +566,16 @@ mod tests {
             expiry(Some("1970-01-01T00:00:02Z"), None, 0),
             Ok(Some(2000))
         );
-        assert!(expiry(Some("1970-01-01T00:00:02Z"), Some(1), 0).is_err());
+        // Both: the earlier of the two.
+        assert_eq!(
+            expiry(Some("1970-01-01T00:00:02Z"), Some(1), 0),
+            Ok(Some(1000))
+        );
+        assert_eq!(
+            expiry(Some("1970-01-01T00:00:02Z"), Some(5), 0),
+            Ok(Some(2000))
+        );
+        assert!(expiry(Some("1970-01-01T00:00:02Z"), Some(-5), 0).is_err());
         assert!(expiry(Some("tomorrow"), None, 0).is_err());
         assert!(expiry(None, Some(-5), 0).is_err());
     }

@@ -25,6 +25,7 @@ pub(crate) fn systems() -> [&'static dyn Plugin; 6] {
 /// Starts every system on `backend` with a setting of its section, and checks what it hands
 /// the binary: routes under its own prefix, and an authenticator from identity only.
 async fn start_all(backend: &TestBackend) {
+    let mut docs = Vec::new();
     for plugin in systems() {
         let name = plugin.name();
         let values: &[(&str, Option<&str>)] = match name {
@@ -50,7 +51,20 @@ async fn start_all(backend: &TestBackend) {
                 .any(|p| p.starts_with(&format!("/api/v1/{name}")) || name == "shortener"),
             "{name} serves routes under /api/v1/{name}"
         );
+        docs.push((name, service.openapi));
     }
+    // One document: a schema name that two systems define differently (two `BulkResult`s) is
+    // a clash, and the merged document would describe one route with the other's shape.
+    let clashes = praxis_http::openapi::find_clashes(docs.iter().map(|(n, d)| (*n, d)));
+    assert!(
+        clashes.is_empty(),
+        "the systems' OpenAPI documents clash: {}",
+        clashes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
 }
 
 #[tokio::test]

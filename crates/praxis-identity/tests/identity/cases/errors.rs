@@ -142,13 +142,14 @@ pub async fn bad_input_is_a_problem(h: &Harness) {
             400,
             Some("role"),
         ),
+        // An empty patch changes nothing: the account is the answer (404: there is no `x`).
         (
             Method::PATCH,
             "/api/v1/identity/accounts/x",
             Some(KEY),
             r#"{}"#,
-            400,
-            Some("role"),
+            404,
+            None,
         ),
         (
             Method::PATCH,
@@ -169,6 +170,9 @@ pub async fn bad_input_is_a_problem(h: &Harness) {
     for (path, field) in [
         ("/api/v1/identity/keys?limit=0", "limit"),
         ("/api/v1/identity/keys?limit=x", "limit"),
+        // Above the documented maximum: a 400, never silently capped.
+        ("/api/v1/identity/keys?limit=201", "limit"),
+        ("/api/v1/identity/accounts?limit=201", "limit"),
         ("/api/v1/identity/keys?cursor=garbage", "cursor"),
         ("/api/v1/identity/keys?sort=asc", "sort"),
         ("/api/v1/identity/accounts?cursor=garbage", "cursor"),

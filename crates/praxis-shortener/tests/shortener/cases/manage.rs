@@ -174,6 +174,7 @@ pub async fn list_with_pagination_and_tags(h: &Harness) {
         "?limit=0",
         "?limit=abc",
         "?limit=-1",
+        "?limit=501",
         "?sort=asc",
         "?tag=",
     ] {
@@ -182,9 +183,15 @@ pub async fn list_with_pagination_and_tags(h: &Harness) {
             .await;
         r.problem(400);
     }
-    // An over-large limit is capped.
-    let page = h
+    // An over-large limit is a 400 naming it (the documented maximum is 500), never capped.
+    let r = h
         .call(Method::GET, "/api/v1/links?limit=100000", None)
+        .await;
+    r.problem(400);
+    assert_eq!(r.fields(), vec!["limit"]);
+    // An empty cursor is the first page.
+    let page = h
+        .call(Method::GET, "/api/v1/links?cursor=&limit=500", None)
         .await
         .ok(200);
     assert_eq!(page["items"].as_array().map(Vec::len), Some(27));
