@@ -94,6 +94,7 @@ pub(crate) struct MetricsState {
 pub(crate) async fn metrics(State(state): State<MetricsState>) -> Response {
     let pool = state.platform.db.pool();
     crate::metrics::record_pool(pool.size(), pool.num_idle());
+    crate::metrics::record_process();
     let mut res = Response::new(Body::from(state.handle.render()));
     res.headers_mut().insert(
         header::CONTENT_TYPE,

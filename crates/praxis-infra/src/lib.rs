@@ -11,6 +11,7 @@ pub mod broadcast;
 pub mod bus;
 pub mod cache;
 mod error;
+pub mod metric_docs;
 pub mod platform;
 pub mod ratelimit;
 pub mod redis_conn;
@@ -21,5 +22,6 @@ pub mod testing;
 mod util;
 
 pub use error::InfraError;
+pub use metric_docs::{MetricDoc, MetricKind, describe as describe_metrics};
 pub use platform::{DependencyStatus, Platform, PlatformConfig};
 pub use sql::{Backend, Db, Migration, MigrationSet};

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 use praxis_infra::InfraError;
 use praxis_infra::broadcast::Broadcaster;
@@ -20,6 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::events::Event;
+use crate::workers::metrics::{CONNECTIONS, DELIVERIES_TOTAL, SLOW_CLOSES_TOTAL};
 
 /// Broadcast channel of the chat's live events.
 pub const CHANNEL: &str = "chat-events";
@@ -37,6 +39,9 @@ struct Inner {
     /// Open connections per account.
     accounts: Mutex<HashMap<String, usize>>,
     next_id: AtomicU64,
+    connections: Gauge,
+    deliveries: Counter,
+    slow_closes: Counter,
 }
 
 #[derive(Debug)]
@@ -63,6 +68,7 @@ pub struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.live.inner.connections.decrement(1);
         let mut accounts = self.live.inner.accounts.lock();
         if let Some(open) = accounts.get_mut(&self.account) {
             *open = open.saturating_sub(1);
@@ -86,6 +92,9 @@ impl Live {
                 rooms: Mutex::new(HashMap::new()),
                 accounts: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
+                connections: metrics::gauge!(CONNECTIONS),
+                deliveries: metrics::counter!(DELIVERIES_TOTAL),
+                slow_closes: metrics::counter!(SLOW_CLOSES_TOTAL),
             }),
         }
     }
@@ -132,6 +141,7 @@ impl Live {
             *open += 1;
         }
         let (tx, events) = mpsc::channel(capacity.max(1));
+        self.inner.connections.increment(1);
         Ok(Connection {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             events,
@@ -193,10 +203,15 @@ impl Live {
         let Some(followers) = rooms.get(event.conversation_id()) else {
             return;
         };
+        let mut queued = 0;
         for follower in followers {
-            if follower.tx.try_send(event.clone()).is_err() {
+            if follower.tx.try_send(event.clone()).is_ok() {
+                queued += 1;
+            } else if !follower.overflow.is_cancelled() {
                 follower.overflow.cancel();
+                self.inner.slow_closes.increment(1);
             }
         }
+        self.inner.deliveries.increment(queued);
     }
 }
