@@ -6,6 +6,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use praxis_http::Service;
 use praxis_http::app::{HttpOptions, admin_app, app, install_metrics_recorder};
 use praxis_http::auth::AuthSettings;
@@ -150,6 +151,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     // Connection info gives handlers the peer address (the client IP of login limits).
+    // TCP_NODELAY: a response or a WebSocket frame goes out at once, not after the client's
+    // delayed ACK (Nagle's algorithm held small frames ~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

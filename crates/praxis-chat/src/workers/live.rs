@@ -6,10 +6,14 @@
 //! conversation. Each connection has a bounded queue: when it is full (the client reads too
 //! slowly), the connection's `overflow` token is cancelled and the connection closes itself;
 //! nothing waits for a slow client, and the client catches up from the store on reconnect.
+//!
+//! An event is handed to its followers as one shared [`Delivery`]: the queues hold a pointer,
+//! and the frame the API writes for it is encoded once, by the first connection that sends it,
+//! whatever the number of followers.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use metrics::{Counter, Gauge};
@@ -47,8 +51,32 @@ struct Inner {
 #[derive(Debug)]
 struct Follower {
     connection: u64,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Arc<Delivery>>,
     overflow: CancellationToken,
+}
+
+/// One event as every local follower receives it.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The event.
+    pub event: Event,
+    /// The event's frame as the API encodes it: made once, shared by every follower.
+    frame: OnceLock<Bytes>,
+}
+
+impl Delivery {
+    /// An event not yet encoded.
+    pub fn new(event: Event) -> Self {
+        Self {
+            event,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The encoded frame: `encode`d by the first caller, the same bytes for every later one.
+    pub fn frame(&self, encode: impl FnOnce(&Event) -> Bytes) -> Bytes {
+        self.frame.get_or_init(|| encode(&self.event)).clone()
+    }
 }
 
 /// One connection's end: its events, and the token cancelled when its queue overflowed.
@@ -58,10 +86,10 @@ pub struct Connection {
     /// Its id in this process.
     pub id: u64,
     /// Events of the conversations it follows, in the order this process received them.
-    pub events: mpsc::Receiver<Event>,
+    pub events: mpsc::Receiver<Arc<Delivery>>,
     /// Cancelled when an event found the queue full.
     pub overflow: CancellationToken,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Arc<Delivery>>,
     account: String,
     live: Live,
 }
@@ -203,9 +231,10 @@ impl Live {
         let Some(followers) = rooms.get(event.conversation_id()) else {
             return;
         };
+        let delivery = Arc::new(Delivery::new(event));
         let mut queued = 0;
         for follower in followers {
-            if follower.tx.try_send(event.clone()).is_ok() {
+            if follower.tx.try_send(Arc::clone(&delivery)).is_ok() {
                 queued += 1;
             } else if !follower.overflow.is_cancelled() {
                 follower.overflow.cancel();
