@@ -369,9 +369,10 @@ impl Session {
                     self.last.insert(conversation, message.seq);
                     return vec![shared_frame(delivery)];
                 }
-                // The broadcaster lost or reordered some: read the gap from the store.
+                // The broadcaster lost or reordered some: read the gap from the store (boxed:
+                // rare, and its future is large).
                 let mut frames = Vec::new();
-                match self.catch_up(&conversation, last, &mut frames).await {
+                match Box::pin(self.catch_up(&conversation, last, &mut frames)).await {
                     Ok(delivered) => {
                         self.last.insert(conversation, delivered);
                         frames.into_iter().map(Utf8Bytes::from).collect()

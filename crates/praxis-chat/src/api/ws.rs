@@ -94,21 +94,24 @@ pub async fn connect(
 }
 
 /// Serves one socket until it closes, the client is too slow, or the server shuts down.
+///
+/// The session's calls (the store, presence) are boxed: their futures are large and live
+/// only while they run, so an idle socket's task holds just the waits of its `select!`.
 async fn run(mut session: Session, mut conn: Connection, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let shutdown = session.shutdown();
-    session.heartbeat().await;
+    Box::pin(session.heartbeat()).await;
     let mut beats = tokio::time::interval(session.heartbeat_every());
     beats.tick().await;
     let mut out: Vec<Utf8Bytes> = Vec::new();
     let close = loop {
         tokio::select! {
-            _ = beats.tick() => session.heartbeat().await,
+            _ = beats.tick() => Box::pin(session.heartbeat()).await,
             () = shutdown.cancelled() => break Some((1001, "the server is shutting down; reconnect")),
             () = conn.overflow.cancelled() => break Some((CLOSE_SLOW, SLOW_REASON)),
             frame = stream.next() => match frame {
                 Some(Ok(Frame::Text(text))) => {
-                    let frames = session.on_client(&conn, text.as_str()).await;
+                    let frames = Box::pin(session.on_client(&conn, text.as_str())).await;
                     out.extend(frames.into_iter().map(Utf8Bytes::from));
                 }
                 Some(Ok(Frame::Binary(_))) => out.push(error_frame("bad-frame", "binary frames are not accepted; send JSON text frames".to_owned(), None, None).into()),
@@ -150,7 +153,7 @@ async fn run(mut session: Session, mut conn: Connection, socket: WebSocket) {
     }
     session.chat().live().forget(conn.id, session.followed());
     drop(conn);
-    session.close().await;
+    Box::pin(session.close()).await;
 }
 
 /// Writes `out` (drained) with one flush at the end; `false` when the socket failed.
