@@ -21,6 +21,9 @@ pub const REQUESTS_TOTAL: &str = "praxis_http_requests_total";
 pub const REQUEST_DURATION: &str = "praxis_http_request_duration_seconds";
 /// Gauge of database pool connections, labelled `state` (`idle` | `in_use`).
 pub const DB_POOL_CONNECTIONS: &str = "praxis_db_pool_connections";
+/// Gauge per dependency (`db`, `redis`, `nats`): 1 when its last `/readyz` check passed, 0
+/// when it failed.
+pub const DEPENDENCY_UP: &str = "praxis_dependency_up";
 /// Gauge set to 1, labelled `version`: which build runs.
 pub const BUILD_INFO: &str = "praxis_build_info";
 
@@ -37,6 +40,10 @@ pub const METRICS: &[MetricDoc] = &[
     MetricDoc::gauge(
         DB_POOL_CONNECTIONS,
         "Database pool connections, by state (idle, in_use), read at scrape time.",
+    ),
+    MetricDoc::gauge(
+        DEPENDENCY_UP,
+        "1 when the dependency (db, redis, nats) answered the last /readyz check, 0 when it did not.",
     ),
     MetricDoc::gauge(
         BUILD_INFO,
@@ -201,6 +208,11 @@ fn process() -> &'static metrics_process::Collector {
 /// Samples the process metrics (called at scrape time).
 pub(crate) fn record_process() {
     process().collect();
+}
+
+/// Records a dependency's last readiness check.
+pub(crate) fn record_dependency(name: &str, ok: bool) {
+    metrics::gauge!(DEPENDENCY_UP, "dependency" => name.to_owned()).set(if ok { 1.0 } else { 0.0 });
 }
 
 /// Sets the pool gauge from a live pool (called at scrape time).

@@ -68,6 +68,9 @@ pub(crate) async fn readyz(State(platform): State<Platform>) -> Response {
         .into_iter()
         .map(Dependency::from)
         .collect();
+    for d in &dependencies {
+        crate::metrics::record_dependency(&d.name, d.ok);
+    }
     let ready = dependencies.iter().all(|d| d.ok);
     let status = if ready {
         StatusCode::OK

@@ -19,6 +19,7 @@ pub mod sql;
 #[doc(hidden)]
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 mod util;
 
 pub use error::InfraError;
