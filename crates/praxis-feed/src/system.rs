@@ -25,6 +25,10 @@ impl System for FeedSystem {
         SETS
     }
 
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc] {
+        crate::workers::metrics::METRICS
+    }
+
     fn start<'a>(&'a self, settings: FeedSettings, ctx: &'a StartContext) -> StartFuture<'a> {
         Box::pin(async move {
             let settings = FeedSettings {

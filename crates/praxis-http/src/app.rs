@@ -34,6 +34,9 @@ pub struct HttpOptions {
     pub access_log: bool,
     /// Serve `/metrics` and record RED metrics; `None` turns both off.
     pub metrics: Option<PrometheusHandle>,
+    /// Serve `/metrics` on this app (with `metrics` set); `false` when an admin listener
+    /// serves it instead ([`admin_app`]).
+    pub metrics_route: bool,
     /// Who may write.
     pub auth: AuthSettings,
     /// Rate-limit policies the request stack checks; `None` (the default) or no policies: nothing
@@ -49,6 +52,7 @@ impl Default for HttpOptions {
             request_timeout: Duration::from_secs(30),
             access_log: true,
             metrics: None,
+            metrics_route: true,
             auth: AuthSettings::default(),
             rate_limit: None,
         }
@@ -75,6 +79,24 @@ impl std::fmt::Debug for HttpOptions {
     tags((name = "ops", description = "Health, readiness and metrics"))
 )]
 struct OpsApi;
+
+/// The admin listener's routes: `/metrics`, `/healthz` and `/readyz`, with no request stack
+/// (no auth, no access log), for a port only the operator's network reaches.
+pub fn admin_app(handle: PrometheusHandle, platform: Platform) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .merge(
+            Router::new()
+                .route("/readyz", get(ops::readyz))
+                .with_state(platform.clone()),
+        )
+        .merge(
+            Router::new()
+                .route("/metrics", get(ops::metrics))
+                .with_state(ops::MetricsState { handle, platform }),
+        )
+        .fallback(not_found)
+}
 
 /// Merges services, adds `/healthz`, `/readyz` (`platform.readiness()`), `/metrics` (when
 /// `opts.metrics` is set), `/api/openapi.json`, a 404 problem fallback, and wraps every route
@@ -128,7 +150,7 @@ pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Rou
                 .route("/api/openapi.json", get(ops::openapi))
                 .with_state(doc_json),
         );
-    if let Some(handle) = opts.metrics.clone() {
+    if let Some(handle) = opts.metrics.clone().filter(|_| opts.metrics_route) {
         let state = ops::MetricsState { handle, platform };
         router = router.merge(
             Router::new()

@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use praxis_infra::{MetricDoc, describe_metrics};
 
 /// Counter of finished requests, labelled `method`, `route`, `status`.
 pub const REQUESTS_TOTAL: &str = "praxis_http_requests_total";
@@ -20,6 +21,44 @@ pub const REQUESTS_TOTAL: &str = "praxis_http_requests_total";
 pub const REQUEST_DURATION: &str = "praxis_http_request_duration_seconds";
 /// Gauge of database pool connections, labelled `state` (`idle` | `in_use`).
 pub const DB_POOL_CONNECTIONS: &str = "praxis_db_pool_connections";
+/// Gauge per dependency (`db`, `redis`, `nats`): 1 when its last `/readyz` check passed, 0
+/// when it failed.
+pub const DEPENDENCY_UP: &str = "praxis_dependency_up";
+/// Gauge set to 1, labelled `version`: which build runs.
+pub const BUILD_INFO: &str = "praxis_build_info";
+
+/// The HTTP layer's families (the platform's are in [`praxis_infra::metric_docs::METRICS`]).
+pub const METRICS: &[MetricDoc] = &[
+    MetricDoc::counter(
+        REQUESTS_TOTAL,
+        "Finished HTTP requests, by method, route template (or unmatched) and status.",
+    ),
+    MetricDoc::histogram(
+        REQUEST_DURATION,
+        "HTTP request latency in seconds, by method and route template.",
+    ),
+    MetricDoc::gauge(
+        DB_POOL_CONNECTIONS,
+        "Database pool connections, by state (idle, in_use), read at scrape time.",
+    ),
+    MetricDoc::gauge(
+        DEPENDENCY_UP,
+        "1 when the dependency (db, redis, nats) answered the last /readyz check, 0 when it did not.",
+    ),
+    MetricDoc::gauge(
+        BUILD_INFO,
+        "Always 1; the version label says which praxis build runs.",
+    ),
+    MetricDoc::counter(
+        crate::ratelimit::counters::DECISIONS_TOTAL,
+        "HTTP rate-limit decisions, by policy and result (allowed, near_limit, limited, shadow_limited).",
+    ),
+    MetricDoc::counter(
+        crate::ratelimit::counters::STORE_FAILURES_TOTAL,
+        "HTTP rate-limit decisions taken without the shared store, by policy and mode (open, closed, local).",
+    ),
+];
+
 /// Route label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
@@ -48,6 +87,10 @@ pub fn install_metrics_recorder() -> PrometheusHandle {
             if let Err(e) = metrics::set_global_recorder(recorder) {
                 tracing::warn!(error = %e, "a metrics recorder was already installed; /metrics will miss its metrics");
             }
+            describe_metrics(praxis_infra::metric_docs::METRICS);
+            describe_metrics(METRICS);
+            process().describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             let upkeep = handle.clone();
             let spawned = std::thread::Builder::new()
                 .name("praxis-metrics-upkeep".into())
@@ -153,6 +196,23 @@ impl RedMetrics {
         counter.increment(1);
         entry.duration.record(took.as_secs_f64());
     }
+}
+
+/// The process metrics collector (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_open_fds`, ...: the Prometheus client libraries' names).
+fn process() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// Samples the process metrics (called at scrape time).
+pub(crate) fn record_process() {
+    process().collect();
+}
+
+/// Records a dependency's last readiness check.
+pub(crate) fn record_dependency(name: &str, ok: bool) {
+    metrics::gauge!(DEPENDENCY_UP, "dependency" => name.to_owned()).set(if ok { 1.0 } else { 0.0 });
 }
 
 /// Sets the pool gauge from a live pool (called at scrape time).

@@ -68,6 +68,9 @@ pub(crate) async fn readyz(State(platform): State<Platform>) -> Response {
         .into_iter()
         .map(Dependency::from)
         .collect();
+    for d in &dependencies {
+        crate::metrics::record_dependency(&d.name, d.ok);
+    }
     let ready = dependencies.iter().all(|d| d.ok);
     let status = if ready {
         StatusCode::OK
@@ -94,6 +97,7 @@ pub(crate) struct MetricsState {
 pub(crate) async fn metrics(State(state): State<MetricsState>) -> Response {
     let pool = state.platform.db.pool();
     crate::metrics::record_pool(pool.size(), pool.num_idle());
+    crate::metrics::record_process();
     let mut res = Response::new(Body::from(state.handle.render()));
     res.headers_mut().insert(
         header::CONTENT_TYPE,

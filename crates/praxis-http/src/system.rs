@@ -273,6 +273,11 @@ pub trait System: Send + Sync + 'static {
         false
     }
 
+    /// Every metric family it records, with its help text (`# HELP` on `/metrics`).
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc] {
+        &[]
+    }
+
     /// Starts its workers and consumers and returns its routes. Migrations have been applied.
     fn start<'a>(&'a self, settings: Self::Settings, ctx: &'a StartContext) -> StartFuture<'a>;
 }
@@ -290,6 +295,8 @@ pub trait Plugin: Send + Sync {
     fn secrets(&self) -> &'static [SecretSpec];
     /// See [`System::authenticates`].
     fn authenticates(&self) -> bool;
+    /// See [`System::metrics`].
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc];
     /// The default value of every key (`Null`: unset by default), as serde sees the section.
     fn defaults(&self) -> Vec<(String, serde_json::Value)>;
     /// Reads the section from the text of the keys that are set (`None`: set empty) and
@@ -329,6 +336,10 @@ impl<S: System> Plugin for S {
 
     fn authenticates(&self) -> bool {
         System::authenticates(self)
+    }
+
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc] {
+        System::metrics(self)
     }
 
     fn defaults(&self) -> Vec<(String, serde_json::Value)> {

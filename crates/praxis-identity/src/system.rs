@@ -30,6 +30,10 @@ impl System for IdentitySystem {
         true
     }
 
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc] {
+        crate::workers::metrics::METRICS
+    }
+
     fn start<'a>(&'a self, section: IdentitySection, ctx: &'a StartContext) -> StartFuture<'a> {
         Box::pin(async move {
             let settings =

@@ -11,6 +11,7 @@ pub mod broadcast;
 pub mod bus;
 pub mod cache;
 mod error;
+pub mod metric_docs;
 pub mod platform;
 pub mod ratelimit;
 pub mod redis_conn;
@@ -18,8 +19,10 @@ pub mod sql;
 #[doc(hidden)]
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 mod util;
 
 pub use error::InfraError;
+pub use metric_docs::{MetricDoc, MetricKind, describe as describe_metrics};
 pub use platform::{DependencyStatus, Platform, PlatformConfig};
 pub use sql::{Backend, Db, Migration, MigrationSet};

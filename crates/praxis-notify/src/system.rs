@@ -30,6 +30,10 @@ impl System for NotifySystem {
         section::SECRETS
     }
 
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc] {
+        crate::workers::metrics::METRICS
+    }
+
     /// Subscriber tokens (inbox, unsubscribe links) are keyed from the server's signing
     /// secret: server-only and shared by every process, unlike the webhook secret that
     /// receivers hold (D54).

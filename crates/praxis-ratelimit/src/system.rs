@@ -26,6 +26,10 @@ impl System for RateLimitSystem {
         SETS
     }
 
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc] {
+        crate::workers::metrics::METRICS
+    }
+
     /// gRPC callers are authenticated like the HTTP routes' callers.
     fn start<'a>(
         &'a self,

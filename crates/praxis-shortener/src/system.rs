@@ -26,6 +26,10 @@ impl System for ShortenerSystem {
         SETS
     }
 
+    fn metrics(&self) -> &'static [praxis_infra::MetricDoc] {
+        crate::workers::metrics::METRICS
+    }
+
     fn start<'a>(&'a self, settings: ShortenerSettings, ctx: &'a StartContext) -> StartFuture<'a> {
         Box::pin(async move {
             let settings = ShortenerSettings {

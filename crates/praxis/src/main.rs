@@ -22,6 +22,7 @@ use config::{Config, LoadOptions, ProcessEnv};
 const CONFIG_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    praxis_infra::tls::install_crypto_provider();
     let cli = Cli::parse_args();
     let flags = match &cli.command {
         Command::Bench(args) => return run_bench((**args).clone()),

@@ -6,8 +6,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use praxis_http::Service;
-use praxis_http::app::{HttpOptions, app, install_metrics_recorder};
+use praxis_http::app::{HttpOptions, admin_app, app, install_metrics_recorder};
 use praxis_http::auth::AuthSettings;
 use praxis_http::system::{Plugin, StartContext};
 use praxis_infra::{Platform, PlatformConfig};
@@ -44,6 +45,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let metrics = config.metrics.then(install_metrics_recorder);
+    // Bound before anything starts, so a taken port fails the start at once.
+    let admin_listener = match config.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on admin_listen {addr}"))?,
+        ),
+        None => None,
+    };
     let cfg = &config;
     let platform = Platform::connect(&PlatformConfig {
         database_url: cfg.database_url.clone(),
@@ -92,11 +102,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             body_limit: cfg.body_limit,
             request_timeout: cfg.request_timeout,
             access_log: cfg.access_log,
-            metrics,
+            metrics: metrics.clone(),
+            metrics_route: admin_listener.is_none(),
             auth,
             rate_limit: cfg.rate_limit.as_ref().map(|rl| rl.limits.clone()),
         },
     );
+
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(listener) = admin_listener {
+        let addr = listener
+            .local_addr()
+            .context("cannot read the admin address")?;
+        let admin = match metrics {
+            Some(handle) => admin_app(handle, platform.clone()),
+            None => admin_app(install_metrics_recorder(), platform.clone()),
+        };
+        tokio::spawn(async move {
+            let served = axum::serve(listener, admin)
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "the admin listener failed");
+            }
+        });
+        info!(admin_addr = %addr, "admin listener: /metrics, /healthz, /readyz");
+    }
 
     warn_about_idle_sections(cfg);
     if let Some(rl) = &cfg.rate_limit {
@@ -118,6 +151,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     // Connection info gives handlers the peer address (the client IP of login limits).
+    // TCP_NODELAY: a response or a WebSocket frame goes out at once, not after the client's
+    // delayed ACK (Nagle's algorithm held small frames ~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -147,6 +187,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     signals.exit_on_next();
     let _ = stop_tx.send(());
+    let _ = admin_stop.send(());
 
     match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(Ok(Ok(()))) => info!("in-flight requests drained"),
@@ -188,6 +229,7 @@ async fn start_systems(
             .find(|s| s.name() == name)
             .with_context(|| format!("the {name} system has no configuration"))?;
         ctx.secrets = secrets::of_system(cfg, name)?;
+        praxis_infra::describe_metrics(plugin.metrics());
         let started = configured
             .start(&ctx)
             .await

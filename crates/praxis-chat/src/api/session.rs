@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +23,7 @@ use crate::error::ChatError;
 use crate::store::Window;
 use crate::store::presence::Status;
 use crate::workers::UseCases;
-use crate::workers::live::Connection;
+use crate::workers::live::{Connection, Delivery};
 
 /// What a client sends.
 #[derive(Debug, Deserialize)]
@@ -350,9 +352,11 @@ impl Session {
         }
     }
 
-    /// Turns one live event into the frames this client should get.
-    pub(super) async fn on_event(&mut self, event: Event) -> Vec<String> {
-        match event {
+    /// The frames of a live event for this client. The frame of an event is the same for
+    /// every follower, so it is encoded once ([`Delivery::frame`]); a gap found in the
+    /// sequence is filled from the store first.
+    pub(super) async fn on_event(&mut self, delivery: &Delivery) -> Vec<Utf8Bytes> {
+        match &delivery.event {
             Event::Message { message } => {
                 let Some(&last) = self.last.get(&message.conversation_id) else {
                     return Vec::new();
@@ -361,56 +365,75 @@ impl Session {
                     return Vec::new();
                 }
                 let conversation = message.conversation_id.clone();
+                if message.seq == last + 1 {
+                    self.last.insert(conversation, message.seq);
+                    return vec![shared_frame(delivery)];
+                }
+                // The broadcaster lost or reordered some: read the gap from the store (boxed:
+                // rare, and its future is large).
                 let mut frames = Vec::new();
-                let delivered = if message.seq == last + 1 {
-                    frames.push(message_frame(&message));
-                    message.seq
-                } else {
-                    // The broadcaster lost or reordered some: read the gap from the store.
-                    match self.catch_up(&conversation, last, &mut frames).await {
-                        Ok(delivered) => delivered,
-                        Err(e) => return vec![chat_error(e, Some(&conversation), None)],
+                match Box::pin(self.catch_up(&conversation, last, &mut frames)).await {
+                    Ok(delivered) => {
+                        self.last.insert(conversation, delivered);
+                        frames.into_iter().map(Utf8Bytes::from).collect()
                     }
-                };
-                self.last.insert(conversation, delivered);
-                frames
+                    Err(e) => vec![chat_error(e, Some(&conversation), None).into()],
+                }
             }
             Event::Changed { message } => match self.last.get(&message.conversation_id) {
-                Some(&last) if message.seq <= last => vec![message_frame(&message)],
+                Some(&last) if message.seq <= last => vec![shared_frame(delivery)],
                 _ => Vec::new(),
             },
-            Event::Receipt {
-                conversation_id,
-                account,
-                delivered_seq,
-                read_seq,
-            } => vec![json_frame(&ServerFrame::Receipt {
-                conversation_id: &conversation_id,
-                account: &account,
-                delivered_seq,
-                read_seq,
-            })],
-            Event::Typing {
-                conversation_id,
-                account,
-            } if account != self.me => vec![json_frame(&ServerFrame::Typing {
-                conversation_id: &conversation_id,
-                account: &account,
-            })],
-            Event::Typing { .. } => Vec::new(),
-            Event::Presence {
-                conversation_id,
-                account,
-                status,
-                last_seen,
-            } if account != self.me => vec![json_frame(&ServerFrame::Presence {
-                conversation_id: &conversation_id,
-                account: &account,
-                status: &status,
-                last_seen: super::dto::rfc3339(last_seen),
-            })],
-            Event::Presence { .. } => Vec::new(),
+            Event::Receipt { .. } => vec![shared_frame(delivery)],
+            Event::Typing { account, .. } | Event::Presence { account, .. }
+                if *account != self.me =>
+            {
+                vec![shared_frame(delivery)]
+            }
+            Event::Typing { .. } | Event::Presence { .. } => Vec::new(),
         }
+    }
+}
+
+/// The frame of a live event, encoded once per event for all its followers.
+fn shared_frame(delivery: &Delivery) -> Utf8Bytes {
+    let bytes = delivery.frame(|event| Bytes::from(event_frame(event)));
+    Utf8Bytes::try_from(bytes).unwrap_or_default()
+}
+
+/// The frame of a live event (the same for every follower).
+fn event_frame(event: &Event) -> String {
+    match event {
+        Event::Message { message } | Event::Changed { message } => message_frame(message),
+        Event::Receipt {
+            conversation_id,
+            account,
+            delivered_seq,
+            read_seq,
+        } => json_frame(&ServerFrame::Receipt {
+            conversation_id,
+            account,
+            delivered_seq: *delivered_seq,
+            read_seq: *read_seq,
+        }),
+        Event::Typing {
+            conversation_id,
+            account,
+        } => json_frame(&ServerFrame::Typing {
+            conversation_id,
+            account,
+        }),
+        Event::Presence {
+            conversation_id,
+            account,
+            status,
+            last_seen,
+        } => json_frame(&ServerFrame::Presence {
+            conversation_id,
+            account,
+            status,
+            last_seen: super::dto::rfc3339(*last_seen),
+        }),
     }
 }
 

@@ -187,9 +187,9 @@ impl Stream {
                     ));
                 }
                 event = self.conn.events.recv() => match event {
-                    Some(event) => {
-                        let frames = self.session.on_event(event).await;
-                        self.pending.extend(frames);
+                    Some(delivery) => {
+                        let frames = self.session.on_event(&delivery).await;
+                        self.pending.extend(frames.iter().map(|f| f.as_str().to_owned()));
                     }
                     None => return None,
                 },

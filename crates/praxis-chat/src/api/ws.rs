@@ -43,6 +43,15 @@ pub const CLOSE_SLOW: u16 = 4008;
 const FRAME_OVERHEAD: usize = 4096;
 /// How long a closing frame may take to go out before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// Why a slow client is closed.
+const SLOW_REASON: &str =
+    "too slow: your queue of events is full; reconnect and subscribe with after";
+/// Most queued events written with one flush (one system call for many frames under load).
+const BATCH: usize = 64;
+/// Bytes read from the socket at a time. The library's default (128 KiB, allocated for every
+/// connection) would cost more than everything else an idle connection holds; frames larger
+/// than this are read in several reads.
+const READ_BUFFER: usize = 4096;
 
 /// Open the chat's WebSocket.
 ///
@@ -76,6 +85,7 @@ pub async fn connect(
     let conn = state.inner.chat.connect(&me)?;
     let limit = state.inner.chat.settings().max_message_bytes + FRAME_OVERHEAD;
     Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
@@ -84,47 +94,54 @@ pub async fn connect(
 }
 
 /// Serves one socket until it closes, the client is too slow, or the server shuts down.
+///
+/// The session's calls (the store, presence) are boxed: their futures are large and live
+/// only while they run, so an idle socket's task holds just the waits of its `select!`.
 async fn run(mut session: Session, mut conn: Connection, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let shutdown = session.shutdown();
-    session.heartbeat().await;
+    Box::pin(session.heartbeat()).await;
     let mut beats = tokio::time::interval(session.heartbeat_every());
     beats.tick().await;
+    let mut out: Vec<Utf8Bytes> = Vec::new();
     let close = loop {
-        let out = tokio::select! {
-            _ = beats.tick() => {
-                session.heartbeat().await;
-                Vec::new()
-            }
+        tokio::select! {
+            _ = beats.tick() => Box::pin(session.heartbeat()).await,
             () = shutdown.cancelled() => break Some((1001, "the server is shutting down; reconnect")),
-            () = conn.overflow.cancelled() => break Some((CLOSE_SLOW, "too slow: your queue of events is full; reconnect and subscribe with after")),
+            () = conn.overflow.cancelled() => break Some((CLOSE_SLOW, SLOW_REASON)),
             frame = stream.next() => match frame {
-                Some(Ok(Frame::Text(text))) => session.on_client(&conn, text.as_str()).await,
-                Some(Ok(Frame::Binary(_))) => vec![error_frame("bad-frame", "binary frames are not accepted; send JSON text frames".to_owned(), None, None)],
-                Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => Vec::new(),
+                Some(Ok(Frame::Text(text))) => {
+                    let frames = Box::pin(session.on_client(&conn, text.as_str())).await;
+                    out.extend(frames.into_iter().map(Utf8Bytes::from));
+                }
+                Some(Ok(Frame::Binary(_))) => out.push(error_frame("bad-frame", "binary frames are not accepted; send JSON text frames".to_owned(), None, None).into()),
+                Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
                 Some(Ok(Frame::Close(_)) | Err(_)) | None => break None,
             },
             event = conn.events.recv() => match event {
-                Some(event) => session.on_event(event).await,
+                Some(delivery) => {
+                    out.extend(session.on_event(&delivery).await);
+                    // Events already queued go out in the same write.
+                    for _ in 0..BATCH {
+                        let Ok(delivery) = conn.events.try_recv() else { break };
+                        out.extend(session.on_event(&delivery).await);
+                    }
+                }
                 None => break None,
             },
-        };
-        let mut failed = false;
-        for frame in out {
-            let sent = tokio::select! {
-                sent = sink.send(Frame::Text(frame.into())) => sent.is_ok(),
-                () = conn.overflow.cancelled() => false,
-            };
-            if !sent {
-                failed = true;
-                break;
-            }
         }
-        if failed {
-            break conn.overflow.is_cancelled().then_some((
-                CLOSE_SLOW,
-                "too slow: your queue of events is full; reconnect and subscribe with after",
-            ));
+        if out.is_empty() {
+            continue;
+        }
+        let sent = tokio::select! {
+            sent = write_all(&mut sink, &mut out) => sent,
+            () = conn.overflow.cancelled() => false,
+        };
+        if !sent {
+            break conn
+                .overflow
+                .is_cancelled()
+                .then_some((CLOSE_SLOW, SLOW_REASON));
         }
     };
     if let Some((code, reason)) = close {
@@ -136,5 +153,18 @@ async fn run(mut session: Session, mut conn: Connection, socket: WebSocket) {
     }
     session.chat().live().forget(conn.id, session.followed());
     drop(conn);
-    session.close().await;
+    Box::pin(session.close()).await;
+}
+
+/// Writes `out` (drained) with one flush at the end; `false` when the socket failed.
+async fn write_all<S>(sink: &mut S, out: &mut Vec<Utf8Bytes>) -> bool
+where
+    S: futures::Sink<Frame> + Unpin,
+{
+    for frame in out.drain(..) {
+        if sink.feed(Frame::Text(frame)).await.is_err() {
+            return false;
+        }
+    }
+    sink.flush().await.is_ok()
 }

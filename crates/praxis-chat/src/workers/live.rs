@@ -6,12 +6,17 @@
 //! conversation. Each connection has a bounded queue: when it is full (the client reads too
 //! slowly), the connection's `overflow` token is cancelled and the connection closes itself;
 //! nothing waits for a slow client, and the client catches up from the store on reconnect.
+//!
+//! An event is handed to its followers as one shared [`Delivery`]: the queues hold a pointer,
+//! and the frame the API writes for it is encoded once, by the first connection that sends it,
+//! whatever the number of followers.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
 use praxis_infra::InfraError;
 use praxis_infra::broadcast::Broadcaster;
@@ -20,6 +25,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::events::Event;
+use crate::workers::metrics::{CONNECTIONS, DELIVERIES_TOTAL, SLOW_CLOSES_TOTAL};
 
 /// Broadcast channel of the chat's live events.
 pub const CHANNEL: &str = "chat-events";
@@ -37,13 +43,40 @@ struct Inner {
     /// Open connections per account.
     accounts: Mutex<HashMap<String, usize>>,
     next_id: AtomicU64,
+    connections: Gauge,
+    deliveries: Counter,
+    slow_closes: Counter,
 }
 
 #[derive(Debug)]
 struct Follower {
     connection: u64,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Arc<Delivery>>,
     overflow: CancellationToken,
+}
+
+/// One event as every local follower receives it.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The event.
+    pub event: Event,
+    /// The event's frame as the API encodes it: made once, shared by every follower.
+    frame: OnceLock<Bytes>,
+}
+
+impl Delivery {
+    /// An event not yet encoded.
+    pub fn new(event: Event) -> Self {
+        Self {
+            event,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The encoded frame: `encode`d by the first caller, the same bytes for every later one.
+    pub fn frame(&self, encode: impl FnOnce(&Event) -> Bytes) -> Bytes {
+        self.frame.get_or_init(|| encode(&self.event)).clone()
+    }
 }
 
 /// One connection's end: its events, and the token cancelled when its queue overflowed.
@@ -53,16 +86,17 @@ pub struct Connection {
     /// Its id in this process.
     pub id: u64,
     /// Events of the conversations it follows, in the order this process received them.
-    pub events: mpsc::Receiver<Event>,
+    pub events: mpsc::Receiver<Arc<Delivery>>,
     /// Cancelled when an event found the queue full.
     pub overflow: CancellationToken,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Arc<Delivery>>,
     account: String,
     live: Live,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.live.inner.connections.decrement(1);
         let mut accounts = self.live.inner.accounts.lock();
         if let Some(open) = accounts.get_mut(&self.account) {
             *open = open.saturating_sub(1);
@@ -86,6 +120,9 @@ impl Live {
                 rooms: Mutex::new(HashMap::new()),
                 accounts: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
+                connections: metrics::gauge!(CONNECTIONS),
+                deliveries: metrics::counter!(DELIVERIES_TOTAL),
+                slow_closes: metrics::counter!(SLOW_CLOSES_TOTAL),
             }),
         }
     }
@@ -132,6 +169,7 @@ impl Live {
             *open += 1;
         }
         let (tx, events) = mpsc::channel(capacity.max(1));
+        self.inner.connections.increment(1);
         Ok(Connection {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             events,
@@ -193,10 +231,16 @@ impl Live {
         let Some(followers) = rooms.get(event.conversation_id()) else {
             return;
         };
+        let delivery = Arc::new(Delivery::new(event));
+        let mut queued = 0;
         for follower in followers {
-            if follower.tx.try_send(event.clone()).is_err() {
+            if follower.tx.try_send(Arc::clone(&delivery)).is_ok() {
+                queued += 1;
+            } else if !follower.overflow.is_cancelled() {
                 follower.overflow.cancel();
+                self.inner.slow_closes.increment(1);
             }
         }
+        self.inner.deliveries.increment(queued);
     }
 }

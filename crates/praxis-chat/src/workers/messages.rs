@@ -37,6 +37,7 @@ impl UseCases {
             .await?
         {
             Sent::Stored(message) => {
+                metrics::counter!(super::metrics::MESSAGES_TOTAL).increment(1);
                 self.tell(Event::Message {
                     message: message.clone(),
                 })

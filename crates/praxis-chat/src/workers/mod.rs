@@ -7,6 +7,7 @@ pub mod conversations;
 pub mod keys;
 pub mod live;
 pub mod messages;
+pub mod metrics;
 pub mod presence;
 pub mod retention;
 

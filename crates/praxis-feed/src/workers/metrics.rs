@@ -26,3 +26,21 @@ pub fn entries(kind: &'static str, n: usize) {
         metrics::counter!(FANOUT_ENTRIES_TOTAL, "kind" => kind).increment(n as u64);
     }
 }
+
+/// Every family the feed records, with its help text.
+pub const METRICS: &[praxis_infra::MetricDoc] = &[
+    praxis_infra::MetricDoc::counter(POSTS_TOTAL, "Posts created, by fanout (push, pull)."),
+    praxis_infra::MetricDoc::counter(
+        FANOUT_ENTRIES_TOTAL,
+        "Home timeline entries written, by kind (push, backfill, rebuild).",
+    ),
+    praxis_infra::MetricDoc::histogram(
+        FANOUT_LAG,
+        "Seconds from a post's creation to the last follower timeline written for it.",
+    ),
+    praxis_infra::MetricDoc::counter(
+        TIMELINE_READS_TOTAL,
+        "Home timeline pages answered, by source (store, database).",
+    ),
+    praxis_infra::MetricDoc::counter(REBUILDS_TOTAL, "Timelines rebuilt from the database."),
+];

@@ -56,7 +56,7 @@
 //! [`DECISIONS_TOTAL`] `{policy, result}` and [`STORE_FAILURES_TOTAL`] `{policy, mode}`.
 
 mod config;
-mod counters;
+pub mod counters;
 #[cfg(test)]
 mod tests;
 

@@ -37,6 +37,7 @@ struct State {
 impl Jwks {
     /// A client for the JWKS at `settings.url` (nothing is fetched yet).
     pub fn new(settings: &JwksSettings) -> Result<Self, String> {
+        praxis_infra::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;

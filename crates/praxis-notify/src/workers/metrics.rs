@@ -88,3 +88,45 @@ pub async fn run_sampler(queue: Queue, every: Duration, shutdown: CancellationTo
         }
     }
 }
+
+/// Every family the notification service records, with its help text.
+pub const METRICS: &[praxis_infra::MetricDoc] = &[
+    praxis_infra::MetricDoc::counter(
+        ACCEPTED_TOTAL,
+        "Messages accepted (duplicates not counted).",
+    ),
+    praxis_infra::MetricDoc::counter(
+        ATTEMPTS_TOTAL,
+        "Delivery attempts, by channel, provider and result (delivered, retry, failed, unrecorded).",
+    ),
+    praxis_infra::MetricDoc::counter(
+        RESCHEDULED_TOTAL,
+        "Deliveries put back without an attempt, by channel and reason (breaker, rate_limit, shutdown).",
+    ),
+    praxis_infra::MetricDoc::histogram(
+        DELIVERY_LATENCY,
+        "Seconds from when a delivery was due to when its provider accepted it, by channel.",
+    ),
+    praxis_infra::MetricDoc::gauge(
+        QUEUE_PENDING,
+        "Deliveries queued or in flight (scheduled ones included), by channel; sampled.",
+    ),
+    praxis_infra::MetricDoc::gauge(QUEUE_DUE, "Deliveries due now, by channel; sampled."),
+    praxis_infra::MetricDoc::gauge(
+        OLDEST_DUE_AGE,
+        "Age in seconds of the oldest due delivery, by channel; sampled.",
+    ),
+    praxis_infra::MetricDoc::gauge(DEAD_LETTERS, "Failed deliveries (dead letters); sampled."),
+    praxis_infra::MetricDoc::gauge(
+        BREAKERS_OPEN,
+        "Circuit breakers not closed (open or half-open) in this process, by provider.",
+    ),
+    praxis_infra::MetricDoc::counter(
+        LEASE_LOST_TOTAL,
+        "Attempts whose lease expired before they were recorded (their delivery may be sent twice), by channel.",
+    ),
+    praxis_infra::MetricDoc::counter(
+        crate::workers::retention::PRUNED_TOTAL,
+        "Messages deleted by the retention.",
+    ),
+];

@@ -3,4 +3,5 @@
 //! service keeps no tables, so there is no `store/`; its counters live in the limiter.
 
 pub mod decide;
+pub mod metrics;
 pub mod reload;

@@ -5,4 +5,5 @@
 pub mod hot;
 pub mod links;
 pub mod maintenance;
+pub mod metrics;
 pub mod visits;

@@ -213,6 +213,12 @@ fn server_keys() -> Vec<KeySpec> {
             "record Prometheus metrics and serve them at /metrics",
         ),
         key(
+            "admin_listen",
+            Default::Unset("/metrics is served on listen"),
+            false,
+            "HOST:PORT of an admin listener serving /metrics, /healthz and /readyz; /metrics then leaves the public listener",
+        ),
+        key(
             "prefix",
             Default::Value(String::from("praxis")),
             false,

@@ -170,6 +170,8 @@ pub struct Config {
     pub access_log: bool,
     /// Whether Prometheus metrics are recorded and served.
     pub metrics: bool,
+    /// The admin listener's address (`/metrics`, `/healthz`, `/readyz`), if any.
+    pub admin_listen: Option<SocketAddr>,
     /// Prefix for Redis keys and NATS streams/subjects.
     pub prefix: String,
     /// Systems to run, in registry order.
@@ -451,6 +453,7 @@ fn build(
     let log_level = r.required("log_level", values::log_level);
     let access_log = r.required("access_log", praxis_kit::text::parse_bool);
     let metrics = r.required("metrics", praxis_kit::text::parse_bool);
+    let admin_listen = r.optional("admin_listen", values::socket_addr);
     let prefix = r.required("prefix", values::prefix);
     let only = r.required("only", |t| values::systems(t, &known));
     let rate_limit = rate_limit::read(&mut r, layers);
@@ -487,6 +490,7 @@ fn build(
         Some(log_level),
         Some(access_log),
         Some(metrics),
+        Some(admin_listen),
         Some(prefix),
         Some(only),
         Some(rate_limit),
@@ -506,6 +510,7 @@ fn build(
         log_level,
         access_log,
         metrics,
+        admin_listen,
         prefix,
         only,
         rate_limit,
@@ -542,6 +547,7 @@ fn build(
         log_level,
         access_log,
         metrics,
+        admin_listen,
         prefix,
         only,
         rate_limit,

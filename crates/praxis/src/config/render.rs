@@ -218,6 +218,13 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         "log_level" => (s(&cfg.log_level), None),
         "access_log" => (cfg.access_log.to_string(), None),
         "metrics" => (cfg.metrics.to_string(), None),
+        "admin_listen" => match cfg.admin_listen {
+            Some(addr) => (s(&addr.to_string()), None),
+            None => (
+                s(""),
+                Some("unset: /metrics is served on listen".to_owned()),
+            ),
+        },
         "prefix" => (s(&cfg.prefix), None),
         "only" => (
             toml::Value::Array(

@@ -239,3 +239,80 @@ async fn rust_log_filters_unless_log_level_is_set() {
     assert_eq!(access_lines(&loud), 1, "{}", loud.logs());
     assert_eq!(access_lines(&quiet), 0, "{}", quiet.logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_listener_serves_metrics_with_help_build_info_and_process_metrics() {
+    let dir = temp_dir();
+    let data = data_dir(dir.path()).display().to_string();
+    let server = Server::start(
+        dir.path(),
+        &["--data-dir", &data, "--admin-listen", "127.0.0.1:0"],
+        &[("PRAXIS_ADMIN_KEY", ADMIN_KEY)],
+    );
+    let admin = server
+        .json_logs()
+        .iter()
+        .find_map(|l| l["admin_addr"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no admin listener logged\n{}", server.logs()));
+    let http = client();
+    // Some traffic, so that the request and system families exist.
+    create_code(&http, &server, "https://example.com/metrics").await;
+    let public = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("public metrics");
+    assert_eq!(
+        public.status().as_u16(),
+        404,
+        "/metrics left the public listener"
+    );
+    for path in ["/healthz", "/readyz"] {
+        let resp = http
+            .get(format!("http://{admin}{path}"))
+            .send()
+            .await
+            .expect("admin probe");
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+    }
+    let text = http
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .expect("admin metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        text.contains(&format!(
+            "praxis_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    for family in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "praxis_http_requests_total",
+        "praxis_shortener_links_created_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family}\n{text}"
+        );
+    }
+    // Every family has its help text.
+    let helped: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| !helped.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "families without # HELP: {missing:?}");
+}

@@ -239,6 +239,7 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 
 /// An HTTP client that does not follow redirects.
 pub fn client() -> reqwest::Client {
+    praxis_infra::tls::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))

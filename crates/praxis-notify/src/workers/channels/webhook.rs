@@ -77,6 +77,7 @@ impl SignedPoster {
     pub(crate) fn new(settings: &WebhookSettings, guarded: bool) -> Result<Self, String> {
         let secret = Secret::parse(&settings.secret)?;
         let guard = (guarded && settings.ssrf.is_active()).then(|| settings.ssrf.clone());
+        praxis_infra::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(settings.user_agent.clone())
