@@ -18,6 +18,12 @@ pub enum ChatError {
     /// The request conflicts with the state (e.g. a client id reused with another body).
     #[error("{1}")]
     Conflict(&'static str, String),
+    /// A well-formed field does not fit the state of what it names (text for an encrypted
+    /// conversation, an envelope from a device not registered, a device's first upload without
+    /// identity keys): 409 `conversation-state`, naming the field. The same request is fine
+    /// against another state.
+    #[error("{}: {}", .0.field, .0.message)]
+    State(FieldError),
     /// A limit of the account was reached (`send_rate`, `connections_per_account`); retry
     /// after the duration.
     #[error("{1}")]
@@ -31,6 +37,11 @@ impl ChatError {
     /// One invalid field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         ChatError::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    /// One field that does not fit the current state (409).
+    pub fn state(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ChatError::State(FieldError::new(field, message))
     }
 }
 
@@ -47,6 +58,11 @@ impl From<ChatError> for Problem {
             ChatError::NotFound(detail) => Problem::not_found(detail),
             ChatError::Forbidden(detail) => Problem::forbidden(detail),
             ChatError::Conflict(slug, detail) => Problem::conflict(slug, detail),
+            ChatError::State(error) => {
+                let mut p = Problem::conflict("conversation-state", error.message.clone());
+                p.errors = vec![error];
+                p
+            }
             ChatError::Limited(wait, detail) => Problem::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",

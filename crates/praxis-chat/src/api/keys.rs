@@ -12,7 +12,7 @@ use praxis_http::{Json, Path, Problem, Require};
 
 use super::auth::{ChatRead, ChatWrite};
 use super::dto::rfc3339;
-use super::{AppState, TAG, check_account, state_conflict};
+use super::{AppState, TAG, check_account};
 use crate::domain::keys::{Claimed, Device, OneTimePrekey, SignedPrekey};
 use crate::workers::keys::{ClaimTarget, KeysUpload};
 
@@ -300,12 +300,7 @@ pub async fn upload(
             .map(OneTimePrekey::from)
             .collect(),
     };
-    let device = state
-        .inner
-        .chat
-        .upload_keys(me, &device_id, &up)
-        .await
-        .map_err(state_conflict)?;
+    let device = state.inner.chat.upload_keys(me, &device_id, &up).await?;
     Ok(Json(DeviceView::new(&device, me)))
 }
 

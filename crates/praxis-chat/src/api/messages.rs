@@ -11,7 +11,7 @@ use super::dto::{
     ChatEditBody, ChatSendBody, EditMessage, HistoryPage, HistoryParams, MarkRead, MessageView,
     ReadMarker, SendMessage, content,
 };
-use super::{AppState, TAG, page_limit, state_conflict};
+use super::{AppState, TAG, page_limit};
 use crate::domain::keys::Encrypted;
 use crate::store::Window;
 
@@ -53,8 +53,7 @@ pub async fn send(
         .inner
         .chat
         .send(who.subject(), &id, &req.client_id, content)
-        .await
-        .map_err(state_conflict)?;
+        .await?;
     let status = if stored {
         StatusCode::CREATED
     } else {
@@ -149,8 +148,7 @@ pub async fn edit(
         .inner
         .chat
         .edit(who.subject(), &id, seq, content)
-        .await
-        .map_err(state_conflict)?;
+        .await?;
     Ok(Json(MessageView::from(&message)))
 }
 

@@ -73,30 +73,6 @@ fn check_account(field: &str, account: &str) -> Result<(), Problem> {
     }
 }
 
-/// The domain's answers that depend on a resource's state rather than on the request's shape
-/// (text for an encrypted conversation or ciphertext for a plain one; a device's first upload
-/// without identity keys; an envelope from a device the sender has not registered) are 409: the same request is fine against another state. Everything
-/// else converts as usual.
-fn state_conflict(e: crate::error::ChatError) -> Problem {
-    use crate::error::ChatError;
-    if let ChatError::Invalid(errors) = &e
-        && let [one] = errors.as_slice()
-        && (one
-            .message
-            .starts_with("the conversation is end-to-end encrypted")
-            || one
-                .message
-                .starts_with("the conversation is not end-to-end encrypted")
-            || one.message.contains("is not registered yet")
-            || (one.field == "encrypted.sender_device" && one.message.starts_with("no device ")))
-    {
-        let mut p = Problem::conflict("conversation-state", one.message.clone());
-        p.errors.clone_from(errors);
-        return p;
-    }
-    e.into()
-}
-
 /// The page size: the default when absent; outside 1..=`max` is 400 naming `limit`.
 fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, Problem> {
     match limit {

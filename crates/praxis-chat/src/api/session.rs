@@ -468,6 +468,7 @@ fn chat_error(e: ChatError, conversation_id: Option<&str>, client_id: Option<&st
         ChatError::NotFound(_) => "not-found",
         ChatError::Forbidden(_) => "forbidden",
         ChatError::Conflict(slug, _) => slug,
+        ChatError::State(_) => "conversation-state",
         ChatError::Limited(..) => "rate-limited",
         ChatError::Infra(_) => "unavailable",
     };

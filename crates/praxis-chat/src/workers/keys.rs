@@ -92,7 +92,7 @@ impl UseCases {
         };
         match self.store.upload_keys(upload, STOCK_MAX, now_ms()).await? {
             Uploaded::Stored(device) => Ok(device),
-            Uploaded::NeedsIdentity => Err(ChatError::field(
+            Uploaded::NeedsIdentity => Err(ChatError::state(
                 "identity_key",
                 format!(
                     "device {device_id} is not registered yet: its first upload needs identity_key and signing_key"
@@ -182,7 +182,7 @@ impl UseCases {
         if self.store.has_device(me, device_id).await? {
             Ok(())
         } else {
-            Err(ChatError::field(
+            Err(ChatError::state(
                 "encrypted.sender_device",
                 format!(
                     "no device {device_id} among yours: register it with PUT /api/v1/chat/devices/{device_id}/keys first"

@@ -240,12 +240,12 @@ impl UseCases {
 /// Text for an encrypted conversation, or ciphertext for one that is not.
 fn wrong_content(encrypted: bool) -> ChatError {
     if encrypted {
-        ChatError::field(
+        ChatError::state(
             "body",
             "the conversation is end-to-end encrypted: send `encrypted` (a ciphertext envelope), not `body`",
         )
     } else {
-        ChatError::field(
+        ChatError::state(
             "encrypted",
             "the conversation is not end-to-end encrypted: send `body` (text); create an encrypted conversation for ciphertext",
         )
