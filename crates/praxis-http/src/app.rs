@@ -99,7 +99,7 @@ pub fn admin_app(handle: PrometheusHandle, platform: Platform) -> Router {
 }
 
 /// Merges services, adds `/healthz`, `/readyz` (`platform.readiness()`), `/metrics` (when
-/// `opts.metrics` is set), `/api/openapi.json`, a 404 problem fallback, and wraps every route
+/// `opts.metrics` is set), `/api/openapi.json` and its page for humans at `/api/docs`, a 404 problem fallback, and wraps every route
 /// in the request stack: request id (taken from `x-request-id` or generated, echoed), access
 /// log, RED metrics, body limit (413), rate limits (429, when `opts.rate_limit` has policies),
 /// timeout (503), panic (500); bare error responses such as
@@ -149,7 +149,12 @@ pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Rou
             Router::new()
                 .route("/api/openapi.json", get(ops::openapi))
                 .with_state(doc_json),
-        );
+        )
+        // The API page for humans: Swagger UI (bundled in the binary) over the document above.
+        .merge(Router::from(
+            utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+                .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
+        ));
     if let Some(handle) = opts.metrics.clone().filter(|_| opts.metrics_route) {
         let state = ops::MetricsState { handle, platform };
         router = router.merge(

@@ -57,6 +57,34 @@ async fn serve_answers_health_readiness_metrics_and_openapi() {
         "{doc}"
     );
     assert!(doc["paths"]["/api/v1/links"].is_object(), "{doc}");
+
+    // The API page for humans, served from the binary (no CDN), over that document.
+    let page = http
+        .get(server.url("/api/docs/"))
+        .send()
+        .await
+        .expect("api page");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.expect("api page html");
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "no asset from a CDN: {html}");
+    let config = http
+        .get(server.url("/api/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .expect("api page script")
+        .text()
+        .await
+        .expect("script");
+    assert!(config.contains("/api/openapi.json"), "{config}");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js"] {
+        let resp = http
+            .get(server.url(&format!("/api/docs/{asset}")))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(resp.status().as_u16(), 200, "{asset}");
+    }
     assert!(doc["paths"]["/{code}"].is_object(), "{doc}");
 
     // A link round trip, so the shortener is really wired.
