@@ -119,19 +119,7 @@ pub enum Content<'a> {
 
 /// Checks a device id: 1 to [`DEVICE_ID_MAX`] of `[A-Za-z0-9._:-]`.
 pub fn check_device_id(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= DEVICE_ID_MAX
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "must be 1 to {DEVICE_ID_MAX} of A-Z a-z 0-9 . _ : -, got {} bytes",
-            id.len()
-        ))
-    }
+    crate::domain::rules::check_token(id, DEVICE_ID_MAX, "")
 }
 
 /// Checks a key id: 1 to [`KEY_ID_MAX`] of base64 or `[._:-]` characters.

@@ -23,8 +23,13 @@ pub fn check_account(account: &str) -> Result<(), String> {
 
 /// Checks a client message id: 1 to [`CLIENT_ID_MAX`] of `[A-Za-z0-9._:-]`.
 pub fn check_client_id(id: &str) -> Result<(), String> {
+    check_token(id, CLIENT_ID_MAX, " (a UUID works)")
+}
+
+/// Checks a client-chosen id: 1 to `max` of `[A-Za-z0-9._:-]`; `hint` ends the message.
+pub fn check_token(id: &str, max: usize, hint: &str) -> Result<(), String> {
     let ok = !id.is_empty()
-        && id.len() <= CLIENT_ID_MAX
+        && id.len() <= max
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
@@ -32,7 +37,7 @@ pub fn check_client_id(id: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "must be 1 to {CLIENT_ID_MAX} of A-Z a-z 0-9 . _ : - (a UUID works), got {} bytes",
+            "must be 1 to {max} of A-Z a-z 0-9 . _ : -{hint}, got {} bytes",
             id.len()
         ))
     }
