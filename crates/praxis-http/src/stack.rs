@@ -1,5 +1,11 @@
-//! The per-request stack that wraps every route: request id, early body-limit check, rate
-//! limiting, timeout, panic catching, problem finishing, RED metrics and the access log.
+//! The per-request stack that wraps every route: request id, trace context, early body-limit
+//! check, rate limiting, timeout, panic catching, problem finishing, RED metrics and the access
+//! log.
+//!
+//! The trace context comes from the request's `traceparent` (a new trace when absent or
+//! invalid); the request is a child span of it, and the whole request (the handler's polls,
+//! the access log) runs with that span as the current trace context, so every log line of the
+//! request carries its ids and every event it enqueues and call it makes carries the trace on.
 //!
 //! It is one hand-written tower layer with one future instead of six stacked middlewares: no
 //! boxing and no allocation beyond the request id (a rate-limit decision that waits for Redis
@@ -27,8 +33,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use futures::future::{BoxFuture, CatchUnwind};
+use praxis_infra::trace::{self, TRACEPARENT, TraceContext};
 use tokio::time::Sleep;
 use tower::{Layer, Service};
+use tracing::Span;
 
 use crate::access_log;
 use crate::context::RequestContext;
@@ -100,11 +108,37 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
         let start = Instant::now();
         let id = RequestId::from_headers(req.headers());
         let method = method_label(req.method());
         let route = req.extensions().get::<MatchedPath>().cloned();
+        let parent = req
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| TraceContext::parse(v.as_bytes()));
+        let (span, trace) = trace::start(parent, || request_span(method, route.as_ref()));
+        let _entered = span.enter();
+        trace::sync_scope(trace, || self.call_traced(req, start, id, method, route))
+            .traced(span.clone(), trace)
+    }
+}
+
+impl<S> Stack<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    /// [`Service::call`] inside the request's trace scope.
+    #[inline(always)]
+    fn call_traced(
+        &mut self,
+        mut req: Request,
+        start: Instant,
+        id: RequestId,
+        method: &'static str,
+        route: Option<MatchedPath>,
+    ) -> StackFuture<S::Future> {
         // One extension for the request id and the auth settings (each insert is a box).
         req.extensions_mut().insert(RequestContext {
             id: id.clone(),
@@ -137,15 +171,11 @@ where
                 route,
                 cfg: self.cfg.clone(),
             }),
+            span: Span::none(),
+            trace: None,
         }
     }
-}
 
-impl<S> Stack<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
-{
     /// The rate-limit decision for a request that arrived at `arrived` (every request is
     /// allowed, with no fields, when there are no policies).
     #[inline(always)]
@@ -263,7 +293,34 @@ pin_project_lite::pin_project! {
         // on the first poll (cache hits) never touch the timer wheel.
         sleep: Option<Pin<Box<Sleep>>>,
         done: Option<Done>,
+        // The exported span of the request (`Span::none()` unless spans are exported).
+        span: Span,
+        // The request's trace context, current in every poll (set by `traced`).
+        trace: Option<TraceContext>,
     }
+}
+
+impl<F> StackFuture<F> {
+    fn traced(mut self, span: Span, trace: TraceContext) -> Self {
+        self.span = span;
+        self.trace = Some(trace);
+        self
+    }
+}
+
+/// The exported span of one request (made only when spans are exported).
+fn request_span(method: &'static str, route: Option<&MatchedPath>) -> Span {
+    let route = route.map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    tracing::info_span!(
+        target: trace::SPAN_TARGET,
+        "request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
 }
 
 impl<F> Future for StackFuture<F>
@@ -273,37 +330,67 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let res = match this.state.as_mut().project() {
-            StateProj::Early { res } => res.take(),
-            StateProj::Running { fut, fields } => {
-                match ready!(handler_response(fut.poll(cx), this.sleep, this.done, cx)) {
-                    Ok(mut res) => {
-                        std::mem::take(fields).apply(res.headers_mut());
-                        Some(res)
-                    }
-                    Err(res) => Some(res),
-                }
+        let this = self.project();
+        let _entered = this.span.enter();
+        let polled = match *this.trace {
+            Some(trace) => {
+                trace::sync_scope(trace, || poll_stack(this.state, this.sleep, this.done, cx))
             }
-            StateProj::Deciding { fut } => {
-                match ready!(handler_response(fut.poll(cx), this.sleep, this.done, cx)) {
-                    Ok(res) | Err(res) => Some(res),
-                }
+            None => poll_stack(this.state, this.sleep, this.done, cx),
+        };
+        if let Poll::Ready(Ok(res)) = &polled
+            && !this.span.is_none()
+        {
+            let status = res.status().as_u16();
+            this.span.record("http.response.status_code", status);
+            if status >= 500 {
+                this.span.record("otel.status_code", "ERROR");
             }
-            StateProj::Finished => None,
-        };
-        this.state.set(State::Finished);
-        *this.sleep = None;
-        // Polled after completion: answer a bug-shaped 500 rather than panic.
-        let res = res.unwrap_or_else(|| {
-            Problem::internal("stack future polled after completion").into_response()
-        });
-        let res = match this.done.take() {
-            Some(done) => done.finish(res),
-            None => res,
-        };
-        Poll::Ready(Ok(res))
+        }
+        polled
     }
+}
+
+/// The body of [`StackFuture::poll`], run inside the request's trace scope.
+#[inline(always)]
+fn poll_stack<F>(
+    mut state: Pin<&mut State<F>>,
+    sleep: &mut Option<Pin<Box<Sleep>>>,
+    done: &mut Option<Done>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response, Infallible>>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    let res = match state.as_mut().project() {
+        StateProj::Early { res } => res.take(),
+        StateProj::Running { fut, fields } => {
+            match ready!(handler_response(fut.poll(cx), sleep, done, cx)) {
+                Ok(mut res) => {
+                    std::mem::take(fields).apply(res.headers_mut());
+                    Some(res)
+                }
+                Err(res) => Some(res),
+            }
+        }
+        StateProj::Deciding { fut } => {
+            match ready!(handler_response(fut.poll(cx), sleep, done, cx)) {
+                Ok(res) | Err(res) => Some(res),
+            }
+        }
+        StateProj::Finished => None,
+    };
+    state.set(State::Finished);
+    *sleep = None;
+    // Polled after completion: answer a bug-shaped 500 rather than panic.
+    let res = res.unwrap_or_else(|| {
+        Problem::internal("stack future polled after completion").into_response()
+    });
+    let res = match done.take() {
+        Some(done) => done.finish(res),
+        None => res,
+    };
+    Poll::Ready(Ok(res))
 }
 
 /// Once the handler's future (`polled`) is ready: `Ok` with its response, or `Err` with the

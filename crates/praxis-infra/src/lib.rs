@@ -20,6 +20,7 @@ pub mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod trace;
 mod util;
 
 pub use error::InfraError;

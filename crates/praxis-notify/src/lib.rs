@@ -78,8 +78,8 @@ impl Notify {
     }
 
     /// Checks the settings, builds the providers, subscribes the expander and starts a
-    /// dispatcher per enabled channel, the metrics sampler and the retention task
-    /// ([`workers::retention`]), all bound to `platform.shutdown`. Its migrations must have been
+    /// dispatcher per enabled channel (unless `settings.workers` is off), the metrics sampler
+    /// and the retention task ([`workers::retention`]), all bound to `platform.shutdown`. Its migrations must have been
     /// applied (the binary applies every migration once, then launches).
     pub async fn launch(
         platform: &Platform,
@@ -95,10 +95,18 @@ impl Notify {
         let wakers = Wakers::new();
         let senders = build_senders(&settings, &platform.data_dir)
             .map_err(|e| InfraError::Config(format!("notify: {e}")))?;
+        // Built either way, so a process without workers still refuses bad provider settings.
+        let senders = if settings.workers {
+            senders
+        } else {
+            Default::default()
+        };
         let dispatch = Dispatch::start(
             platform, &store, &queue, &templates, &settings, senders, &wakers,
         )?;
-        expand::subscribe(&platform.bus, store.clone(), wakers.clone())?;
+        if settings.workers {
+            expand::subscribe(&platform.bus, store.clone(), wakers.clone())?;
+        }
         platform.tasks.spawn(metrics::run_sampler(
             queue.clone(),
             settings.metrics_interval,

@@ -292,6 +292,8 @@ pub struct NotifySection {
     /// How often old messages are pruned.
     #[serde(with = "praxis_kit::text::serde_with::duration")]
     pub retention_interval: Duration,
+    /// Whether this process expands and delivers messages (false: it only serves the API).
+    pub workers: bool,
 }
 
 impl Default for NotifySection {
@@ -317,6 +319,7 @@ impl Default for NotifySection {
             webhook_allow_cidrs: Vec::new(),
             retention: d.retention,
             retention_interval: d.retention_interval,
+            workers: d.workers,
         }
     }
 }
@@ -381,6 +384,10 @@ pub const KEYS: &[Key] = &[
         "first open period of a breaker (doubles on each failed probe)",
     ),
     Key::new("breaker_max_open", "longest open period of a breaker"),
+    Key::new(
+        "workers",
+        "expand and deliver messages in this process (false: it only accepts and serves the API, and processes with workers deliver)",
+    ),
     Key::new(
         "webhook_allow_private",
         "let webhooks reach private, loopback and link-local addresses (turns the SSRF guard off)",
@@ -581,6 +588,7 @@ impl NotifySection {
             webhook_allow_cidrs: self.webhook_allow_cidrs,
             retention: self.retention,
             retention_interval: self.retention_interval,
+            workers: self.workers,
             public_base_url,
             ..NotifySettings::default()
         }

@@ -125,6 +125,10 @@ pub struct NotifySettings {
     pub retention: Duration,
     /// How often the pruning task runs.
     pub retention_interval: Duration,
+    /// Whether this process runs the expander and the dispatchers; false for a process that
+    /// only accepts and serves the API while other processes (sharing the database and bus)
+    /// deliver.
+    pub workers: bool,
     /// How long `Idempotency-Key` answers of the template and bulk routes are kept.
     pub idempotency_ttl: Duration,
     /// The `user-agent` of webhook and gateway posts.
@@ -168,6 +172,7 @@ impl Default for NotifySettings {
             webhook_allow_cidrs: Vec::new(),
             retention: Duration::from_secs(30 * 24 * 3600),
             retention_interval: Duration::from_secs(3600),
+            workers: true,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             user_agent: format!("praxis-notify/{}", env!("CARGO_PKG_VERSION")),
             public_base_url: None,

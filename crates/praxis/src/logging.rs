@@ -3,15 +3,29 @@
 //! `log_format = "auto"` (the default) writes pretty lines when stdout is a terminal and JSON
 //! otherwise (a container, a pipe, a file). The filter is `log_level` when a layer sets it,
 //! else `RUST_LOG` when set, else `info`.
+//!
+//! Every line written while a trace context is current ([`praxis_infra::trace`]: a request, a
+//! bus event, a queued delivery) carries its ids: `"trace_id"` and `"span_id"` first in a
+//! JSON object, a `trace_id=… span_id=…` prefix on a pretty line.
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use praxis_infra::trace;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Config, LogFormat, Origin};
+use crate::otel::SpanExport;
 
-/// Installs the global subscriber for `config`.
-pub fn init(config: &Config) -> anyhow::Result<()> {
+/// Installs the global subscriber for `config`; with `otel_endpoint` set, also the span export
+/// (returned, to be shut down after the runtime ends so the last spans are sent).
+pub fn init(config: &Config) -> anyhow::Result<Option<SpanExport>> {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter_text = filter(
         &config.log_level,
@@ -21,19 +35,119 @@ pub fn init(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::builder().parse(filter_text).map_err(|e| {
         anyhow::anyhow!("RUST_LOG {filter_text:?} is not a log filter: {e} (or set log_level)")
     })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
-    let result = match resolve(config.log_format, std::io::stdout().is_terminal()) {
-        LogFormat::Pretty => builder.try_init(),
-        _ => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
+    let lines = match resolve(config.log_format, std::io::stdout().is_terminal()) {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stdout)
+            .event_format(TraceIds::pretty(tracing_subscriber::fmt::format()))
+            .boxed(),
+        _ => {
+            let format = tracing_subscriber::fmt::format()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false);
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stdout)
+                .fmt_fields(JsonFields::new())
+                .event_format(TraceIds::json(format))
+                .boxed()
+        }
     };
-    result.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+    let export = config
+        .otel_endpoint
+        .as_ref()
+        .map(SpanExport::start)
+        .transpose()?;
+    // Only the spans made for export (target `praxis::trace`) go to the collector.
+    let spans = export.as_ref().map(|export| {
+        tracing_opentelemetry::layer()
+            .with_tracer(export.tracer())
+            .with_filter(Targets::new().with_target(trace::SPAN_TARGET, Level::INFO))
+    });
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(spans)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))?;
+    if export.is_some() {
+        trace::enable_export();
+    }
+    Ok(export)
+}
+
+/// An event format that adds the current trace context's ids to what `inner` writes.
+struct TraceIds<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<F> TraceIds<F> {
+    fn json(inner: F) -> Self {
+        TraceIds { inner, json: true }
+    }
+
+    fn pretty(inner: F) -> Self {
+        TraceIds { inner, json: false }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for TraceIds<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(trace) = praxis_infra::trace::current() else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        let (trace_id, span_id) = (trace.trace_id_hex(), trace.span_id_hex());
+        if !self.json {
+            write!(writer, "trace_id={trace_id} span_id={span_id} ")?;
+            return self.inner.format_event(ctx, writer, event);
+        }
+        // The JSON format always opens the object with its timestamp: write the ids as the
+        // first members, then the rest of its object without its opening brace.
+        write!(
+            writer,
+            "{{\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\","
+        )?;
+        let mut rest = AfterBrace {
+            out: &mut writer,
+            skipped: false,
+        };
+        self.inner.format_event(ctx, Writer::new(&mut rest), event)
+    }
+}
+
+/// Forwards text to `out`, leaving out the first `{` (without allocating a line buffer).
+struct AfterBrace<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    skipped: bool,
+}
+
+impl std::fmt::Write for AfterBrace<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.skipped {
+            return self.out.write_str(s);
+        }
+        let Some(rest) = s.trim_start().strip_prefix('{') else {
+            return if s.trim_start().is_empty() {
+                Ok(())
+            } else {
+                // Not a JSON object: never the case; keep the text rather than lose it.
+                self.skipped = true;
+                self.out.write_str(s)
+            };
+        };
+        self.skipped = true;
+        self.out.write_str(rest)
+    }
 }
 
 /// The filter in use: `log_level` when configured, else `RUST_LOG`, else `log_level`'s default.

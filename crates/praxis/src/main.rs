@@ -6,6 +6,7 @@ mod config;
 mod context;
 mod logging;
 mod migrate;
+mod otel;
 mod secrets;
 mod secrets_cmd;
 mod serve;
@@ -88,10 +89,13 @@ where
     F: FnOnce(Config) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    if let Err(e) = logging::init(&config) {
-        eprintln!("praxis: {e:#}");
-        return ExitCode::FAILURE;
-    }
+    let export = match logging::init(&config) {
+        Ok(export) => export,
+        Err(e) => {
+            eprintln!("praxis: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,12 +106,17 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(f(config)) {
+    let status = match runtime.block_on(f(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "praxis failed");
             eprintln!("praxis: error: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    drop(runtime);
+    if let Some(export) = export {
+        export.shutdown();
     }
+    status
 }

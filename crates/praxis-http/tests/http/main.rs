@@ -14,3 +14,4 @@ mod openapi;
 mod pagination;
 mod problems;
 mod request_id;
+mod trace;

@@ -123,6 +123,13 @@ async fn idem_create(
     }
 }
 
+/// The trace context the handler runs in, read after an await (so across polls).
+async fn current_trace() -> Json<serde_json::Value> {
+    tokio::task::yield_now().await;
+    let current = praxis_infra::trace::current().map(|ctx| ctx.to_string());
+    Json(serde_json::json!({ "traceparent": current }))
+}
+
 #[derive(OpenApi)]
 #[openapi(paths(create))]
 struct TestApi;
@@ -136,6 +143,7 @@ pub fn test_service(store: IdempotencyStore) -> Service {
         .route("/api/v1/test/whoami", get(whoami))
         .route("/api/v1/test/admin", post(admin_only))
         .route("/api/v1/test/idem", post(idem_create))
+        .route("/api/v1/test/trace", get(current_trace))
         .with_state(store);
     Service::new("test", router, TestApi::openapi())
 }

@@ -165,7 +165,7 @@ impl Consumer {
         };
         let offset = held.offset;
         let rows = sqlx::query(
-            "SELECT seq, id, topic, key, payload, created_at FROM praxis_outbox
+            "SELECT seq, id, topic, key, payload, created_at, traceparent FROM praxis_outbox
              WHERE topic = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(&self.topic)

@@ -1,4 +1,5 @@
 //! Binary envelope of an event on JetStream: version, id, creation time, topic, key, payload.
+//! (The trace context travels beside it, in the message's `traceparent` header.)
 //! (Topic and key travel in the body, not in headers or subjects, so any string is safe and
 //! two topics that map to the same stream name stay apart.)
 
@@ -62,6 +63,7 @@ pub(super) fn decode(stream_topic: &str, mut body: Bytes) -> Result<Event, Infra
         key,
         payload: body.to_vec(),
         created_at_ms,
+        trace: None,
     })
 }
 
@@ -77,6 +79,7 @@ mod tests {
             key: "k\n1 é".into(),
             payload: vec![0, 1, 2, 255],
             created_at_ms: 1_700_000_000_000,
+            trace: None,
         };
         assert_eq!(decode("t", encode(&event))?, event);
         assert!(decode("t", Bytes::from_static(b"\x01short")).is_err());

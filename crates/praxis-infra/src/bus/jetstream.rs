@@ -22,6 +22,7 @@ use super::{
 };
 use crate::InfraError;
 use crate::sql::{Backend, Db};
+use crate::trace::TraceContext;
 use crate::util::{name_token, token};
 
 /// JetStream context plus naming of streams and subjects for one prefix.
@@ -113,9 +114,12 @@ impl Js {
         let mut acks = Vec::with_capacity(events.len());
         for (_, event) in events {
             self.ensure_stream(&event.topic).await?;
-            let message = PublishMessage::build()
+            let mut message = PublishMessage::build()
                 .payload(envelope::encode(event))
                 .message_id(event.id.to_string());
+            if let Some(ctx) = event.trace {
+                message = message.header(crate::trace::TRACEPARENT, ctx.traceparent().as_str());
+            }
             let ack = self
                 .ctx
                 .send_publish(self.subject(&event.topic, &event.key), message)
@@ -201,9 +205,8 @@ pub(super) fn spawn_relay(inner: &Arc<Inner>) {
     });
 }
 
-const SELECT_BATCH: &str =
-    "SELECT seq, id, topic, key, payload, created_at FROM praxis_outbox ORDER BY seq LIMIT $1";
-const SELECT_BATCH_PG: &str = "SELECT seq, id, topic, key, payload, created_at FROM praxis_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED";
+const SELECT_BATCH: &str = "SELECT seq, id, topic, key, payload, created_at, traceparent FROM praxis_outbox ORDER BY seq LIMIT $1";
+const SELECT_BATCH_PG: &str = "SELECT seq, id, topic, key, payload, created_at, traceparent FROM praxis_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 /// Relays one batch; returns how many rows it moved.
 async fn relay_batch(db: &Db, js: &Js, batch: u32) -> Result<usize, InfraError> {
@@ -392,7 +395,12 @@ async fn handle(
     msg: jetstream::Message,
 ) {
     let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
-    let event = match envelope::decode(topic, msg.payload.clone()) {
+    let trace = msg
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(crate::trace::TRACEPARENT))
+        .and_then(|value| TraceContext::parse(value.as_str().as_bytes()));
+    let event = match envelope::decode(topic, msg.payload.clone()).map(|e| Event { trace, ..e }) {
         // Another topic whose name maps to the same stream: not ours.
         Ok(event) if event.topic != topic => {
             if let Err(e) = msg.ack().await {

@@ -43,9 +43,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::InfraError;
 use crate::sql::Db;
+use crate::trace::{self, TraceContext};
 
 pub use schema::MIGRATIONS;
 
@@ -62,6 +64,9 @@ pub struct Event {
     pub payload: Vec<u8>,
     /// When it was enqueued, unix milliseconds (UTC).
     pub created_at_ms: i64,
+    /// The trace context of the work that enqueued it: the handler runs as a child span of it.
+    #[serde(skip)]
+    pub trace: Option<TraceContext>,
 }
 
 /// Why a handler did not handle an event.
@@ -335,15 +340,17 @@ impl Bus {
             )));
         }
         let handler = Arc::new(handler);
-        let handler: DynHandler = Arc::new(move |event| {
+        let span_group = group.to_string();
+        let handler: DynHandler = Arc::new(move |event: Event| {
             let handler = handler.clone();
-            async move {
+            let (span, ctx) = trace::start(event.trace, || consumer_span(&event, &span_group));
+            let run = async move {
                 match AssertUnwindSafe(handler(event)).catch_unwind().await {
                     Ok(result) => result,
                     Err(_) => Err(HandlerError::Permanent("handler panicked".into())),
                 }
-            }
-            .boxed()
+            };
+            trace::in_scope(ctx, run).instrument(span).boxed()
         });
         let topic = topic.to_string();
         let group = group.to_string();
@@ -409,6 +416,20 @@ impl Bus {
     pub fn db(&self) -> &Db {
         &self.inner.db
     }
+}
+
+/// The exported span of one handled event (made only when spans are exported).
+fn consumer_span(event: &Event, group: &str) -> tracing::Span {
+    tracing::info_span!(
+        target: trace::SPAN_TARGET,
+        "consume",
+        otel.name = format!("{} process", event.topic),
+        otel.kind = "consumer",
+        messaging.operation.type = "process",
+        messaging.destination.name = %event.topic,
+        messaging.consumer.group.name = group,
+        messaging.message.id = %event.id,
+    )
 }
 
 pub(crate) fn consumed(topic: &str, group: &str, result: &'static str) {

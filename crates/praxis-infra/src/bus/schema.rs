@@ -1,15 +1,17 @@
 //! Tables of the bus: the outbox, group offsets (with an ownership lease) and dead letters.
+//! Version 2 adds each event's trace context (`traceparent`).
 
 use crate::sql::{Migration, MigrationSet};
 
 /// Migrations of system `"bus"`: `praxis_outbox`, `praxis_bus_offsets`, `praxis_bus_dead_letters`.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "bus",
-    migrations: &[Migration {
-        version: 1,
-        name: "outbox, offsets and dead letters",
-        // AUTOINCREMENT: sequence numbers are never reused after pruning, so offsets stay valid.
-        sqlite: "
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "outbox, offsets and dead letters",
+            // AUTOINCREMENT: sequence numbers are never reused after pruning, so offsets stay valid.
+            sqlite: "
 CREATE TABLE praxis_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -39,7 +41,7 @@ CREATE TABLE praxis_bus_dead_letters (
     failed_at BIGINT NOT NULL,
     PRIMARY KEY (id, grp)
 );",
-        postgres: "
+            postgres: "
 CREATE TABLE praxis_outbox (
     seq BIGSERIAL PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -69,5 +71,13 @@ CREATE TABLE praxis_bus_dead_letters (
     failed_at BIGINT NOT NULL,
     PRIMARY KEY (id, grp)
 );",
-    }],
+        },
+        Migration {
+            version: 2,
+            name: "trace context of each event",
+            // The `traceparent` of the work that enqueued the event (NULL: none).
+            sqlite: "ALTER TABLE praxis_outbox ADD COLUMN traceparent TEXT;",
+            postgres: "ALTER TABLE praxis_outbox ADD COLUMN traceparent TEXT;",
+        },
+    ],
 };

@@ -22,6 +22,8 @@
 //!   batch's id); the partial index finds open batches. `notify_dedupe`: per `(sender,
 //!   recipient, template)`, the last message accepted with a dedupe window and when.
 //! - (v4) `notify_messages_created`: messages by creation time, for the retention task.
+//! - (v5) `notify_deliveries.traceparent`: the trace context of the work that created the
+//!   delivery (the expansion of its message), so its attempts continue that trace.
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -29,6 +31,9 @@ use praxis_infra::{Migration, MigrationSet};
 /// batch scanned `notify_messages`. Same SQL on both backends.
 const MESSAGES_BY_AGE: &str =
     "CREATE INDEX notify_messages_created ON notify_messages (created_at);";
+
+/// (v5) The `traceparent` a delivery's attempts continue. Same SQL on both backends.
+const DELIVERY_TRACE: &str = "ALTER TABLE notify_deliveries ADD COLUMN traceparent TEXT;";
 
 /// Every migration of the notification service, applied by [`crate::service`] at start.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
@@ -57,6 +62,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "index of messages by creation time (retention)",
             sqlite: MESSAGES_BY_AGE,
             postgres: MESSAGES_BY_AGE,
+        },
+        Migration {
+            version: 5,
+            name: "trace context of each delivery",
+            sqlite: DELIVERY_TRACE,
+            postgres: DELIVERY_TRACE,
         },
     ],
 };

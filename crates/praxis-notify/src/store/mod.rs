@@ -583,8 +583,9 @@ impl Store {
         let done = sqlx::query(
             "INSERT INTO notify_deliveries (id, message_id, subscriber_id, channel, address, state, \
              attempts, retry_base, scheduled_at, next_attempt_at, lease_owner, lease_until, last_error, \
-             reason, created_at, updated_at, digest_key, digest_count, digest_of) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8, NULL, 0, $9, $9, $10, $10, $11, $12, $13) \
+             reason, created_at, updated_at, digest_key, digest_count, digest_of, traceparent) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8, NULL, 0, $9, $9, $10, $10, $11, $12, $13, \
+             $14) \
              ON CONFLICT (message_id, channel, address) DO NOTHING",
         )
         .bind(&d.id)
@@ -600,6 +601,7 @@ impl Store {
         .bind(&d.digest_key)
         .bind(count)
         .bind(digest_of)
+        .bind(praxis_infra::trace::current().map(|ctx| ctx.to_string()))
         .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected())

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use praxis_infra::trace::TraceContext;
 use praxis_infra::{Db, InfraError};
 
 use crate::domain::channel::Channel;
@@ -48,6 +49,8 @@ pub struct Claimed {
     pub digest_key: Option<String>,
     /// The lease token of this claim.
     pub lease: String,
+    /// The trace context of the work that created the delivery; its attempts continue it.
+    pub trace: Option<TraceContext>,
 }
 
 impl Claimed {
@@ -148,7 +151,7 @@ impl Queue {
              AND state IN ('queued', 'sending') AND next_attempt_at <= $3 \
              ORDER BY next_attempt_at LIMIT $5{lock}) \
              RETURNING id, message_id, subscriber_id, address, attempts, retry_base, scheduled_at, \
-             digest_key"
+             digest_key, traceparent"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(&lease)
@@ -171,6 +174,9 @@ impl Queue {
                     scheduled_at: row.try_get("scheduled_at")?,
                     digest_key: row.try_get("digest_key")?,
                     lease: lease.clone(),
+                    trace: row
+                        .try_get::<Option<String>, _>("traceparent")?
+                        .and_then(|text| TraceContext::parse(text.as_bytes())),
                 })
             })
             .collect()

@@ -28,12 +28,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use praxis_infra::ratelimit::{Algorithm, Limiter, OnStoreFailure, Quota, Rule};
-use praxis_infra::{InfraError, Platform};
+use praxis_infra::{InfraError, Platform, trace};
 use praxis_kit::backoff::Backoff;
 use praxis_kit::breaker::{Breaker, BreakerConfig, BreakerState, Permit};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::domain::channel::Channel;
 use crate::domain::model::{MessageRecord, now_ms};
@@ -503,10 +504,13 @@ impl ChannelWorker {
             };
             let message = messages.get(&row.message_id).cloned();
             let worker = self.clone();
-            self.tasks.spawn(async move {
+            let (span, ctx) = trace::start(row.trace, || attempt_span(&row));
+            let attempt = async move {
                 worker.attempt(row, message).await;
                 drop(permit);
-            });
+            };
+            self.tasks
+                .spawn(trace::in_scope(ctx, attempt).instrument(span));
         }
     }
 
@@ -782,6 +786,7 @@ impl ChannelWorker {
         m::attempt(self.channel, &log.provider, result);
         match outcome {
             Outcome::Delivered => {
+                tracing::debug!(delivery_id = %row.id, channel = self.channel.as_str(), provider = %log.provider, attempt = row.try_number(), "delivered");
                 let latency = (now - row.scheduled_at).max(0) as f64 / 1000.0;
                 metrics::histogram!(m::DELIVERY_LATENCY, "channel" => self.channel.as_str())
                     .record(latency);
@@ -792,6 +797,19 @@ impl ChannelWorker {
             Outcome::Retry { .. } => {}
         }
     }
+}
+
+/// The exported span of one attempt (made only when spans are exported).
+fn attempt_span(row: &Claimed) -> tracing::Span {
+    tracing::info_span!(
+        target: trace::SPAN_TARGET,
+        "deliver",
+        otel.name = format!("notify deliver {}", row.channel.as_str()),
+        otel.kind = "producer",
+        delivery_id = %row.id,
+        channel = row.channel.as_str(),
+        attempt = row.try_number(),
+    )
 }
 
 #[cfg(test)]

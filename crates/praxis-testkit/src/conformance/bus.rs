@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use praxis_infra::bus::{Bus, ConsumerOptions, Event, HandlerError};
+use praxis_infra::trace::{self, TraceContext};
 use praxis_infra::{Db, InfraError};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,7 @@ pub async fn suite(services: Services) -> anyhow::Result<()> {
         names_are_checked,
         similar_topic_names_stay_apart,
         concurrent_consumers_handle_events_at_once,
+        events_carry_the_trace_of_the_work_that_enqueued_them,
     )
 }
 
@@ -393,5 +395,43 @@ async fn concurrent_consumers_handle_events_at_once(t: TestBackend) -> anyhow::R
     let mut got = seen.payloads();
     got.sort();
     assert_eq!(got, payloads, "each event handled once");
+    Ok(())
+}
+
+async fn events_carry_the_trace_of_the_work_that_enqueued_them(
+    t: TestBackend,
+) -> anyhow::Result<()> {
+    let bus = &t.platform.bus;
+    // (payload, the event's trace, the trace context current in the handler)
+    type Handled = (String, Option<TraceContext>, Option<TraceContext>);
+    let handled: Arc<Mutex<Vec<Handled>>> = Arc::default();
+    let log = handled.clone();
+    bus.subscribe("conf.traced", "g", move |event: Event| {
+        let payload = String::from_utf8_lossy(&event.payload).into_owned();
+        log.lock().push((payload, event.trace, trace::current()));
+        futures::future::ready(Ok(()))
+    })?;
+    let parent = TraceContext::new_root(true);
+    trace::in_scope(parent, bus.publish("conf.traced", "k", b"traced")).await?;
+    bus.publish("conf.traced", "k", b"untraced").await?;
+    eventually(DELIVERY, "both events handled", || async {
+        (handled.lock().len() >= 2).then_some(())
+    })
+    .await;
+    let handled = handled.lock().clone();
+    let traced = handled.iter().find(|h| h.0 == "traced").expect("handled");
+    assert_eq!(
+        traced.1,
+        Some(parent),
+        "the event carries its enqueuer's context"
+    );
+    let inside = traced.2.expect("the handler runs in a trace");
+    assert_eq!(inside.trace_id(), parent.trace_id(), "same trace");
+    assert_ne!(inside.span_id(), parent.span_id(), "a child span");
+    assert!(inside.sampled());
+    let untraced = handled.iter().find(|h| h.0 == "untraced").expect("handled");
+    assert_eq!(untraced.1, None);
+    let own = untraced.2.expect("a handler always runs in a trace");
+    assert_ne!(own.trace_id(), parent.trace_id(), "a new trace");
     Ok(())
 }

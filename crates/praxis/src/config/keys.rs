@@ -219,6 +219,12 @@ fn server_keys() -> Vec<KeySpec> {
             "HOST:PORT of an admin listener serving /metrics, /healthz and /readyz; /metrics then leaves the public listener",
         ),
         key(
+            "otel_endpoint",
+            Default::Unset("spans are not exported"),
+            false,
+            "base URL of an OTLP/HTTP collector (e.g. http://otel-collector:4318); spans of requests, bus events and deliveries go to its /v1/traces",
+        ),
+        key(
             "prefix",
             Default::Value(String::from("praxis")),
             false,

@@ -172,6 +172,8 @@ pub struct Config {
     pub metrics: bool,
     /// The admin listener's address (`/metrics`, `/healthz`, `/readyz`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// Base URL of an OTLP/HTTP collector that spans are exported to, if any.
+    pub otel_endpoint: Option<url::Url>,
     /// Prefix for Redis keys and NATS streams/subjects.
     pub prefix: String,
     /// Systems to run, in registry order.
@@ -454,6 +456,7 @@ fn build(
     let access_log = r.required("access_log", praxis_kit::text::parse_bool);
     let metrics = r.required("metrics", praxis_kit::text::parse_bool);
     let admin_listen = r.optional("admin_listen", values::socket_addr);
+    let otel_endpoint = r.optional("otel_endpoint", values::otel_endpoint);
     let prefix = r.required("prefix", values::prefix);
     let only = r.required("only", |t| values::systems(t, &known));
     let rate_limit = rate_limit::read(&mut r, layers);
@@ -491,6 +494,7 @@ fn build(
         Some(access_log),
         Some(metrics),
         Some(admin_listen),
+        Some(otel_endpoint),
         Some(prefix),
         Some(only),
         Some(rate_limit),
@@ -511,6 +515,7 @@ fn build(
         access_log,
         metrics,
         admin_listen,
+        otel_endpoint,
         prefix,
         only,
         rate_limit,
@@ -548,6 +553,7 @@ fn build(
         access_log,
         metrics,
         admin_listen,
+        otel_endpoint,
         prefix,
         only,
         rate_limit,

@@ -225,6 +225,10 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
                 Some("unset: /metrics is served on listen".to_owned()),
             ),
         },
+        "otel_endpoint" => match &cfg.otel_endpoint {
+            Some(url) => (s(url.as_str()), None),
+            None => (s(""), Some("unset: spans are not exported".to_owned())),
+        },
         "prefix" => (s(&cfg.prefix), None),
         "only" => (
             toml::Value::Array(

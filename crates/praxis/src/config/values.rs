@@ -72,9 +72,19 @@ pub fn server_url(text: &str, schemes: &[&str], example: &str) -> Result<String,
 
 /// Checks the public base URL of short links: absolute http(s), no query or fragment.
 pub fn base_url(text: &str) -> Result<url::Url, String> {
-    let bad = |why: &str| {
-        format!("{text:?} is not a usable base URL: {why} (expected e.g. https://sho.rt)")
-    };
+    http_base_url(text, "a usable base URL", "https://sho.rt")
+}
+
+/// Checks the base URL of an OTLP/HTTP collector: absolute http(s), no query or fragment
+/// (spans go to its `/v1/traces`).
+pub fn otel_endpoint(text: &str) -> Result<url::Url, String> {
+    http_base_url(text, "an OTLP/HTTP endpoint", "http://otel-collector:4318")
+}
+
+/// An absolute http(s) URL with a host and no query or fragment; errors name `what` it should
+/// be and an `example`.
+fn http_base_url(text: &str, what: &str, example: &str) -> Result<url::Url, String> {
+    let bad = |why: &str| format!("{text:?} is not {what}: {why} (expected e.g. {example})");
     let url = url::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("the scheme must be http or https"));
@@ -258,6 +268,9 @@ mod tests {
         assert!(base_url("ftp://x").is_err());
         assert!(base_url("sho.rt").is_err());
         assert!(base_url("https://x/?a=1").is_err());
+        assert!(otel_endpoint("http://otel-collector:4318").is_ok());
+        let err = otel_endpoint("grpc://c:4317").expect_err("not http");
+        assert!(err.contains("OTLP/HTTP endpoint"), "{err}");
     }
 
     #[test]

@@ -21,3 +21,4 @@ mod serve;
 mod shutdown;
 mod support;
 mod systems;
+mod trace;

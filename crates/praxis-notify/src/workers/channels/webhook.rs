@@ -15,7 +15,8 @@
 //! receiver's deduplication key), `webhook-timestamp` = unix seconds of this attempt,
 //! `webhook-signature` = `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` (see
 //! [`standard_webhooks`] to verify it), plus the configured
-//! `user-agent`.
+//! `user-agent`, and `traceparent` (W3C Trace Context) naming the delivery's span, so the
+//! receiver's work joins the trace of the request that sent the notification.
 //!
 //! Outcome: any 2xx is delivered. 408, 429 and 5xx, timeouts and connection errors are
 //! [`SendError::Transient`] (with the response's `Retry-After`, in seconds or as an HTTP date,
@@ -31,6 +32,7 @@
 use super::standard_webhooks::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 use super::{Outgoing, Provider, Receipt, SendError};
 use crate::domain::ssrf::{self, GuardedResolver, SsrfPolicy};
+use praxis_infra::trace;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use std::time::Duration;
@@ -131,13 +133,18 @@ impl SignedPoster {
         }
         let ts = now.as_second();
         let signature = standard_webhooks::sign(&self.secret, id, ts, &body);
-        let response = self
+        let mut request = self
             .client
             .post(parsed)
             .header(CONTENT_TYPE, "application/json")
             .header(HEADER_ID, id)
             .header(HEADER_TIMESTAMP, ts.to_string())
-            .header(HEADER_SIGNATURE, signature)
+            .header(HEADER_SIGNATURE, signature);
+        // The receiver continues the trace of the delivery (W3C Trace Context).
+        if let Some(ctx) = trace::current() {
+            request = request.header(trace::TRACEPARENT, ctx.traceparent().as_str());
+        }
+        let response = request
             .body(body)
             .send()
             .await
