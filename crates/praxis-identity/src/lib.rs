@@ -74,7 +74,7 @@ impl Identity {
             .validate()
             .map_err(|e| InfraError::Config(e.to_string()))?;
         let hasher = Hasher::new(settings.hash_cost).map_err(InfraError::Config)?;
-        let tokens = Tokens::new(&settings).map_err(InfraError::Config)?;
+        let tokens = Tokens::new(&settings, &platform.tls).map_err(InfraError::Config)?;
         if let Some(jwks) = tokens.jwks()
             && let Err(e) = jwks.refresh().await
         {

@@ -25,6 +25,10 @@ pub enum InfraError {
         /// Whether trying again can help (connection and timeout errors).
         transient: bool,
     },
+    /// A server's TLS certificate was not accepted (an unknown CA, or another host's name);
+    /// the message names the URL's setting and what to change (`tls_ca_file`, the host).
+    #[error("tls: {0}")]
+    Tls(String),
     /// A value could not be encoded or decoded.
     #[error("codec: {0}")]
     Codec(String),
@@ -68,6 +72,7 @@ impl InfraError {
             InfraError::Timeout(_) => true,
             InfraError::Codec(_)
             | InfraError::Config(_)
+            | InfraError::Tls(_)
             | InfraError::Migration { .. }
             | InfraError::Load(_)
             | InfraError::Shutdown(_) => false,

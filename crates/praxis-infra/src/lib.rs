@@ -1,6 +1,7 @@
 //! Ports and adapters of praxis: SQL ([`sql`]), cache ([`cache`]), broadcast ([`broadcast`]),
 //! event bus ([`bus`]), and the [`platform`] that wires them from configuration alone
-//! (embedded: SQLite + in-process; scaled: PostgreSQL + Redis + NATS JetStream).
+//! (embedded: SQLite + in-process; scaled: PostgreSQL + Redis + NATS JetStream), with one
+//! TLS crypto provider and one trust policy for every outgoing connection ([`tls`]).
 //!
 //! Test support lives in the `praxis-testkit` crate; the `testing` module (where the test
 //! services are, and a fresh PostgreSQL database) exists only with the `testing` feature,

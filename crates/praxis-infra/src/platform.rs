@@ -17,16 +17,23 @@ use crate::bus::{self, Bus, BusOptions};
 use crate::cache::CacheFactory;
 use crate::ratelimit::Limiter;
 use crate::sql::{Db, DbOptions, redact};
+use crate::tls::TrustPolicy;
 
 /// Where the platform's dependencies are.
 #[derive(Clone, Debug)]
 pub struct PlatformConfig {
     /// `sqlite:///abs/path.db`, `sqlite://rel.db` or `postgres://...`.
     pub database_url: String,
-    /// `redis://...`: enables the shared cache L2 (and broadcast when NATS is not set).
+    /// `redis://...` or `rediss://...` (TLS): enables the shared cache L2 (and broadcast when
+    /// NATS is not set).
     pub redis_url: Option<String>,
-    /// `nats://...` (JetStream enabled): enables the JetStream bus and NATS broadcast.
+    /// `nats://...` or `tls://...` (JetStream enabled): enables the JetStream bus and NATS
+    /// broadcast.
     pub nats_url: Option<String>,
+    /// A PEM file of CA certificates that TLS connections trust in addition to the OS store
+    /// (the [trust policy](crate::tls::TrustPolicy) of every client: PostgreSQL, Redis, NATS,
+    /// and what systems build from [`Platform::tls`]).
+    pub tls_ca_file: Option<PathBuf>,
     /// Directory for local state (created if missing).
     pub data_dir: PathBuf,
     /// Namespace of Redis keys, NATS subjects and stream names, e.g. `"praxis"`.
@@ -36,7 +43,8 @@ pub struct PlatformConfig {
 /// Tuning that is not part of the user-facing configuration.
 #[derive(Clone, Debug, Default)]
 pub struct PlatformOptions {
-    /// Database pool settings.
+    /// Database pool settings (their `trust` is replaced by the platform's trust policy, built
+    /// from [`PlatformConfig::tls_ca_file`]).
     pub db: DbOptions,
     /// Bus tuning.
     pub bus: BusOptions,
@@ -77,6 +85,9 @@ pub struct Platform {
     bus_shutdown: CancellationToken,
     /// Identity of this process in logs and broadcasts.
     pub instance_id: String,
+    /// The trust policy of outgoing TLS connections (the OS store plus `tls_ca_file`): systems
+    /// build their HTTP and SMTP clients with it rather than reading certificates themselves.
+    pub tls: TrustPolicy,
     redis: Option<redis::aio::ConnectionManager>,
     nats: Option<async_nats::Client>,
 }
@@ -114,25 +125,33 @@ impl Platform {
                     cfg.data_dir.display()
                 ))
             })?;
+        crate::tls::install_crypto_provider();
+        let tls = TrustPolicy::load(cfg.tls_ca_file.as_deref())?;
         let shutdown = CancellationToken::new();
         let bus_shutdown = CancellationToken::new();
-        let db = Db::connect_with(&cfg.database_url, &opts.db).await?;
+        let db_opts = DbOptions {
+            trust: tls.clone(),
+            ..opts.db.clone()
+        };
+        let db = Db::connect_with(&cfg.database_url, &db_opts).await?;
         db.migrate(&bus::MIGRATIONS).await?;
 
         let redis = match &cfg.redis_url {
-            Some(url) => Some(crate::redis_conn::connect(url).await.map_err(|e| {
-                tracing::error!(redis_url = %redact(url), error = %e, "redis unreachable");
-                e
-            })?),
+            Some(url) => {
+                let conn = crate::redis_conn::connect_with(url, &tls).await;
+                Some(conn.inspect_err(|e| {
+                    tracing::error!(redis_url = %redact(url), error = %e, "redis unreachable");
+                })?)
+            }
             None => None,
         };
         let nats = match &cfg.nats_url {
-            Some(url) => Some(connect_nats(url, &cfg.prefix).await?),
+            Some(url) => Some(connect_nats(url, &cfg.prefix, &tls).await?),
             None => None,
         };
         let broadcaster = match (&nats, &cfg.redis_url) {
             (Some(client), _) => Broadcaster::nats(client.clone(), &cfg.prefix).await?,
-            (None, Some(url)) => Broadcaster::redis(url, &cfg.prefix).await?,
+            (None, Some(url)) => Broadcaster::redis(url, &cfg.prefix, &tls).await?,
             (None, None) => Broadcaster::local(),
         };
         let bus = match &nats {
@@ -167,6 +186,7 @@ impl Platform {
             tasks: TaskTracker::new(),
             bus_shutdown,
             instance_id,
+            tls,
             redis,
             nats,
         })
@@ -246,13 +266,24 @@ impl Platform {
     }
 }
 
-async fn connect_nats(url: &str, prefix: &str) -> Result<async_nats::Client, InfraError> {
+/// Connects to NATS; a `tls://` URL (or a server that requires TLS) is checked against `trust`.
+async fn connect_nats(
+    url: &str,
+    prefix: &str,
+    trust: &TrustPolicy,
+) -> Result<async_nats::Client, InfraError> {
     async_nats::ConnectOptions::new()
         .name(format!("praxis-{prefix}"))
         .connection_timeout(Duration::from_secs(5))
+        .tls_client_config(trust.client_config())
         .connect(url)
         .await
-        .map_err(|e| InfraError::nats(&format!("connect to nats_url {}", redact(url)), e))
+        .map_err(|e| {
+            let what = format!("nats_url {}", redact(url));
+            trust
+                .explain(&what, &e)
+                .unwrap_or_else(|| InfraError::nats(&format!("connect to {what}"), e))
+        })
 }
 
 fn flatten(

@@ -93,7 +93,7 @@ impl Notify {
         let queue = Queue::new(platform.db.clone(), settings.lease);
         let templates = Templates::new(store.clone());
         let wakers = Wakers::new();
-        let senders = build_senders(&settings, &platform.data_dir)
+        let senders = build_senders(&settings, &platform.data_dir, &platform.tls)
             .map_err(|e| InfraError::Config(format!("notify: {e}")))?;
         // Built either way, so a process without workers still refuses bad provider settings.
         let senders = if settings.workers {

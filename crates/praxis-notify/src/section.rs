@@ -244,7 +244,7 @@ pub struct NotifySection {
     /// SMTP relay; unset: emails are written as `.eml` files under `<data_dir>/notify/outbox`.
     #[serde(with = "praxis_kit::text::serde_with::option_display")]
     pub smtp_url: Option<SmtpUrl>,
-    /// PEM file of CA certificates trusted for the relay, besides the public roots.
+    /// PEM file of CA certificates trusted for the relay, besides the server's trust policy.
     pub smtp_ca_file: Option<PathBuf>,
     /// The sender of emails.
     pub email_from: String,
@@ -333,9 +333,9 @@ pub const KEYS: &[Key] = &[
     .unset("emails are written as .eml files under <data_dir>/notify/outbox"),
     Key::new(
         "smtp_ca_file",
-        "PEM file of CA certificates trusted for the SMTP relay's certificate, besides the public roots (a private relay); needs TLS",
+        "PEM file of CA certificates trusted for the SMTP relay's certificate, besides the server's trust policy (OS store plus tls_ca_file); needs TLS",
     )
-    .unset("the relay's certificate must chain to the public web PKI roots"),
+    .unset("the relay's certificate must chain to the server's trust policy (OS store plus tls_ca_file)"),
     Key::new(
         "email_from",
         "sender of notification emails: addr@example.com or Name <addr@example.com>",

@@ -101,6 +101,7 @@ impl Services {
                 .map_or_else(|| services::sqlite_url(dir.path()), |d| d.url.clone()),
             redis_url: self.redis.then(services::redis_url),
             nats_url: self.nats.then(services::nats_url),
+            tls_ca_file: None,
             data_dir: dir.path().join("data"),
             prefix: services::unique_prefix(),
         };
@@ -162,7 +163,7 @@ pub fn bus_options() -> BusOptions {
 }
 
 /// Platform tuning for tests: a small pool, [`bus_options`].
-fn platform_options() -> PlatformOptions {
+pub fn platform_options() -> PlatformOptions {
     PlatformOptions {
         db: DbOptions {
             max_connections: 5,

@@ -5,7 +5,11 @@
 //! data: a fresh PostgreSQL database `praxis_t_<uuid>`, and a Redis key prefix and NATS
 //! subject/stream prefix `ptest_<id>` of its own. Test streams keep events 10 minutes; test
 //! databases and streams older than 15 minutes are dropped by later runs.
+//!
+//! TLS tests use the TLS servers of [`tls`] (`PRAXIS_TEST_*_TLS_URL`, signed by the CA of
+//! `PRAXIS_TEST_TLS_CA_FILE`), which scripts/test starts with a CA made for each run.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use praxis_infra::testing::{
@@ -84,6 +88,105 @@ impl TestDatabase {
             keep: false,
         }
     }
+}
+
+/// Variable naming the PEM file of the CA that signed the certificates of the TLS test servers.
+pub const TLS_CA_FILE_ENV: &str = "PRAXIS_TEST_TLS_CA_FILE";
+/// Variable naming the TLS PostgreSQL server (an admin URL with `sslmode=verify-full`).
+pub const POSTGRES_TLS_ENV: &str = "PRAXIS_TEST_POSTGRES_TLS_URL";
+/// Variable naming the TLS Redis server (`rediss://`).
+pub const REDIS_TLS_ENV: &str = "PRAXIS_TEST_REDIS_TLS_URL";
+/// Variable naming the TLS NATS server with JetStream (`tls://`).
+pub const NATS_TLS_ENV: &str = "PRAXIS_TEST_NATS_TLS_URL";
+
+/// The TLS test servers and the CA that signed their certificates (a private CA: not in the
+/// OS trust store).
+#[derive(Debug, Clone)]
+pub struct TlsServices {
+    /// PEM file of the CA.
+    pub ca_file: PathBuf,
+    /// PostgreSQL admin URL (`sslmode=verify-full`, no `sslrootcert`).
+    pub postgres_url: String,
+    /// `rediss://HOST:PORT`.
+    pub redis_url: String,
+    /// `tls://HOST:PORT`.
+    pub nats_url: String,
+}
+
+/// The TLS test servers from their variables, or a panic naming the one that is missing: TLS
+/// tests never skip, and only scripts/test (or you) can make the CA they need.
+pub fn tls() -> TlsServices {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set. TLS tests never skip: run scripts/test, which starts TLS \
+                 listeners of PostgreSQL, Redis and NATS with a CA made for the run, or set \
+                 {TLS_CA_FILE_ENV}, {POSTGRES_TLS_ENV}, {REDIS_TLS_ENV} and {NATS_TLS_ENV}"
+            )
+        })
+    };
+    TlsServices {
+        ca_file: PathBuf::from(var(TLS_CA_FILE_ENV)),
+        postgres_url: var(POSTGRES_TLS_ENV),
+        redis_url: var(REDIS_TLS_ENV),
+        nats_url: var(NATS_TLS_ENV),
+    }
+}
+
+impl TlsServices {
+    /// The trust policy of a server configured with `tls_ca_file` = the test CA.
+    pub fn trust(&self) -> praxis_infra::tls::TrustPolicy {
+        praxis_infra::tls::TrustPolicy::load(Some(&self.ca_file))
+            .unwrap_or_else(|e| panic!("{TLS_CA_FILE_ENV}: {e}"))
+    }
+
+    /// A fresh database on the TLS PostgreSQL server (created over TLS), dropped with the
+    /// value. Its URL keeps the server's `sslmode` and names no root certificate, so whoever
+    /// connects must trust the CA through its own setting.
+    pub async fn database(&self) -> TestDatabase {
+        use sqlx::Connection;
+        praxis_infra::sql::install_drivers();
+        let mut admin = url::Url::parse(&self.postgres_url).unwrap_or_else(|e| {
+            panic!("{POSTGRES_TLS_ENV}={} is not a URL: {e}", self.postgres_url)
+        });
+        let mut url = admin.clone();
+        admin
+            .query_pairs_mut()
+            .append_pair("sslrootcert", &self.ca_file.to_string_lossy());
+        let admin = admin.to_string();
+        let mut conn = match tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::AnyConnection::connect(&admin),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => tls_unreachable(POSTGRES_TLS_ENV, &self.postgres_url, &e.to_string()),
+            Err(_) => tls_unreachable(POSTGRES_TLS_ENV, &self.postgres_url, "connection timed out"),
+        };
+        let name = format!("praxis_t_{}", Uuid::now_v7().simple());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create {name} via {POSTGRES_TLS_ENV}: {e}"));
+        let _ = conn.close().await;
+        url.set_path(&format!("/{name}"));
+        TestDatabase {
+            admin,
+            name,
+            url: url.to_string(),
+            keep: false,
+        }
+    }
+}
+
+/// Fails the test: the TLS server of `var` is unreachable at `url`.
+pub fn tls_unreachable(var: &str, url: &str, error: &str) -> ! {
+    panic!(
+        "the TLS test server of {var} is unreachable at {url} ({error}). TLS tests never skip: \
+         run scripts/test, which starts one with a CA made for the run, or point {var} and \
+         {TLS_CA_FILE_ENV} at yours"
+    )
 }
 
 impl Drop for TestDatabase {

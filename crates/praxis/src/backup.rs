@@ -39,7 +39,7 @@ pub async fn run(cfg: &Config, to: &Path) -> anyhow::Result<()> {
             )
         })?;
     let target = std::path::absolute(to.join(DATABASE_FILE))?;
-    let db = Db::connect(&cfg.database_url)
+    let db = Db::connect_with(&cfg.database_url, &cfg.db_options()?)
         .await
         .with_context(|| format!("cannot open {}", mask_url(&cfg.database_url)))?;
     let snapshot = db

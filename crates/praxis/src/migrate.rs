@@ -10,7 +10,7 @@ use crate::systems;
 /// Connects to `database_url` and applies every migration set once, in order.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let shown = mask_url(&config.database_url);
-    let db = Db::connect(&config.database_url)
+    let db = Db::connect_with(&config.database_url, &config.db_options()?)
         .await
         .with_context(|| format!("cannot connect to {shown}"))?;
     db.migrate(&praxis_infra::bus::MIGRATIONS)

@@ -59,6 +59,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         database_url: cfg.database_url.clone(),
         redis_url: cfg.redis_url.clone(),
         nats_url: cfg.nats_url.clone(),
+        tls_ca_file: cfg.tls_ca_file.clone(),
         data_dir: cfg.data_dir.clone(),
         prefix: cfg.prefix.clone(),
     })

@@ -35,10 +35,15 @@ struct State {
 }
 
 impl Jwks {
-    /// A client for the JWKS at `settings.url` (nothing is fetched yet).
-    pub fn new(settings: &JwksSettings) -> Result<Self, String> {
+    /// A client for the JWKS at `settings.url` (nothing is fetched yet) that trusts `trust`
+    /// (the platform's policy: the OS store plus `tls_ca_file`).
+    pub fn new(
+        settings: &JwksSettings,
+        trust: &praxis_infra::tls::TrustPolicy,
+    ) -> Result<Self, String> {
         praxis_infra::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(trust.client_config())
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("cannot build the JWKS HTTP client: {e}"))?;

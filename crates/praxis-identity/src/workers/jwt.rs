@@ -107,11 +107,15 @@ pub struct Issued {
 }
 
 impl Tokens {
-    /// Keys and rules from the settings.
-    pub fn new(settings: &crate::settings::IdentitySettings) -> Result<Self, String> {
+    /// Keys and rules from the settings; the JWKS is fetched over TLS trusting `trust` (the
+    /// platform's policy).
+    pub fn new(
+        settings: &crate::settings::IdentitySettings,
+        trust: &praxis_infra::tls::TrustPolicy,
+    ) -> Result<Self, String> {
         let external = match &settings.jwks {
             Some(j) => Some(External {
-                jwks: Jwks::new(j)?,
+                jwks: Jwks::new(j, trust)?,
                 issuer: j.issuer.clone(),
                 audience: j.audience.clone(),
             }),
@@ -285,7 +289,11 @@ mod tests {
     use crate::settings::IdentitySettings;
 
     fn tokens() -> Tokens {
-        Tokens::new(&IdentitySettings::with_secret(vec![9u8; 32])).expect("tokens")
+        Tokens::new(
+            &IdentitySettings::with_secret(vec![9u8; 32]),
+            &praxis_infra::tls::TrustPolicy::system(),
+        )
+        .expect("tokens")
     }
 
     #[tokio::test]

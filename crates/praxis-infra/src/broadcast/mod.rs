@@ -18,6 +18,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use crate::InfraError;
+use crate::tls::TrustPolicy;
 use hub::Hub;
 
 /// Capacity of each channel's in-process queue; a subscriber that falls further behind gets
@@ -73,15 +74,21 @@ impl Broadcaster {
     }
 
     /// Redis pub/sub on channels `<prefix>:bcast:<channel>`, with a dedicated subscriber
-    /// connection that resubscribes after a reconnect.
-    pub async fn redis(url: &str, prefix: &str) -> Result<Self, InfraError> {
+    /// connection that resubscribes after a reconnect. A `rediss://` URL connects over TLS and
+    /// trusts `trust`.
+    pub async fn redis(url: &str, prefix: &str, trust: &TrustPolicy) -> Result<Self, InfraError> {
         crate::util::check_name("broadcast prefix", prefix)?;
-        let client = ::redis::Client::open(url)?;
-        let conn = crate::redis_conn::manager(client.clone()).await?;
+        let client = crate::redis_conn::client(url, trust)?;
+        let explain = |e| crate::redis_conn::explain(e, url, trust);
+        let conn = crate::redis_conn::manager(client.clone())
+            .await
+            .map_err(explain)?;
         let instance = Uuid::now_v7();
         let hub = Arc::new(Hub::default());
         let stop = CancellationToken::new();
-        redis::start_receiver(client, prefix, instance, hub.clone(), stop.clone()).await?;
+        redis::start_receiver(client, prefix, instance, hub.clone(), stop.clone())
+            .await
+            .map_err(explain)?;
         Ok(Broadcaster {
             inner: Arc::new(Inner {
                 instance,

@@ -24,6 +24,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 use crate::InfraError;
+use crate::tls::TrustPolicy;
 
 /// Which database engine a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,9 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How long an acquire waits for a free connection before failing (transient error).
     pub acquire_timeout: Duration,
+    /// Which server certificates PostgreSQL connections over TLS trust: the OS store, plus the
+    /// policy's CA file (given to the driver as `sslrootcert` unless the URL names one).
+    pub trust: TrustPolicy,
 }
 
 impl Default for DbOptions {
@@ -58,6 +62,7 @@ impl Default for DbOptions {
         DbOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
+            trust: TrustPolicy::system(),
         }
     }
 }
@@ -78,7 +83,8 @@ impl Db {
     /// Connects with default pool settings.
     ///
     /// Accepts `sqlite:///abs/path.db`, `sqlite://rel/path.db`, `sqlite:rel.db` or
-    /// `postgres://...`. For SQLite the file and its directory are created, and every
+    /// `postgres://...` (TLS as its `sslmode` says: `sslmode=verify-full` checks the server's
+    /// certificate against the [trust policy](DbOptions::trust) and its host name). For SQLite the file and its directory are created, and every
     /// connection runs in WAL mode with `synchronous=NORMAL`, `busy_timeout=5s` and
     /// `foreign_keys=ON`.
     pub async fn connect(url: &str) -> Result<Db, InfraError> {
@@ -93,7 +99,14 @@ impl Db {
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout);
         let pool = match backend {
-            Backend::Postgres => pool_opts.connect(url).await?,
+            Backend::Postgres => {
+                let url = with_root_cert(url, &opts.trust)?;
+                pool_opts.connect(&url).await.map_err(|e| {
+                    opts.trust
+                        .explain(&format!("database_url {}", redact(&url)), &e)
+                        .unwrap_or_else(|| e.into())
+                })?
+            }
             Backend::Sqlite => {
                 let url = prepare_sqlite_file(url).await?;
                 // WAL is a property of the file: set it once, before the pool opens connections.
@@ -178,6 +191,28 @@ fn backend_of(url: &str) -> Result<Backend, InfraError> {
     }
 }
 
+/// `url` with `sslrootcert=<the policy's CA file>` added, when the policy has a CA file and the
+/// URL names no root certificate of its own (`sslrootcert`, `ssl-root-cert` or `ssl-ca`). The
+/// driver trusts the OS store plus that file, which is the policy.
+fn with_root_cert(url: &str, trust: &TrustPolicy) -> Result<String, InfraError> {
+    let Some(ca_file) = trust.ca_file() else {
+        return Ok(url.to_owned());
+    };
+    let mut parsed = url::Url::parse(url).map_err(|e| {
+        InfraError::Config(format!("database_url {:?} is not a URL: {e}", redact(url)))
+    })?;
+    if parsed
+        .query_pairs()
+        .any(|(k, _)| matches!(&*k, "sslrootcert" | "ssl-root-cert" | "ssl-ca"))
+    {
+        return Ok(url.to_owned());
+    }
+    parsed
+        .query_pairs_mut()
+        .append_pair("sslrootcert", &ca_file.to_string_lossy());
+    Ok(parsed.into())
+}
+
 /// Resolves the SQLite file path, creates its directory and returns a URL that creates the
 /// file if missing (`mode=rwc`). In-memory URLs are passed through (one DB per connection!).
 async fn prepare_sqlite_file(url: &str) -> Result<String, InfraError> {
@@ -250,6 +285,32 @@ mod tests {
             backend_of("mysql://h/db"),
             Err(InfraError::Config(_))
         ));
+    }
+
+    #[test]
+    fn the_ca_file_becomes_sslrootcert_unless_the_url_names_one() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = dir.path().join("a ca.pem");
+        std::fs::write(&ca, params.self_signed(&key)?.pem())?;
+        let trust = TrustPolicy::load(Some(&ca))?;
+        let url = "postgres://u@h/db?sslmode=verify-full";
+        assert_eq!(with_root_cert(url, &TrustPolicy::system())?, url);
+        let with = with_root_cert(url, &trust)?;
+        let parsed = url::Url::parse(&with)?;
+        let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("sslmode".to_owned(), "verify-full".to_owned()),
+                ("sslrootcert".to_owned(), ca.display().to_string()),
+            ]
+        );
+        let own = "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/own.pem";
+        assert_eq!(with_root_cert(own, &trust)?, own);
+        Ok(())
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use praxis_infra::broadcast::Broadcaster;
+use praxis_infra::tls::TrustPolicy;
 use praxis_testkit::conformance::broadcast::recv;
 use praxis_testkit::services;
 
@@ -55,8 +56,10 @@ async fn redis_resubscribes_after_a_connection_loss() -> anyhow::Result<()> {
     );
     let proxy = CuttableProxy::start(host).await?;
     let prefix = services::unique_prefix();
-    let behind_proxy = Broadcaster::redis(&format!("redis://{}", proxy.addr), &prefix).await?;
-    let direct = Broadcaster::redis(&url, &prefix).await?;
+    let trust = TrustPolicy::system();
+    let behind_proxy =
+        Broadcaster::redis(&format!("redis://{}", proxy.addr), &prefix, &trust).await?;
+    let direct = Broadcaster::redis(&url, &prefix, &trust).await?;
     let mut rx = behind_proxy.subscribe("conf.chan");
 
     direct

@@ -9,3 +9,4 @@ mod bus;
 mod dialect;
 mod platform;
 mod ratelimit;
+mod tls;

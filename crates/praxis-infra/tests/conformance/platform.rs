@@ -89,6 +89,7 @@ fn config(dir: &std::path::Path) -> PlatformConfig {
         database_url: services::sqlite_url(dir),
         redis_url: None,
         nats_url: None,
+        tls_ca_file: None,
         data_dir: dir.join("data"),
         prefix: "praxis".into(),
     }

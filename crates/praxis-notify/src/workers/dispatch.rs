@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use praxis_infra::ratelimit::{Algorithm, Limiter, OnStoreFailure, Quota, Rule};
+use praxis_infra::tls::TrustPolicy;
 use praxis_infra::{InfraError, Platform, trace};
 use praxis_kit::backoff::Backoff;
 use praxis_kit::breaker::{Breaker, BreakerConfig, BreakerState, Permit};
@@ -114,21 +115,24 @@ impl Sender {
     }
 }
 
-/// Builds the sender of every enabled channel from the settings. Without SMTP, email goes to
-/// `.eml` files under `eml_dir` (default `<data_dir>/notify/outbox`).
+/// Builds the sender of every enabled channel from the settings; SMTP, webhooks and the
+/// gateways trust `trust` (the platform's policy). Without SMTP, email goes to `.eml` files
+/// under `eml_dir` (default `<data_dir>/notify/outbox`).
 pub fn build_senders(
     settings: &NotifySettings,
     data_dir: &Path,
+    trust: &TrustPolicy,
 ) -> Result<BTreeMap<Channel, Sender>, String> {
     let webhook = WebhookSettings {
         secret: settings.webhook_secret.clone(),
         timeout: settings.provider_timeout,
         user_agent: settings.user_agent.clone(),
         ssrf: settings.ssrf_policy(),
+        trust: trust.clone(),
     };
     let mut senders = BTreeMap::new();
     let email = match &settings.smtp {
-        Some(smtp) => EmailProvider::smtp(smtp.clone())?,
+        Some(smtp) => EmailProvider::smtp(smtp.clone(), trust)?,
         None => {
             let dir = settings
                 .eml_dir

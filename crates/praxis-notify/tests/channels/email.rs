@@ -5,16 +5,19 @@ use praxis_notify::workers::channels::{EmailProvider, Provider, SendError, SmtpS
 use std::time::Duration;
 
 fn smtp(port: u16) -> EmailProvider {
-    EmailProvider::smtp(SmtpSettings {
-        host: "127.0.0.1".into(),
-        port,
-        tls: SmtpTls::None,
-        username: None,
-        password: None,
-        from: "praxis <noreply@praxis.test>".into(),
-        timeout: Duration::from_secs(10),
-        ca_file: None,
-    })
+    EmailProvider::smtp(
+        SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "praxis <noreply@praxis.test>".into(),
+            timeout: Duration::from_secs(10),
+            ca_file: None,
+        },
+        &praxis_infra::tls::TrustPolicy::system(),
+    )
     .unwrap()
 }
 

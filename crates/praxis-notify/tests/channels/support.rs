@@ -29,6 +29,7 @@ pub fn webhook_settings(timeout: Duration) -> WebhookSettings {
         user_agent: "praxis-notify-test/1".to_owned(),
         // The receivers listen on 127.0.0.1: the SSRF guard would refuse them.
         ssrf: praxis_notify::domain::ssrf::SsrfPolicy::allow_all(),
+        trust: praxis_infra::tls::TrustPolicy::system(),
     }
 }
 
@@ -214,8 +215,37 @@ struct ReceiverState {
 /// An axum server on 127.0.0.1:0 that records and verifies every request.
 pub struct Receiver {
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     state: Arc<ReceiverState>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// A TLS listener for axum: each connection completes its handshake before axum sees it; a
+/// failed handshake (a client that refuses the certificate) is skipped.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 async fn receive(
@@ -263,11 +293,54 @@ impl Receiver {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Receiver { addr, state, task }
+        Receiver {
+            addr,
+            scheme: "http",
+            state,
+            task,
+        }
+    }
+
+    /// The receiver over HTTPS, presenting the certificate `cert_pem` (with its key).
+    pub async fn start_tls(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> Receiver {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(cert_pem)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let state = Arc::new(ReceiverState::default());
+        let app = axum::Router::new()
+            .fallback(receive)
+            .with_state(state.clone());
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let listener = TlsListener {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        };
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Receiver {
+            addr,
+            scheme: "https",
+            state,
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// Queues the replies to the next requests.

@@ -2,14 +2,19 @@
 //! server, with a CA and a server certificate made for each test by rcgen: what is delivered
 //! went over TLS and authenticated; a wrong password, a relay that does not offer STARTTLS and
 //! a certificate that does not chain to a trusted CA all fail, and nothing reaches the server.
+//! Webhooks to an HTTPS receiver whose certificate that CA signed: trusted through the
+//! platform's policy (`tls_ca_file`), refused without it.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use praxis_notify::workers::channels::{EmailProvider, Provider, SendError, SmtpSettings, SmtpTls};
+use praxis_infra::tls::TrustPolicy;
+use praxis_notify::workers::channels::{
+    EmailProvider, Provider, SendError, SmtpSettings, SmtpTls, WebhookProvider,
+};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
-use crate::support::{SmtpServer, delivery_id, outgoing};
+use crate::support::{SmtpServer, delivery_id, outgoing, webhook_settings};
 
 const USER: &str = "mailer";
 const PASSWORD: &str = "s3cret pass";
@@ -86,16 +91,30 @@ fn server(pki: &Pki, tls: &str, mechanisms: &str) -> SmtpServer {
 }
 
 fn provider(port: u16, tls: SmtpTls, ca_file: Option<PathBuf>, password: &str) -> EmailProvider {
-    EmailProvider::smtp(SmtpSettings {
-        host: "127.0.0.1".into(),
-        port,
-        tls,
-        username: Some(USER.into()),
-        password: Some(password.into()),
-        from: "praxis <noreply@praxis.test>".into(),
-        timeout: Duration::from_secs(10),
-        ca_file,
-    })
+    provider_trusting(port, tls, ca_file, password, &TrustPolicy::system())
+}
+
+/// [`provider`] with the platform's trust policy `trust`.
+fn provider_trusting(
+    port: u16,
+    tls: SmtpTls,
+    ca_file: Option<PathBuf>,
+    password: &str,
+    trust: &TrustPolicy,
+) -> EmailProvider {
+    EmailProvider::smtp(
+        SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls,
+            username: Some(USER.into()),
+            password: Some(password.into()),
+            from: "praxis <noreply@praxis.test>".into(),
+            timeout: Duration::from_secs(10),
+            ca_file,
+        },
+        trust,
+    )
     .unwrap()
 }
 
@@ -118,6 +137,25 @@ async fn starttls_with_auth_plain_delivers() {
     assert_eq!(mail.auth_mechanism.as_deref(), Some("PLAIN"));
     assert_eq!(mail.rcpt_tos, vec!["ada@example.org"]);
     assert_eq!(mail.headers["message-id"], format!("<{id}@praxis.test>"));
+}
+
+#[tokio::test]
+async fn the_platforms_trust_policy_is_enough_for_a_private_relay() {
+    // The server's tls_ca_file (the platform's policy) holds the relay's CA; no smtp_ca_file.
+    let pki = pki();
+    let trust = TrustPolicy::load(Some(&pki.ca)).unwrap();
+    for (mode, tls) in [
+        ("starttls", SmtpTls::StartTls),
+        ("implicit", SmtpTls::Implicit),
+    ] {
+        let server = server(&pki, mode, "PLAIN,LOGIN");
+        let p = provider_trusting(server.port, tls, None, PASSWORD, &trust);
+        p.send(&outgoing(&delivery_id(), "ada@example.org"))
+            .await
+            .unwrap();
+        let mail = server.next_mail();
+        assert!(mail.tls && mail.authenticated, "{mode}: {mail:?}");
+    }
 }
 
 #[tokio::test]
@@ -217,7 +255,7 @@ async fn an_untrusted_certificate_fails_naming_tls() {
         ("implicit", SmtpTls::Implicit),
     ] {
         let server = server(&pki, mode, "PLAIN,LOGIN");
-        // No CA file: the test CA is not among the public roots.
+        // No CA file: the test CA is not in the OS store.
         let p = provider(server.port, tls, None, PASSWORD);
         let err = p
             .send(&outgoing(&delivery_id(), "ada@example.org"))
@@ -230,6 +268,7 @@ async fn an_untrusted_certificate_fails_naming_tls() {
         let lower = detail.to_ascii_lowercase();
         assert!(lower.contains("tls"), "{mode}: {detail}");
         assert!(lower.contains("certificate"), "{mode}: {detail}");
+        assert!(detail.contains("tls_ca_file"), "{mode}: {detail}");
         assert!(
             server.pending().is_empty(),
             "{mode}: a message was accepted"
@@ -259,4 +298,37 @@ async fn a_certificate_for_another_host_fails() {
         other => panic!("expected a transient failure, got {other:?}"),
     }
     assert!(server.pending().is_empty(), "a message was accepted");
+}
+
+#[tokio::test]
+async fn https_webhooks_trust_the_platforms_policy() {
+    let pki = pki();
+    let rx = crate::support::Receiver::start_tls(&pki.cert, &pki.key).await;
+    let url = rx.url("/hooks");
+    assert!(url.starts_with("https://"), "{url}");
+
+    // The OS store alone: the receiver's certificate is refused, nothing is delivered.
+    let os_only = WebhookProvider::new(webhook_settings(Duration::from_secs(10))).unwrap();
+    let err = os_only
+        .send(&outgoing(&delivery_id(), &url))
+        .await
+        .unwrap_err();
+    match &err {
+        SendError::Transient { detail, .. } => {
+            assert!(detail.contains("UnknownIssuer"), "{detail}");
+            assert!(detail.contains("tls_ca_file"), "{detail}");
+        }
+        other => panic!("expected a transient failure, got {other:?}"),
+    }
+    assert!(rx.received().is_empty());
+
+    // The platform's policy with the CA file: delivered, and the signature verifies.
+    let mut settings = webhook_settings(Duration::from_secs(10));
+    settings.trust = TrustPolicy::load(Some(&pki.ca)).unwrap();
+    let trusted = WebhookProvider::new(settings).unwrap();
+    let receipt = trusted.send(&outgoing(&delivery_id(), &url)).await.unwrap();
+    assert_eq!(receipt.detail, "HTTP 204");
+    let got = rx.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].verified, Ok(()));
 }

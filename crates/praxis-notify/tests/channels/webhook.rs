@@ -85,6 +85,7 @@ async fn tampered_requests_do_not_verify() {
         timeout: Duration::from_secs(10),
         user_agent: "x".into(),
         ssrf: praxis_notify::domain::ssrf::SsrfPolicy::allow_all(),
+        trust: praxis_infra::tls::TrustPolicy::system(),
     })
     .unwrap();
     other

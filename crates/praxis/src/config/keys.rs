@@ -126,13 +126,19 @@ fn server_keys() -> Vec<KeySpec> {
             "redis_url",
             Default::Unset("in-process cache and broadcast"),
             false,
-            "redis://HOST:PORT for the shared cache (L2) and cross-process invalidation",
+            "redis://HOST:PORT (rediss:// for TLS) for the shared cache (L2) and cross-process invalidation",
         ),
         key(
             "nats_url",
             Default::Unset("embedded bus: outbox table dispatched in-process"),
             false,
-            "nats://HOST:PORT of a NATS server with JetStream, for the event bus",
+            "nats://HOST:PORT (tls:// for TLS) of a NATS server with JetStream, for the event bus",
+        ),
+        key(
+            "tls_ca_file",
+            Default::Unset("TLS connections trust the OS store alone"),
+            false,
+            "PEM file of CA certificates that every outgoing TLS connection (PostgreSQL, Redis, NATS, SMTP, webhooks, JWKS) trusts in addition to the OS store",
         ),
         key(
             "admin_key",

@@ -144,6 +144,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// NATS URL; `None` = embedded bus.
     pub nats_url: Option<String>,
+    /// A PEM file of CA certificates that outgoing TLS connections trust in addition to the OS
+    /// store (PostgreSQL, Redis, NATS, SMTP, webhooks, JWKS); `None` = the OS store alone.
+    pub tls_ca_file: Option<PathBuf>,
     /// The configured admin key (from `PRAXIS_ADMIN_KEY` or `admin_key_file`), if any.
     pub admin_key: Option<Secret>,
     /// The file the admin key was read from, if configured that way.
@@ -238,6 +241,15 @@ impl Config {
     /// Whether `system` runs its routes in this process (`--only`).
     pub fn selected(&self, system: &str) -> bool {
         self.only.iter().any(|s| s == system)
+    }
+
+    /// Pool settings for a command that opens the database alone (`migrate`, `backup`): the
+    /// defaults, with the trust policy of `tls_ca_file`.
+    pub fn db_options(&self) -> Result<praxis_infra::sql::DbOptions, praxis_infra::InfraError> {
+        Ok(praxis_infra::sql::DbOptions {
+            trust: praxis_infra::tls::TrustPolicy::load(self.tls_ca_file.as_deref())?,
+            ..Default::default()
+        })
     }
 
     /// The path of the admin key generated in embedded mode.
@@ -429,6 +441,7 @@ fn build(
     let nats_url = r.optional("nats_url", |t| {
         values::server_url(t, &["nats", "tls"], "nats://127.0.0.1:4222")
     });
+    let tls_ca_file = r.optional("tls_ca_file", values::ca_file);
     let admin_key = r.secret("admin_key", admin_key);
     let jwt_secret = r.secret("jwt_secret", jwt_secret);
     let base_url = r.optional("base_url", values::base_url);
@@ -483,6 +496,7 @@ fn build(
         Some(database_url),
         Some(redis_url),
         Some(nats_url),
+        Some(tls_ca_file),
         Some((admin_key, admin_key_file)),
         Some((jwt_secret, jwt_secret_file)),
         Some(base_url),
@@ -504,6 +518,7 @@ fn build(
         database_url,
         redis_url,
         nats_url,
+        tls_ca_file,
         admin_key,
         jwt_secret,
         base_url,
@@ -540,6 +555,7 @@ fn build(
         database,
         redis_url,
         nats_url,
+        tls_ca_file,
         admin_key,
         admin_key_file,
         jwt_secret,
@@ -1034,6 +1050,40 @@ mod tests {
                 "{errs}"
             );
         }
+    }
+
+    #[test]
+    fn tls_ca_file_must_hold_ca_certificates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, params.self_signed(&key).expect("ca").pem()).expect("write");
+        let ca_text = ca.display().to_string();
+        let cfg = load_with(&[("PRAXIS_TLS_CA_FILE", ca_text.as_str())], &[], None).expect("loads");
+        assert_eq!(cfg.tls_ca_file.as_deref(), Some(ca.as_path()));
+        let trust = cfg.db_options().expect("policy").trust;
+        assert_eq!(trust.ca_file(), Some(ca.as_path()));
+        assert_eq!(trust.ca_certificates().len(), 1);
+
+        let missing = load_with(&[("PRAXIS_TLS_CA_FILE", "/nonexistent/ca.pem")], &[], None)
+            .expect_err("missing");
+        assert!(
+            missing
+                .to_string()
+                .starts_with("PRAXIS_TLS_CA_FILE: cannot read /nonexistent/ca.pem"),
+            "{missing}"
+        );
+        let text = dir.path().join("not.pem");
+        std::fs::write(&text, "hello").expect("write");
+        let flags = [("tls_ca_file", text.to_str().expect("utf-8"))];
+        let not_pem = load_with(&[], &flags, None).expect_err("not PEM");
+        assert!(
+            not_pem.to_string().starts_with("--tls-ca-file: ")
+                && not_pem.to_string().contains("holds no PEM certificate"),
+            "{not_pem}"
+        );
     }
 
     #[test]

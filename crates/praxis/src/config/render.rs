@@ -143,6 +143,14 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         "database_url" => (s(&mask_url(&cfg.database_url)), None),
         "redis_url" => (opt(&cfg.redis_url), None),
         "nats_url" => (opt(&cfg.nats_url), None),
+        "tls_ca_file" => (
+            s(&cfg
+                .tls_ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()),
+            None,
+        ),
         "admin_key" => match (&cfg.admin_key, &cfg.admin_key_file) {
             (Some(_), Some(_)) => (s("****"), Some("read from admin_key_file".to_owned())),
             (Some(_), None) => (s("****"), None),

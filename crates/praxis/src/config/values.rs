@@ -70,6 +70,19 @@ pub fn server_url(text: &str, schemes: &[&str], example: &str) -> Result<String,
     Ok(text.to_owned())
 }
 
+/// Checks a CA file: readable, and PEM certificates that can be trust anchors (the file is
+/// read again when the server starts).
+pub fn ca_file(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text.trim());
+    if path.as_os_str().is_empty() {
+        return Err(
+            "is empty (expected a PEM file of CA certificates, e.g. /etc/praxis/ca.pem)".to_owned(),
+        );
+    }
+    praxis_infra::tls::read_ca_file(&path)?;
+    Ok(path)
+}
+
 /// Checks the public base URL of short links: absolute http(s), no query or fragment.
 pub fn base_url(text: &str) -> Result<url::Url, String> {
     http_base_url(text, "a usable base URL", "https://sho.rt")

@@ -4,7 +4,8 @@
 //!
 //! Scaled-mode tests need PostgreSQL, Redis and NATS (`PRAXIS_TEST_POSTGRES_URL`,
 //! `PRAXIS_TEST_REDIS_URL`, `PRAXIS_TEST_NATS_URL`, localhost defaults) and fail, never skip,
-//! when one is unreachable. `scripts/test` starts them.
+//! when one is unreachable. `scripts/test` starts them, and TLS listeners of the three with a
+//! CA made for the run (`PRAXIS_TEST_*_TLS_URL`, `PRAXIS_TEST_TLS_CA_FILE`) for [`tls`].
 #![allow(clippy::panic, clippy::expect_used)]
 
 mod backup;
@@ -21,4 +22,5 @@ mod serve;
 mod shutdown;
 mod support;
 mod systems;
+mod tls;
 mod trace;

@@ -14,9 +14,9 @@
 //!
 //! SMTP security ([`SmtpTls`]): STARTTLS (required: a relay that does not offer it fails the
 //! send, nothing goes out in plain text) or implicit TLS, through rustls. The relay's
-//! certificate must chain to the public web PKI roots or, for a private relay, to a CA of
-//! [`SmtpSettings::ca_file`] (added to those roots), and name the configured host. AUTH PLAIN
-//! or LOGIN when a user is set.
+//! certificate must chain to a root of the platform's [trust policy](TrustPolicy) (the OS store
+//! plus the server's `tls_ca_file`) or to a CA of [`SmtpSettings::ca_file`] (added to those
+//! roots), and name the configured host. AUTH PLAIN or LOGIN when a user is set.
 //!
 //! SMTP outcome: a 2xx reply is delivered; a 4xx reply, a connection, TLS or network error and
 //! a timeout are [`SendError::Transient`]; a 5xx reply (e.g. `550 no such user`) is
@@ -31,8 +31,9 @@ use super::{Outgoing, Provider, Receipt, SendError};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use praxis_infra::tls::TrustPolicy;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -68,7 +69,7 @@ pub struct SmtpSettings {
     /// Timeout of each SMTP command (connect, each reply).
     pub timeout: Duration,
     /// A PEM file of CA certificates to trust for the relay's certificate, in addition to the
-    /// public web PKI roots (a private relay with its own CA). `None`: the public roots only.
+    /// platform's trust policy (a private relay with its own CA). `None`: the policy alone.
     pub ca_file: Option<PathBuf>,
 }
 
@@ -117,11 +118,12 @@ fn parse_from(from: &str) -> Result<Mailbox, String> {
 }
 
 impl EmailProvider {
-    /// An SMTP provider with a connection pool. Nothing connects until the first send; fails
-    /// only on settings that can never work (an invalid sender, TLS parameters for a host name
-    /// that is not valid). Call it (and drop the provider) inside a Tokio runtime: the pool
-    /// spawns its idle-connection reaper there.
-    pub fn smtp(settings: SmtpSettings) -> Result<EmailProvider, String> {
+    /// An SMTP provider with a connection pool whose TLS trusts `trust` (plus
+    /// [`SmtpSettings::ca_file`]). Nothing connects until the first send; fails only on
+    /// settings that can never work (an invalid sender, TLS parameters for a host name that is
+    /// not valid). Call it (and drop the provider) inside a Tokio runtime: the pool spawns its
+    /// idle-connection reaper there.
+    pub fn smtp(settings: SmtpSettings, trust: &TrustPolicy) -> Result<EmailProvider, String> {
         let from = parse_from(&settings.from)?;
         let ca = match (&settings.ca_file, settings.tls) {
             (Some(path), SmtpTls::None) => {
@@ -134,7 +136,14 @@ impl EmailProvider {
             (None, _) => None,
         };
         let tls_params = || {
-            let mut builder = TlsParameters::builder(settings.host.clone());
+            // The policy's roots, and no store of lettre's own.
+            let mut builder = TlsParameters::builder(settings.host.clone())
+                .certificate_store(CertificateStore::None);
+            for root in trust.certificates() {
+                let root = Certificate::from_der(root.to_vec())
+                    .map_err(|e| format!("a root certificate of the trust policy: {e}"))?;
+                builder = builder.add_root_certificate(root);
+            }
             if let Some(ca) = &ca {
                 builder = builder.add_root_certificate(ca.clone());
             }
@@ -276,6 +285,11 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         && (lower.contains("certificate") || lower.contains("handshake"))
     {
         detail = format!("TLS handshake with the SMTP relay failed: {detail}");
+    }
+    if lower.contains("unknownissuer") {
+        detail.push_str(
+            "; the relay's certificate does not chain to a trusted CA: set tls_ca_file (or notify.smtp_ca_file) to a PEM file holding it",
+        );
     }
     SendError::Transient {
         detail,
@@ -463,7 +477,7 @@ mod tests {
             ca_file: None,
         };
         assert!(!format!("{s:?}").contains("hunter2"));
-        let p = EmailProvider::smtp(s).expect("provider");
+        let p = EmailProvider::smtp(s, &TrustPolicy::system()).expect("provider");
         assert_eq!(p.name(), "smtp");
         assert_eq!(p.eml_path("x"), None);
         assert!(format!("{p:?}").contains("smtp://smtp.example.org:587"));
@@ -483,15 +497,17 @@ mod tests {
             ca_file: Some(ca_file),
         };
         let missing = dir.path().join("missing.pem");
-        let err = EmailProvider::smtp(settings(SmtpTls::StartTls, missing.clone()))
+        let trust = TrustPolicy::system();
+        let err = EmailProvider::smtp(settings(SmtpTls::StartTls, missing.clone()), &trust)
             .expect_err("missing file");
         assert!(err.contains("cannot read the SMTP CA file"), "{err}");
         let not_pem = dir.path().join("not.pem");
         std::fs::write(&not_pem, "hello").expect("write");
-        let err =
-            EmailProvider::smtp(settings(SmtpTls::Implicit, not_pem.clone())).expect_err("not PEM");
+        let err = EmailProvider::smtp(settings(SmtpTls::Implicit, not_pem.clone()), &trust)
+            .expect_err("not PEM");
         assert!(err.contains("no PEM certificate"), "{err}");
-        let err = EmailProvider::smtp(settings(SmtpTls::None, not_pem)).expect_err("plain text");
+        let err =
+            EmailProvider::smtp(settings(SmtpTls::None, not_pem), &trust).expect_err("plain text");
         assert!(err.contains("plain text"), "{err}");
     }
 }

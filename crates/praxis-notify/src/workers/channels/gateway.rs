@@ -136,6 +136,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             user_agent: "ua".into(),
             ssrf: crate::domain::ssrf::SsrfPolicy::default(),
+            trust: praxis_infra::tls::TrustPolicy::system(),
         }
     }
 

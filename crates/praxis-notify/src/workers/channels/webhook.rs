@@ -33,6 +33,7 @@ use super::standard_webhooks::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTA
 use super::{Outgoing, Provider, Receipt, SendError};
 use crate::domain::ssrf::{self, GuardedResolver, SsrfPolicy};
 use praxis_infra::trace;
+use praxis_infra::tls::TrustPolicy;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use std::time::Duration;
@@ -48,6 +49,9 @@ pub struct WebhookSettings {
     pub user_agent: String,
     /// Where webhooks may go (the [SSRF guard](crate::domain::ssrf)); the gateways ignore it.
     pub ssrf: SsrfPolicy,
+    /// Which server certificates `https` receivers may present: the platform's trust policy
+    /// (the OS store plus the server's `tls_ca_file`).
+    pub trust: TrustPolicy,
 }
 
 impl std::fmt::Debug for WebhookSettings {
@@ -57,6 +61,7 @@ impl std::fmt::Debug for WebhookSettings {
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
             .field("ssrf", &self.ssrf)
+            .field("trust", &self.trust)
             .finish()
     }
 }
@@ -81,6 +86,7 @@ impl SignedPoster {
         let guard = (guarded && settings.ssrf.is_active()).then(|| settings.ssrf.clone());
         praxis_infra::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(settings.trust.client_config())
             .timeout(settings.timeout)
             .user_agent(settings.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none());
@@ -222,6 +228,11 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
         detail.push_str(": ");
         detail.push_str(&s.to_string());
         source = s.source();
+    }
+    if detail.contains("UnknownIssuer") {
+        detail.push_str(
+            "; the receiver's certificate does not chain to a trusted CA: add that CA to tls_ca_file or to the OS trust store",
+        );
     }
     detail
 }
@@ -373,6 +384,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             user_agent: "ua".into(),
             ssrf: SsrfPolicy::default(),
+            trust: TrustPolicy::system(),
         };
         assert!(!format!("{s:?}").contains("MfKQ"));
         assert!(WebhookProvider::new(s).is_ok());
@@ -381,6 +393,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             user_agent: "ua".into(),
             ssrf: SsrfPolicy::default(),
+            trust: TrustPolicy::system(),
         };
         assert!(WebhookProvider::new(bad).is_err());
     }
