@@ -20,10 +20,8 @@ ARG DEBIAN_RELEASE=bookworm
 # --- build -------------------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 
-# aws-lc-sys (a rustls provider in the dependency tree) may build with cmake.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake \
- && rm -rf /var/lib/apt/lists/*
+# Nothing to install: the one TLS provider is ring (no C toolchain beyond the image's), and
+# aws-lc-rs, which needed cmake, is banned from the graph (deny.toml).
 
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

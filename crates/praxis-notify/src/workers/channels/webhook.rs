@@ -32,8 +32,8 @@
 use super::standard_webhooks::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 use super::{Outgoing, Provider, Receipt, SendError};
 use crate::domain::ssrf::{self, GuardedResolver, SsrfPolicy};
-use praxis_infra::trace;
 use praxis_infra::tls::TrustPolicy;
+use praxis_infra::trace;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use std::time::Duration;
