@@ -1122,7 +1122,13 @@ async fn a_panicking_handler_gets_a_500_without_fields() {
     assert_eq!(r.header("ratelimit-policy"), None);
     let r = send(&app, get_from("/fine", peer)).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.header("ratelimit"), Some("\"boom\";r=0;t=3600"));
+    // The window opened with the first request; the panic's report may take a second on a
+    // loaded machine, so the reset is 3600 or 3599 seconds away.
+    let field = r.header("ratelimit");
+    assert!(
+        matches!(field, Some("\"boom\";r=0;t=3600" | "\"boom\";r=0;t=3599")),
+        "{field:?}"
+    );
 }
 
 /// Resolves tokens as [`Tokens`] does, after a long pause (a slow identity store).
