@@ -9,18 +9,32 @@
 //! the same sender's last message to the same recipient with the same template accepted within
 //! the window ([`crate::domain::dedupe`]); one with a `digest` is checked to render as a batch
 //! ([`crate::workers::digest`]).
+//!
+//! **Group commit.** [`Accepter::accept`] does not open a transaction of its own: it queues
+//! the request's messages for a writer task and awaits its answer. A writer takes one request,
+//! then every other request already queued (up to [`MAX_BATCH_MESSAGES`] messages, no waiting
+//! for more: batches form by themselves under load, an idle server writes each request at
+//! once), writes them all in one transaction (each request its own `notify.accepted` event,
+//! enqueued under that request's trace context) and answers each request after the commit.
+//! If the batch transaction fails, each of its requests is written again in a transaction of
+//! its own, so one request's failure fails only that request. SQLite has one writer (it has
+//! one write lock anyway); PostgreSQL has [`PG_WRITERS`], each on its own connection.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use axum::http::StatusCode;
 use praxis_http::{FieldError, Problem};
 use praxis_infra::InfraError;
 use praxis_infra::bus::Bus;
+use praxis_infra::trace::TraceContext;
+use praxis_infra::{Backend, trace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, Notify, OwnedRwLockWriteGuard, RwLock, mpsc, oneshot};
 
 use crate::domain::address;
 use crate::domain::channel::Channel;
@@ -41,6 +55,10 @@ pub const MAX_KEY_LEN: usize = 255;
 pub const MAX_EVENT_TYPE: usize = 128;
 /// Longest topic key.
 pub const MAX_TOPIC_KEY: usize = 128;
+/// Most messages one group commit writes (a single larger request is written alone).
+pub const MAX_BATCH_MESSAGES: usize = 1000;
+/// Accept writers on PostgreSQL, each committing its own batches on its own connection.
+pub const PG_WRITERS: usize = 4;
 
 /// Checks a topic key: 1 to 128 of `A-Z a-z 0-9 _ - . :`.
 pub fn topic_key(text: &str) -> Result<String, String> {
@@ -156,8 +174,52 @@ pub struct Lookups {
 pub struct Accepter {
     store: Store,
     templates: Templates,
-    bus: Bus,
     settings: Arc<NotifySettings>,
+    group: Arc<Group>,
+}
+
+/// The answer to one queued request: its per-message results, or why its transaction failed.
+type Answer = Result<Vec<Result<Accepted, Problem>>, InfraError>;
+
+/// One send request (single or bulk) waiting for a writer.
+struct Job {
+    messages: Vec<MessageRecord>,
+    /// The trace context of the request, stored with its bus event.
+    trace: Option<TraceContext>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The accepters' side of the group commit: the queue to the writers and what tests and
+/// operators can see of it. The writers hold only [`GroupStats`], so they stop when the last
+/// accepter is dropped.
+#[derive(Debug)]
+struct Group {
+    jobs: mpsc::UnboundedSender<Job>,
+    stats: Arc<GroupStats>,
+}
+
+/// Counters shared by the accepters and the writers.
+#[derive(Debug, Default)]
+struct GroupStats {
+    /// Requests queued and not yet taken into a batch.
+    queued: AtomicUsize,
+    /// Signalled whenever `queued` grows.
+    queued_changed: Notify,
+    /// Held for writing by [`Accepter::hold_writes`]: writers take no batch meanwhile.
+    hold: Arc<RwLock<()>>,
+    /// Batch transactions committed.
+    batches: AtomicU64,
+    /// Requests committed in them.
+    requests: AtomicU64,
+}
+
+/// What the group commit has done so far (see [`Accepter::batch_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Batch transactions committed.
+    pub batches: u64,
+    /// Requests committed in them.
+    pub requests: u64,
 }
 
 /// The recipient of a request.
@@ -339,11 +401,54 @@ impl Accepter {
         bus: Bus,
         settings: Arc<NotifySettings>,
     ) -> Self {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(GroupStats::default());
+        let writers = match store.db().backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => PG_WRITERS,
+        };
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers {
+            tokio::spawn(write_batches(
+                store.clone(),
+                bus.clone(),
+                rx.clone(),
+                stats.clone(),
+            ));
+        }
         Self {
             store,
             templates,
-            bus,
             settings,
+            group: Arc::new(Group { jobs, stats }),
+        }
+    }
+
+    /// Stops the writers from taking new batches until the guard is dropped; requests queue
+    /// meanwhile. For tests of the group commit (with [`Accepter::wait_queued`]).
+    pub async fn hold_writes(&self) -> OwnedRwLockWriteGuard<()> {
+        self.group.stats.hold.clone().write_owned().await
+    }
+
+    /// Waits until at least `n` requests are queued for the writers (not yet in a batch).
+    pub async fn wait_queued(&self, n: usize) {
+        let stats = &self.group.stats;
+        loop {
+            let changed = stats.queued_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if stats.queued.load(Ordering::Acquire) >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Batches committed so far by this accepter's writers, and the requests in them.
+    pub fn batch_stats(&self) -> BatchStats {
+        BatchStats {
+            batches: self.group.stats.batches.load(Ordering::Acquire),
+            requests: self.group.stats.requests.load(Ordering::Acquire),
         }
     }
 
@@ -671,15 +776,112 @@ impl Accepter {
 
     /// Stores the messages and their bus event in one transaction; each result is the
     /// message's id (new or duplicate: same idempotency key, or within its dedupe window) or a
-    /// 422 when its idempotency key was used for another request.
+    /// 422 when its idempotency key was used for another request. The transaction may hold
+    /// other requests' messages too (group commit, see the [module docs](self)); the answer
+    /// comes after it has committed.
     pub async fn accept(
         &self,
         messages: &[MessageRecord],
     ) -> Result<Vec<Result<Accepted, Problem>>, InfraError> {
-        let mut tx = self.store.db().begin_write().await?;
-        let mut results = Vec::with_capacity(messages.len());
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            messages: messages.to_vec(),
+            trace: trace::current(),
+            reply,
+        };
+        let stats = &self.group.stats;
+        stats.queued.fetch_add(1, Ordering::AcqRel);
+        if self.group.jobs.send(job).is_err() {
+            stats.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(InfraError::Shutdown(
+                "the notify accept writers have stopped; restart the process".into(),
+            ));
+        }
+        stats.queued_changed.notify_waiters();
+        answer.await.map_err(|_| {
+            InfraError::Shutdown(
+                "the notify accept writer stopped before answering; retry the request".into(),
+            )
+        })?
+    }
+}
+
+/// A writer: takes a request, then every request already queued (up to
+/// [`MAX_BATCH_MESSAGES`] messages), writes them in one transaction and answers each; ends when
+/// every accepter is dropped.
+async fn write_batches(
+    store: Store,
+    bus: Bus,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    stats: Arc<GroupStats>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let _hold = stats.hold.read().await;
+            let mut size = first.messages.len();
+            batch.push(first);
+            while size < MAX_BATCH_MESSAGES {
+                let Ok(job) = rx.try_recv() else { break };
+                size += job.messages.len();
+                batch.push(job);
+            }
+        }
+        stats.queued.fetch_sub(batch.len(), Ordering::AcqRel);
+        match write(&store, &bus, &batch).await {
+            Ok(answers) => {
+                stats.batches.fetch_add(1, Ordering::AcqRel);
+                stats
+                    .requests
+                    .fetch_add(batch.len() as u64, Ordering::AcqRel);
+                metrics::histogram!(crate::workers::metrics::ACCEPT_BATCH)
+                    .record(batch.len() as f64);
+                for (job, answer) in batch.into_iter().zip(answers) {
+                    // The request may have gone (client closed): its messages are accepted.
+                    let _ = job.reply.send(Ok(answer));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some(job) = batch.pop() {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, requests = batch.len(), "accept batch failed; writing its requests one by one");
+                for job in batch {
+                    let answer = write(&store, &bus, std::slice::from_ref(&job))
+                        .await
+                        .map(|mut a| a.pop().unwrap_or_default());
+                    if answer.is_ok() {
+                        stats.batches.fetch_add(1, Ordering::AcqRel);
+                        stats.requests.fetch_add(1, Ordering::AcqRel);
+                        metrics::histogram!(crate::workers::metrics::ACCEPT_BATCH).record(1.0);
+                    }
+                    let _ = job.reply.send(answer);
+                }
+            }
+        }
+    }
+}
+
+/// Writes the requests of `jobs` in one transaction, each with its own bus event enqueued
+/// under its own trace context; one answer per job.
+async fn write(
+    store: &Store,
+    bus: &Bus,
+    jobs: &[Job],
+) -> Result<Vec<Vec<Result<Accepted, Problem>>>, InfraError> {
+    let mut tx = store.db().begin_write().await?;
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut accepted = 0;
+    for job in jobs {
+        let mut results = Vec::with_capacity(job.messages.len());
         let mut new_ids = Vec::new();
-        for m in messages {
+        for m in &job.messages {
             if m.dedupe_window_ms.is_some()
                 && let Window::Duplicate(id) = dedupe::claim(&mut tx, m).await?
             {
@@ -706,22 +908,23 @@ impl Accepter {
                 Inserted::Existing { .. } => results.push(Err(key_reused())),
             }
         }
-        if let Some(first) = new_ids.first() {
-            let payload = serde_json::to_vec(&AcceptedEvent {
-                messages: new_ids.clone(),
-            })?;
-            self.bus
-                .enqueue(&mut tx, ACCEPTED_TOPIC, first, &payload)
-                .await?;
+        if let Some(first) = new_ids.first().cloned() {
+            accepted += new_ids.len();
+            let payload = serde_json::to_vec(&AcceptedEvent { messages: new_ids })?;
+            let enqueue = bus.enqueue(&mut tx, ACCEPTED_TOPIC, &first, &payload);
+            match job.trace {
+                Some(ctx) => trace::in_scope(ctx, enqueue).await?,
+                None => enqueue.await?,
+            };
         }
-        tx.commit().await?;
-        if !new_ids.is_empty() {
-            self.bus.notify_committed();
-            metrics::counter!(crate::workers::metrics::ACCEPTED_TOTAL)
-                .increment(new_ids.len() as u64);
-        }
-        Ok(results)
+        answers.push(results);
     }
+    tx.commit().await?;
+    if accepted > 0 {
+        bus.notify_committed();
+        metrics::counter!(crate::workers::metrics::ACCEPTED_TOTAL).increment(accepted as u64);
+    }
+    Ok(answers)
 }
 
 /// The field errors of one request, each named `<prefix><field>`: those of its shape (what

@@ -29,6 +29,8 @@ use crate::store::queue::Queue;
 
 /// Counter of accepted messages.
 pub const ACCEPTED_TOTAL: &str = "praxis_notify_accepted_total";
+/// Histogram of the send requests committed together in one accept transaction.
+pub const ACCEPT_BATCH: &str = "praxis_notify_accept_batch_requests";
 /// Counter of attempts by channel, provider and result.
 pub const ATTEMPTS_TOTAL: &str = "praxis_notify_attempts_total";
 /// Counter of deliveries put back without an attempt.
@@ -94,6 +96,10 @@ pub const METRICS: &[praxis_infra::MetricDoc] = &[
     praxis_infra::MetricDoc::counter(
         ACCEPTED_TOTAL,
         "Messages accepted (duplicates not counted).",
+    ),
+    praxis_infra::MetricDoc::histogram(
+        ACCEPT_BATCH,
+        "Send requests committed together in one accept transaction (group commit).",
     ),
     praxis_infra::MetricDoc::counter(
         ATTEMPTS_TOTAL,

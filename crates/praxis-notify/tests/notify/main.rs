@@ -7,6 +7,7 @@
 
 mod cases;
 mod digest;
+mod group_commit;
 mod inbox;
 mod preferences;
 mod receiver;
