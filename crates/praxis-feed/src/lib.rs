@@ -47,6 +47,7 @@ use crate::store::Store;
 use crate::store::timeline::{DynTimelines, MemoryTimelines, RedisTimelines};
 use crate::workers::fanout::Fanouts;
 use crate::workers::home::Reader;
+use crate::workers::hydrate::Hydrator;
 
 /// The running feed of this process.
 #[derive(Clone)]
@@ -97,12 +98,20 @@ impl Feed {
             platform.tasks.clone(),
         );
         fanouts.subscribe(&platform.bus)?;
+        let hydrator = Hydrator::new(
+            store.clone(),
+            &platform.caches,
+            settings.post_cache_capacity,
+            settings.relations_cache_capacity,
+        );
         let reader = Reader::new(
             store.clone(),
             timelines.clone(),
             fanouts.clone(),
             settings.clone(),
+            hydrator,
         );
+        reader.spawn_touch_flusher(&platform.tasks, platform.shutdown.clone());
         let idempotency = IdempotencyStore::new(platform.db.clone(), settings.idempotency_ttl);
         let state = AppState::new(
             store,
@@ -130,6 +139,11 @@ impl Feed {
     /// The timeline store of this process (operators and tests).
     pub fn timelines(&self) -> &DynTimelines {
         &self.timelines
+    }
+
+    /// The caches that hydrate home pages in this process (operators and tests).
+    pub fn hydrator(&self) -> &Hydrator {
+        self.state.reader().hydrator()
     }
 
     /// The fan-out of this process.

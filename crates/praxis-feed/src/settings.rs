@@ -40,6 +40,10 @@ pub struct FeedSettings {
     /// How long `Idempotency-Key` answers of post creation are kept.
     #[serde(with = "praxis_kit::text::serde_with::duration")]
     pub idempotency_ttl: Duration,
+    /// Most posts kept in each process's post cache (home pages are hydrated from it).
+    pub post_cache_capacity: u64,
+    /// Most users' relations (follows, blocks, mutes) kept in each process's cache.
+    pub relations_cache_capacity: u64,
 }
 
 /// The documented keys of the `[feed]` section.
@@ -69,6 +73,14 @@ pub const KEYS: &[Key] = &[
         "idempotency_ttl",
         "how long Idempotency-Key answers of post creation are kept",
     ),
+    Key::new(
+        "post_cache_capacity",
+        "most posts in each process's post cache that hydrates home pages (1 to 100000000)",
+    ),
+    Key::new(
+        "relations_cache_capacity",
+        "most users' follows, blocks and mutes in each process's cache (1 to 100000000)",
+    ),
 ];
 
 impl Default for FeedSettings {
@@ -82,6 +94,8 @@ impl Default for FeedSettings {
             import_max: 10_000,
             backfill: 40,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            post_cache_capacity: 200_000,
+            relations_cache_capacity: 100_000,
         }
     }
 }
@@ -108,6 +122,16 @@ impl Settings for FeedSettings {
             (1..=100_000).contains(&self.fanout_batch),
             "fanout_batch",
             "must be from 1 to 100000 (e.g. 500)",
+        );
+        checks.require(
+            (1..=100_000_000).contains(&self.post_cache_capacity),
+            "post_cache_capacity",
+            "must be from 1 to 100000000 (e.g. 200000; about 1 KiB per post)",
+        );
+        checks.require(
+            (1..=100_000_000).contains(&self.relations_cache_capacity),
+            "relations_cache_capacity",
+            "must be from 1 to 100000000 (e.g. 100000)",
         );
         checks.require(self.import_max >= 1, "import_max", "must be at least 1");
         checks.require(

@@ -34,6 +34,15 @@ pub struct CreatePost {
     pub reply_to: Option<String>,
 }
 
+/// A post's new text (an edit).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditPost {
+    /// The text, 1 to 500 characters (not only spaces).
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
+    pub text: String,
+}
+
 /// A post.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PostView {

@@ -27,6 +27,14 @@ fn other(caller: &str, user: &str) -> Result<(), FeedError> {
     Ok(())
 }
 
+/// Drops the cached relations of `users` in every process (a failure is logged: the cache's
+/// TTL bounds it).
+async fn relations_changed<'a>(state: &AppState, users: impl IntoIterator<Item = &'a str>) {
+    if let Err(e) = state.hydrator().invalidate_relations(users).await {
+        tracing::warn!(error = %e, "relations cache invalidation failed; cached relations expire within their TTL");
+    }
+}
+
 fn relationship(user: String, relation: &str, active: bool, changed: bool) -> Json<Relationship> {
     Json(Relationship {
         user,
@@ -68,6 +76,7 @@ pub async fn follow(
         )));
     }
     let changed = store.follow(caller, &user, now_ms()).await?;
+    relations_changed(&state, [caller]).await;
     if changed && let Err(e) = state.inner.fanouts.backfill(caller, &user).await {
         tracing::warn!(error = %e, "follow backfill failed; the posts show after the next rebuild or from the database");
     }
@@ -95,6 +104,7 @@ pub async fn unfollow(
     let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.unfollow(caller, &user).await?;
+    relations_changed(&state, [caller]).await;
     Ok(relationship(user, "follow", false, changed))
 }
 
@@ -119,6 +129,7 @@ pub async fn block(
     let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.block(caller, &user, now_ms()).await?;
+    relations_changed(&state, [caller, user.as_str()]).await;
     Ok(relationship(user, "block", true, changed))
 }
 
@@ -143,6 +154,7 @@ pub async fn unblock(
     let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.unblock(caller, &user).await?;
+    relations_changed(&state, [caller, user.as_str()]).await;
     Ok(relationship(user, "block", false, changed))
 }
 
@@ -167,6 +179,7 @@ pub async fn mute(
     let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.mute(caller, &user, now_ms()).await?;
+    relations_changed(&state, [caller]).await;
     Ok(relationship(user, "mute", true, changed))
 }
 
@@ -191,6 +204,7 @@ pub async fn unmute(
     let caller = who.subject();
     other(caller, &user)?;
     let changed = state.inner.store.unmute(caller, &user).await?;
+    relations_changed(&state, [caller]).await;
     Ok(relationship(user, "mute", false, changed))
 }
 
@@ -248,6 +262,9 @@ pub async fn import_follows(
         .cloned()
         .collect();
     let imported = state.inner.store.import_follows(&pairs, now_ms()).await?;
+    let followers: std::collections::BTreeSet<&str> =
+        pairs.iter().map(|(a, _)| a.as_str()).collect();
+    relations_changed(&state, followers).await;
     Ok(Json(ImportResult {
         requested: req.follows.len(),
         imported,

@@ -1,6 +1,6 @@
 //! HTTP routes of the feed (axum + utoipa), under `/api/v1/feed`.
 //!
-//! - `POST /posts`, `GET /posts/{id}`, `DELETE /posts/{id}`: posts.
+//! - `POST /posts`, `GET /posts/{id}`, `PUT /posts/{id}`, `DELETE /posts/{id}`: posts.
 //! - `POST|DELETE /follows/{user}`, `POST|DELETE /blocks/{user}`, `POST|DELETE /mutes/{user}`:
 //!   the caller's relations.
 //! - `GET /timelines/home`, `GET /users/{user}/posts`: timelines, Mastodon-style paging.
@@ -81,11 +81,27 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The read side.
+    pub fn reader(&self) -> &Reader {
+        &self.inner.reader
+    }
+
+    /// The caches that hydrate pages (invalidated by the writing routes).
+    pub(crate) fn hydrator(&self) -> &crate::workers::hydrate::Hydrator {
+        self.inner.reader.hydrator()
+    }
+}
+
 /// Every route with its OpenAPI description.
 pub fn router(state: AppState) -> (axum::Router, OpenApi) {
     let (router, mut doc) = OpenApiRouter::new()
         .routes(routes!(posts::create_post))
-        .routes(routes!(posts::get_post, posts::delete_post))
+        .routes(routes!(
+            posts::get_post,
+            posts::edit_post,
+            posts::delete_post
+        ))
         .routes(routes!(graph::follow, graph::unfollow))
         .routes(routes!(graph::block, graph::unblock))
         .routes(routes!(graph::mute, graph::unmute))

@@ -1,4 +1,5 @@
-//! Posts: create, read, delete.
+//! Posts: create, read, edit, delete. Edits and deletes drop the post from every process's
+//! post cache before they answer (other processes: when the broadcast arrives).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -10,7 +11,7 @@ use praxis_http::responses::{Forbidden, Unauthorized, Unprocessable};
 use praxis_http::{FieldError, Json, Path, Problem};
 
 use super::auth::{FeedRead, FeedWrite};
-use super::dto::{CreatePost, MEDIA_MAX, MEDIA_REF_MAX, PostView, TEXT_MAX};
+use super::dto::{CreatePost, EditPost, MEDIA_MAX, MEDIA_REF_MAX, PostView, TEXT_MAX};
 use super::{AppState, POSTS_CHANNEL, TAG};
 use crate::domain::model::{Post, now_ms};
 use crate::error::FeedError;
@@ -216,5 +217,70 @@ pub async fn delete_post(
         ));
     }
     store.delete_post(id, now_ms()).await?;
+    post_changed(&state, id).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drops post `id` from the post caches (a failure is logged: the second invalidation and
+/// the TTL bound it).
+async fn post_changed(state: &AppState, id: i64) {
+    if let Err(e) = state.hydrator().invalidate_post(id).await {
+        tracing::warn!(post = id, error = %e, "post cache invalidation failed; the cached copy expires within its TTL");
+    }
+}
+
+/// Edit a post's text (its author or the admin).
+///
+/// Every timeline shows the new text from the answer on (this process at once; other
+/// processes once the cache invalidation reaches them, milliseconds).
+#[utoipa::path(
+    put,
+    path = "/api/v1/feed/posts/{id}",
+    tag = TAG,
+    params(("id" = String, Path, description = "Post id")),
+    request_body = EditPost,
+    responses(
+        (status = 200, description = "The edited post", body = PostView),
+        (status = 400, description = "Invalid text (`text`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the author", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn edit_post(
+    State(state): State<AppState>,
+    who: Require<FeedWrite>,
+    Path(raw): Path<String>,
+    Json(req): Json<EditPost>,
+) -> Result<Json<PostView>, Problem> {
+    let id = post_id(&raw)?;
+    let chars = req.text.chars().count();
+    if req.text.trim().is_empty() || chars > TEXT_MAX {
+        return Err(FeedError::Invalid(vec![FieldError::new(
+            "text",
+            format!("must be 1 to {TEXT_MAX} characters (not only spaces), got {chars}"),
+        )])
+        .into());
+    }
+    let store = &state.inner.store;
+    let not_found = || FeedError::NotFound(format!("no post with id {id}"));
+    let post = store
+        .post(id)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or_else(not_found)?;
+    if !who.owns(&post.author) {
+        return Err(Problem::forbidden(
+            "only the author or the admin may edit a post",
+        ));
+    }
+    if !store.edit_post(id, &req.text).await? {
+        return Err(not_found().into());
+    }
+    post_changed(&state, id).await;
+    Ok(Json(PostView::from(&Post {
+        text: req.text,
+        ..post
+    })))
 }

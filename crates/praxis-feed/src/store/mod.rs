@@ -60,8 +60,8 @@ impl Range {
     };
 }
 
-/// What a user's relations to others are, for filtering a live stream.
-#[derive(Debug, Clone, Default)]
+/// What a user's relations to others are, for filtering a live stream or a cached page.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Relations {
     /// Whom the user follows.
     pub followees: HashSet<String>,
@@ -202,6 +202,37 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await?;
         row.as_ref().map(decode_post).transpose()
+    }
+
+    /// The posts with these ids, deleted or not, in no particular order (cache misses of a
+    /// page).
+    pub async fn posts(&self, ids: &[i64]) -> Result<Vec<Post>, InfraError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM feed_posts p WHERE p.id IN ({})",
+            self.db.backend().placeholders(1, ids.len(), 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(self.db.pool()).await?;
+        rows.iter().map(decode_post).collect()
+    }
+
+    /// Replaces the text of post `id` (not deleted); false when there is no such post.
+    pub async fn edit_post(&self, id: i64, text: &str) -> Result<bool, InfraError> {
+        Ok(
+            sqlx::query("UPDATE feed_posts SET text = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .bind(text)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected()
+                > 0,
+        )
     }
 
     /// Records that post `id` was fanned out.
@@ -426,6 +457,35 @@ impl Store {
         .bind(now)
         .execute(self.db.pool())
         .await?;
+        Ok(())
+    }
+
+    /// Records home timeline reads (user, time) in one transaction, 500 users per statement;
+    /// a user's newest time wins.
+    pub async fn touch_many(&self, reads: &[(String, i64)]) -> Result<(), InfraError> {
+        let mut newest: HashMap<&str, i64> = HashMap::new();
+        for (user, at) in reads {
+            let e = newest.entry(user.as_str()).or_insert(*at);
+            *e = (*e).max(*at);
+        }
+        let rows: Vec<(&str, i64)> = newest.into_iter().collect();
+        let mut tx = self.db.begin_write().await?;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 1 + 2 * i, 2 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO feed_users (id, last_active_at) VALUES {values} \
+                 ON CONFLICT (id) DO UPDATE SET last_active_at = excluded.last_active_at"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (user, at) in chunk {
+                q = q.bind(*user).bind(*at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

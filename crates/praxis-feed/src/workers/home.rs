@@ -3,7 +3,9 @@
 //! A home page when the user's timeline is **built**: ids from the timeline store in the
 //! page's id range, merged with the `pull` posts of the user's followees in the same range
 //! (an indexed query on `posts(author, id)` limited to followees that wrote pull posts), then
-//! hydrated and filtered by one query (deleted, no longer followed, blocked, muted). Both
+//! hydrated from the post cache and filtered with the viewer's cached relations (deleted, no
+//! longer followed, blocked, muted: [`crate::workers::hydrate`]); only cache misses read the
+//! posts table. Both
 //! sources are read in steps of `limit` and a step keeps only ids down to where both were
 //! read completely, so the merge never skips a post. When the store holds `timeline_cap`
 //! entries, it is complete only down to its oldest entry: a page reaching below it is
@@ -21,13 +23,21 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use praxis_infra::InfraError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::domain::model::{Post, now_ms};
 use crate::settings::FeedSettings;
 use crate::store::timeline::{DynTimelines, TOUCH_EVERY_MS, TimelineState};
 use crate::store::{Range, Store};
 use crate::workers::fanout::Fanouts;
+use crate::workers::hydrate::Hydrator;
 use crate::workers::metrics;
+
+/// How often the batched activity of readers with built timelines is written.
+pub const TOUCH_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Most readers remembered as recently written (then the stale ones are forgotten).
+const TOUCHED_MAX: usize = 1_000_000;
 
 /// Steps of a merged page before the rest comes from the database.
 const MAX_STEPS: usize = 8;
@@ -91,7 +101,9 @@ pub struct Reader {
     timelines: DynTimelines,
     fanouts: Fanouts,
     settings: Arc<FeedSettings>,
+    hydrator: Hydrator,
     touched: Arc<Mutex<HashMap<String, i64>>>,
+    pending: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -101,19 +113,22 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    /// The reader over `store` and `timelines`.
+    /// The reader over `store` and `timelines`, hydrating pages through `hydrator`.
     pub fn new(
         store: Store,
         timelines: DynTimelines,
         fanouts: Fanouts,
         settings: Arc<FeedSettings>,
+        hydrator: Hydrator,
     ) -> Self {
         Self {
             store,
             timelines,
             fanouts,
             settings,
+            hydrator,
             touched: Arc::new(Mutex::new(HashMap::new())),
+            pending: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -123,7 +138,6 @@ impl Reader {
         viewer: &str,
         q: PageQuery,
     ) -> Result<(Vec<Post>, Source), InfraError> {
-        self.touch(viewer).await?;
         let range = q.range();
         let state = match self.timelines.state(viewer).await {
             Ok(s) => Some(s),
@@ -132,6 +146,7 @@ impl Reader {
                 None
             }
         };
+        self.touch(viewer, now_ms(), state).await?;
         let (mut posts, source) = match state {
             Some(TimelineState::Built) => match self.built(viewer, range, q.limit).await {
                 Ok(r) => r,
@@ -180,27 +195,95 @@ impl Reader {
         Ok(posts)
     }
 
-    /// Records that `viewer` reads (at most once a minute per process), so the fan-out
-    /// includes them. Runs before any rebuild starts, so a post created during the rebuild
-    /// is either in its read or fanned out to this user.
-    async fn touch(&self, viewer: &str) -> Result<(), InfraError> {
-        let now = now_ms();
+    /// The caches that hydrate pages.
+    pub fn hydrator(&self) -> &Hydrator {
+        &self.hydrator
+    }
+
+    /// Whether `viewer`'s activity is due to be written (at most once a minute per process);
+    /// marks it written at `now`.
+    fn touch_due(&self, viewer: &str, now: i64) -> bool {
+        let mut touched = self.touched.lock();
+        if touched
+            .get(viewer)
+            .is_some_and(|at| now - at < TOUCH_EVERY_MS)
         {
-            let touched = self.touched.lock();
-            if touched
-                .get(viewer)
-                .is_some_and(|at| now - at < TOUCH_EVERY_MS)
-            {
-                return Ok(());
+            return false;
+        }
+        if touched.len() >= TOUCHED_MAX {
+            touched.retain(|_, at| now - *at < TOUCH_EVERY_MS);
+            if touched.len() >= TOUCHED_MAX {
+                touched.clear();
             }
         }
-        self.store.touch_active(viewer, now).await?;
-        let mut touched = self.touched.lock();
-        if touched.len() > 100_000 {
-            touched.clear();
-        }
         touched.insert(viewer.to_owned(), now);
+        true
+    }
+
+    /// Records that `viewer` reads, so the fan-out includes them. A reader whose timeline is
+    /// built is already active: the write joins the next batch ([`Reader::flush_touches`],
+    /// every [`TOUCH_FLUSH_EVERY`]), off the request. Anyone else is written before the
+    /// answer and before any rebuild starts, so a post created during the rebuild is either
+    /// in its read or fanned out to this user.
+    async fn touch(
+        &self,
+        viewer: &str,
+        now: i64,
+        state: Option<TimelineState>,
+    ) -> Result<(), InfraError> {
+        if !self.touch_due(viewer, now) {
+            return Ok(());
+        }
+        if state == Some(TimelineState::Built) {
+            self.pending.lock().insert(viewer.to_owned(), now);
+            return Ok(());
+        }
+        if let Err(e) = self.store.touch_active(viewer, now).await {
+            self.touched.lock().remove(viewer);
+            return Err(e);
+        }
         Ok(())
+    }
+
+    /// Writes the batched activity of readers with built timelines in one statement per
+    /// 500 users; returns how many were written. On failure they are kept for the next try.
+    pub async fn flush_touches(&self) -> Result<usize, InfraError> {
+        let batch: Vec<(String, i64)> = std::mem::take(&mut *self.pending.lock())
+            .into_iter()
+            .collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.store.touch_many(&batch).await {
+            let mut pending = self.pending.lock();
+            for (user, at) in batch {
+                pending.entry(user).or_insert(at);
+            }
+            return Err(e);
+        }
+        Ok(batch.len())
+    }
+
+    /// Runs [`Reader::flush_touches`] every [`TOUCH_FLUSH_EVERY`] on `tasks` until `shutdown`,
+    /// then once more.
+    pub fn spawn_touch_flusher(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
+        let reader = self.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(TOUCH_FLUSH_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let stop = tokio::select! {
+                    () = shutdown.cancelled() => true,
+                    _ = every.tick() => false,
+                };
+                if let Err(e) = reader.flush_touches().await {
+                    tracing::warn!(error = %e, "reader activity not written; retried at the next flush");
+                }
+                if stop {
+                    return;
+                }
+            }
+        });
     }
 
     /// A page of a built timeline: store entries up to the fan-out horizon (merged with pull
@@ -310,7 +393,7 @@ impl Reader {
                 s.min(p)
             };
             let mut step: HashMap<i64, Post> = HashMap::new();
-            for p in self.store.visible(viewer, &slice.ids).await? {
+            for p in self.hydrator.visible(viewer, &slice.ids).await? {
                 step.insert(p.id, p);
             }
             for p in pulls {

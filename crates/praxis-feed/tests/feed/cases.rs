@@ -923,3 +923,166 @@ pub async fn redis_timelines_always_expire() {
     }
     assert_eq!(h.stored(&reader).await, vec![p]);
 }
+
+/// The text of post `id` on a page body.
+fn text_of(body: &serde_json::Value, id: i64) -> Option<String> {
+    body.as_array()?
+        .iter()
+        .find(|p| p["id"].as_str() == Some(&id.to_string()))
+        .map(|p| p["text"].as_str().unwrap_or_default().to_owned())
+}
+
+pub async fn post_cache_hydrates_pages_and_edits_deletes_invalidate(kind: Kind) {
+    let h = Harness::start(kind, settings()).await;
+    let (r, a) = (user("reader"), user("alice"));
+    h.follow(&r, &a).await;
+    h.activate(&r).await;
+    let p1 = h.post(&a, "first").await;
+    let p2 = h.post(&a, "second").await;
+    h.fanned_out().await;
+    let (home, resp) = h.home(&r, "").await;
+    assert_eq!(home, vec![p2, p1]);
+    assert_eq!(resp.header("x-feed-source"), Some("store"));
+    let (posts, relations) = h.feed.hydrator().entry_counts();
+    assert!(
+        posts >= 2 && relations >= 1,
+        "{posts} posts, {relations} relations cached"
+    );
+    // A change behind the feed's back (no invalidation): the cached copy answers, so the page
+    // was hydrated from the cache, not the table.
+    sqlx::query("UPDATE feed_posts SET text = 'changed behind' WHERE id = $1")
+        .bind(p1)
+        .execute(h.backend.platform.db.pool())
+        .await
+        .unwrap();
+    let (_, resp) = h.home(&r, "").await;
+    assert_eq!(text_of(&resp.json(), p1).as_deref(), Some("first"));
+    // An edit through the API is seen at once.
+    let edited = h
+        .as_user(
+            &a,
+            Method::PUT,
+            &format!("/api/v1/feed/posts/{p1}"),
+            Some(json!({"text": "first, edited"})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(edited["text"], "first, edited");
+    let (_, resp) = h.home(&r, "").await;
+    assert_eq!(text_of(&resp.json(), p1).as_deref(), Some("first, edited"));
+    // Only the author edits; the text is checked; unknown posts are 404.
+    h.as_user(
+        &r,
+        Method::PUT,
+        &format!("/api/v1/feed/posts/{p1}"),
+        Some(json!({"text": "not mine"})),
+    )
+    .await
+    .problem(403);
+    h.as_user(
+        &a,
+        Method::PUT,
+        &format!("/api/v1/feed/posts/{p1}"),
+        Some(json!({"text": "  "})),
+    )
+    .await
+    .problem(400);
+    h.as_user(
+        &a,
+        Method::PUT,
+        "/api/v1/feed/posts/999999999",
+        Some(json!({"text": "x"})),
+    )
+    .await
+    .problem(404);
+    // A delete is seen at once, and a deleted post cannot be edited.
+    h.as_user(
+        &a,
+        Method::DELETE,
+        &format!("/api/v1/feed/posts/{p2}"),
+        None,
+    )
+    .await
+    .ok(204);
+    assert_eq!(h.home(&r, "").await.0, vec![p1]);
+    h.as_user(
+        &a,
+        Method::PUT,
+        &format!("/api/v1/feed/posts/{p2}"),
+        Some(json!({"text": "x"})),
+    )
+    .await
+    .problem(404);
+    // A relation change drops the cached relations: an unfollow empties the page at once.
+    h.as_user(
+        &r,
+        Method::DELETE,
+        &format!("/api/v1/feed/follows/{a}"),
+        None,
+    )
+    .await
+    .ok(200);
+    assert_eq!(h.home(&r, "").await.0, Vec::<i64>::new());
+}
+
+/// Two scaled processes: a post cached by one is edited, then deleted, through the other; the
+/// first drops its copy when the invalidation broadcast arrives (Redis pub/sub, milliseconds;
+/// the deadline is only a guard against hanging).
+pub async fn post_cache_invalidates_across_processes() {
+    let (a, b) = Harness::pair(settings()).await;
+    let (r, w) = (user("reader"), user("writer"));
+    b.follow(&r, &w).await;
+    b.activate(&r).await;
+    let p = a.post(&w, "version 1").await;
+    a.fanned_out().await;
+    b.fanned_out().await;
+    let (_, resp) = b.home(&r, "").await;
+    assert_eq!(text_of(&resp.json(), p).as_deref(), Some("version 1"));
+    a.as_user(
+        &w,
+        Method::PUT,
+        &format!("/api/v1/feed/posts/{p}"),
+        Some(json!({"text": "version 2"})),
+    )
+    .await
+    .ok(200);
+    let b2 = &b;
+    let r2 = &r;
+    eventually(
+        DEADLINE,
+        "the edit reaches the other process",
+        || async move {
+            let (_, resp) = b2.home(r2, "").await;
+            (text_of(&resp.json(), p).as_deref() == Some("version 2")).then_some(())
+        },
+    )
+    .await;
+    a.as_user(&w, Method::DELETE, &format!("/api/v1/feed/posts/{p}"), None)
+        .await
+        .ok(204);
+    eventually(
+        DEADLINE,
+        "the delete reaches the other process",
+        || async move { b2.home(r2, "").await.0.is_empty().then_some(()) },
+    )
+    .await;
+    // Relations too: a new post, then an unfollow through process a.
+    let q = a.post(&w, "after").await;
+    a.fanned_out().await;
+    b.fanned_out().await;
+    assert_eq!(b.home(&r, "").await.0, vec![q]);
+    a.as_user(
+        &r,
+        Method::DELETE,
+        &format!("/api/v1/feed/follows/{w}"),
+        None,
+    )
+    .await
+    .ok(200);
+    eventually(
+        DEADLINE,
+        "the unfollow reaches the other process",
+        || async move { b2.home(r2, "").await.0.is_empty().then_some(()) },
+    )
+    .await;
+}

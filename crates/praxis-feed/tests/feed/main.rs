@@ -24,6 +24,7 @@ praxis_testkit::backend_matrix!(crate::cases: [
     pages_past_the_cap_come_from_the_database,
     timeline_store_conformance,
     late_fanout_is_not_paged_past,
+    post_cache_hydrates_pages_and_edits_deletes_invalidate,
 ]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,4 +35,9 @@ async fn scaled_redis_timelines_always_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaled_posts_cross_processes() {
     cases::posts_cross_processes().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_post_cache_invalidates_across_processes() {
+    cases::post_cache_invalidates_across_processes().await;
 }
