@@ -87,7 +87,10 @@ async fn redis_keys_expire_when_idle() -> anyhow::Result<()> {
         let ttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut conn).await?;
         // The sliding-window counter is idle two periods after its window start. -2: it has
         // expired already (a slow machine), so it had a TTL; -1 (no TTL) is the failure.
-        assert!(ttl == -2 || (ttl > 0 && ttl <= 2 * 300), "{key}: PTTL {ttl}");
+        assert!(
+            ttl == -2 || (ttl > 0 && ttl <= 2 * 300),
+            "{key}: PTTL {ttl}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
     let left: Vec<String> = redis::cmd("KEYS")
