@@ -15,7 +15,7 @@
 //! Not built yet (issue 17 is open): the SSE fallback, delivery receipts, presence, the
 //! `reset` beyond a retention, connection limits and end-to-end encryption.
 //!
-//! [`Chat::start`] wires it onto a [`Platform`]; the binary starts it through [`ChatSystem`].
+//! [`Chat::launch`] wires it onto a [`Platform`]; the binary starts it through [`ChatSystem`].
 
 pub mod api;
 pub mod domain;
@@ -28,7 +28,7 @@ pub mod workers;
 use std::sync::Arc;
 
 use praxis_http::Service;
-use praxis_http::system::{Settings, System, apply_migrations, invalid_settings};
+use praxis_http::system::{Settings, invalid_settings};
 use praxis_infra::{InfraError, Platform};
 
 pub use error::ChatError;
@@ -49,13 +49,6 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// Applies the chat's migrations, then [`Chat::launch`]: for tests and programs that run
-    /// the chat without the binary.
-    pub async fn start(platform: &Platform, settings: ChatSettings) -> Result<Chat, InfraError> {
-        apply_migrations(platform, System::migrations(&ChatSystem)).await?;
-        Chat::launch(platform, settings).await
-    }
-
     /// Checks the settings and builds the chat on `platform`; its migrations must have been
     /// applied (the binary applies every migration once, then launches).
     pub async fn launch(platform: &Platform, settings: ChatSettings) -> Result<Chat, InfraError> {

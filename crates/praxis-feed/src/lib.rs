@@ -20,7 +20,8 @@
 //! migrations), `domain/` (records and rules); `settings.rs` is the `[feed]` section and
 //! `system.rs` the plug-in.
 //!
-//! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
+//! [`Feed::launch`] wires it onto a [`Platform`] whose migrations are applied; the binary
+//! starts it through [`FeedSystem`].
 
 pub mod api;
 pub mod domain;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 
 use praxis_http::Service;
 use praxis_http::idempotency::IdempotencyStore;
-use praxis_http::system::{Settings, System, apply_migrations, invalid_settings};
+use praxis_http::system::{Settings, invalid_settings};
 use praxis_infra::{InfraError, Platform};
 
 pub use error::FeedError;
@@ -66,13 +67,6 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// Applies the feed's migrations, then [`Feed::launch`]: for tests and programs that run
-    /// the feed without the binary (which applies every migration once, then launches).
-    pub async fn start(platform: &Platform, settings: FeedSettings) -> Result<Feed, InfraError> {
-        apply_migrations(platform, System::migrations(&FeedSystem)).await?;
-        Feed::launch(platform, settings).await
-    }
-
     /// Checks the settings, picks the timeline store (Redis when the platform has it, memory
     /// otherwise) and subscribes the fan-out consumer. Its migrations must have been applied.
     pub async fn launch(platform: &Platform, settings: FeedSettings) -> Result<Feed, InfraError> {
@@ -150,9 +144,4 @@ impl Feed {
     pub fn fanouts(&self) -> &Fanouts {
         &self.fanouts
     }
-}
-
-/// Starts the feed on `platform` and returns its routes (see [`Feed::start`]).
-pub async fn service(platform: &Platform, settings: FeedSettings) -> Result<Service, InfraError> {
-    Ok(Feed::start(platform, settings).await?.service())
 }

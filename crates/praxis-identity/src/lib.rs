@@ -10,7 +10,8 @@
 //! - [`IdentityAuthenticator`]: the `praxis_http::auth::Authenticator` every system's routes
 //!   use, through `AuthSettings::authenticator`.
 //!
-//! [`Identity::start`] wires it onto a [`Platform`]; [`service`] is the usual one-call entry.
+//! [`Identity::launch`] wires it onto a [`Platform`] whose migrations are applied; the binary
+//! starts it through [`IdentitySystem`].
 
 pub mod api;
 pub mod domain;
@@ -29,7 +30,7 @@ use tokio::sync::Semaphore;
 use praxis_http::Service;
 use praxis_http::auth::{AuthFailure, Authenticator, Principal};
 use praxis_http::idempotency::IdempotencyStore;
-use praxis_http::system::{System, apply_migrations};
+
 use praxis_infra::cache::CacheOptions;
 use praxis_infra::{InfraError, Platform};
 
@@ -53,16 +54,6 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Applies the identity migrations (and the idempotency table's), then
-    /// [`Identity::launch`]: for tests and programs that run identity without the binary.
-    pub async fn start(
-        platform: &Platform,
-        settings: IdentitySettings,
-    ) -> Result<Identity, InfraError> {
-        apply_migrations(platform, System::migrations(&IdentitySystem)).await?;
-        Identity::launch(platform, settings).await
-    }
-
     /// Checks the settings and builds the shared state; its migrations must have been applied
     /// (the binary applies every migration once, then launches). Fetches the JWKS once when
     /// one is configured (a failure is logged; keys are fetched again on first use).
@@ -136,15 +127,6 @@ impl Identity {
     pub fn settings(&self) -> &IdentitySettings {
         &self.core.settings
     }
-}
-
-/// Builds the identity system on `platform` and returns its routes (see [`Identity::start`];
-/// use [`Identity`] directly to also get its authenticator).
-pub async fn service(
-    platform: &Platform,
-    settings: IdentitySettings,
-) -> Result<Service, InfraError> {
-    Ok(Identity::start(platform, settings).await?.service())
 }
 
 /// Resolves bearer tokens: `prx_` API keys through the key store (cached), everything else as

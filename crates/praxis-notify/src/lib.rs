@@ -16,7 +16,8 @@
 //!    ([`store::queue`]) and runs them on a bounded pool: breaker, rate limit, render, send, record;
 //!    retries with exponential backoff and full jitter; dead letters after the last attempt.
 //!
-//! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
+//! [`Notify::launch`] wires it onto a [`Platform`] whose migrations are applied; the binary
+//! starts it through [`NotifySystem`].
 //!
 //! The crate has the shape of every system crate (imports only go down this list, never up):
 //! - [`api`]: the HTTP routes, their DTOs and the OpenAPI document; imports everything below;
@@ -42,7 +43,7 @@ use std::sync::Arc;
 
 use praxis_http::Service;
 use praxis_http::idempotency::IdempotencyStore;
-use praxis_http::system::{System, apply_migrations};
+
 use praxis_infra::{InfraError, Platform};
 
 pub use error::NotifyError;
@@ -67,16 +68,6 @@ pub struct Notify {
 }
 
 impl Notify {
-    /// Applies the notify migrations (and the idempotency table's), then [`Notify::launch`]:
-    /// for tests and programs that run notify without the binary.
-    pub async fn start(
-        platform: &Platform,
-        settings: NotifySettings,
-    ) -> Result<Notify, InfraError> {
-        apply_migrations(platform, System::migrations(&NotifySystem)).await?;
-        Notify::launch(platform, settings).await
-    }
-
     /// Checks the settings, builds the providers, subscribes the expander and starts a
     /// dispatcher per enabled channel (unless `settings.workers` is off), the metrics sampler
     /// and the retention task ([`workers::retention`]), all bound to `platform.shutdown`. Its migrations must have been
@@ -153,10 +144,4 @@ impl Notify {
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
     }
-}
-
-/// Starts the notification service on `platform` and returns its routes (see
-/// [`Notify::start`]).
-pub async fn service(platform: &Platform, settings: NotifySettings) -> Result<Service, InfraError> {
-    Ok(Notify::start(platform, settings).await?.service())
 }

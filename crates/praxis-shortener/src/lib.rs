@@ -9,7 +9,8 @@
 //!   ([`workers::visits`], [`workers::maintenance`]).
 //! - Manage, list, QR-code and report on links ([`api`]).
 //!
-//! [`service`] wires it onto a [`Platform`] and returns the routes for the app.
+//! [`launch`] wires it onto a [`Platform`] whose migrations are applied and returns the routes;
+//! the binary starts it through [`ShortenerSystem`].
 
 pub mod api;
 pub mod domain;
@@ -25,7 +26,7 @@ use tokio::sync::Notify;
 
 use praxis_http::Service;
 use praxis_http::idempotency::IdempotencyStore;
-use praxis_http::system::{Settings, System, apply_migrations, invalid_settings};
+use praxis_http::system::{Settings, invalid_settings};
 use praxis_infra::cache::CacheOptions;
 use praxis_infra::{InfraError, Platform};
 
@@ -47,16 +48,6 @@ use crate::workers::visits::{BatchOptions, VisitSink};
 
 /// Name of the redirect cache (L1 per process, L2 key space in Redis).
 pub const CACHE_NAME: &str = "shortener.links";
-
-/// Applies the shortener's migrations, then [`launch`]: for tests and programs that run the
-/// shortener without the binary (which applies every migration once, then launches).
-pub async fn service(
-    platform: &Platform,
-    settings: ShortenerSettings,
-) -> Result<Service, InfraError> {
-    apply_migrations(platform, System::migrations(&ShortenerSystem)).await?;
-    launch(platform, settings).await
-}
 
 /// Builds the shortener on `platform`: checks the settings, loads the Bloom filter of existing
 /// codes, starts its background tasks (visit batcher, statistics consumer, created-code

@@ -36,13 +36,19 @@ impl TestBackend {
         }
     }
 
+    /// Applies every migration set `system` declares, as `praxis serve` does before starting
+    /// it: for suites that launch a system themselves to keep its typed handle.
+    pub async fn migrate<S: System>(&self, system: &S) -> Result<(), InfraError> {
+        apply_migrations(&self.platform, system.migrations()).await
+    }
+
     /// Starts `system` with `settings`: its migrations, then its start.
     pub async fn start_system<S: System>(
         &self,
         system: &S,
         settings: S::Settings,
     ) -> Result<Started, InfraError> {
-        apply_migrations(&self.platform, system.migrations()).await?;
+        self.migrate(system).await?;
         let ctx = self.start_context(System::secrets(system));
         system.start(settings, &ctx).await
     }

@@ -60,7 +60,11 @@ impl Harness {
             key_prefix: backend.config.prefix.clone(),
             ..settings
         };
-        let feed = Feed::start(&backend.platform, settings)
+        backend
+            .migrate(&praxis_feed::FeedSystem)
+            .await
+            .unwrap_or_else(|e| panic!("feed migrations failed on {}: {e}", backend.name));
+        let feed = Feed::launch(&backend.platform, settings)
             .await
             .unwrap_or_else(|e| panic!("feed failed to start on {}: {e}", backend.name));
         // `u:<id>` is account `<id>`, `key:<id>` an API key of `<id>` without feed scopes.

@@ -183,7 +183,11 @@ impl Harness {
 
 /// The identity system and the full app on a platform.
 pub async fn app_on(platform: &Platform, settings: IdentitySettings) -> (Identity, Router) {
-    let identity = Identity::start(platform, settings)
+    let migrations = praxis_http::system::System::migrations(&praxis_identity::IdentitySystem);
+    praxis_http::system::apply_migrations(platform, migrations)
+        .await
+        .unwrap_or_else(|e| panic!("identity migrations failed: {e}"));
+    let identity = Identity::launch(platform, settings)
         .await
         .unwrap_or_else(|e| panic!("identity failed to start: {e}"));
     let auth = AuthSettings {

@@ -338,7 +338,8 @@ pub async fn digest_joins_later_sends_until_the_batch_is_claimed(kind: Kind) {
             )
             .await
             .expect("second platform");
-            praxis_notify::service(&platform, h.settings.clone())
+            // The first process applied the migrations on this database.
+            praxis_notify::Notify::launch(&platform, h.settings.clone())
                 .await
                 .expect("second notify process");
             Some(Process(platform))

@@ -71,9 +71,14 @@ impl Harness {
     pub async fn on(backend: TestBackend, settings: NotifySettings) -> Self {
         let platform = backend.platform.clone();
         let name = backend.name;
-        let service = praxis_notify::service(&platform, settings.clone())
+        backend
+            .migrate(&praxis_notify::NotifySystem)
             .await
-            .unwrap_or_else(|e| panic!("notify service failed to start on {name}: {e}"));
+            .unwrap_or_else(|e| panic!("notify migrations failed on {name}: {e}"));
+        let service = praxis_notify::Notify::launch(&platform, settings.clone())
+            .await
+            .unwrap_or_else(|e| panic!("notify service failed to start on {name}: {e}"))
+            .service();
         let auth = TestAuthenticator::new()
             .account("alice-token", "alice-id", &["notify:write"])
             .account("bob-token", "bob-id", &["notify:write"])

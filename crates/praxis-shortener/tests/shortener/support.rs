@@ -82,7 +82,11 @@ impl Harness {
         anonymous_writes: bool,
     ) -> Self {
         let (name, platform) = (backend.name, backend.platform.clone());
-        let service = praxis_shortener::service(&platform, settings)
+        backend
+            .migrate(&praxis_shortener::ShortenerSystem)
+            .await
+            .unwrap_or_else(|e| panic!("shortener migrations failed on {name}: {e}"));
+        let service = praxis_shortener::launch(&platform, settings)
             .await
             .unwrap_or_else(|e| panic!("shortener service failed to start on {name}: {e}"));
         let app = http::app(vec![service], &platform, auth(anonymous_writes));
