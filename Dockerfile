@@ -25,6 +25,7 @@ FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY crates ./crates
 
 # The registry and the target folder are BuildKit caches, so a rebuild after a source change

@@ -10,6 +10,7 @@ pub mod timeline;
 use std::collections::{HashMap, HashSet};
 
 use praxis_infra::bus::Bus;
+use praxis_infra::sql::dialect::statement_chunks;
 use praxis_infra::{Db, InfraError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -323,7 +324,7 @@ impl Store {
     ) -> Result<Vec<Post>, InfraError> {
         let authors = self.pull_authors(viewer).await?;
         let mut out: Vec<Post> = Vec::new();
-        for chunk in authors.chunks(PULL_AUTHORS_PER_QUERY) {
+        for chunk in statement_chunks(&authors, PULL_AUTHORS_PER_QUERY) {
             let arms: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     format!(

@@ -10,6 +10,28 @@ use crate::InfraError;
 /// Keys per statement of [`lock_rows`] (well under both backends' parameter limits).
 const LOCK_CHUNK: usize = 500;
 
+/// Splits `items` into runs for multi-row statements of at most `max` rows, each run `max`
+/// long or a power of two: a table written in batches of any size then needs only a handful
+/// of distinct statement texts, which stay in each connection's statement cache instead of
+/// being parsed and planned again for every odd-sized tail.
+pub fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = if rest.len() >= max {
+            max
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// Milliseconds since the Unix epoch (UTC): the time of every praxis table (`BIGINT`).
 pub fn now_ms() -> i64 {
     crate::util::now_ms()
@@ -106,7 +128,7 @@ impl Db {
         let mut keys = keys.to_vec();
         keys.sort_unstable();
         keys.dedup();
-        for chunk in keys.chunks(LOCK_CHUNK) {
+        for chunk in statement_chunks(&keys, LOCK_CHUNK) {
             // Rows are locked as they leave the sort: in key order.
             let sql = format!(
                 "SELECT {column} FROM {table} WHERE {column} IN ({}) ORDER BY {column} FOR UPDATE",
@@ -149,6 +171,27 @@ async fn lock_xact(tx: &mut AnyConnection, backend: Backend, key: i64) -> Result
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn statement_chunks_cover_every_item_with_few_distinct_lengths() {
+        let items: Vec<usize> = (0..1000).collect();
+        for n in [0, 1, 2, 3, 7, 200, 201, 455, 1000] {
+            let chunks: Vec<&[usize]> = super::statement_chunks(&items[..n], 200).collect();
+            let joined: Vec<usize> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(joined, items[..n].to_vec(), "n = {n}");
+            for c in &chunks {
+                assert!(
+                    c.len() == 200 || c.len().is_power_of_two(),
+                    "n = {n}: {}",
+                    c.len()
+                );
+            }
+        }
+        let lengths: Vec<usize> = super::statement_chunks(&items[..455], 200)
+            .map(<[usize]>::len)
+            .collect();
+        assert_eq!(lengths, [200, 200, 32, 16, 4, 2, 1]);
+    }
+
     use super::*;
 
     #[test]

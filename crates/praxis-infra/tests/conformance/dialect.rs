@@ -202,3 +202,20 @@ async fn claims_skip_locked_rows(t: TestBackend) -> anyhow::Result<()> {
     assert_eq!(twice, 0);
     Ok(())
 }
+
+/// The bundled SQLite keeps the plan of a prepared statement when its parameters are bound
+/// again (`.cargo/config.toml`, D74): without the query planner stability guarantee, a
+/// statement with `LIMIT $n` is marked stale at every bind and parsed and planned again at
+/// every execution.
+#[tokio::test]
+async fn sqlite_keeps_the_plans_of_prepared_statements() -> anyhow::Result<()> {
+    let t = praxis_testkit::embedded().await;
+    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+        .fetch_all(t.platform.db.pool())
+        .await?;
+    assert!(
+        options.iter().any(|o| o == "ENABLE_QPSG"),
+        "SQLite was built without SQLITE_ENABLE_QPSG (is LIBSQLITE3_FLAGS from .cargo/config.toml set?): {options:?}"
+    );
+    Ok(())
+}

@@ -13,6 +13,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 // Every dynamic statement below is assembled from constant fragments and numbered
 // placeholders only; values are always bound.
 
+use praxis_infra::sql::dialect::statement_chunks;
 use praxis_infra::{Backend, Db, InfraError};
 
 use crate::domain::channel::Channel;
@@ -246,7 +247,7 @@ impl Store {
     /// The topics among `keys` that exist.
     pub async fn existing_topics(&self, keys: &[String]) -> Result<Vec<String>, InfraError> {
         let mut out = Vec::new();
-        for chunk in keys.chunks(IN_CHUNK) {
+        for chunk in statement_chunks(keys, IN_CHUNK) {
             let sql = format!(
                 "SELECT key FROM notify_topics WHERE key IN ({})",
                 self.db.backend().placeholders(1, chunk.len(), 1)
@@ -552,7 +553,7 @@ impl Store {
             }
             created += Self::insert_delivery(&mut tx, d, d.state, None, now_ms).await?;
         }
-        for chunk in message_ids.chunks(IN_CHUNK) {
+        for chunk in statement_chunks(message_ids, IN_CHUNK) {
             let sql = format!(
                 "UPDATE notify_messages SET expanded_at = $1 WHERE expanded_at IS NULL AND id IN ({})",
                 self.db.backend().placeholders(2, chunk.len(), 1)
@@ -724,7 +725,7 @@ impl Store {
         delivery_ids: &[String],
     ) -> Result<Vec<AttemptRecord>, InfraError> {
         let mut out = Vec::new();
-        for chunk in delivery_ids.chunks(IN_CHUNK) {
+        for chunk in statement_chunks(delivery_ids, IN_CHUNK) {
             let sql = format!(
                 "SELECT delivery_id, n, at, provider, ok, detail, duration_ms FROM notify_attempts \
                  WHERE delivery_id IN ({}) ORDER BY delivery_id, n",
@@ -796,7 +797,7 @@ async fn select_by_ids<T>(
     decode: fn(&AnyRow) -> Result<T, InfraError>,
 ) -> Result<Vec<T>, InfraError> {
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IN_CHUNK) {
+    for chunk in statement_chunks(ids, IN_CHUNK) {
         let sql = format!(
             "SELECT {columns} FROM {table} WHERE id IN ({})",
             backend.placeholders(1, chunk.len(), 1)

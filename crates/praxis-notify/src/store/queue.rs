@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use praxis_infra::sql::dialect::statement_chunks;
 use praxis_infra::trace::TraceContext;
 use praxis_infra::{Db, InfraError};
 
@@ -260,7 +261,7 @@ impl Queue {
         now_ms: i64,
     ) -> Result<u64, InfraError> {
         let mut done = 0;
-        for chunk in claimed.chunks(crate::store::IN_CHUNK / 2) {
+        for chunk in statement_chunks(claimed, crate::store::IN_CHUNK / 2) {
             let pairs: Vec<String> = (0..chunk.len())
                 .map(|i| format!("(id = ${} AND lease_owner = ${})", 3 + 2 * i, 4 + 2 * i))
                 .collect();
