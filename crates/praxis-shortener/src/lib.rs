@@ -97,15 +97,17 @@ pub async fn launch(
     );
     let resolver = Resolver::new(store.clone(), cache, filter.clone());
 
-    // The consumer runs either way, so batches published before statistics were switched off
-    // are still applied.
+    // Visits are stored by the process that served them (workers::visits); the consumer still
+    // applies batches that earlier versions published on the bus (left in an outbox or a
+    // stream across an upgrade, or published by a process of the previous version during a
+    // rolling one).
     maintenance::subscribe_stats(&platform.bus, store.clone())?;
     let shutdown = platform.shutdown.clone();
     let sink = if settings.visit_stats {
-        let (sink, visits_rx) = VisitSink::channel(settings.visit_buffer);
-        platform.tasks.spawn(crate::workers::visits::run_batcher(
-            visits_rx,
-            platform.bus.clone(),
+        let sink = VisitSink::new(settings.visit_buffer, settings.visit_batch_max);
+        platform.tasks.spawn(crate::workers::visits::run_flusher(
+            sink.clone(),
+            store.clone(),
             BatchOptions {
                 max: settings.visit_batch_max,
                 interval: settings.visit_flush_interval,

@@ -21,11 +21,29 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Config, LogFormat, Origin};
+use crate::log_writer::LogWriter;
 use crate::otel::SpanExport;
 
-/// Installs the global subscriber for `config`; with `otel_endpoint` set, also the span export
-/// (returned, to be shut down after the runtime ends so the last spans are sent).
-pub fn init(config: &Config) -> anyhow::Result<Option<SpanExport>> {
+/// What logging keeps running until the process ends: the buffered stdout and, with
+/// `otel_endpoint` set, the span export.
+pub struct Logging {
+    writer: LogWriter,
+    export: Option<SpanExport>,
+}
+
+impl Logging {
+    /// Sends the last spans and writes every buffered line: after the runtime has ended.
+    pub fn finish(self) {
+        if let Some(export) = self.export {
+            export.shutdown();
+        }
+        self.writer.finish();
+    }
+}
+
+/// Installs the global subscriber for `config`: lines to stdout through a [`LogWriter`] (no
+/// write per line on the request path) and, with `otel_endpoint` set, the span export.
+pub fn init(config: &Config) -> anyhow::Result<Logging> {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter_text = filter(
         &config.log_level,
@@ -35,9 +53,11 @@ pub fn init(config: &Config) -> anyhow::Result<Option<SpanExport>> {
     let filter = EnvFilter::builder().parse(filter_text).map_err(|e| {
         anyhow::anyhow!("RUST_LOG {filter_text:?} is not a log filter: {e} (or set log_level)")
     })?;
+    let writer = LogWriter::stdout()
+        .map_err(|e| anyhow::anyhow!("cannot start the log writer thread: {e}"))?;
     let lines = match resolve(config.log_format, std::io::stdout().is_terminal()) {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stdout)
+            .with_writer(writer.make_writer())
             .event_format(TraceIds::pretty(tracing_subscriber::fmt::format()))
             .boxed(),
         _ => {
@@ -47,7 +67,7 @@ pub fn init(config: &Config) -> anyhow::Result<Option<SpanExport>> {
                 .with_current_span(false)
                 .with_span_list(false);
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stdout)
+                .with_writer(writer.make_writer())
                 .fmt_fields(JsonFields::new())
                 .event_format(TraceIds::json(format))
                 .boxed()
@@ -72,7 +92,7 @@ pub fn init(config: &Config) -> anyhow::Result<Option<SpanExport>> {
     if export.is_some() {
         trace::enable_export();
     }
-    Ok(export)
+    Ok(Logging { writer, export })
 }
 
 /// An event format that adds the current trace context's ids to what `inner` writes.

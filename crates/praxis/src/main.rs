@@ -4,6 +4,7 @@ mod backup;
 mod cli;
 mod config;
 mod context;
+mod log_writer;
 mod logging;
 mod migrate;
 mod otel;
@@ -89,8 +90,8 @@ where
     F: FnOnce(Config) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let export = match logging::init(&config) {
-        Ok(export) => export,
+    let logging = match logging::init(&config) {
+        Ok(logging) => logging,
         Err(e) => {
             eprintln!("praxis: {e:#}");
             return ExitCode::FAILURE;
@@ -115,8 +116,6 @@ where
         }
     };
     drop(runtime);
-    if let Some(export) = export {
-        export.shutdown();
-    }
+    logging.finish();
     status
 }

@@ -38,6 +38,7 @@ impl Signals {
                 signal = name,
                 "second signal: exiting without finishing the shutdown"
             );
+            crate::log_writer::flush_before_exit();
             std::process::exit(FORCED_EXIT_CODE);
         });
     }

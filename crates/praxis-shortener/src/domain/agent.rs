@@ -29,6 +29,25 @@ pub enum AgentClass {
 }
 
 impl AgentClass {
+    /// Every class, in the order of [`AgentClass::index`] (and of the agent columns of a
+    /// statistics day row).
+    pub const ALL: [AgentClass; 4] = [
+        AgentClass::Bot,
+        AgentClass::Mobile,
+        AgentClass::Desktop,
+        AgentClass::Other,
+    ];
+
+    /// Position in [`AgentClass::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            AgentClass::Bot => 0,
+            AgentClass::Mobile => 1,
+            AgentClass::Desktop => 2,
+            AgentClass::Other => 3,
+        }
+    }
+
     /// The lower-case name stored in statistics.
     pub fn as_str(self) -> &'static str {
         match self {

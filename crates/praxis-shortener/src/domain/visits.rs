@@ -1,5 +1,6 @@
 //! Visits (one per redirect served) and how a batch of them becomes counter increments.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -95,18 +96,63 @@ type TallyKey = (String, i64, AgentClass, Option<String>);
 /// Sums visits per (code, day, agent, referrer) until they are taken as one batch.
 #[derive(Debug, Default)]
 pub struct VisitTally {
-    counts: HashMap<TallyKey, (i64, i64)>,
+    counts: HashMap<TallyKey, (i64, i64), foldhash::fast::RandomState>,
     visits: u64,
 }
 
 impl VisitTally {
     /// Adds one visit.
     pub fn add(&mut self, v: Visit) {
+        self.add_if(v, true);
+    }
+
+    /// Adds one visit; a visit to a key not held yet is added only when `new_keys` is true.
+    /// Returns `Some(true)` for a new key, `Some(false)` for a key already held, `None` when
+    /// the visit was not added.
+    pub fn add_if(&mut self, v: Visit, new_keys: bool) -> Option<bool> {
         let key = (v.code, day_index(v.at_ms), v.agent, v.referrer);
-        let entry = self.counts.entry(key).or_insert((0, i64::MIN));
+        let len = self.counts.len();
+        let entry = match self.counts.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) if new_keys => e.insert((0, i64::MIN)),
+            Entry::Vacant(_) => return None,
+        };
         entry.0 += 1;
         entry.1 = entry.1.max(v.at_ms);
         self.visits += 1;
+        Some(self.counts.len() > len)
+    }
+
+    /// Adds everything `other` holds.
+    pub fn merge(&mut self, other: VisitTally) {
+        if self.counts.is_empty() {
+            *self = other;
+            return;
+        }
+        for (key, (n, last)) in other.counts {
+            let entry = self.counts.entry(key).or_insert((0, i64::MIN));
+            entry.0 += n;
+            entry.1 = entry.1.max(last);
+        }
+        self.visits += other.visits;
+    }
+
+    /// Takes at most `max` keys out as a tally of their own (all of them when fewer are held).
+    pub fn take_at_most(&mut self, max: usize) -> VisitTally {
+        if self.counts.len() <= max {
+            return std::mem::take(self);
+        }
+        let keys: Vec<TallyKey> = self.counts.keys().take(max).cloned().collect();
+        let mut part = VisitTally::default();
+        for key in keys {
+            if let Some((key, counts)) = self.counts.remove_entry(&key) {
+                let n = u64::try_from(counts.0).unwrap_or(0);
+                self.visits -= n;
+                part.visits += n;
+                part.counts.insert(key, counts);
+            }
+        }
+        part
     }
 
     /// Distinct keys held (rows of the next batch).
@@ -122,6 +168,11 @@ impl VisitTally {
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
+    }
+
+    /// Everything held, as rows of a batch.
+    pub fn into_rows(mut self) -> Vec<VisitCount> {
+        self.take()
     }
 
     /// Takes everything held as rows of a batch, leaving the tally empty.
@@ -143,13 +194,22 @@ impl VisitTally {
     }
 }
 
+/// Visits of one code on one day: the day row of the statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayCounts {
+    /// All visits.
+    pub visits: i64,
+    /// Visits per agent class, indexed by [`AgentClass::index`].
+    pub agents: [i64; 4],
+}
+
 /// Counter increments derived from a batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Increments {
-    /// Visits per (code, day).
-    pub daily: BTreeMap<(String, String), i64>,
-    /// Visits per (code, day, dimension, value); dimensions are `agent` and `referrer`.
-    pub dims: BTreeMap<(String, String, &'static str, String), i64>,
+    /// Visits per (code, day), with their agent classes: one row each.
+    pub daily: BTreeMap<(String, String), DayCounts>,
+    /// Visits per (code, day, referring host).
+    pub referrers: BTreeMap<(String, String, String), i64>,
     /// Per code: (visits, latest visit time).
     pub totals: BTreeMap<String, (i64, i64)>,
 }
@@ -164,25 +224,15 @@ impl Increments {
         n: i64,
         last_ms: i64,
     ) {
-        *self
-            .daily
-            .entry((code.to_owned(), day.clone()))
-            .or_default() += n;
-        *self
-            .dims
-            .entry((
-                code.to_owned(),
-                day.clone(),
-                "agent",
-                agent.as_str().to_owned(),
-            ))
-            .or_default() += n;
         if let Some(r) = referrer {
             *self
-                .dims
-                .entry((code.to_owned(), day, "referrer", r.to_owned()))
+                .referrers
+                .entry((code.to_owned(), day.clone(), r.to_owned()))
                 .or_default() += n;
         }
+        let counts = self.daily.entry((code.to_owned(), day)).or_default();
+        counts.visits += n;
+        counts.agents[agent.index()] += n;
         let total = self.totals.entry(code.to_owned()).or_insert((0, i64::MIN));
         total.0 += n;
         total.1 = total.1.max(last_ms);
@@ -257,19 +307,17 @@ mod tests {
         // The same increments whether the batch holds single visits or tallied counts.
         for batch in [single, tallied(&visits)] {
             let inc = aggregate(&batch);
-            assert_eq!(inc.daily.get(&("a".into(), "1970-01-01".into())), Some(&2));
-            assert_eq!(inc.daily.get(&("a".into(), "1970-01-02".into())), Some(&1));
+            let day1 = inc.daily.get(&("a".into(), "1970-01-01".into()));
+            assert_eq!(day1.map(|d| d.visits), Some(2));
+            assert_eq!(day1.map(|d| d.agents[AgentClass::Desktop.index()]), Some(2));
+            let day2 = inc.daily.get(&("a".into(), "1970-01-02".into()));
+            assert_eq!(day2.map(|d| d.visits), Some(1));
             assert_eq!(inc.totals.get("a"), Some(&(3, day + 1)));
             assert_eq!(inc.totals.get("b"), Some(&(1, 5)));
             assert_eq!(
-                inc.dims
-                    .get(&("a".into(), "1970-01-01".into(), "referrer", "x.com".into())),
+                inc.referrers
+                    .get(&("a".into(), "1970-01-01".into(), "x.com".into())),
                 Some(&1)
-            );
-            assert_eq!(
-                inc.dims
-                    .get(&("a".into(), "1970-01-01".into(), "agent", "desktop".into())),
-                Some(&2)
             );
         }
     }
@@ -289,6 +337,35 @@ mod tests {
         assert_eq!(rows[0].referrer.as_deref(), Some("x.com"));
         assert!(tally.is_empty());
         assert_eq!(tally.visits(), 0);
+    }
+
+    #[test]
+    fn merged_and_split_tallies_keep_every_visit() {
+        let mut a = VisitTally::default();
+        let mut b = VisitTally::default();
+        for t in 0..10 {
+            a.add(visit(&format!("c{t}"), t, None));
+            b.add(visit(&format!("c{}", t % 4), t + 100, None));
+        }
+        a.merge(b);
+        assert_eq!((a.keys(), a.visits()), (10, 20));
+        let part = a.take_at_most(4);
+        assert_eq!(part.keys(), 4);
+        assert_eq!(part.visits() + a.visits(), 20);
+        let mut rows = part.into_rows();
+        rows.extend(a.take());
+        let c0 = rows.iter().find(|r| r.code == "c0").expect("c0 kept");
+        assert_eq!((c0.visits, c0.last_ms), (4, 108));
+        assert_eq!(rows.iter().map(|r| r.visits).sum::<i64>(), 20);
+    }
+
+    #[test]
+    fn a_full_tally_refuses_new_keys_but_counts_known_ones() {
+        let mut t = VisitTally::default();
+        assert_eq!(t.add_if(visit("a", 1, None), true), Some(true));
+        assert_eq!(t.add_if(visit("a", 2, None), false), Some(false));
+        assert_eq!(t.add_if(visit("b", 2, None), false), None);
+        assert_eq!((t.keys(), t.visits()), (1, 2));
     }
 
     #[test]
@@ -323,7 +400,8 @@ mod tests {
             let batch = tallied(&visits);
             prop_assert_eq!(batch.visit_total(), visits.len() as i64);
             let inc = aggregate(&batch);
-            prop_assert_eq!(inc.daily.values().sum::<i64>(), visits.len() as i64);
+            prop_assert_eq!(inc.daily.values().map(|d| d.visits).sum::<i64>(), visits.len() as i64);
+            prop_assert_eq!(inc.daily.values().map(|d| d.agents.iter().sum::<i64>()).sum::<i64>(), visits.len() as i64);
             prop_assert_eq!(inc.totals.values().map(|t| t.0).sum::<i64>(), visits.len() as i64);
             let single = VisitBatch { batch_id: batch.batch_id, visits, counts: Vec::new() };
             prop_assert_eq!(aggregate(&single), inc);

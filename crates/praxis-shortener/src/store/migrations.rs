@@ -5,16 +5,43 @@
 
 use praxis_infra::{Migration, MigrationSet};
 
-/// Every migration of the shortener, applied once per start by the binary (or [`crate::service`]).
+/// Every migration of the shortener, applied once per start by the binary.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "shortener",
-    migrations: &[Migration {
-        version: 1,
-        name: "links, tags, sequence, visit statistics",
-        sqlite: SQLITE_V1,
-        postgres: POSTGRES_V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "links, tags, sequence, visit statistics",
+            sqlite: SQLITE_V1,
+            postgres: POSTGRES_V1,
+        },
+        Migration {
+            version: 2,
+            name: "agent classes in the day row of visit statistics",
+            sqlite: SQLITE_V2,
+            postgres: POSTGRES_V2,
+        },
+    ],
 };
+
+/// The agent classes move into the (code, day) row: one upsert per link and day instead of
+/// one more per class. Agent rows already in `shortener_visit_dims` stay and are still read
+/// (summed with the columns), so nothing is copied and a process of the previous version
+/// that still writes them during a rolling upgrade is counted too.
+const SQLITE_V2: &str = "
+ALTER TABLE shortener_daily_visits ADD COLUMN agent_bot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE shortener_daily_visits ADD COLUMN agent_mobile INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE shortener_daily_visits ADD COLUMN agent_desktop INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE shortener_daily_visits ADD COLUMN agent_other INTEGER NOT NULL DEFAULT 0;
+";
+
+const POSTGRES_V2: &str = "
+ALTER TABLE shortener_daily_visits
+    ADD COLUMN agent_bot BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN agent_mobile BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN agent_desktop BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN agent_other BIGINT NOT NULL DEFAULT 0;
+";
 
 const SQLITE_V1: &str = "
 CREATE TABLE shortener_links (

@@ -4,27 +4,46 @@
 pub mod allocator;
 pub mod migrations;
 
+use std::collections::BTreeMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 // Every dynamic statement below is assembled from constant fragments and numbered
 // placeholders only; values are always bound.
 
+use praxis_infra::sql::dialect::statement_chunks;
 use praxis_infra::{Backend, Db, InfraError};
 
+use crate::domain::agent::AgentClass;
 use crate::domain::link::{Link, RedirectKind, Target};
 use crate::domain::visits::{Increments, VisitBatch, aggregate};
 
-/// Columns of a link plus its statistics total, from `shortener_links l` left-joined with
-/// `shortener_visit_totals v`.
+/// Columns of a link (`shortener_links l`) plus its statistics total, the sum of its day rows
+/// (a range of the day table's primary key): visits are counted once, in the day row, and
+/// `shortener_visit_totals` is no longer written or read (D73).
 const LINK_COLUMNS: &str = "l.code, l.owner, l.url, l.custom, l.redirect, l.forward_query, l.tags, \
-     l.created_at, l.updated_at, l.expires_at, l.max_visits, l.visit_count, COALESCE(v.visits, 0) AS visits";
+     l.created_at, l.updated_at, l.expires_at, l.max_visits, l.visit_count, \
+     (SELECT CAST(COALESCE(SUM(d.visits), 0) AS BIGINT) FROM shortener_daily_visits d WHERE d.code = l.code) AS visits";
 
-const LINK_FROM: &str = "shortener_links l LEFT JOIN shortener_visit_totals v ON v.code = l.code";
+const LINK_FROM: &str = "shortener_links l";
 
 /// Rows per multi-row `INSERT` when applying visit batches (3 to 5 parameters a row keeps
 /// every statement far below SQLite's and PostgreSQL's parameter limits).
 const ROWS_PER_STATEMENT: usize = 200;
+
+/// The agent columns of a day row, in the order of [`AgentClass::ALL`].
+const AGENT_COLUMNS: &str = "agent_bot, agent_mobile, agent_desktop, agent_other";
+
+/// The day-row column of an agent class.
+fn agent_column(class: AgentClass) -> &'static str {
+    match class {
+        AgentClass::Bot => "agent_bot",
+        AgentClass::Mobile => "agent_mobile",
+        AgentClass::Desktop => "agent_desktop",
+        AgentClass::Other => "agent_other",
+    }
+}
 
 /// A link with its counted visits (from the statistics, so eventually consistent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,7 +304,7 @@ impl Store {
     ) -> Result<Vec<LinkRecord>, InfraError> {
         let (from, key_table) = match tag {
             Some(_) => (
-                "shortener_link_tags t JOIN shortener_links l ON l.code = t.code LEFT JOIN shortener_visit_totals v ON v.code = l.code".to_owned(),
+                "shortener_link_tags t JOIN shortener_links l ON l.code = t.code".to_owned(),
                 "t",
             ),
             None => (LINK_FROM.to_owned(), "l"),
@@ -330,23 +349,33 @@ impl Store {
         to_day: &str,
     ) -> Result<StatsRows, InfraError> {
         let pool = self.db.pool();
-        let total: Option<i64> =
-            sqlx::query_scalar("SELECT visits FROM shortener_visit_totals WHERE code = $1")
-                .bind(code)
-                .fetch_optional(pool)
-                .await?;
-        let daily = sqlx::query(
-            "SELECT day, visits FROM shortener_daily_visits WHERE code = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(visits) AS BIGINT) FROM shortener_daily_visits WHERE code = $1",
         )
+        .bind(code)
+        .fetch_one(pool)
+        .await?;
+        let mut agents = [0_i64; 4];
+        let daily = sqlx::query(AssertSqlSafe(format!(
+            "SELECT day, visits, {AGENT_COLUMNS} FROM shortener_daily_visits \
+             WHERE code = $1 AND day >= $2 AND day <= $3 ORDER BY day"
+        )))
         .bind(code)
         .bind(from_day)
         .bind(to_day)
         .fetch_all(pool)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("day")?, r.try_get("visits")?)))
+        .map(|r| {
+            for (sum, class) in agents.iter_mut().zip(AgentClass::ALL) {
+                *sum += r.try_get::<i64, _>(agent_column(class))?;
+            }
+            Ok((r.try_get("day")?, r.try_get("visits")?))
+        })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let dims = sqlx::query(
+        // Agent rows written before the columns existed (or by a previous version during a
+        // rolling upgrade) are summed with the columns.
+        let mut dims: BTreeMap<(String, String), i64> = sqlx::query(
             "SELECT dim, value, CAST(SUM(visits) AS BIGINT) AS visits FROM shortener_visit_dims \
              WHERE code = $1 AND day >= $2 AND day <= $3 GROUP BY dim, value ORDER BY dim, value",
         )
@@ -356,12 +385,27 @@ impl Store {
         .fetch_all(pool)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("dim")?, r.try_get("value")?, r.try_get("visits")?)))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .map(|r| {
+            Ok((
+                (r.try_get("dim")?, r.try_get("value")?),
+                r.try_get("visits")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        for (n, class) in agents.into_iter().zip(AgentClass::ALL) {
+            if n > 0 {
+                *dims
+                    .entry(("agent".to_owned(), class.as_str().to_owned()))
+                    .or_default() += n;
+            }
+        }
         Ok(StatsRows {
             total: total.unwrap_or(0),
             daily,
-            dims,
+            dims: dims
+                .into_iter()
+                .map(|((dim, value), n)| (dim, value, n))
+                .collect(),
         })
     }
 
@@ -448,7 +492,7 @@ async fn existing_codes(
     codes: &[String],
 ) -> Result<Vec<String>, InfraError> {
     let mut live = Vec::with_capacity(codes.len());
-    for chunk in codes.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(codes, ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT code FROM shortener_links WHERE code IN ({})",
             backend.placeholders(1, chunk.len(), 1)
@@ -466,7 +510,7 @@ fn retain_codes(inc: &mut Increments, live: &[String]) {
     let live: std::collections::HashSet<&str> = live.iter().map(String::as_str).collect();
     inc.daily
         .retain(|(code, _), _| live.contains(code.as_str()));
-    inc.dims
+    inc.referrers
         .retain(|(code, ..), _| live.contains(code.as_str()));
     inc.totals.retain(|code, _| live.contains(code.as_str()));
 }
@@ -477,48 +521,40 @@ async fn apply_increments(
     inc: &Increments,
 ) -> Result<(), InfraError> {
     let daily: Vec<_> = inc.daily.iter().collect();
-    for chunk in daily.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&daily, ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO shortener_daily_visits (code, day, visits) VALUES {} \
-             ON CONFLICT (code, day) DO UPDATE SET visits = shortener_daily_visits.visits + excluded.visits",
-            backend.placeholders(1, chunk.len(), 3)
+            "INSERT INTO shortener_daily_visits (code, day, visits, {AGENT_COLUMNS}) VALUES {} \
+             ON CONFLICT (code, day) DO UPDATE SET visits = shortener_daily_visits.visits + excluded.visits, \
+             agent_bot = shortener_daily_visits.agent_bot + excluded.agent_bot, \
+             agent_mobile = shortener_daily_visits.agent_mobile + excluded.agent_mobile, \
+             agent_desktop = shortener_daily_visits.agent_desktop + excluded.agent_desktop, \
+             agent_other = shortener_daily_visits.agent_other + excluded.agent_other",
+            backend.placeholders(1, chunk.len(), 7)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for ((code, day), n) in chunk {
-            q = q.bind(code.as_str()).bind(day.as_str()).bind(**n);
+        for ((code, day), counts) in chunk {
+            q = q.bind(code.as_str()).bind(day.as_str()).bind(counts.visits);
+            for n in counts.agents {
+                q = q.bind(n);
+            }
         }
         q.execute(&mut *conn).await?;
     }
-    let dims: Vec<_> = inc.dims.iter().collect();
-    for chunk in dims.chunks(ROWS_PER_STATEMENT) {
+    let referrers: Vec<_> = inc.referrers.iter().collect();
+    for chunk in statement_chunks(&referrers, ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO shortener_visit_dims (code, day, dim, value, visits) VALUES {} \
              ON CONFLICT (code, day, dim, value) DO UPDATE SET visits = shortener_visit_dims.visits + excluded.visits",
             backend.placeholders(1, chunk.len(), 5)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for ((code, day, dim, value), n) in chunk {
+        for ((code, day, host), n) in chunk {
             q = q
                 .bind(code.as_str())
                 .bind(day.as_str())
-                .bind(*dim)
-                .bind(value.as_str())
+                .bind("referrer")
+                .bind(host.as_str())
                 .bind(**n);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    let totals: Vec<_> = inc.totals.iter().collect();
-    for chunk in totals.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO shortener_visit_totals (code, visits, last_visit_at) VALUES {} \
-             ON CONFLICT (code) DO UPDATE SET visits = shortener_visit_totals.visits + excluded.visits, \
-             last_visit_at = CASE WHEN excluded.last_visit_at > shortener_visit_totals.last_visit_at \
-             THEN excluded.last_visit_at ELSE shortener_visit_totals.last_visit_at END",
-            backend.placeholders(1, chunk.len(), 3)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (code, (n, last)) in chunk {
-            q = q.bind(code.as_str()).bind(*n).bind(*last);
         }
         q.execute(&mut *conn).await?;
     }
