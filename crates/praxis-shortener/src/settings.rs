@@ -54,14 +54,15 @@ pub struct ShortenerSettings {
     /// referrer). Default true; false serves redirects without recording anything (visit
     /// limits, `max_visits`, are still enforced: they are not statistics).
     pub visit_stats: bool,
-    /// Capacity of the in-memory visit channel; visits beyond it are dropped and counted.
+    /// Most distinct (code, day, agent, referrer) counters held in memory, batches waiting
+    /// for the database included; a visit to a further new counter is dropped and counted.
     /// Default 65 536.
     pub visit_buffer: usize,
-    /// Most distinct (code, day, agent, referrer) counters in one published batch; visits of
-    /// the same key are summed before publishing. Default 5000.
+    /// Most distinct counters in one stored batch (holding that many stores at once); visits
+    /// of the same key are summed before storing. Default 5000.
     pub visit_batch_max: usize,
-    /// Longest a visit waits in memory before its batch is published. Default 1 s; this is
-    /// also what a `kill -9` can lose.
+    /// Longest a visit waits in memory before its batch is stored. Default 1 s; this is also
+    /// what a `kill -9` can lose.
     #[serde(with = "praxis_kit::text::serde_with::duration")]
     pub visit_flush_interval: Duration,
     /// Longest target URL in bytes. Default 2048.
@@ -135,15 +136,15 @@ pub const KEYS: &[Key] = &[
     .legacy("visit_stats"),
     Key::new(
         "visit_buffer",
-        "capacity of the in-memory visit channel (visits beyond it are dropped and counted)",
+        "most distinct visit counters held in memory (visits to further new ones are dropped and counted)",
     ),
     Key::new(
         "visit_batch_max",
-        "most distinct counters in one published visit batch",
+        "most distinct counters in one stored visit batch",
     ),
     Key::new(
         "visit_flush_interval",
-        "longest a visit waits in memory before its batch is published (what kill -9 can lose)",
+        "longest a visit waits in memory before its batch is stored (what kill -9 can lose)",
     ),
     Key::new("max_url_length", "longest target URL in bytes"),
     Key::new(
