@@ -53,8 +53,12 @@ impl Tallies {
     fn take(&self) -> VisitTally {
         let mut all = VisitTally::default();
         for n in 0..SHARDS {
-            let tally = std::mem::take(&mut *self.shard(n));
-            self.keys.fetch_sub(tally.keys(), Ordering::Relaxed);
+            let tally = {
+                let mut shard = self.shard(n);
+                let tally = std::mem::take(&mut *shard);
+                self.keys.fetch_sub(tally.keys(), Ordering::Relaxed);
+                tally
+            };
             all.merge(tally);
         }
         all
@@ -100,15 +104,20 @@ impl VisitSink {
     pub fn record(&self, visit: Visit) {
         let Some(t) = &self.tallies else { return };
         let full = t.keys.load(Ordering::Relaxed) >= t.capacity;
-        let added = t.shard(SHARD.with(|n| *n)).add_if(visit, !full);
-        match added {
+        let mut shard = t.shard(SHARD.with(|n| *n));
+        match shard.add_if(visit, !full) {
             None => {
+                drop(shard);
                 metrics::counter!("praxis_shortener_visits_dropped_total", "reason" => "full")
                     .increment(1);
             }
             Some(false) => {}
             Some(true) => {
-                if t.keys.fetch_add(1, Ordering::Relaxed) + 1 == t.early {
+                // Counted under the shard's lock, so a flusher that takes the shard always
+                // subtracts a key already counted (the count never goes below zero).
+                let held = t.keys.fetch_add(1, Ordering::Relaxed) + 1;
+                drop(shard);
+                if held == t.early {
                     t.flush.notify_one();
                 }
             }
