@@ -142,16 +142,18 @@ impl VisitTally {
         if self.counts.len() <= max {
             return std::mem::take(self);
         }
-        let keys: Vec<TallyKey> = self.counts.keys().take(max).cloned().collect();
+        let mut taken = 0;
         let mut part = VisitTally::default();
-        for key in keys {
-            if let Some((key, counts)) = self.counts.remove_entry(&key) {
-                let n = u64::try_from(counts.0).unwrap_or(0);
-                self.visits -= n;
-                part.visits += n;
-                part.counts.insert(key, counts);
-            }
-        }
+        part.counts.extend(self.counts.extract_if(|_, _| {
+            taken += 1;
+            taken <= max
+        }));
+        part.visits = part
+            .counts
+            .values()
+            .map(|c| u64::try_from(c.0).unwrap_or(0))
+            .sum();
+        self.visits -= part.visits;
         part
     }
 

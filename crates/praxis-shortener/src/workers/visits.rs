@@ -208,7 +208,7 @@ impl Waiting {
                 match store.apply_batch(batch, now_ms()).await {
                     Ok(_) => {
                         metrics::counter!("praxis_shortener_visit_batches_total").increment(1);
-                        self.pop();
+                        self.pop_oldest();
                         continue 'batches;
                     }
                     Err(e) if e.is_transient() => {
@@ -219,8 +219,7 @@ impl Waiting {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, visits, "storing a visit batch failed; dropping it");
-                        let (_, visits) = self.pop();
-                        dropped("store", visits);
+                        dropped("store", self.pop_oldest());
                         continue 'batches;
                     }
                 }
@@ -232,25 +231,23 @@ impl Waiting {
     /// Drops the oldest batches while more than `capacity` keys wait.
     fn bound(&mut self, capacity: usize) {
         while self.keys > capacity && self.batches.len() > 1 {
-            let (_, visits) = self.pop();
-            dropped("full", visits);
+            dropped("full", self.pop_oldest());
         }
     }
 
     fn drop_all(&mut self, reason: &'static str) {
         while !self.batches.is_empty() {
-            let (_, visits) = self.pop();
-            dropped(reason, visits);
+            dropped(reason, self.pop_oldest());
         }
     }
 
-    fn pop(&mut self) -> (VisitBatch, u64) {
-        let (batch, visits) = self
-            .batches
-            .pop_front()
-            .unwrap_or_else(|| (VisitBatch::new(Vec::new()), 0));
+    /// Removes the oldest batch; returns the visits it held (0 when none waits).
+    fn pop_oldest(&mut self) -> u64 {
+        let Some((batch, visits)) = self.batches.pop_front() else {
+            return 0;
+        };
         self.keys -= batch.counts.len();
-        (batch, visits)
+        visits
     }
 }
 

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    ADMIN_KEY, Scaled, Server, client, create_code, env_refs, settled_totals, temp_dir, visit,
+    ADMIN_KEY, Scaled, Server, client, create_code, dependencies_up, env_refs, settled_totals,
+    temp_dir, visit,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,14 +29,7 @@ async fn two_processes_share_links_visits_and_deletes() {
             .json()
             .await
             .expect("readyz json");
-        let names: Vec<&str> = ready["dependencies"]
-            .as_array()
-            .expect("dependencies")
-            .iter()
-            .filter(|d| d["ok"] == true)
-            .filter_map(|d| d["name"].as_str())
-            .collect();
-        assert_eq!(names, ["db", "redis", "nats"], "{ready}");
+        assert_eq!(dependencies_up(&ready), ["db", "redis", "nats"], "{ready}");
         let start = server
             .json_logs()
             .into_iter()

@@ -237,6 +237,17 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
     v["addr"].as_str()?.parse().ok()
 }
 
+/// The dependencies a `/readyz` answer reports as up, in its order.
+pub fn dependencies_up(ready: &Value) -> Vec<&str> {
+    ready["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .filter(|d| d["ok"] == true)
+        .filter_map(|d| d["name"].as_str())
+        .collect()
+}
+
 /// An HTTP client that does not follow redirects.
 pub fn client() -> reqwest::Client {
     praxis_infra::tls::install_crypto_provider();
