@@ -59,7 +59,7 @@ SQL
     ;;
 postgres)
     psql -q -v ON_ERROR_STOP=1 "$target" <<SQL
-$(sql_body "generate_series(0, $total - 1) AS s(n), (SELECT (extract(epoch FROM now()) * 1000)::bigint AS t0) AS clock");
+$(sql_body "generate_series(0::bigint, $total - 1) AS s(n), (SELECT (extract(epoch FROM now()) * 1000)::bigint AS t0) AS clock");
 ANALYZE;
 SELECT count(*) || ' posts' FROM feed_posts;
 SQL

@@ -10,7 +10,9 @@
 # (notify_workers = false: the accept path alone, as an API-only process of a split
 # deployment). scaled: one server on PostgreSQL + NATS JetStream + Redis (workers on; a fresh
 # database and key prefix), the engines unpinned on the same machine.
-# Needs B (default target/release/praxis). Prints the summary of scenarios/rounds-summary.py.
+# Needs B (default target/release/praxis). With BASELINE=/path/to/an/older/praxis, embedded mode
+# adds `api-baseline`: that binary as an API-only server in the same rounds (an A/B of a change).
+# Prints the summary of scenarios/rounds-summary.py.
 set -euo pipefail
 
 mode=${1:-embedded} rounds=${2:-3} out=${3:-/tmp/notify-accept-$mode}
@@ -31,13 +33,13 @@ taskset -c 0 "$B" bench reference --listen 127.0.0.1:8094 --status 202 > /dev/nu
 ref=$!
 pids+=($ref)
 
-serve() { # NAME PORT ENV...
-  local name=$1 port=$2
+serve() { # NAME PORT ENV...  (BIN: the binary, default $B)
+  local name=$1 port=$2 bin=${BIN:-$B}
   shift 2
   rm -rf "/tmp/na-$name"
   env PRAXIS_LOG_LEVEL=warn PRAXIS_ACCESS_LOG=false PRAXIS_NOTIFY_WEBHOOK_ALLOW_CIDRS=127.0.0.1/32 \
     PRAXIS_ADMIN_KEY=notify-accept-bench-admin-key "$@" \
-    taskset -c 0 "$B" serve --listen "127.0.0.1:$port" --data-dir "/tmp/na-$name" > "$out/$name.log" 2>&1 &
+    taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" --data-dir "/tmp/na-$name" > "$out/$name.log" 2>&1 &
   pids+=($!)
   eval "pid_$name=$!"
   wait_up "$port"
@@ -52,6 +54,10 @@ if [[ $mode == embedded ]]; then
   serve api 8081 PRAXIS_NOTIFY_WORKERS=false
   targets+=("default=$pid_default=--scenario $S http://127.0.0.1:8080 --no-seed"
             "api=$pid_api=--scenario $S http://127.0.0.1:8081 --no-seed")
+  if [[ -n ${BASELINE:-} ]]; then
+    BIN=$BASELINE serve baseline 8083 PRAXIS_NOTIFY_WORKERS=false
+    targets+=("api-baseline=$pid_baseline=--scenario $S http://127.0.0.1:8083 --no-seed")
+  fi
 else
   db=praxis_bench_na$$
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres

@@ -104,6 +104,18 @@ impl Db {
         })
     }
 
+    /// [`Db::begin_write`] on a connection the caller holds (a writer that keeps its
+    /// connection across transactions, for example).
+    pub async fn begin_write_on<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+    ) -> Result<Transaction<'c, Any>, InfraError> {
+        Ok(match self.backend {
+            Backend::Sqlite => sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?,
+            Backend::Postgres => sqlx::Connection::begin(conn).await?,
+        })
+    }
+
     /// Holds the transaction-scoped lock `key` until `tx` ends, so the transactions that take
     /// the same key run one at a time: `pg_advisory_xact_lock` on PostgreSQL; nothing on
     /// SQLite, where a transaction from [`Db::begin_write`] already holds the one write lock.

@@ -115,7 +115,11 @@ impl Db {
                     .execute(&mut first)
                     .await?;
                 sqlx::Connection::close(first).await?;
+                // A SQLite connection is a handle in this process, not a socket that can go
+                // stale: a ping before each acquire would only be one more round trip to the
+                // connection's worker thread (D75).
                 pool_opts
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute(sqlx::raw_sql(

@@ -12,8 +12,8 @@ use praxis_http::{FieldError, Json, Problem};
 use super::auth::NotifyWrite;
 use super::dto::{BulkSend, BulkSendItem, BulkSendResult, SendAccepted};
 use super::{AppState, TAG};
-use crate::domain::model::{MessageRecord, now_ms};
-use crate::workers::accept::SendRequest;
+use crate::domain::model::now_ms;
+use crate::workers::accept::{Pending, SendRequest, Submission};
 
 /// Send a notification.
 ///
@@ -52,17 +52,22 @@ pub async fn send(
 ) -> Result<Response, Problem> {
     let sender = who.subject();
     let header_key = key_from_headers(&headers)?;
-    let accepter = &state.inner.accepter;
-    let lookups = accepter.lookups(&[&req]).await?;
-    let message = accepter
-        .prepare(&lookups, sender, &req, header_key.as_deref(), now_ms(), "")
-        .map_err(Problem::from)?;
-    let result = accepter
-        .accept(std::slice::from_ref(&message))
+    let send = Submission {
+        sender: sender.to_owned(),
+        now_ms: now_ms(),
+        requests: vec![Pending {
+            request: req,
+            header_key,
+            prefix: String::new(),
+        }],
+    };
+    let accepted = state
+        .inner
+        .accepter
+        .send(send)
         .await?
         .pop()
-        .ok_or_else(|| Problem::internal("accept returned no result"))?;
-    let accepted = result?;
+        .ok_or_else(|| Problem::internal("accept returned no result"))??;
     let mut res = (
         accepted.status(),
         Json(SendAccepted {
@@ -128,47 +133,42 @@ pub async fn send_bulk(
 }
 
 async fn bulk(state: &AppState, sender: &str, req: &BulkSend) -> Result<BulkSendResult, Problem> {
-    let accepter = &state.inner.accepter;
     let mut results: Vec<Option<BulkSendItem>> = vec![None; req.messages.len()];
-    let mut parsed: Vec<(usize, SendRequest)> = Vec::new();
+    let mut indexes = Vec::new();
+    let mut requests = Vec::new();
     for (index, value) in req.messages.iter().enumerate() {
-        match parse_item(value, &format!("messages[{index}].")) {
-            Ok(r) => parsed.push((index, r)),
+        let prefix = format!("messages[{index}].");
+        match parse_item(value, &prefix) {
+            Ok(request) => {
+                indexes.push(index);
+                requests.push(Pending {
+                    request,
+                    header_key: None,
+                    prefix,
+                });
+            }
             Err(p) => results[index] = Some(failed(index, p)),
         }
     }
-    let refs: Vec<&SendRequest> = parsed.iter().map(|(_, r)| r).collect();
-    let lookups = accepter.lookups(&refs).await?;
-    let now = now_ms();
-    let mut valid: Vec<(usize, MessageRecord)> = Vec::new();
-    for (index, r) in &parsed {
-        match accepter.prepare(
-            &lookups,
-            sender,
-            r,
-            None,
-            now,
-            &format!("messages[{index}]."),
-        ) {
-            Ok(m) => valid.push((*index, m)),
-            Err(refused) => results[*index] = Some(failed(*index, refused.into())),
-        }
-    }
-    let messages: Vec<MessageRecord> = valid.iter().map(|(_, m)| m.clone()).collect();
-    let outcomes = if messages.is_empty() {
+    let outcomes = if requests.is_empty() {
         Vec::new()
     } else {
-        accepter.accept(&messages).await?
+        let send = Submission {
+            sender: sender.to_owned(),
+            now_ms: now_ms(),
+            requests,
+        };
+        state.inner.accepter.send(send).await?
     };
-    for ((index, _), outcome) in valid.iter().zip(outcomes) {
-        results[*index] = Some(match outcome {
+    for (index, outcome) in indexes.into_iter().zip(outcomes) {
+        results[index] = Some(match outcome {
             Ok(a) => BulkSendItem {
-                index: *index,
+                index,
                 status: a.status().as_u16(),
                 id: Some(a.id),
                 problem: None,
             },
-            Err(p) => failed(*index, p),
+            Err(p) => failed(index, p),
         });
     }
     let results: Vec<BulkSendItem> = results.into_iter().flatten().collect();

@@ -130,9 +130,21 @@ impl Store {
 
     /// The subscribers among `ids` that exist (any order).
     pub async fn subscribers(&self, ids: &[String]) -> Result<Vec<Subscriber>, InfraError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.db.pool().acquire().await?;
+        self.subscribers_on(&mut conn, ids).await
+    }
+
+    /// [`Store::subscribers`] on `conn` (inside a transaction, for example).
+    pub async fn subscribers_on(
+        &self,
+        conn: &mut AnyConnection,
+        ids: &[String],
+    ) -> Result<Vec<Subscriber>, InfraError> {
         select_by_ids(
-            &mut conn,
+            conn,
             self.db.backend(),
             SUBSCRIBER_COLUMNS,
             "notify_subscribers",
@@ -246,6 +258,19 @@ impl Store {
 
     /// The topics among `keys` that exist.
     pub async fn existing_topics(&self, keys: &[String]) -> Result<Vec<String>, InfraError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        self.existing_topics_on(&mut conn, keys).await
+    }
+
+    /// [`Store::existing_topics`] on `conn`.
+    pub async fn existing_topics_on(
+        &self,
+        conn: &mut AnyConnection,
+        keys: &[String],
+    ) -> Result<Vec<String>, InfraError> {
         let mut out = Vec::new();
         for chunk in statement_chunks(keys, IN_CHUNK) {
             let sql = format!(
@@ -256,7 +281,7 @@ impl Store {
             for k in chunk {
                 q = q.bind(k);
             }
-            let found: Vec<String> = q.fetch_all(self.db.pool()).await?;
+            let found: Vec<String> = q.fetch_all(&mut *conn).await?;
             out.extend(found);
         }
         Ok(out)
@@ -391,6 +416,16 @@ impl Store {
         name: &str,
         version: Option<i64>,
     ) -> Result<Option<TemplateRecord>, InfraError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Self::template_on(&mut conn, name, version).await
+    }
+
+    /// [`Store::template`] on `conn`.
+    pub async fn template_on(
+        conn: &mut AnyConnection,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<TemplateRecord>, InfraError> {
         let row = match version {
             Some(v) => {
                 sqlx::query(
@@ -399,7 +434,7 @@ impl Store {
                 )
                 .bind(name)
                 .bind(v)
-                .fetch_optional(self.db.pool())
+                .fetch_optional(&mut *conn)
                 .await?
             }
             None => {
@@ -408,7 +443,7 @@ impl Store {
                      FROM notify_templates WHERE name = $1 ORDER BY version DESC LIMIT 1",
                 )
                 .bind(name)
-                .fetch_optional(self.db.pool())
+                .fetch_optional(&mut *conn)
                 .await?
             }
         };

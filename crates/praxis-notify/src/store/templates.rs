@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use praxis_http::FieldError;
 use praxis_infra::InfraError;
 use serde_json::Value;
+use sqlx::AnyConnection;
 
 use crate::domain::channel::Channel;
 use crate::domain::model::TemplateRecord;
@@ -165,16 +166,43 @@ impl Templates {
         name: &str,
         version: Option<i64>,
     ) -> Result<Option<Arc<TemplateVersion>>, InfraError> {
-        if let Some(v) = version
-            && let Some(hit) = self.cache.lock().get(&(name.to_owned(), v))
-        {
-            return Ok(Some(hit.clone()));
+        if let Some(hit) = self.cached(name, version) {
+            return Ok(Some(hit));
         }
-        let Some(record) = self.store.template(name, version).await? else {
+        let record = self.store.template(name, version).await?;
+        self.compiled(record)
+    }
+
+    /// [`Templates::get`] reading on `conn` (inside a transaction, for example).
+    pub async fn get_on(
+        &self,
+        conn: &mut AnyConnection,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<Arc<TemplateVersion>>, InfraError> {
+        if let Some(hit) = self.cached(name, version) {
+            return Ok(Some(hit));
+        }
+        let record = Store::template_on(conn, name, version).await?;
+        self.compiled(record)
+    }
+
+    /// A numbered version already compiled.
+    fn cached(&self, name: &str, version: Option<i64>) -> Option<Arc<TemplateVersion>> {
+        let v = version?;
+        self.cache.lock().get(&(name.to_owned(), v)).cloned()
+    }
+
+    /// The compiled form of a stored version, compiled once and cached.
+    fn compiled(
+        &self,
+        record: Option<TemplateRecord>,
+    ) -> Result<Option<Arc<TemplateVersion>>, InfraError> {
+        let Some(record) = record else {
             return Ok(None);
         };
-        if let Some(hit) = self.cache.lock().get(&(name.to_owned(), record.version)) {
-            return Ok(Some(hit.clone()));
+        if let Some(hit) = self.cached(&record.name, Some(record.version)) {
+            return Ok(Some(hit));
         }
         let compiled = Arc::new(compile_record(record)?);
         let mut cache = self.cache.lock();

@@ -34,6 +34,8 @@ use praxis_infra::{Backend, trace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection};
 use tokio::sync::{Mutex, Notify, OwnedRwLockWriteGuard, RwLock, mpsc, oneshot};
 
 use crate::domain::address;
@@ -172,18 +174,54 @@ pub struct Lookups {
 /// Accepts messages. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Accepter {
+    validator: Validator,
+    group: Arc<Group>,
+}
+
+/// Checks send requests against the settings and what the database holds. Cheap to clone.
+#[derive(Clone, Debug)]
+struct Validator {
     store: Store,
     templates: Templates,
     settings: Arc<NotifySettings>,
-    group: Arc<Group>,
+}
+
+/// One send request of a [`Submission`], as it came.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The request.
+    pub request: SendRequest,
+    /// The `Idempotency-Key` header of a single send.
+    pub header_key: Option<String>,
+    /// What field errors are prefixed with (`messages[3].` in a bulk send, else empty).
+    pub prefix: String,
+}
+
+/// Send requests of one sender, validated and written by a writer (see [`Accepter::send`]).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Who sends (the token's subject).
+    pub sender: String,
+    /// When the requests arrived (their `created_at`, and the base of relative checks).
+    pub now_ms: i64,
+    /// The requests, answered in this order.
+    pub requests: Vec<Pending>,
 }
 
 /// The answer to one queued request: its per-message results, or why its transaction failed.
 type Answer = Result<Vec<Result<Accepted, Problem>>, InfraError>;
 
+/// What a queued request holds.
+enum Work {
+    /// Messages already validated ([`Accepter::accept`]).
+    Messages(Vec<MessageRecord>),
+    /// Requests the writer validates, with what they name read inside its transaction.
+    Requests(Submission),
+}
+
 /// One send request (single or bulk) waiting for a writer.
 struct Job {
-    messages: Vec<MessageRecord>,
+    work: Work,
     /// The trace context of the request, stored with its bus event.
     trace: Option<TraceContext>,
     reply: oneshot::Sender<Answer>,
@@ -408,18 +446,21 @@ impl Accepter {
             Backend::Postgres => PG_WRITERS,
         };
         let rx = Arc::new(Mutex::new(rx));
+        let validator = Validator {
+            store,
+            templates,
+            settings,
+        };
         for _ in 0..writers {
             tokio::spawn(write_batches(
-                store.clone(),
+                validator.clone(),
                 bus.clone(),
                 rx.clone(),
                 stats.clone(),
             ));
         }
         Self {
-            store,
-            templates,
-            settings,
+            validator,
             group: Arc::new(Group { jobs, stats }),
         }
     }
@@ -452,9 +493,37 @@ impl Accepter {
         }
     }
 
-    /// Fetches the subscribers and templates the requests name (one query per chunk of
-    /// subscribers, one per distinct template).
+    /// Fetches the subscribers, topics and templates the requests name (one query per chunk
+    /// of subscribers or topics, one per distinct template).
     pub async fn lookups(&self, reqs: &[&SendRequest]) -> Result<Lookups, InfraError> {
+        let mut conn = self.validator.store.db().pool().acquire().await?;
+        self.validator.lookups_on(&mut conn, reqs).await
+    }
+
+    /// Validates one request and builds its message (field errors name `<prefix><field>`).
+    /// `header_key` is the `Idempotency-Key` header of a single send.
+    pub fn prepare(
+        &self,
+        lookups: &Lookups,
+        sender: &str,
+        req: &SendRequest,
+        header_key: Option<&str>,
+        now_ms: i64,
+        prefix: &str,
+    ) -> Result<MessageRecord, Refused> {
+        self.validator
+            .prepare(lookups, sender, req, header_key, now_ms, prefix)
+    }
+}
+
+impl Validator {
+    /// [`Accepter::lookups`] on `conn`: inside a writer's transaction, what a request names
+    /// is read in the same snapshot its messages are written in.
+    async fn lookups_on(
+        &self,
+        conn: &mut AnyConnection,
+        reqs: &[&SendRequest],
+    ) -> Result<Lookups, InfraError> {
         let mut ids: Vec<String> = reqs
             .iter()
             .filter_map(|r| match &r.to {
@@ -471,7 +540,7 @@ impl Accepter {
         ids.dedup();
         let subscribers = self
             .store
-            .subscribers(&ids)
+            .subscribers_on(&mut *conn, &ids)
             .await?
             .into_iter()
             .map(|s| (s.id.clone(), s))
@@ -486,7 +555,7 @@ impl Accepter {
         keys.dedup();
         let topics = self
             .store
-            .existing_topics(&keys)
+            .existing_topics_on(&mut *conn, &keys)
             .await?
             .into_iter()
             .collect();
@@ -498,7 +567,7 @@ impl Accepter {
             }
             let found = match r.version {
                 Some(v) if v < 1 => None,
-                v => self.templates.get(&r.template, v).await?,
+                v => self.templates.get_on(&mut *conn, &r.template, v).await?,
             };
             templates.insert(key, found);
         }
@@ -512,7 +581,7 @@ impl Accepter {
     /// Validates one request and builds its message (field errors name `<prefix><field>`).
     /// `header_key` is the `Idempotency-Key` header of a single send. The steps run in a
     /// fixed order and each adds its field errors, so one answer lists every problem.
-    pub fn prepare(
+    fn prepare(
         &self,
         lookups: &Lookups,
         sender: &str,
@@ -773,19 +842,33 @@ impl Accepter {
         }
         channels
     }
+}
 
-    /// Stores the messages and their bus event in one transaction; each result is the
-    /// message's id (new or duplicate: same idempotency key, or within its dedupe window) or a
-    /// 422 when its idempotency key was used for another request. The transaction may hold
-    /// other requests' messages too (group commit, see the [module docs](self)); the answer
-    /// comes after it has committed.
-    pub async fn accept(
-        &self,
-        messages: &[MessageRecord],
-    ) -> Result<Vec<Result<Accepted, Problem>>, InfraError> {
+impl Accepter {
+    /// Validates the requests and stores the valid ones' messages, each request's bus event
+    /// with them, in one transaction: the common path of the send routes. A writer does the
+    /// whole of it, reading the subscribers, topics and templates the requests name inside
+    /// its transaction, once for every request of its batch. One result per request, in
+    /// order: the message's id (new or duplicate: same idempotency key, or within its dedupe
+    /// window), the 400 or 422 of a request that does not validate, or a 422 when its
+    /// idempotency key was used for another request. The answer comes after the commit.
+    pub async fn send(&self, send: Submission) -> Answer {
+        self.submit(Work::Requests(send)).await
+    }
+
+    /// Stores messages already validated (by [`Accepter::prepare`]) and their bus event in
+    /// one transaction; each result as for [`Accepter::send`]. The transaction may hold other
+    /// requests' messages too (group commit, see the [module docs](self)); the answer comes
+    /// after it has committed.
+    pub async fn accept(&self, messages: &[MessageRecord]) -> Answer {
+        self.submit(Work::Messages(messages.to_vec())).await
+    }
+
+    /// Queues `work` for a writer and waits for its answer.
+    async fn submit(&self, work: Work) -> Answer {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            messages: messages.to_vec(),
+            work,
             trace: trace::current(),
             reply,
         };
@@ -808,13 +891,16 @@ impl Accepter {
 
 /// A writer: takes a request, then every request already queued (up to
 /// [`MAX_BATCH_MESSAGES`] messages), writes them in one transaction and answers each; ends when
-/// every accepter is dropped.
+/// every accepter is dropped. It keeps its connection while requests keep coming, and gives it
+/// back to the pool when the queue is empty.
 async fn write_batches(
-    store: Store,
+    validator: Validator,
     bus: Bus,
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
     stats: Arc<GroupStats>,
 ) {
+    let db = validator.store.db().clone();
+    let mut held: Option<PoolConnection<Any>> = None;
     loop {
         let mut batch = Vec::new();
         {
@@ -823,16 +909,31 @@ async fn write_batches(
                 return;
             };
             let _hold = stats.hold.read().await;
-            let mut size = first.messages.len();
+            let mut size = first.size();
             batch.push(first);
             while size < MAX_BATCH_MESSAGES {
                 let Ok(job) = rx.try_recv() else { break };
-                size += job.messages.len();
+                size += job.size();
                 batch.push(job);
             }
         }
         stats.queued.fetch_sub(batch.len(), Ordering::AcqRel);
-        match write(&store, &bus, &batch).await {
+        let conn = match held.take() {
+            Some(conn) => Ok(conn),
+            None => db.pool().acquire().await.map_err(InfraError::from),
+        };
+        let mut conn = match conn {
+            Ok(conn) => conn,
+            Err(e) => {
+                for job in batch {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
+        let written = write(&mut conn, &validator, &bus, &batch).await;
+        let failed = written.is_err();
+        match written {
             Ok(answers) => {
                 stats.batches.fetch_add(1, Ordering::AcqRel);
                 stats
@@ -853,7 +954,7 @@ async fn write_batches(
             Err(e) => {
                 tracing::debug!(error = %e, requests = batch.len(), "accept batch failed; writing its requests one by one");
                 for job in batch {
-                    let answer = write(&store, &bus, std::slice::from_ref(&job))
+                    let answer = write(&mut conn, &validator, &bus, std::slice::from_ref(&job))
                         .await
                         .map(|mut a| a.pop().unwrap_or_default());
                     if answer.is_ok() {
@@ -865,25 +966,80 @@ async fn write_batches(
                 }
             }
         }
+        // An idle writer holds no connection; a failed one gets a fresh one next time.
+        if !failed && stats.queued.load(Ordering::Acquire) > 0 {
+            held = Some(conn);
+        }
     }
 }
 
-/// Writes the requests of `jobs` in one transaction, each with its own bus event enqueued
-/// under its own trace context; one answer per job.
+impl Job {
+    /// How many messages the job can add to a batch.
+    fn size(&self) -> usize {
+        match &self.work {
+            Work::Messages(messages) => messages.len(),
+            Work::Requests(send) => send.requests.len(),
+        }
+    }
+}
+
+/// Writes the requests of `jobs` in one transaction on `conn`, each with its own bus event
+/// enqueued under its own trace context; one answer per job. Requests not yet validated are
+/// validated first, against subscribers, topics and templates read in the transaction.
 async fn write(
-    store: &Store,
+    conn: &mut AnyConnection,
+    validator: &Validator,
     bus: &Bus,
     jobs: &[Job],
 ) -> Result<Vec<Vec<Result<Accepted, Problem>>>, InfraError> {
-    let mut tx = store.db().begin_write().await?;
+    let mut tx = validator.store.db().begin_write_on(conn).await?;
+    let requests: Vec<&SendRequest> = jobs
+        .iter()
+        .filter_map(|job| match &job.work {
+            Work::Requests(send) => Some(send.requests.iter().map(|p| &p.request)),
+            Work::Messages(_) => None,
+        })
+        .flatten()
+        .collect();
+    let lookups = if requests.is_empty() {
+        Lookups::default()
+    } else {
+        validator.lookups_on(&mut tx, &requests).await?
+    };
     let mut answers = Vec::with_capacity(jobs.len());
     let mut accepted = 0;
     for job in jobs {
-        let mut results = Vec::with_capacity(job.messages.len());
+        let prepared: Vec<Result<MessageRecord, Problem>> = match &job.work {
+            Work::Messages(messages) => messages.iter().cloned().map(Ok).collect(),
+            Work::Requests(send) => send
+                .requests
+                .iter()
+                .map(|p| {
+                    validator
+                        .prepare(
+                            &lookups,
+                            &send.sender,
+                            &p.request,
+                            p.header_key.as_deref(),
+                            send.now_ms,
+                            &p.prefix,
+                        )
+                        .map_err(Problem::from)
+                })
+                .collect(),
+        };
+        let mut results = Vec::with_capacity(prepared.len());
         let mut new_ids = Vec::new();
-        for m in &job.messages {
+        for m in prepared {
+            let m = match m {
+                Ok(m) => m,
+                Err(refused) => {
+                    results.push(Err(refused));
+                    continue;
+                }
+            };
             if m.dedupe_window_ms.is_some()
-                && let Window::Duplicate(id) = dedupe::claim(&mut tx, m).await?
+                && let Window::Duplicate(id) = dedupe::claim(&mut tx, &m).await?
             {
                 results.push(Ok(Accepted {
                     id,
@@ -891,13 +1047,13 @@ async fn write(
                 }));
                 continue;
             }
-            match Store::insert_message(&mut tx, m).await? {
+            match Store::insert_message(&mut tx, &m).await? {
                 Inserted::New => {
-                    new_ids.push(m.id.clone());
                     results.push(Ok(Accepted {
                         id: m.id.clone(),
                         duplicate: false,
                     }));
+                    new_ids.push(m.id);
                 }
                 Inserted::Existing { id, fingerprint } if fingerprint == m.fingerprint => {
                     results.push(Ok(Accepted {

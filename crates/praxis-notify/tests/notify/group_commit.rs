@@ -21,7 +21,7 @@ use praxis_notify::domain::model::{MessageRecord, now_ms};
 use praxis_notify::store::Store;
 use praxis_notify::store::templates::Templates;
 use praxis_notify::workers::accept::{
-    ACCEPTED_TOPIC, Accepted, AcceptedEvent, Accepter, BatchStats, SendRequest,
+    ACCEPTED_TOPIC, Accepted, AcceptedEvent, Accepter, BatchStats, Pending, SendRequest, Submission,
 };
 
 use crate::support::{DEADLINE, Harness, Kind, eventually, settings, webhook_template};
@@ -29,6 +29,7 @@ use crate::support::{DEADLINE, Harness, Kind, eventually, settings, webhook_temp
 praxis_testkit::backend_matrix!(crate::group_commit: [
     concurrent_accepts_are_committed_together,
     a_failing_request_does_not_fail_its_batch,
+    sends_are_validated_by_the_writer_in_its_batch,
 ]);
 
 type Answer = Result<Vec<Result<Accepted, Problem>>, InfraError>;
@@ -272,4 +273,92 @@ pub async fn a_failing_request_does_not_fail_its_batch(kind: Kind) {
             requests: 5
         }
     );
+}
+
+/// A submission of `bodies` (each merged into a webhook send of template `t`), as the send
+/// routes make it: nothing validated yet.
+fn submission(bodies: Vec<Value>) -> Submission {
+    let requests = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut req = json!({"to": {"webhook": "http://127.0.0.1:9/h"}, "template": "t"});
+            if let (Some(map), Value::Object(extra)) = (req.as_object_mut(), body) {
+                map.extend(extra);
+            }
+            Pending {
+                request: serde_json::from_value(req).expect("a send request"),
+                header_key: None,
+                prefix: format!("messages[{i}]."),
+            }
+        })
+        .collect();
+    Submission {
+        sender: "sender-1".to_owned(),
+        now_ms: now_ms(),
+        requests,
+    }
+}
+
+pub async fn sends_are_validated_by_the_writer_in_its_batch(kind: Kind) {
+    let (h, accepter) = start(kind).await;
+    h.subscriber("ann", json!({"webhook": "http://127.0.0.1:9/ann"}))
+        .await;
+    let submissions = vec![
+        submission(vec![json!({"data": {"n": 1}})]),
+        submission(vec![json!({"to": "ann", "data": {"n": 2}})]),
+        submission(vec![json!({"template": "no-such", "data": {"n": 3}})]),
+        // A bulk submission: one valid item, one whose data misses the variable.
+        submission(vec![json!({"data": {"n": 4}}), json!({"data": {}})]),
+        submission(vec![json!({"to": "nobody", "data": {"n": 5}})]),
+    ];
+
+    let hold = accepter.hold_writes().await;
+    let mut tasks: Vec<JoinHandle<Answer>> = Vec::new();
+    for (i, s) in submissions.into_iter().enumerate() {
+        let a = accepter.clone();
+        tasks.push(tokio::spawn(async move { a.send(s).await }));
+        accepter.wait_queued(i + 1).await;
+    }
+    // A new version while the requests wait: the writer reads the templates in its own
+    // transaction, so every request without a version gets this one.
+    h.template("t", json!({"webhook": {"text": "v2 {{ n }}"}}))
+        .await;
+    drop(hold);
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.expect("send task").expect("the batch committed"));
+    }
+
+    assert_eq!(
+        accepter.batch_stats(),
+        BatchStats {
+            batches: 1,
+            requests: 5
+        },
+        "the five queued submissions are one transaction"
+    );
+    let store = Store::new(h.platform.db.clone());
+    let mut stored = Vec::new();
+    for (i, j) in [(0, 0), (1, 0), (3, 0)] {
+        let a = answers[i][j].as_ref().expect("accepted");
+        assert!(!a.duplicate);
+        let m = store.message(&a.id).await.expect("read").expect("stored");
+        assert_eq!(m.template_version, 2, "submission {i}: the latest version");
+        stored.push(m);
+    }
+    assert_eq!(stored[1].subscriber_id.as_deref(), Some("ann"));
+    let problem = |i: usize, j: usize| -> (u16, Vec<String>) {
+        let p = answers[i][j].as_ref().expect_err("refused");
+        (
+            p.status.as_u16(),
+            p.errors.iter().map(|e| e.field.clone()).collect(),
+        )
+    };
+    assert_eq!(
+        problem(2, 0),
+        (422, vec!["messages[0].template".to_owned()])
+    );
+    assert_eq!(problem(3, 1), (422, vec!["messages[1].data.n".to_owned()]));
+    assert_eq!(problem(4, 0), (422, vec!["messages[0].to".to_owned()]));
 }
