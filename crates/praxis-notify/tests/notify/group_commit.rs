@@ -302,7 +302,7 @@ fn submission(bodies: Vec<Value>) -> Submission {
 
 pub async fn sends_are_validated_by_the_writer_in_its_batch(kind: Kind) {
     let (h, accepter) = start(kind).await;
-    h.subscriber("ann", json!({"webhook": "http://127.0.0.1:9/ann"}))
+    h.subscriber("ann", json!({"webhook_url": "http://127.0.0.1:9/ann"}))
         .await;
     let submissions = vec![
         submission(vec![json!({"data": {"n": 1}})]),
