@@ -256,16 +256,7 @@ impl Store {
         .transpose()
     }
 
-    /// The topics among `keys` that exist.
-    pub async fn existing_topics(&self, keys: &[String]) -> Result<Vec<String>, InfraError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.db.pool().acquire().await?;
-        self.existing_topics_on(&mut conn, keys).await
-    }
-
-    /// [`Store::existing_topics`] on `conn`.
+    /// The topics among `keys` that exist, read on `conn` (inside a transaction, for example).
     pub async fn existing_topics_on(
         &self,
         conn: &mut AnyConnection,
