@@ -102,7 +102,8 @@ pub fn admin_app(handle: PrometheusHandle, platform: Platform) -> Router {
 /// `opts.metrics` is set), `/api/openapi.json` and its page for humans at `/api/docs`, a 404 problem fallback, and wraps every route
 /// in the request stack: request id (taken from `x-request-id` or generated, echoed), access
 /// log, RED metrics, body limit (413), rate limits (429, when `opts.rate_limit` has policies),
-/// timeout (503), panic (500); bare error responses such as
+/// timeout (503), panic (500) (a service's streaming routes have neither body limit nor
+/// timeout: their handlers bound both); bare error responses such as
 /// axum's 405 become problems.
 ///
 /// # Panics
@@ -113,8 +114,10 @@ pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Rou
     let limiter = platform.limiter.clone();
     let mut router = Router::new();
     let mut docs = Vec::with_capacity(services.len() + 1);
+    let mut streaming = Vec::new();
     for s in services {
         tracing::debug!(service = s.name, "mounting service");
+        streaming.extend(s.streaming);
         router = router.merge(s.router);
         docs.push((s.name, s.openapi));
     }
@@ -180,6 +183,7 @@ pub fn app(services: Vec<Service>, platform: Platform, opts: HttpOptions) -> Rou
         metrics: opts.metrics.is_some().then(RedMetrics::default),
         auth: Arc::new(opts.auth),
         rate_limit,
+        streaming,
     }))
 }
 

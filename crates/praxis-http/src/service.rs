@@ -13,6 +13,11 @@ pub struct Service {
     pub router: Router,
     /// The OpenAPI description of those routes.
     pub openapi: OpenApi,
+    /// Routes (their path templates, as registered: `/api/v1/files/tus/{id}`) whose handlers
+    /// stream the request body themselves: the stack neither cuts their bodies at `body_limit`
+    /// nor times them out, so the handler bounds both (an upload's declared length, a quota,
+    /// an idle timeout between chunks).
+    pub streaming: Vec<&'static str>,
 }
 
 impl Service {
@@ -22,17 +27,20 @@ impl Service {
             name,
             router,
             openapi,
+            streaming: Vec::new(),
         }
+    }
+
+    /// Marks `routes` as streaming (see [`Service::streaming`]).
+    pub fn with_streaming(mut self, routes: &[&'static str]) -> Self {
+        self.streaming.extend_from_slice(routes);
+        self
     }
 
     /// A service from a `utoipa_axum` router, which collects the description with the routes.
     pub fn from_openapi_router(name: &'static str, router: OpenApiRouter) -> Self {
         let (router, openapi) = router.split_for_parts();
-        Self {
-            name,
-            router,
-            openapi,
-        }
+        Self::new(name, router, openapi)
     }
 }
 

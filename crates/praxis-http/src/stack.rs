@@ -63,6 +63,9 @@ pub(crate) struct StackConfig {
     /// Rate-limit policies checked after the body-limit check and before the handler; `None`
     /// when there are none.
     pub rate_limit: Option<RateLimiting>,
+    /// Routes (path templates) whose handlers stream their bodies: no body limit and no
+    /// timeout here (see `Service::streaming`). Usually empty or one or two entries.
+    pub streaming: Vec<&'static str>,
 }
 
 /// Layer applying [`StackConfig`] to a route.
@@ -144,9 +147,17 @@ where
             id: id.clone(),
             auth: self.cfg.auth.clone(),
         });
-        DefaultBodyLimit::max(self.cfg.body_limit).apply(&mut req);
+        let streaming = !self.cfg.streaming.is_empty()
+            && route
+                .as_ref()
+                .is_some_and(|r| self.cfg.streaming.contains(&r.as_str()));
+        if streaming {
+            DefaultBodyLimit::disable().apply(&mut req);
+        } else {
+            DefaultBodyLimit::max(self.cfg.body_limit).apply(&mut req);
+        }
 
-        let state = if declared_len(&req).is_some_and(|n| n > self.cfg.body_limit) {
+        let state = if !streaming && declared_len(&req).is_some_and(|n| n > self.cfg.body_limit) {
             let detail = format!(
                 "the request body is larger than {} bytes",
                 self.cfg.body_limit
@@ -169,6 +180,7 @@ where
                 id,
                 method,
                 route,
+                timeout: if streaming { None } else { self.cfg.timeout },
                 cfg: self.cfg.clone(),
             }),
             span: Span::none(),
@@ -241,6 +253,8 @@ struct Done {
     id: RequestId,
     method: &'static str,
     route: Option<MatchedPath>,
+    /// The stack's timeout for this request (none for a streaming route).
+    timeout: Option<Duration>,
     cfg: Arc<StackConfig>,
 }
 
@@ -406,7 +420,7 @@ fn handler_response(
     if polled.is_pending()
         && sleep.is_none()
         && let Some(done) = done.as_ref()
-        && let Some(limit) = done.cfg.timeout
+        && let Some(limit) = done.timeout
     {
         *sleep = Some(Box::pin(tokio::time::sleep_until(
             (done.start + limit).into(),
@@ -426,7 +440,7 @@ fn handler_response(
                 .map_or_else(RequestId::generate, |d| d.id.clone());
             Err(panic_response(panic, &id, "handler"))
         }
-        None => Err(timeout_response(done.as_ref().and_then(|d| d.cfg.timeout))),
+        None => Err(timeout_response(done.as_ref().and_then(|d| d.timeout))),
     })
 }
 

@@ -77,6 +77,7 @@ fn stack_with_timeout(
         metrics: None,
         auth: Arc::new(auth),
         rate_limit: Some(limits.limiting(limiter)),
+        streaming: Vec::new(),
     })
 }
 

@@ -104,6 +104,33 @@ async fn too_large_body_is_413() {
 }
 
 #[tokio::test]
+async fn streaming_routes_have_no_body_limit_and_no_timeout() {
+    let app = TestApp::new().await;
+    let big = vec![7u8; BODY_LIMIT * 3];
+    let declared = Request::post("/api/v1/test/stream/fast")
+        .header("content-length", big.len())
+        .body(Body::from(big.clone()))
+        .unwrap();
+    let r = app.send(declared).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["bytes"], BODY_LIMIT * 3);
+    // Past the 1 s timeout of the other routes.
+    let r = app
+        .send(
+            Request::post("/api/v1/test/stream/slow")
+                .body(Body::from(big))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["bytes"], BODY_LIMIT * 3);
+    // The same stack still limits and times out its other routes.
+    app.get("/api/v1/test/slow")
+        .await
+        .assert_problem(503, "timeout");
+}
+
+#[tokio::test]
 async fn unknown_route_is_404() {
     let app = TestApp::new().await;
     app.get("/no/such/route")

@@ -123,6 +123,26 @@ async fn idem_create(
     }
 }
 
+/// A streaming route: counts the body's bytes as they arrive, after a pause longer than the
+/// stack's timeout when the path says `slow`.
+async fn stream_count(
+    axum::extract::Path(kind): axum::extract::Path<String>,
+    body: Body,
+) -> Result<Json<serde_json::Value>, Problem> {
+    use futures::StreamExt;
+    if kind == "slow" {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = 0usize;
+    while let Some(chunk) = stream.next().await {
+        bytes += chunk
+            .map_err(|e| Problem::bad_request("body", e.to_string()))?
+            .len();
+    }
+    Ok(Json(serde_json::json!({ "bytes": bytes })))
+}
+
 /// The trace context the handler runs in, read after an await (so across polls).
 async fn current_trace() -> Json<serde_json::Value> {
     tokio::task::yield_now().await;
@@ -144,8 +164,9 @@ pub fn test_service(store: IdempotencyStore) -> Service {
         .route("/api/v1/test/admin", post(admin_only))
         .route("/api/v1/test/idem", post(idem_create))
         .route("/api/v1/test/trace", get(current_trace))
+        .route("/api/v1/test/stream/{kind}", post(stream_count))
         .with_state(store);
-    Service::new("test", router, TestApi::openapi())
+    Service::new("test", router, TestApi::openapi()).with_streaming(&["/api/v1/test/stream/{kind}"])
 }
 
 pub fn options() -> HttpOptions {
