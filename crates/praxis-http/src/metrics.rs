@@ -21,7 +21,7 @@ pub const REQUESTS_TOTAL: &str = "praxis_http_requests_total";
 pub const REQUEST_DURATION: &str = "praxis_http_request_duration_seconds";
 /// Gauge of database pool connections, labelled `state` (`idle` | `in_use`).
 pub const DB_POOL_CONNECTIONS: &str = "praxis_db_pool_connections";
-/// Gauge per dependency (`db`, `redis`, `nats`): 1 when its last `/readyz` check passed, 0
+/// Gauge per dependency (`db`, `redis`, `nats`, `blobs`): 1 when its last `/readyz` check passed, 0
 /// when it failed.
 pub const DEPENDENCY_UP: &str = "praxis_dependency_up";
 /// Gauge set to 1, labelled `version`: which build runs.
@@ -43,7 +43,7 @@ pub const METRICS: &[MetricDoc] = &[
     ),
     MetricDoc::gauge(
         DEPENDENCY_UP,
-        "1 when the dependency (db, redis, nats) answered the last /readyz check, 0 when it did not.",
+        "1 when the dependency (db, redis, nats, blobs) answered the last /readyz check, 0 when it did not.",
     ),
     MetricDoc::gauge(
         BUILD_INFO,

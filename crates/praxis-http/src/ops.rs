@@ -32,7 +32,7 @@ pub struct Readiness {
 /// One dependency in `/readyz`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Dependency {
-    /// `db`, `redis` or `nats`.
+    /// `db`, `redis`, `nats` or `blobs`.
     pub name: String,
     /// Whether it answered.
     pub ok: bool,

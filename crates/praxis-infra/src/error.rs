@@ -29,6 +29,11 @@ pub enum InfraError {
     /// the message names the URL's setting and what to change (`tls_ca_file`, the host).
     #[error("tls: {0}")]
     Tls(String),
+    /// The blob store (a local folder or an S3-compatible bucket) refused or failed an
+    /// operation, or was given a bad key, range or write state; the message says which and
+    /// what to do. Not transient: object_store has already retried what a retry could help.
+    #[error("blobs: {0}")]
+    Blob(String),
     /// A value could not be encoded or decoded.
     #[error("codec: {0}")]
     Codec(String),
@@ -73,6 +78,7 @@ impl InfraError {
             InfraError::Codec(_)
             | InfraError::Config(_)
             | InfraError::Tls(_)
+            | InfraError::Blob(_)
             | InfraError::Migration { .. }
             | InfraError::Load(_)
             | InfraError::Shutdown(_) => false,

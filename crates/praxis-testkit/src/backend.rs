@@ -17,9 +17,10 @@ use crate::services::{self, TestDatabase};
 /// Which backend a test of the [`backend_matrix!`](crate::backend_matrix) runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// SQLite temp file, in-process cache, broadcaster, bus and limiter.
+    /// SQLite temp file, in-process cache, broadcaster, bus and limiter, blobs in a local folder.
     Embedded,
-    /// PostgreSQL database of its own, Redis and NATS JetStream under a prefix of its own.
+    /// PostgreSQL database of its own, Redis, NATS JetStream and the S3 test bucket under a
+    /// prefix of its own.
     Scaled,
 }
 
@@ -41,7 +42,8 @@ impl Kind {
 /// Which services a test platform is configured with. The platform picks its adapters from
 /// them as in production: PostgreSQL or SQLite; with NATS, the JetStream bus and the NATS
 /// broadcaster; with Redis (and no NATS), the Redis broadcaster; with Redis, the L2 cache and
-/// the shared limiter; otherwise the in-process ones and the outbox bus.
+/// the shared limiter; otherwise the in-process ones and the outbox bus; with S3, blobs in the
+/// test bucket, otherwise in a local folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Services {
     /// A PostgreSQL database of its own (else a SQLite temp file).
@@ -50,6 +52,8 @@ pub struct Services {
     pub redis: bool,
     /// NATS JetStream under a subject/stream prefix of its own.
     pub nats: bool,
+    /// Blobs in the S3 test bucket under a key prefix of its own (else a local folder).
+    pub s3: bool,
 }
 
 impl Services {
@@ -58,12 +62,14 @@ impl Services {
         postgres: false,
         redis: false,
         nats: false,
+        s3: false,
     };
-    /// PostgreSQL, Redis and NATS: the production deployment.
+    /// PostgreSQL, Redis, NATS and S3: the production deployment.
     pub const SCALED: Services = Services {
         postgres: true,
         redis: true,
         nats: true,
+        s3: true,
     };
 
     /// A fresh backend with these services (or a panic naming the unreachable one).
@@ -74,8 +80,16 @@ impl Services {
 
     /// Two "processes" on one fresh backend with these services (one database, Redis prefix
     /// and NATS prefix), started concurrently as a real deployment would.
+    /// On SQLite (two processes of one machine sharing a file) the second starts after the
+    /// first: a SQLite file takes one migrating writer at a time, and a concurrent start would
+    /// fail with "database is locked" instead of waiting.
     pub async fn pair(self) -> (TestBackend, TestBackend) {
         let (config, data) = self.prepare().await;
+        if !self.postgres {
+            let first = TestBackend::connect(self, config.clone(), data.clone()).await;
+            let second = TestBackend::connect(self, config, data).await;
+            return (first, second);
+        }
         tokio::join!(
             TestBackend::connect(self, config.clone(), data.clone()),
             TestBackend::connect(self, config, data)
@@ -95,6 +109,10 @@ impl Services {
         if self.nats {
             services::nats().await;
         }
+        if self.s3 {
+            services::s3_check().await;
+        }
+        let prefix = services::unique_prefix();
         let config = PlatformConfig {
             database_url: database
                 .as_ref()
@@ -102,8 +120,9 @@ impl Services {
             redis_url: self.redis.then(services::redis_url),
             nats_url: self.nats.then(services::nats_url),
             tls_ca_file: None,
+            blobs_url: self.s3.then(|| services::s3_test_url(&prefix, None)),
             data_dir: dir.path().join("data"),
-            prefix: services::unique_prefix(),
+            prefix,
         };
         let data = Data {
             _dir: dir,
@@ -185,12 +204,12 @@ pub async fn embedded() -> TestBackend {
     Services::EMBEDDED.start().await
 }
 
-/// Scaled platform: fresh PostgreSQL database, Redis and NATS with a unique prefix.
+/// Scaled platform: fresh PostgreSQL database, Redis, NATS and S3 with a unique prefix.
 pub async fn scaled() -> TestBackend {
     Services::SCALED.start().await
 }
 
-/// Two scaled "processes" on one fresh database, Redis prefix and NATS prefix.
+/// Two scaled "processes" on one fresh database, Redis prefix, NATS prefix and S3 prefix.
 pub async fn scaled_pair() -> (TestBackend, TestBackend) {
     Services::SCALED.pair().await
 }
@@ -215,7 +234,7 @@ impl TestBackend {
     }
 
     /// A second process on the same data: a new platform (its own instance id) on the same
-    /// database, data dir, Redis prefix and NATS prefix.
+    /// database, data dir, Redis prefix, NATS prefix and blob store.
     pub async fn another_process(&self) -> TestBackend {
         Self::connect(self.services, self.config.clone(), self.data.clone()).await
     }

@@ -3,7 +3,7 @@
 //! - [`backend_matrix!`]: one async test body on every backend (embedded and scaled);
 //! - [`backend`]: the platform harness (a fresh platform, another process on the same data, a
 //!   restart on the same data);
-//! - [`services`]: where PostgreSQL, Redis and NATS are (`PRAXIS_TEST_*_URL`) and per-test
+//! - [`services`]: where PostgreSQL, Redis, NATS and S3 are (`PRAXIS_TEST_*_URL`) and per-test
 //!   isolation on them; scaled tests fail, never skip, when one is unreachable;
 //! - [`eventually`]: wait for a condition instead of sleeping;
 //! - [`TestAuthenticator`]: fixed bearer tokens instead of the identity system;

@@ -2,8 +2,8 @@
 //!
 //! Scaled tests never skip (decision D6): when a service is unreachable the test panics with
 //! the variable to set and the command that starts the local one. Every test isolates its
-//! data: a fresh PostgreSQL database `praxis_t_<uuid>`, and a Redis key prefix and NATS
-//! subject/stream prefix `ptest_<id>` of its own. Test streams keep events 10 minutes; test
+//! data: a fresh PostgreSQL database `praxis_t_<uuid>`, and a Redis key prefix, NATS
+//! subject/stream prefix and S3 key prefix `ptest_<id>` of its own. Test streams keep events 10 minutes; test
 //! databases and streams older than 15 minutes are dropped by later runs.
 //!
 //! TLS tests use the TLS servers of [`tls`] (`PRAXIS_TEST_*_TLS_URL`, signed by the CA of
@@ -12,9 +12,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use praxis_infra::blobs::Blobs;
 pub use praxis_infra::testing::{
-    NATS_ENV, POSTGRES_ENV, REDIS_ENV, nats_url, postgres_url, redis_url, unique_prefix,
-    unreachable_service,
+    NATS_ENV, POSTGRES_ENV, REDIS_ENV, S3_ENV, nats_url, postgres_url, redis_url, s3_url,
+    unique_prefix, unreachable_service,
 };
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
@@ -62,6 +63,66 @@ pub async fn nats() -> async_nats::Client {
 }
 
 pub use praxis_infra::testing::fresh_postgres_database;
+
+/// The blobs URL of a test on the test bucket ([`S3_ENV`]): its key prefix is `prefix`
+/// (under the URL's own prefix, if any), and its `part_size` the given one when set (S3's
+/// smallest, 5 MiB = 5242880, keeps multipart tests small).
+pub fn s3_test_url(prefix: &str, part_size: Option<u64>) -> String {
+    let base = s3_url();
+    let mut url =
+        url::Url::parse(&base).unwrap_or_else(|e| panic!("{S3_ENV}={base} is not a URL: {e}"));
+    let path = format!("{}/{prefix}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    if let Some(size) = part_size {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "part_size")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut pairs = url.query_pairs_mut();
+        pairs.clear();
+        for (k, v) in &kept {
+            pairs.append_pair(k, v);
+        }
+        pairs.append_pair("part_size", &size.to_string());
+    }
+    url.to_string()
+}
+
+/// Fails the test unless the test bucket answers: checks the credentials' variables, then
+/// lists the bucket. Panics naming [`S3_ENV`] and how to start the local server.
+pub async fn s3_check() {
+    let url = s3_url();
+    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        if std::env::var_os(var).is_none() {
+            unreachable_service(
+                "S3",
+                S3_ENV,
+                &url,
+                &format!("{var} is not set; the S3 credentials come from the AWS_* variables"),
+            );
+        }
+    }
+    let blobs = open_s3(&url).await;
+    match tokio::time::timeout(Duration::from_secs(10), blobs.check()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => unreachable_service("S3", S3_ENV, &url, &e.to_string()),
+        Err(_) => unreachable_service("S3", S3_ENV, &url, "no answer within 10s"),
+    }
+}
+
+/// A blob store on the test bucket under a key prefix of its own (`ptest_<id>`), checked to
+/// answer (or a panic naming [`S3_ENV`]); `part_size` as in [`s3_test_url`].
+pub async fn s3_blobs(part_size: Option<u64>) -> Blobs {
+    s3_check().await;
+    open_s3(&s3_test_url(&unique_prefix(), part_size)).await
+}
+
+async fn open_s3(url: &str) -> Blobs {
+    Blobs::open(url, &praxis_infra::tls::TrustPolicy::system())
+        .await
+        .unwrap_or_else(|e| panic!("{S3_ENV}={url}: {e}"))
+}
 
 /// A fresh test database, dropped (best effort, in the background) with the last clone of
 /// this value (set `PRAXIS_TEST_KEEP=1` to keep it).

@@ -60,6 +60,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         redis_url: cfg.redis_url.clone(),
         nats_url: cfg.nats_url.clone(),
         tls_ca_file: cfg.tls_ca_file.clone(),
+        blobs_url: cfg.blobs_url.clone(),
         data_dir: cfg.data_dir.clone(),
         prefix: cfg.prefix.clone(),
     })

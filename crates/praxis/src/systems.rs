@@ -13,6 +13,7 @@ pub static SYSTEMS: &[&'static dyn Plugin] = &[
     &praxis_notify::NotifySystem,
     &praxis_feed::FeedSystem,
     &praxis_chat::ChatSystem,
+    &praxis_files::FilesSystem,
 ];
 
 /// The migration sets of `systems`, each set once (the idempotency table is shared), in

@@ -3,14 +3,16 @@
 //! the test is named after.
 
 use praxis_testkit::Services;
+use praxis_testkit::conformance::blobs::BlobsUnderTest;
 use praxis_testkit::conformance::ratelimit::LimiterUnderTest;
-use praxis_testkit::conformance::{broadcast, bus, cache, ratelimit, sql};
+use praxis_testkit::conformance::{blobs, broadcast, bus, cache, ratelimit, sql};
 
 /// PostgreSQL and Redis without NATS: the outbox bus on PostgreSQL, the Redis broadcaster.
 const POSTGRES_REDIS: Services = Services {
     postgres: true,
     redis: true,
     nats: false,
+    s3: false,
 };
 
 /// SQLite and NATS: the JetStream bus relayed from a SQLite outbox.
@@ -18,6 +20,7 @@ const SQLITE_NATS: Services = Services {
     postgres: false,
     redis: false,
     nats: true,
+    s3: false,
 };
 
 /// Asserts that a platform of `services` picks the bus, broadcaster and cache named.
@@ -66,4 +69,14 @@ async fn ratelimit_local() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratelimit_redis() -> anyhow::Result<()> {
     ratelimit::suite(LimiterUnderTest::redis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_local() -> anyhow::Result<()> {
+    blobs::suite(async || BlobsUnderTest::local()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_s3() -> anyhow::Result<()> {
+    blobs::suite(BlobsUnderTest::s3).await
 }

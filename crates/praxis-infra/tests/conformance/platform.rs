@@ -26,7 +26,8 @@ async fn readiness_reports_each_dependency(t: TestBackend) -> anyhow::Result<()>
     let names: Vec<&str> = report.iter().map(|d| d.name.as_str()).collect();
     match t.name {
         "sqlite" => {
-            assert_eq!(names, ["db"]);
+            assert_eq!(names, ["db", "blobs"]);
+            assert_eq!(t.platform.blobs.kind(), "local");
             assert_eq!(
                 (t.platform.bus.kind(), t.platform.broadcaster.kind()),
                 ("embedded", "local")
@@ -34,7 +35,8 @@ async fn readiness_reports_each_dependency(t: TestBackend) -> anyhow::Result<()>
             assert!(!t.platform.caches.has_l2());
         }
         _ => {
-            assert_eq!(names, ["db", "redis", "nats"]);
+            assert_eq!(names, ["db", "redis", "nats", "blobs"]);
+            assert_eq!(t.platform.blobs.kind(), "s3");
             assert_eq!(
                 (t.platform.bus.kind(), t.platform.broadcaster.kind()),
                 ("nats", "nats")
@@ -44,6 +46,7 @@ async fn readiness_reports_each_dependency(t: TestBackend) -> anyhow::Result<()>
     }
     assert!(report.iter().all(|d| d.ok), "{report:?}");
     assert_eq!(report[0].detail, t.name);
+    assert_eq!(report[report.len() - 1].detail, t.platform.blobs.kind());
     Ok(())
 }
 
@@ -90,6 +93,7 @@ fn config(dir: &std::path::Path) -> PlatformConfig {
         redis_url: None,
         nats_url: None,
         tls_ca_file: None,
+        blobs_url: None,
         data_dir: dir.join("data"),
         prefix: "praxis".into(),
     }
@@ -146,6 +150,19 @@ async fn configuration_errors_name_the_setting() -> anyhow::Result<()> {
         matches!(err, InfraError::Nats { .. }) && err.to_string().contains("nats_url"),
         "{err}"
     );
+
+    let bad_blobs = PlatformConfig {
+        blobs_url: Some("s3://bucket?part_size=1".into()),
+        ..config(dir.path())
+    };
+    let err = Platform::connect(&bad_blobs)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("part_size=1 accepted"))?;
+    assert!(
+        matches!(err, InfraError::Blob(_)) && err.to_string().contains("blobs_url"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -162,6 +179,8 @@ async fn embedded_mode_creates_its_files() -> anyhow::Result<()> {
     let platform = Platform::connect(&cfg).await?;
     assert!(dir.path().join("nested/dir/praxis.db").is_file());
     assert!(cfg.data_dir.is_dir());
+    assert!(cfg.data_dir.join("blobs").is_dir(), "the local blob folder");
+    assert_eq!(platform.blobs.kind(), "local");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(platform.db.pool())
         .await?;

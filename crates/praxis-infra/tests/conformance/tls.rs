@@ -25,6 +25,7 @@ fn config(
         redis_url,
         nats_url,
         tls_ca_file: ca_file.map(|t| t.ca_file.clone()),
+        blobs_url: None,
         data_dir: dir.join("data"),
         prefix: services::unique_prefix(),
     }
@@ -77,7 +78,7 @@ async fn the_platform_works_over_tls_with_the_ca_file() -> anyhow::Result<()> {
 
     let ready = platform.readiness().await;
     assert!(ready.iter().all(|d| d.ok), "{ready:?}");
-    assert_eq!(ready.len(), 3, "{ready:?}");
+    assert_eq!(ready.len(), 4, "db, redis, nats and blobs: {ready:?}");
     platform.close(Duration::from_secs(5)).await;
     Ok(())
 }

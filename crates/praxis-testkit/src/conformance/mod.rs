@@ -1,7 +1,8 @@
 //! Conformance suites of the ports: what every adapter of a port must do, written once and
 //! run by praxis-infra's integration test on each adapter. An adapter is picked the way
 //! production picks it, from the services a platform is configured with ([`Services`]), except
-//! the rate limiter's, which is built directly ([`ratelimit::LimiterUnderTest`]).
+//! the rate limiter's and the blob store's, which are built directly
+//! ([`ratelimit::LimiterUnderTest`], [`blobs::BlobsUnderTest`]).
 //! Each case gets a fresh backend; a failing case is named in the error (and on stderr).
 
 use anyhow::Context;
@@ -17,6 +18,7 @@ macro_rules! cases {
     }};
 }
 
+pub mod blobs;
 pub mod broadcast;
 pub mod bus;
 pub mod cache;

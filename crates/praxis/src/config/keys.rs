@@ -135,6 +135,12 @@ fn server_keys() -> Vec<KeySpec> {
             "nats://HOST:PORT (tls:// for TLS) of a NATS server with JetStream, for the event bus",
         ),
         key(
+            "blobs_url",
+            Default::Unset("local files under <data_dir>/blobs"),
+            false,
+            "where files are stored: s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=..&part_size=BYTES (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), or file:///ABS/DIR",
+        ),
+        key(
             "tls_ca_file",
             Default::Unset("TLS connections trust the OS store alone"),
             false,

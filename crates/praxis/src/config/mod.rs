@@ -144,6 +144,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// NATS URL; `None` = embedded bus.
     pub nats_url: Option<String>,
+    /// Blob store URL (`s3://...` or `file:///...`); `None` = `<data_dir>/blobs`.
+    pub blobs_url: Option<String>,
     /// A PEM file of CA certificates that outgoing TLS connections trust in addition to the OS
     /// store (PostgreSQL, Redis, NATS, SMTP, webhooks, JWKS); `None` = the OS store alone.
     pub tls_ca_file: Option<PathBuf>,
@@ -441,6 +443,7 @@ fn build(
     let nats_url = r.optional("nats_url", |t| {
         values::server_url(t, &["nats", "tls"], "nats://127.0.0.1:4222")
     });
+    let blobs_url = r.optional("blobs_url", values::blobs_url);
     let tls_ca_file = r.optional("tls_ca_file", values::ca_file);
     let admin_key = r.secret("admin_key", admin_key);
     let jwt_secret = r.secret("jwt_secret", jwt_secret);
@@ -496,6 +499,7 @@ fn build(
         Some(database_url),
         Some(redis_url),
         Some(nats_url),
+        Some(blobs_url),
         Some(tls_ca_file),
         Some((admin_key, admin_key_file)),
         Some((jwt_secret, jwt_secret_file)),
@@ -518,6 +522,7 @@ fn build(
         database_url,
         redis_url,
         nats_url,
+        blobs_url,
         tls_ca_file,
         admin_key,
         jwt_secret,
@@ -555,6 +560,7 @@ fn build(
         database,
         redis_url,
         nats_url,
+        blobs_url,
         tls_ca_file,
         admin_key,
         admin_key_file,

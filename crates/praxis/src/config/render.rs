@@ -143,6 +143,16 @@ fn value_of(cfg: &Config, key: &str) -> (String, Option<String>) {
         "database_url" => (s(&mask_url(&cfg.database_url)), None),
         "redis_url" => (opt(&cfg.redis_url), None),
         "nats_url" => (opt(&cfg.nats_url), None),
+        "blobs_url" => match &cfg.blobs_url {
+            Some(url) => (s(url), None),
+            None => (
+                s(""),
+                Some(format!(
+                    "unset: local files under {}",
+                    cfg.data_dir.join("blobs").display()
+                )),
+            ),
+        },
         "tls_ca_file" => (
             s(&cfg
                 .tls_ca_file

@@ -70,6 +70,17 @@ pub fn server_url(text: &str, schemes: &[&str], example: &str) -> Result<String,
     Ok(text.to_owned())
 }
 
+/// Checks a blob store URL: `s3://BUCKET[/PREFIX]?endpoint=..&region=..&part_size=..` (no
+/// credentials in it), `file:///ABS/DIR` or a folder path.
+pub fn blobs_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    praxis_infra::blobs::check_url(text).map_err(|e| match e {
+        praxis_infra::InfraError::Blob(message) => message,
+        other => other.to_string(),
+    })?;
+    Ok(text.to_owned())
+}
+
 /// Checks a CA file: readable, and PEM certificates that can be trust anchors (the file is
 /// read again when the server starts).
 pub fn ca_file(text: &str) -> Result<std::path::PathBuf, String> {
@@ -272,6 +283,16 @@ mod tests {
             "\"http://x\" is not a nats or tls URL (expected e.g. nats://127.0.0.1:4222)"
         );
         assert!(server_url("nats://", &["nats"], "x").is_err());
+    }
+
+    #[test]
+    fn blobs_urls() {
+        assert!(blobs_url("s3://files/praxis?endpoint=http://127.0.0.1:8333").is_ok());
+        assert!(blobs_url("file:///var/lib/praxis/blobs").is_ok());
+        let err = blobs_url("s3://key:secret@files").expect_err("credentials");
+        assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+        let err = blobs_url("s3://files?part_size=1MiB").expect_err("size");
+        assert!(err.contains("part_size"), "{err}");
     }
 
     #[test]

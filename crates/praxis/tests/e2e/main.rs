@@ -12,6 +12,7 @@ mod backup;
 mod chat;
 mod cli_config;
 mod crash;
+mod files;
 mod identity;
 mod migrate;
 mod notify;

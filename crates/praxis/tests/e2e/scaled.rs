@@ -29,7 +29,11 @@ async fn two_processes_share_links_visits_and_deletes() {
             .json()
             .await
             .expect("readyz json");
-        assert_eq!(dependencies_up(&ready), ["db", "redis", "nats"], "{ready}");
+        assert_eq!(
+            dependencies_up(&ready),
+            ["db", "redis", "nats", "blobs"],
+            "{ready}"
+        );
         let start = server
             .json_logs()
             .into_iter()

@@ -11,7 +11,7 @@ use praxis_testkit::TestBackend;
 use crate::support::{describe, run, temp_dir};
 
 /// The systems of the binary, in its order (checked against `praxis config` below).
-pub(crate) fn systems() -> [&'static dyn Plugin; 6] {
+pub(crate) fn systems() -> [&'static dyn Plugin; 7] {
     [
         &praxis_identity::IdentitySystem,
         &praxis_shortener::ShortenerSystem,
@@ -19,6 +19,7 @@ pub(crate) fn systems() -> [&'static dyn Plugin; 6] {
         &praxis_notify::NotifySystem,
         &praxis_feed::FeedSystem,
         &praxis_chat::ChatSystem,
+        &praxis_files::FilesSystem,
     ]
 }
 
@@ -31,6 +32,7 @@ async fn start_all(backend: &TestBackend) {
         let values: &[(&str, Option<&str>)] = match name {
             "shortener" => &[("cache_ttl", Some("1m"))],
             "feed" => &[("celebrity_threshold", Some("3"))],
+            "files" => &[("lock_lease", Some("10s"))],
             _ => &[],
         };
         let Started {

@@ -36,7 +36,11 @@ async fn serve_scaled_over_tls_is_ready_and_serves() {
         .expect("readyz");
     assert_eq!(resp.status(), 200, "{}", server.logs());
     let ready: Value = resp.json().await.expect("readyz json");
-    assert_eq!(dependencies_up(&ready), ["db", "redis", "nats"], "{ready}");
+    assert_eq!(
+        dependencies_up(&ready),
+        ["db", "redis", "nats", "blobs"],
+        "{ready}"
+    );
 
     // Real work over TLS: a link written to PostgreSQL, its redirect through the cache (Redis);
     // /readyz above reached all three.
