@@ -56,11 +56,15 @@ def stand_in_secrets() -> dict[str, dict[str, str]]:
             "admin-key": random.token_hex(24),
             "jwt-secret": random.token_hex(32),
             "notify-webhook-secret": "whsec_" + base64.b64encode(random.token_bytes(32)).decode(),
+            "files-url-signing-key": random.token_hex(32),
         },
         "praxis-engines": {
             "database-url": "postgres://praxis:secret@postgres.example.internal:5432/praxis",
             "redis-url": "redis://:secret@redis.example.internal:6379",
             "nats-url": "nats://nats.example.internal:4222",
+            "blobs-url": "s3://praxis-files?endpoint=https://s3.example.internal&region=us-east-1",
+            "aws-access-key-id": "AKIAEXAMPLE",
+            "aws-secret-access-key": random.token_hex(20),
         },
     }
 

@@ -222,6 +222,43 @@ pub fn set_property_enum(
     }
 }
 
+/// Sets the `maximum` of the numeric property `property` of the component schema `schema`: for
+/// a bound that comes from a setting. Nothing happens when the schema or property is not an
+/// inline object schema.
+pub fn set_property_maximum(doc: &mut OpenApi, schema: &str, property: &str, maximum: u64) {
+    use utoipa::openapi::schema::Schema;
+    let Some(RefOr::T(Schema::Object(object))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut(schema))
+    else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(p))) = object.properties.get_mut(property) {
+        p.maximum = Some(maximum.into());
+    }
+}
+
+/// Sets the `maximum` of every header parameter named `name` (compared without case): for a
+/// bound that comes from a setting.
+pub fn set_header_maximum(doc: &mut OpenApi, name: &str, maximum: u64) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::Schema;
+    for item in doc.paths.paths.values_mut() {
+        for op in operations_mut(item) {
+            for param in op.parameters.iter_mut().flatten() {
+                let RefOr::T(param) = param else { continue };
+                if param.name.eq_ignore_ascii_case(name)
+                    && matches!(param.parameter_in, ParameterIn::Header)
+                    && let Some(RefOr::T(Schema::Object(object))) = param.schema.as_mut()
+                {
+                    object.maximum = Some(maximum.into());
+                }
+            }
+        }
+    }
+}
+
 fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,

@@ -91,16 +91,60 @@ pub struct ListParams {
     pub limit: Option<u32>,
 }
 
+/// The JSON Schema pattern of a file name: no control characters.
+pub const NAME_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]+$";
+/// The pattern of a tag list: up to 20 comma-separated tags of up to 64 printable ASCII
+/// characters.
+pub const TAGS_PATTERN: &str = r"^[\x20-\x2b\x2d-\x7e]{0,64}(,[\x20-\x2b\x2d-\x7e]{0,64}){0,19}$";
+/// The pattern of a time to live: numbers with units, `90s`, `7d`, `1h30m`.
+pub const TTL_PATTERN: &str = r"^([0-9]{1,6}(ms|s|m|h|d))+$";
+
 /// A simple upload's description (query of `PUT /api/v1/files/upload`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SimpleUploadParams {
     /// The file's name.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub name: String,
-    /// Comma-separated tags.
+    /// Comma-separated tags (up to 20 of up to 64 characters).
+    #[param(pattern = r"^[\x20-\x2b\x2d-\x7e]{0,64}(,[\x20-\x2b\x2d-\x7e]{0,64}){0,19}$")]
     pub tags: Option<String>,
     /// Time to live (`3600s`, `7d`): the file is deleted after it.
+    #[param(pattern = r"^([0-9]{1,6}(ms|s|m|h|d))+$")]
     pub ttl: Option<String>,
+}
+
+/// The form of `POST /api/v1/files/upload` (send `tags` and `ttl` before `file`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadForm {
+    /// Comma-separated tags.
+    #[schema(
+        nullable = false,
+        pattern = r"^[\x20-\x2b\x2d-\x7e]{0,64}(,[\x20-\x2b\x2d-\x7e]{0,64}){0,19}$"
+    )]
+    pub tags: Option<String>,
+    /// Time to live.
+    #[schema(nullable = false, pattern = r"^([0-9]{1,6}(ms|s|m|h|d))+$")]
+    pub ttl: Option<String>,
+    /// The file, with its name and type in its part's headers.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// A method a signed URL may be bound to.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum SignMethod {
+    /// GET.
+    #[serde(rename = "GET")]
+    Get,
+    /// HEAD.
+    #[serde(rename = "HEAD")]
+    Head,
 }
 
 /// Asks for a signed URL.
@@ -108,10 +152,12 @@ pub struct SimpleUploadParams {
 #[serde(deny_unknown_fields)]
 pub struct FileSignRequest {
     /// Seconds it stays valid (1 to signed_url_max_ttl).
+    #[schema(minimum = 1)]
     pub expires_in: u64,
-    /// The only method it may be used with: `GET` or `HEAD`.
-    pub method: Option<String>,
-    /// The only client address it may be used from.
+    /// The only method it may be used with.
+    pub method: Option<SignMethod>,
+    /// The only client address it may be used from (IPv4 or IPv6).
+    #[schema(format = Ipv4)]
     pub ip: Option<String>,
 }
 
@@ -129,6 +175,7 @@ pub struct FileSignedUrl {
 #[serde(deny_unknown_fields)]
 pub struct FileLinkRequest {
     /// Seconds it stays valid; forever (until revoked) when absent.
+    #[schema(minimum = 1, maximum = 3_153_600_000_u64)]
     pub expires_in: Option<u64>,
 }
 
@@ -150,7 +197,9 @@ pub struct FileLinkView {
 #[serde(deny_unknown_fields)]
 pub struct FileQuotaRequest {
     /// Bytes the account may hold.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub max_bytes: u64,
     /// Files the account may hold.
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_u64)]
     pub max_files: u64,
 }

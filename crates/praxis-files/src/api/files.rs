@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::auth::{FilesRead, FilesWrite};
 use super::dto::{
     FileLinkRequest, FileLinkView, FilePage, FileQuotaRequest, FileSignRequest, FileSignedUrl,
-    FileView, ListParams, SimpleUploadParams, rfc3339,
+    FileView, ListParams, SignMethod, SimpleUploadParams, UploadForm, rfc3339,
 };
 use super::{AppState, TAG, download};
 use crate::domain::describe::{self, DEFAULT_TYPE, is_media_type};
@@ -26,6 +26,9 @@ use crate::domain::signed::Grant;
 use crate::store::Quota;
 use crate::workers::files::Access;
 use crate::workers::uploads::{Append, NewUpload};
+
+/// Longest validity of a public link, in seconds (100 years; the document's maximum).
+const MAX_LINK_TTL_S: u64 = 3_153_600_000;
 
 /// The path of the simple upload.
 pub const SIMPLE_UPLOAD: &str = "/api/v1/files/upload";
@@ -88,7 +91,7 @@ async fn store_whole(
     path = "/api/v1/files/upload",
     tag = TAG,
     params(SimpleUploadParams),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    request_body(content = Option<Vec<u8>>, content_type = "application/octet-stream", description = "The file's bytes (none: an empty file)"),
     responses(
         (status = 201, description = "Stored", body = FileView),
         (status = 400, description = "Bad name, tags, ttl or Content-Type", body = Problem, content_type = "application/problem+json"),
@@ -128,11 +131,17 @@ pub async fn put_upload(
                 .collect()
         })
         .unwrap_or_default();
+    if q.ttl.as_deref() == Some("") {
+        return Err(Problem::invalid(
+            "ttl",
+            "must be a duration like 3600s or 7d",
+        ));
+    }
     if let Some(ttl) = &q.ttl {
         praxis_kit::text::parse_duration(ttl)
             .map_err(|e| Problem::invalid("ttl", format!("{e} (e.g. 3600s, 7d)")))?;
     }
-    if q.name.trim().is_empty() {
+    if q.name.is_empty() {
         return Err(Problem::invalid("name", "must not be empty"));
     }
     let metadata = describe::encode(&q.name, content_type, &tags, q.ttl.as_deref());
@@ -145,13 +154,13 @@ pub async fn put_upload(
 }
 
 /// Upload a small file as a `multipart/form-data` form (field `file`; optional fields `tags`
-/// and `ttl`). The whole request is bounded by the server's body_limit: use the simple upload
+/// and `ttl`, in any order). The whole request is bounded by the server's body_limit: use the simple upload
 /// or tus for large files.
 #[utoipa::path(
     post,
     path = "/api/v1/files/upload",
     tag = TAG,
-    request_body(content_type = "multipart/form-data", description = "Field `file` (with a filename and a Content-Type), optional `tags` and `ttl`"),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "Field `file` (with a filename and a Content-Type), optional `tags` and `ttl`"),
     responses(
         (status = 201, description = "Stored", body = FileView),
         (status = 400, description = "No `file` field, or a bad field", body = Problem, content_type = "application/problem+json"),
@@ -163,8 +172,16 @@ pub async fn put_upload(
 pub async fn form_upload(
     State(state): State<AppState>,
     who: Require<FilesWrite>,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<FileView>), Problem> {
+    let mut form = form.map_err(|e| {
+        Problem::new(
+            e.status(),
+            "malformed-form",
+            "Malformed form",
+            e.body_text(),
+        )
+    })?;
     let bad = |e: axum::extract::multipart::MultipartError| {
         Problem::new(
             e.status(),
@@ -175,6 +192,9 @@ pub async fn form_upload(
     };
     let mut tags: Vec<String> = Vec::new();
     let mut ttl: Option<String> = None;
+    // The form is bounded by body_limit (small files), so its file is read whole: its fields
+    // may come in any order.
+    let mut file: Option<(String, String, bytes::Bytes)> = None;
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name().unwrap_or_default() {
             "tags" => {
@@ -187,60 +207,43 @@ pub async fn form_upload(
             }
             "ttl" => {
                 let t = field.text().await.map_err(bad)?;
+                if t.is_empty() {
+                    return Err(Problem::invalid(
+                        "ttl",
+                        "must be a duration like 3600s or 7d",
+                    ));
+                }
                 praxis_kit::text::parse_duration(&t)
                     .map_err(|e| Problem::invalid("ttl", format!("{e} (e.g. 3600s, 7d)")))?;
                 ttl = Some(t);
             }
-            "file" => {
+            "file" if file.is_none() => {
                 let name = field.file_name().unwrap_or("file").to_owned();
                 let content_type = field
                     .content_type()
                     .filter(|t| is_media_type(t))
                     .unwrap_or(DEFAULT_TYPE)
                     .to_owned();
-                let metadata = describe::encode(&name, &content_type, &tags, ttl.as_deref());
-                // The file field streams through a small channel (the field borrows the
-                // form); fields after it are not read (send tags and ttl first).
-                let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-                let body = futures::stream::unfold(rx, |mut rx| async move {
-                    rx.recv().await.map(|item| (item, rx))
-                })
-                .boxed();
-                let pump = async move {
-                    let mut field = field;
-                    loop {
-                        let item = match field.chunk().await {
-                            Ok(Some(chunk)) => Ok(chunk),
-                            Ok(None) => break,
-                            Err(e) => Err(std::io::Error::other(e.body_text())),
-                        };
-                        let failed = item.is_err();
-                        if tx.send(item).await.is_err() || failed {
-                            break;
-                        }
-                    }
-                };
-                let (view, ()) = tokio::join!(
-                    store_whole(&state, who.subject(), metadata, None, body),
-                    pump
-                );
-                return Ok((StatusCode::CREATED, Json(view?)));
+                let bytes = field.bytes().await.map_err(bad)?;
+                file = Some((name, content_type, bytes));
             }
+            "file" => return Err(Problem::invalid("file", "send one `file` field")),
             other => {
                 return Err(Problem::invalid(
                     other.to_owned(),
-                    "unknown form field; send `file`, and optionally `tags` and `ttl` before it",
+                    "unknown form field; send `file`, and optionally `tags` and `ttl`",
                 ));
             }
         }
     }
-    Err(Problem::invalid("file", "the form has no `file` field"))
-}
-
-#[derive(Debug, serde::Serialize, Deserialize)]
-struct Cursor {
-    at: i64,
-    id: String,
+    let Some((name, content_type, bytes)) = file else {
+        return Err(Problem::invalid("file", "the form has no `file` field"));
+    };
+    let metadata = describe::encode(&name, &content_type, &tags, ttl.as_deref());
+    let length = bytes.len() as u64;
+    let body = futures::stream::once(async move { Ok(bytes) }).boxed();
+    let view = store_whole(&state, who.subject(), metadata, Some(length), body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// List my files, newest first.
@@ -262,19 +265,15 @@ pub async fn list(
     Query(q): Query<ListParams>,
 ) -> Result<Json<FilePage>, Problem> {
     let limit = page_limit(q.limit, 50, state.files.settings().page_max)?;
-    let after: Option<Cursor> = cursor_param(q.cursor.as_deref())?;
-    let mut files = state
-        .files
-        .list(who.subject(), after.map(|c| (c.at, c.id)), limit + 1)
-        .await?;
+    // The cursor is the last file's `[created_ms, id]`.
+    let after: Option<(i64, String)> = cursor_param(q.cursor.as_deref())?;
+    let mut files = state.files.list(who.subject(), after, limit + 1).await?;
     let more = files.len() > limit as usize;
     files.truncate(limit as usize);
-    let next_cursor = more.then(|| files.last()).flatten().map(|f| {
-        encode_cursor(&Cursor {
-            at: f.created_at,
-            id: f.id.clone(),
-        })
-    });
+    let next_cursor = more
+        .then(|| files.last())
+        .flatten()
+        .map(|f| encode_cursor(&(f.created_at, f.id.clone())));
     Ok(Json(FilePage {
         items: files.iter().map(FileView::from).collect(),
         next_cursor,
@@ -354,7 +353,8 @@ pub struct SignedParams {
         (status = 200, description = "The bytes"),
         (status = 206, description = "The ranges asked for"),
         (status = 304, description = "If-None-Match matched"),
-        (status = 403, description = "A signed URL that expired, was altered, or is used with another method or address; a quarantined file", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A query parameter of the wrong type", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A signed URL that expired, was altered or is incomplete, or is used with another method or address; a quarantined file", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The file is waiting for its scan", body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "No range overlaps the file", body = Problem, content_type = "application/problem+json"),
@@ -372,14 +372,16 @@ pub async fn content(
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<Response, Problem> {
     let (file, cache) = if let Some(sig) = q.sig.as_deref() {
-        let expires = q
-            .expires
-            .ok_or_else(|| Problem::invalid("expires", "a signed URL has expires"))?;
+        // A malformed signed query is a URL this server did not sign: 403, as a bad
+        // signature is.
+        let not_signed = || {
+            Problem::forbidden(
+                "the URL's signature does not match; ask the file's owner for a new link",
+            )
+        };
+        let expires = q.expires.ok_or_else(not_signed)?;
         let ip = match q.ip.as_deref() {
-            Some(text) => Some(
-                text.parse::<IpAddr>()
-                    .map_err(|_| Problem::invalid("ip", "must be an IP address"))?,
-            ),
+            Some(text) => Some(text.parse::<IpAddr>().map_err(|_| not_signed())?),
             None => None,
         };
         let client = praxis_http::client_ip::client_ip(
@@ -441,12 +443,10 @@ pub async fn sign(
     Path(id): Path<String>,
     Json(req): Json<FileSignRequest>,
 ) -> Result<Json<FileSignedUrl>, Problem> {
-    let method = match req.method.as_deref() {
-        None => None,
-        Some(m) if m.eq_ignore_ascii_case("GET") => Some("GET".to_owned()),
-        Some(m) if m.eq_ignore_ascii_case("HEAD") => Some("HEAD".to_owned()),
-        Some(_) => return Err(Problem::invalid("method", "must be GET or HEAD")),
-    };
+    let method = req.method.map(|m| match m {
+        SignMethod::Get => "GET".to_owned(),
+        SignMethod::Head => "HEAD".to_owned(),
+    });
     let ip = match req.ip.as_deref() {
         Some(text) => Some(
             text.parse::<IpAddr>()
@@ -473,6 +473,7 @@ pub async fn sign(
     request_body = FileLinkRequest,
     responses(
         (status = 201, description = "The link", body = FileLinkView),
+        (status = 400, description = "Bad expires_in, or an unknown field", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such file among the caller's", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
@@ -486,7 +487,12 @@ pub async fn create_link(
 ) -> Result<(StatusCode, Json<FileLinkView>), Problem> {
     let expires_at = match req.expires_in {
         None => None,
-        Some(0) => return Err(Problem::invalid("expires_in", "must be at least 1 second")),
+        Some(s) if s == 0 || s > MAX_LINK_TTL_S => {
+            return Err(Problem::invalid(
+                "expires_in",
+                format!("must be from 1 to {MAX_LINK_TTL_S} seconds (100 years)"),
+            ));
+        }
         Some(s) => Some(
             praxis_infra::sql::now_ms()
                 .saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),

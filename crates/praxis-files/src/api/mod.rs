@@ -51,6 +51,8 @@ impl AppState {
 /// Every route with its OpenAPI description.
 pub fn router(state: AppState) -> (axum::Router, OpenApi) {
     let page_max = state.files.settings().page_max;
+    let max_size = state.files.settings().max_size as u64;
+    let signed_max = state.files.settings().signed_url_max_ttl.as_secs();
     let (router, mut doc) = OpenApiRouter::new()
         .routes(routes!(tus::options, tus::create))
         .routes(routes!(tus::head, tus::patch, tus::terminate, tus::get))
@@ -73,5 +75,13 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     praxis_http::openapi::set_query_maximum(&mut doc, "limit", page_max.into());
+    // Bounds that are settings: the document states the configured ones.
+    praxis_http::openapi::set_header_maximum(&mut doc, "Upload-Length", max_size);
+    praxis_http::openapi::set_property_maximum(
+        &mut doc,
+        "FileSignRequest",
+        "expires_in",
+        signed_max,
+    );
     (router, doc)
 }

@@ -24,6 +24,15 @@ use crate::domain::tus::{self, Concat, HeaderError};
 use crate::error::FilesError;
 use crate::workers::uploads::{Append, NewUpload};
 
+/// The protocol version a tus request states (`Tus-Resumable`), as the API document describes
+/// it.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+pub enum TusVersion {
+    /// tus 1.0.0.
+    #[schema(rename = "1.0.0")]
+    V1,
+}
+
 /// The path of the tus endpoint (creation and `OPTIONS`).
 pub const ENDPOINT: &str = "/api/v1/files/tus/";
 /// The path of an upload URL.
@@ -56,10 +65,14 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// 412 unless the request speaks tus 1.0.0.
+/// 412 unless the request speaks tus 1.0.0 (400 when it names no version at all).
 fn check_version(headers: &HeaderMap) -> Result<(), Problem> {
     match text(headers, "tus-resumable") {
         Some(tus::VERSION) => Ok(()),
+        None => Err(Problem::invalid(
+            "Tus-Resumable",
+            "is required on every tus request but OPTIONS: send Tus-Resumable: 1.0.0",
+        )),
         other => Err(Problem::new(
             StatusCode::PRECONDITION_FAILED,
             "tus-version",
@@ -149,6 +162,10 @@ pub async fn options(State(state): State<AppState>) -> Response {
     post,
     path = "/api/v1/files/tus/",
     tag = TAG,
+    params(
+        ("Tus-Resumable" = inline(TusVersion), Header, description = "The tus version: 1.0.0 (412 otherwise)"),
+        ("Upload-Length" = u64, Header, description = "The upload's size in bytes (or send `Upload-Defer-Length: 1` instead); at most Tus-Max-Size"),
+    ),
     responses(
         (status = 201, description = "Created; Location is the upload URL, Upload-Offset the bytes kept"),
         (status = 400, description = "A tus header is malformed; `errors[0].field` names it", body = Problem, content_type = "application/problem+json"),
@@ -264,11 +281,13 @@ async fn create_inner(
     head,
     path = "/api/v1/files/tus/{id}",
     tag = TAG,
-    params(("id" = String, Path, description = "The upload")),
+    params(("id" = String, Path, description = "The upload"), ("Tus-Resumable" = inline(TusVersion), Header, description = "The tus version: 1.0.0 (412 otherwise)")),
     responses(
         (status = 200, description = "Upload-Offset, Upload-Length (or Upload-Defer-Length), Upload-Metadata, Upload-Expires, Upload-Concat"),
+        (status = 400, description = "No Tus-Resumable"),
         (status = 404, description = "No such upload among the caller's"),
         (status = 410, description = "The upload expired"),
+        (status = 412, description = "Tus-Resumable is not 1.0.0"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
@@ -297,6 +316,9 @@ pub async fn head(
 
 /// Append bytes at the upload's offset (tus core; checksum; deferred length).
 ///
+/// The body is the bytes that follow the offset, sent as `application/offset+octet-stream`
+/// (415 otherwise).
+///
 /// `Upload-Offset` must be the upload's offset (409 otherwise: HEAD and resume). With
 /// `Upload-Checksum` (sha1, sha256 or md5) the body is kept only if its digest matches (460
 /// otherwise). An interrupted body keeps the bytes that arrived.
@@ -304,7 +326,11 @@ pub async fn head(
     patch,
     path = "/api/v1/files/tus/{id}",
     tag = TAG,
-    params(("id" = String, Path, description = "The upload")),
+    params(
+        ("id" = String, Path, description = "The upload"),
+        ("Tus-Resumable" = inline(TusVersion), Header, description = "The tus version: 1.0.0 (412 otherwise)"),
+        ("Upload-Offset" = u64, Header, description = "The upload's offset, as HEAD gave it"),
+    ),
     responses(
         (status = 204, description = "Appended; Upload-Offset is the new offset"),
         (status = 400, description = "A tus header is malformed (an unsupported checksum algorithm too)", body = Problem, content_type = "application/problem+json"),
@@ -312,6 +338,7 @@ pub async fn head(
         (status = 404, description = "No such upload among the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Upload-Offset is not the upload's offset", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The upload expired", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Tus-Resumable is not 1.0.0", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Past the upload's length, or the quota", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is not application/offset+octet-stream", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "Another PATCH is appending; retry", body = Problem, content_type = "application/problem+json"),
@@ -386,10 +413,12 @@ async fn patch_inner(
     delete,
     path = "/api/v1/files/tus/{id}",
     tag = TAG,
-    params(("id" = String, Path, description = "The upload")),
+    params(("id" = String, Path, description = "The upload"), ("Tus-Resumable" = inline(TusVersion), Header, description = "The tus version: 1.0.0 (412 otherwise)")),
     responses(
         (status = 204, description = "Terminated"),
+        (status = 400, description = "No Tus-Resumable", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such upload among the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Tus-Resumable is not 1.0.0", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))

@@ -11,8 +11,8 @@ pub const TYPE_KEYS: &[&str] = &["filetype", "type", "contentType", "content_typ
 pub const MAX_TAGS: usize = 20;
 /// Longest tag, in bytes.
 pub const MAX_TAG_BYTES: usize = 64;
-/// Longest name, in bytes.
-pub const MAX_NAME_BYTES: usize = 255;
+/// Longest name, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
 /// The type of a file whose upload declared none.
 pub const DEFAULT_TYPE: &str = "application/octet-stream";
 
@@ -39,11 +39,13 @@ fn first(pairs: &[MetadataPair], keys: &[&str]) -> Option<String> {
 pub fn check(metadata: &str) -> Result<(), (&'static str, String)> {
     let pairs = parse_metadata(metadata).map_err(|e| (e.header, e.message))?;
     if let Some(name) = first(&pairs, NAME_KEYS)
-        && (name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control))
+        && (name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control))
     {
         return Err((
             "Upload-Metadata",
-            format!("filename must be at most {MAX_NAME_BYTES} bytes without control characters"),
+            format!(
+                "filename must be at most {MAX_NAME_CHARS} characters without control characters"
+            ),
         ));
     }
     if let Some(t) = first(&pairs, TYPE_KEYS)

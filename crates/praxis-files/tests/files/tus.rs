@@ -477,12 +477,25 @@ pub async fn creation_with_upload_takes_the_first_bytes(kind: Kind) {
 pub async fn protocol_errors_are_named_problems(kind: Kind) {
     let h = Harness::start(kind).await;
     let auth = "Bearer u:ann";
-    // No Tus-Resumable: 412 with the supported version.
+    // No Tus-Resumable: 400 naming it; another version: 412 with the supported one.
     let r = h
         .raw(
             Method::POST,
             TUS,
             &[("authorization", auth), ("upload-length", "5")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["field"], "Tus-Resumable");
+    let r = h
+        .raw(
+            Method::POST,
+            TUS,
+            &[
+                ("authorization", auth),
+                ("upload-length", "5"),
+                ("tus-resumable", "0.2.2"),
+            ],
             Body::empty(),
         )
         .await;

@@ -14,6 +14,20 @@ async fn backup_is_an_online_snapshot_that_restores_with_its_secrets() {
     let server = Server::start(dir.path(), &["--data-dir", &data_arg], &env);
     let http = client();
     let before = create_code(&http, &server, "https://example.com/before").await;
+    let file = http
+        .put(server.url("/api/v1/files/upload?name=kept.txt"))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "text/plain")
+        .body("bytes kept by the backup")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(file.status(), 201);
+    let file: serde_json::Value = file.json().await.expect("file json");
+    let content = file["content_url"]
+        .as_str()
+        .expect("content_url")
+        .to_owned();
 
     // Taken while the server runs and writes.
     let backup = dir.path().join("backup-1");
@@ -54,6 +68,18 @@ async fn backup_is_an_online_snapshot_that_restores_with_its_secrets() {
     assert_eq!(location.as_deref(), Some("https://example.com/before"));
     let (status, _) = visit(&http, &restored, &after).await.expect("visit");
     assert_eq!(status, 404, "written after the snapshot");
+    let got = http
+        .get(restored.url(&content))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(got.status(), 200);
+    assert_eq!(
+        got.text().await.expect("body"),
+        "bytes kept by the backup",
+        "the blobs are in the backup"
+    );
     drop(server);
 
     // PostgreSQL is backed up with its own tools.
