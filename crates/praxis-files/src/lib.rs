@@ -71,6 +71,10 @@ impl FilesApp {
             files.clone(),
             platform.shutdown.clone(),
         ));
+        platform.tasks.spawn(workers::checksums::run(
+            files.clone(),
+            platform.shutdown.clone(),
+        ));
         if files.settings().scan_command.is_some() {
             platform.tasks.spawn(workers::scan::run(
                 files.clone(),

@@ -23,8 +23,9 @@ pub struct FileView {
     pub size: u64,
     /// BLAKE3 of the content, hex (its ETag).
     pub blake3: String,
-    /// SHA-256 of the content, hex.
-    pub sha256: String,
+    /// SHA-256 of the content, hex; null for a moment after the upload completes (it is
+    /// computed in the background, off the upload path).
+    pub sha256: Option<String>,
     /// Scanner status.
     pub status: FileStatus,
     /// Its owner.

@@ -7,11 +7,11 @@ use sha2::{Digest, Sha256};
 
 use super::tus::{Checksum, ChecksumAlgorithm};
 
-/// A file's two digests, fed in order.
+/// A file's BLAKE3 (its content address), fed in order as its bytes stream in. (Its SHA-256
+/// is computed after completion, off the upload path: see `workers::checksums`.)
 #[derive(Clone)]
 pub struct FileDigests {
     blake3: blake3::Hasher,
-    sha256: Sha256,
 }
 
 impl std::fmt::Debug for FileDigests {
@@ -24,7 +24,6 @@ impl Default for FileDigests {
     fn default() -> Self {
         Self {
             blake3: blake3::Hasher::new(),
-            sha256: Sha256::new(),
         }
     }
 }
@@ -33,15 +32,11 @@ impl FileDigests {
     /// Feeds the next bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         self.blake3.update(bytes);
-        self.sha256.update(bytes);
     }
 
-    /// The BLAKE3 and SHA-256 of everything fed, in lowercase hex.
-    pub fn finish(self) -> (String, String) {
-        (
-            self.blake3.finalize().to_hex().to_string(),
-            hex(&self.sha256.finalize()),
-        )
+    /// The BLAKE3 of everything fed, in lowercase hex.
+    pub fn finish(self) -> String {
+        self.blake3.finalize().to_hex().to_string()
     }
 }
 
@@ -92,6 +87,28 @@ impl ChunkDigest {
     }
 }
 
+/// SHA-256 of a content, fed in order.
+#[derive(Clone, Default)]
+pub struct Sha256Digest(Sha256);
+
+impl std::fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sha256Digest(..)")
+    }
+}
+
+impl Sha256Digest {
+    /// Feeds the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The SHA-256 of everything fed, in lowercase hex.
+    pub fn finish(self) -> String {
+        hex(&self.0.finalize())
+    }
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -113,12 +130,18 @@ mod tests {
         let mut d = FileDigests::default();
         d.update(b"ab");
         d.update(b"c");
-        let (b3, sha) = d.finish();
+        assert_eq!(d.finish(), blake3::hash(b"abc").to_hex().to_string());
+    }
+
+    #[test]
+    fn sha256_of_known_input() {
+        let mut d = Sha256Digest::default();
+        d.update(b"ab");
+        d.update(b"c");
         assert_eq!(
-            sha,
+            d.finish(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(b3, blake3::hash(b"abc").to_hex().to_string());
     }
 
     #[test]

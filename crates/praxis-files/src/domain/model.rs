@@ -133,8 +133,8 @@ pub struct FileMeta {
     pub size: u64,
     /// BLAKE3 of the content (hex): its blob.
     pub blake3: String,
-    /// SHA-256 of the content (hex).
-    pub sha256: String,
+    /// SHA-256 of the content (hex); `None` until the checksum worker read it.
+    pub sha256: Option<String>,
     /// Scanner status.
     pub status: FileStatus,
     /// Tags.
@@ -179,8 +179,6 @@ pub struct Content {
     pub size: u64,
     /// BLAKE3 (hex).
     pub blake3: String,
-    /// SHA-256 (hex).
-    pub sha256: String,
     /// The sniffed type.
     pub sniffed_type: Option<String>,
 }

@@ -16,6 +16,8 @@
 //!   `refs` counts the files that use it, `tier` is `hot` or `cold`. A row is deleted only when
 //!   `refs` is 0, and its object only after that delete commits.
 //! - `files_files`: the files. The id is the upload's, so the upload URL downloads it.
+//!   `sha256` is NULL until the checksum worker has read the content (the upload path computes
+//!   only the BLAKE3 that addresses it).
 //! - `files_usage`: per account, bytes and files held or reserved by uploads in progress: the
 //!   quota check is a conditional update of this row.
 //! - `files_quotas`: per-account quotas set by an admin (the settings' defaults otherwise).
@@ -68,7 +70,7 @@ CREATE TABLE files_files (
     sniffed_type TEXT,
     size INTEGER NOT NULL,
     blake3 TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
+    sha256 TEXT,
     status TEXT NOT NULL,
     tags TEXT NOT NULL,
     created_at INTEGER NOT NULL,
@@ -77,6 +79,7 @@ CREATE TABLE files_files (
 CREATE INDEX files_files_owner ON files_files (owner, created_at, id);
 CREATE INDEX files_files_expiry ON files_files (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX files_files_status ON files_files (status);
+CREATE INDEX files_files_unsummed ON files_files (created_at) WHERE sha256 IS NULL;
 CREATE TABLE files_usage (
     owner TEXT PRIMARY KEY,
     bytes INTEGER NOT NULL DEFAULT 0,
@@ -132,7 +135,7 @@ CREATE TABLE files_files (
     sniffed_type TEXT,
     size BIGINT NOT NULL,
     blake3 TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
+    sha256 TEXT,
     status TEXT NOT NULL,
     tags TEXT NOT NULL,
     created_at BIGINT NOT NULL,
@@ -141,6 +144,7 @@ CREATE TABLE files_files (
 CREATE INDEX files_files_owner ON files_files (owner, created_at, id);
 CREATE INDEX files_files_expiry ON files_files (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX files_files_status ON files_files (status);
+CREATE INDEX files_files_unsummed ON files_files (created_at) WHERE sha256 IS NULL;
 CREATE TABLE files_usage (
     owner TEXT PRIMARY KEY,
     bytes BIGINT NOT NULL DEFAULT 0,

@@ -655,6 +655,41 @@ impl Store {
         Ok(())
     }
 
+    /// Up to `limit` files whose SHA-256 is not known yet, oldest first.
+    pub async fn unsummed_files(&self, limit: u32) -> Result<Vec<FileMeta>, InfraError> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM files_files WHERE sha256 IS NULL ORDER BY created_at LIMIT $1"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(file_of).collect()
+    }
+
+    /// The SHA-256 of content `blake3`, when a file of it has one already.
+    pub async fn known_sha256(&self, blake3: &str) -> Result<Option<String>, InfraError> {
+        let row = sqlx::query(
+            "SELECT sha256 FROM files_files WHERE blake3 = $1 AND sha256 IS NOT NULL LIMIT 1",
+        )
+        .bind(blake3)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| Ok(r.try_get("sha256")?)).transpose()
+    }
+
+    /// Sets the SHA-256 of every file of content `blake3` that has none.
+    pub async fn set_sha256(&self, blake3: &str, sha256: &str) -> Result<u64, InfraError> {
+        let done =
+            sqlx::query("UPDATE files_files SET sha256 = $2 WHERE blake3 = $1 AND sha256 IS NULL")
+                .bind(blake3)
+                .bind(sha256)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected();
+        Ok(done)
+    }
+
     /// Up to `limit` files waiting for the scanner, oldest first.
     pub async fn pending_files(&self, limit: u32) -> Result<Vec<FileMeta>, InfraError> {
         let sql = format!(

@@ -139,7 +139,11 @@ impl Files {
     }
 
     /// Streams bytes `range` of `file`'s content, from whichever tier holds it.
-    pub async fn open(&self, file: &FileMeta, range: Range<u64>) -> Result<ByteStream, FilesError> {
+    pub async fn read_content(
+        &self,
+        file: &FileMeta,
+        range: Range<u64>,
+    ) -> Result<ByteStream, FilesError> {
         if range.is_empty() {
             return Ok(Box::pin(futures::stream::empty()));
         }
@@ -150,8 +154,15 @@ impl Files {
             ("cold", Some(cold)) => cold,
             _ => &self.blobs,
         };
-        metrics::counter!(super::metrics::BYTES_OUT).increment(range.end - range.start);
         Ok(store.read(&blob.blob_key, range).await?)
+    }
+
+    /// [`Files::read_content`] for a download: counted in the bytes sent.
+    pub async fn open(&self, file: &FileMeta, range: Range<u64>) -> Result<ByteStream, FilesError> {
+        let len = range.end.saturating_sub(range.start);
+        let body = self.read_content(file, range).await?;
+        metrics::counter!(super::metrics::BYTES_OUT).increment(len);
+        Ok(body)
     }
 
     /// A signed URL's query for `file` of `owner`, valid for `ttl_s` seconds (at most the

@@ -1,6 +1,7 @@
 //! The file storage's use cases ([`Files`]) and its background work: the sweeper
 //! ([`sweeper`]) and the scanner ([`scan`]).
 
+pub mod checksums;
 pub mod digests;
 pub mod files;
 pub mod metrics;
@@ -31,6 +32,7 @@ pub struct Files {
     pub(crate) signer: Signer,
     pub(crate) digests: Arc<DigestCache>,
     pub(crate) scan_wakeup: Arc<Notify>,
+    pub(crate) checksum_wakeup: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Files {
@@ -59,6 +61,7 @@ impl Files {
             signer,
             digests: Arc::default(),
             scan_wakeup: Arc::default(),
+            checksum_wakeup: Arc::default(),
         }
     }
 

@@ -84,7 +84,7 @@ impl Files {
             .await
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut body = self
-            .open(file, 0..file.size)
+            .read_content(file, 0..file.size)
             .await
             .map_err(|e| e.to_string())?;
         while let Some(chunk) = body.next().await {

@@ -162,7 +162,7 @@ mod tests {
         .await;
         assert_eq!(n, 2);
         let file = seen.lock().file.take().expect("the input is valid");
-        assert_eq!(file.finish().0, blake3::hash(b"abc").to_hex().to_string());
+        assert_eq!(file.finish(), blake3::hash(b"abc").to_hex().to_string());
     }
 
     #[tokio::test(start_paused = true)]

@@ -445,7 +445,7 @@ impl Files {
         Ok(())
     }
 
-    /// Seals a full upload's object and, for a single or final upload, files it: digests
+    /// Seals a full upload's object and, for a single or final upload, files it: its BLAKE3
     /// (from `digests` when they cover every byte, else by reading the object back), sniffs
     /// its type, and points it at its content's blob (deleting the upload's object when the
     /// content was already stored). Safe to run again after a crash at any step.
@@ -463,7 +463,7 @@ impl Files {
             return Ok(());
         }
         let size = upload.offset;
-        let (blake3, sha256) = match digests {
+        let blake3 = match digests {
             Some(d) => d.finish(),
             None => self.digest_object(&upload.blob_key, size).await?,
         };
@@ -484,7 +484,6 @@ impl Files {
         let content = Content {
             size,
             blake3,
-            sha256,
             sniffed_type: sniff(&head),
         };
         let described = crate::domain::describe::describe(&upload.metadata, now);
@@ -496,7 +495,7 @@ impl Files {
             sniffed_type: content.sniffed_type.clone(),
             size,
             blake3: content.blake3.clone(),
-            sha256: content.sha256.clone(),
+            sha256: None,
             status: if self.settings.scan_command.is_some() {
                 FileStatus::Pending
             } else {
@@ -530,11 +529,12 @@ impl Files {
         if self.settings.scan_command.is_some() {
             self.scan_wakeup.notify_one();
         }
+        self.checksum_wakeup.notify_one();
         Ok(())
     }
 
-    /// BLAKE3 and SHA-256 of the first `size` bytes of object `key`, read back.
-    async fn digest_object(&self, key: &str, size: u64) -> Result<(String, String), FilesError> {
+    /// BLAKE3 of the first `size` bytes of object `key`, read back.
+    async fn digest_object(&self, key: &str, size: u64) -> Result<String, FilesError> {
         let mut d = FileDigests::default();
         if size > 0 {
             let mut stream = self.blobs.read(key, 0..size).await?;

@@ -98,7 +98,19 @@ pub async fn upload_in_chunks_then_head_and_download(kind: Kind) {
     assert_eq!(meta["name"], "report.bin");
     assert_eq!(meta["size"], 300_000);
     assert_eq!(meta["blake3"], blake3::hash(&data).to_hex().to_string());
-    assert_eq!(meta["sha256"], crate::hex(&sha2::Sha256::digest(&data)));
+    // The SHA-256 follows in the background (D80).
+    let want = crate::hex(&sha2::Sha256::digest(&data));
+    let path = format!("/api/v1/files/{id}");
+    let got = praxis_testkit::eventually::eventually(
+        std::time::Duration::from_secs(20),
+        "the file's SHA-256 is set",
+        || async {
+            let m = h.call(Some("ann"), Method::GET, &path, None).await.json();
+            m["sha256"].as_str().map(str::to_owned)
+        },
+    )
+    .await;
+    assert_eq!(got, want);
     assert_eq!(meta["status"], "ready");
     // A complete upload takes no more bytes; an empty PATCH at its end is fine.
     h.patch("ann", &url, 300_000, Bytes::from_static(b"more"), &[])
