@@ -47,9 +47,34 @@ pub fn disposition(kind: &str, name: &str) -> String {
 fn served_type(file: &FileMeta) -> (&str, &'static str) {
     if file.type_mismatch() {
         ("application/octet-stream", "attachment")
+    } else if is_active(&file.content_type) {
+        (file.content_type.as_str(), "attachment")
     } else {
         (file.content_type.as_str(), "inline")
     }
+}
+
+/// Whether a browser would run content of type `t` (markup, scripts): such files are always
+/// downloaded as attachments, whatever they declare, so a shared link never runs script on
+/// this origin.
+pub fn is_active(t: &str) -> bool {
+    let bare = t
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        bare.as_str(),
+        "text/html"
+            | "text/xml"
+            | "application/xml"
+            | "text/javascript"
+            | "application/javascript"
+            | "application/ecmascript"
+            | "text/ecmascript"
+            | "application/pdf"
+    ) || bare.ends_with("+xml")
 }
 
 fn common_headers(headers: &mut HeaderMap, file: &FileMeta, cache: &'static str) {
@@ -64,6 +89,11 @@ fn common_headers(headers: &mut HeaderMap, file: &FileMeta, cache: &'static str)
     headers.insert(
         HeaderName::from_static("x-content-type-options"),
         HeaderValue::from_static("nosniff"),
+    );
+    // Whatever a browser makes of the bytes, they run in a sandbox without this origin.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     headers.insert(
         header::CONTENT_DISPOSITION,

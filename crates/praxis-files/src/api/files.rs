@@ -27,6 +27,10 @@ use crate::store::Quota;
 use crate::workers::files::Access;
 use crate::workers::uploads::{Append, NewUpload};
 
+/// Largest multipart form upload (the whole request); larger files go through the simple
+/// upload or tus, which stream.
+pub const FORM_MAX_BYTES: usize = 8 << 20;
+
 /// Longest validity of a public link, in seconds (100 years; the document's maximum).
 const MAX_LINK_TTL_S: u64 = 3_153_600_000;
 
@@ -154,8 +158,8 @@ pub async fn put_upload(
 }
 
 /// Upload a small file as a `multipart/form-data` form (field `file`; optional fields `tags`
-/// and `ttl`, in any order). The whole request is bounded by the server's body_limit: use the simple upload
-/// or tus for large files.
+/// and `ttl`, in any order). The whole request is at most 8 MiB (413 above): use the simple
+/// upload or tus for large files.
 #[utoipa::path(
     post,
     path = "/api/v1/files/upload",
@@ -164,7 +168,7 @@ pub async fn put_upload(
     responses(
         (status = 201, description = "Stored", body = FileView),
         (status = 400, description = "No `file` field, or a bad field", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Over body_limit, max_size or the caller's quota", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over 8 MiB, max_size or the caller's quota", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
@@ -172,8 +176,12 @@ pub async fn put_upload(
 pub async fn form_upload(
     State(state): State<AppState>,
     who: Require<FilesWrite>,
-    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    mut req: axum::extract::Request,
 ) -> Result<(StatusCode, Json<FileView>), Problem> {
+    // The path is a streaming route (for the PUT), so the stack set no body limit: the form,
+    // read whole, gets its own.
+    axum::extract::DefaultBodyLimit::max(FORM_MAX_BYTES).apply(&mut req);
+    let form = <Multipart as axum::extract::FromRequest<()>>::from_request(req, &()).await;
     let mut form = form.map_err(|e| {
         Problem::new(
             e.status(),

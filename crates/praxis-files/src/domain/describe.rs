@@ -80,6 +80,10 @@ pub fn check(metadata: &str) -> Result<(), (&'static str, String)> {
 
 /// Whether `t` looks like `type/subtype` (parameters allowed).
 pub fn is_media_type(t: &str) -> bool {
+    // Printable ASCII only: the type is echoed in response headers and multipart part headers.
+    if !t.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
     let bare = t.split(';').next().unwrap_or_default().trim();
     let mut parts = bare.split('/');
     let token = |s: &str| {

@@ -776,15 +776,24 @@ impl Store {
             .collect()
     }
 
-    /// Marks content `hash` as moved to `tier`; `false` when its row is gone (deleted
-    /// meanwhile: the copy is then the caller's to delete).
-    pub async fn set_tier(&self, hash: &str, tier: &str) -> Result<bool, InfraError> {
-        let done = sqlx::query("UPDATE files_blobs SET tier = $2 WHERE hash = $1")
-            .bind(hash)
-            .bind(tier)
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
+    /// Marks content `hash`, stored under `blob_key` in the hot tier, as moved to `tier`;
+    /// `false` when that row is gone (deleted meanwhile, or replaced by a new upload of the
+    /// same content under another key: the copy is then the caller's to delete).
+    pub async fn set_tier(
+        &self,
+        hash: &str,
+        blob_key: &str,
+        tier: &str,
+    ) -> Result<bool, InfraError> {
+        let done = sqlx::query(
+            "UPDATE files_blobs SET tier = $2 WHERE hash = $1 AND blob_key = $3 AND tier = 'hot'",
+        )
+        .bind(hash)
+        .bind(tier)
+        .bind(blob_key)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
         Ok(done == 1)
     }
 

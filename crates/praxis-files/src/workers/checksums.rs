@@ -42,21 +42,30 @@ impl Files {
         for file in self.store.unsummed_files(16).await? {
             let sha256 = match self.store.known_sha256(&file.blake3).await? {
                 Some(known) => known,
-                None => {
-                    let mut d = Sha256Digest::default();
-                    if file.size > 0 {
-                        let mut body = self.read_content(&file, 0..file.size).await?;
-                        while let Some(chunk) = body.next().await {
-                            let chunk =
-                                chunk.map_err(|e| praxis_infra::InfraError::Blob(e.to_string()))?;
-                            d.update(&chunk);
-                        }
+                // One unreadable content must not stop the others: it is logged and tried
+                // again on a later pass.
+                None => match self.sha256_of(&file).await {
+                    Ok(sum) => sum,
+                    Err(e) => {
+                        tracing::warn!(file = %file.id, error = %e, "a file's SHA-256 could not be computed; retried later");
+                        continue;
                     }
-                    d.finish()
-                }
+                },
             };
             set += self.store.set_sha256(&file.blake3, &sha256).await?;
         }
         Ok(set)
+    }
+
+    async fn sha256_of(&self, file: &crate::domain::model::FileMeta) -> Result<String, FilesError> {
+        let mut d = Sha256Digest::default();
+        if file.size > 0 {
+            let mut body = self.read_content(file, 0..file.size).await?;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| praxis_infra::InfraError::Blob(e.to_string()))?;
+                d.update(&chunk);
+            }
+        }
+        Ok(d.finish())
     }
 }

@@ -94,7 +94,11 @@ impl Files {
                     cold.put(&blob.blob_key, Box::pin(futures::stream::empty()))
                         .await?;
                 }
-                if self.store.set_tier(&blob.hash, "cold").await? {
+                if self
+                    .store
+                    .set_tier(&blob.hash, &blob.blob_key, "cold")
+                    .await?
+                {
                     // A reader that looked up the tier before the switch keeps its stream: an
                     // open local file survives its deletion, and an S3 GET under way keeps
                     // its response. A reader that opens the hot key after this fails once

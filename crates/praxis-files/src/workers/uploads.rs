@@ -606,7 +606,14 @@ impl Files {
             self.delete_file(owner, id).await?;
             return Ok(());
         }
-        if let Some(gone) = self.store.delete_upload(id).await? {
+        let Some(gone) = self.store.delete_upload(id).await? else {
+            // Completed meanwhile: terminating a completed upload deletes its file.
+            if upload.kind != UploadKind::Partial {
+                return self.delete_file(owner, id).await;
+            }
+            return Ok(());
+        };
+        {
             self.digests.forget(id);
             let state = state_of(&gone)?;
             if gone.completed_at.is_some() {

@@ -509,6 +509,46 @@ pub async fn simple_and_form_uploads(kind: Kind) {
             .starts_with("attachment")
     );
     assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
+    // HTML declared as HTML: never rendered on this origin (an attachment, in a sandbox).
+    let r = h
+        .raw(
+            Method::PUT,
+            "/api/v1/files/upload?name=page.html",
+            &[
+                ("authorization", "Bearer u:ann"),
+                ("content-type", "text/html"),
+            ],
+            Body::from("<html><script>alert(1)</script></html>"),
+        )
+        .await;
+    let f = r.ok(201);
+    let got = h
+        .get(Some("ann"), f["content_url"].as_str().unwrap(), &[])
+        .await;
+    assert_eq!(got.header("content-type"), Some("text/html"));
+    assert!(
+        got.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        got.header("content-security-policy")
+            .unwrap()
+            .starts_with("sandbox")
+    );
+    // A declared type with a line break is not a media type.
+    let r = h
+        .raw(
+            Method::PUT,
+            "/api/v1/files/upload?name=x",
+            &[
+                ("authorization", "Bearer u:ann"),
+                ("content-type", "text/plain; a=\"b\tc\""),
+            ],
+            Body::from("x"),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["field"], "Content-Type");
     // A streamed body without Content-Length ends the file where it ends.
     let chunks = futures::stream::iter(vec![
         Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")),
