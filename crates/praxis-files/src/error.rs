@@ -81,13 +81,15 @@ impl From<FilesError> for Problem {
             FilesError::Gone(detail) => Problem::gone(detail),
             FilesError::OffsetMismatch { .. } => Problem::conflict("offset-mismatch", detail),
             FilesError::Conflict(slug, detail) => Problem::conflict(slug, detail),
-            FilesError::Locked(detail) => Problem::new(
-                StatusCode::LOCKED,
-                "upload-locked",
-                "Upload is locked",
-                detail,
-            )
-            .with_retry_after(1),
+            FilesError::Locked(detail) | FilesError::Infra(InfraError::Busy(detail)) => {
+                Problem::new(
+                    StatusCode::LOCKED,
+                    "upload-locked",
+                    "Upload is locked",
+                    detail,
+                )
+                .with_retry_after(1)
+            }
             FilesError::ChecksumMismatch(_) => Problem::new(
                 StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
                 "checksum-mismatch",

@@ -34,6 +34,10 @@ pub enum InfraError {
     /// what to do. Not transient: object_store has already retried what a retry could help.
     #[error("blobs: {0}")]
     Blob(String),
+    /// Another writer holds what this operation writes (a local blob file locked by a
+    /// concurrent append); the message names it. Retrying after that writer ends succeeds.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A value could not be encoded or decoded.
     #[error("codec: {0}")]
     Codec(String),
@@ -74,7 +78,7 @@ impl InfraError {
                     || e.is_connection_refusal()
             }
             InfraError::Nats { transient, .. } => *transient,
-            InfraError::Timeout(_) => true,
+            InfraError::Timeout(_) | InfraError::Busy(_) => true,
             InfraError::Codec(_)
             | InfraError::Config(_)
             | InfraError::Tls(_)

@@ -72,8 +72,13 @@ impl Upload {
     }
 
     /// Bytes this upload holds against its owner's quota: its declared length, or what has
-    /// arrived while the length is deferred.
+    /// arrived while the length is deferred. A final upload holds none: its partial uploads
+    /// hold its bytes until its completion moves them to its file (so a concatenation never
+    /// needs twice the quota).
     pub fn reserved_bytes(&self) -> u64 {
+        if self.kind == UploadKind::Final {
+            return 0;
+        }
         self.length.unwrap_or(self.offset)
     }
 

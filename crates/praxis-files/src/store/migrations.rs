@@ -18,6 +18,8 @@
 //! - `files_files`: the files. The id is the upload's, so the upload URL downloads it.
 //!   `sha256` is NULL until the checksum worker has read the content (the upload path computes
 //!   only the BLAKE3 that addresses it).
+//!   `scan_retry_at` and `checksum_retry_at` (v2) put off a file whose scan or checksum failed,
+//!   so one failing file never holds up the queue behind it.
 //! - `files_usage`: per account, bytes and files held or reserved by uploads in progress: the
 //!   quota check is a conditional update of this row.
 //! - `files_quotas`: per-account quotas set by an admin (the settings' defaults otherwise).
@@ -28,12 +30,20 @@ use praxis_infra::{Migration, MigrationSet};
 /// Every migration of the file storage.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "files",
-    migrations: &[Migration {
-        version: 1,
-        name: "uploads, blobs, files, usage, quotas, links",
-        sqlite: SQLITE_V1,
-        postgres: POSTGRES_V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "uploads, blobs, files, usage, quotas, links",
+            sqlite: SQLITE_V1,
+            postgres: POSTGRES_V1,
+        },
+        Migration {
+            version: 2,
+            name: "retry times of the scan and checksum queues",
+            sqlite: SQLITE_V2,
+            postgres: POSTGRES_V2,
+        },
+    ],
 };
 
 const SQLITE_V1: &str = "
@@ -164,4 +174,14 @@ CREATE TABLE files_links (
     revoked_at BIGINT
 );
 CREATE INDEX files_links_file ON files_links (file_id);
+";
+
+const SQLITE_V2: &str = "
+ALTER TABLE files_files ADD COLUMN scan_retry_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files_files ADD COLUMN checksum_retry_at INTEGER NOT NULL DEFAULT 0;
+";
+
+const POSTGRES_V2: &str = "
+ALTER TABLE files_files ADD COLUMN scan_retry_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE files_files ADD COLUMN checksum_retry_at BIGINT NOT NULL DEFAULT 0;
 ";

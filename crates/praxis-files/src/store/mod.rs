@@ -68,6 +68,21 @@ pub enum Recorded {
     OverQuota,
 }
 
+/// What an append recorded: see [`Store::record_append`].
+#[derive(Debug, Clone, Copy)]
+pub struct AppendRecord<'a> {
+    /// The new offset.
+    pub offset: u64,
+    /// The blob store's state after the append (JSON).
+    pub state: &'a str,
+    /// The upload's new expiry (unix ms).
+    pub expires_at: i64,
+    /// Whether the new offset becomes the length (a body of unknown length ended).
+    pub sets_length: bool,
+    /// Keep the lease this much longer (the upload is full: its completion runs under it).
+    pub hold_lease_ms: Option<i64>,
+}
+
 /// What completing an upload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
@@ -79,6 +94,8 @@ pub enum Completion {
         blob_key: String,
         /// Whether the content was already stored (the upload's object is redundant).
         duplicate: bool,
+        /// The partial uploads a final upload consumed: delete their objects.
+        consumed: Vec<Upload>,
     },
     /// A partial upload: sealed, not a file.
     Sealed,
@@ -320,15 +337,34 @@ impl Store {
         row.as_ref().map(upload_of).transpose()
     }
 
-    /// Sets the length of a deferred upload (reserving the bytes still to come); `Ok(false)`
-    /// when that passes the quota. A length already set is left alone.
+    /// Sets the length of a deferred upload under `token`'s lease (reserving the bytes still
+    /// to come). `Ok(false)` when that passes the quota; [`InfraError::Busy`] when the lease
+    /// was lost or the length is set already (nothing changed).
     pub async fn set_length(
         &self,
         upload: &Upload,
         length: u64,
         quota: Quota,
+        token: &str,
     ) -> Result<bool, InfraError> {
         let mut tx = self.db.begin_write().await?;
+        let set = sqlx::query(
+            "UPDATE files_uploads SET length = $2 WHERE id = $1 AND length IS NULL \
+             AND upload_offset = $3 AND lock_owner = $4",
+        )
+        .bind(&upload.id)
+        .bind(i(length))
+        .bind(i(upload.offset))
+        .bind(token)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if set != 1 {
+            return Err(InfraError::Busy(format!(
+                "upload {} changed while this request held it (its lease expired); send HEAD and resume",
+                upload.id
+            )));
+        }
         let amount = Amount {
             bytes: length.saturating_sub(upload.offset),
             files: 0,
@@ -336,43 +372,34 @@ impl Store {
         if !reserve(&mut tx, &upload.owner, amount, quota).await? {
             return Ok(false);
         }
-        let set = sqlx::query(
-            "UPDATE files_uploads SET length = $2 WHERE id = $1 AND length IS NULL AND upload_offset = $3",
-        )
-        .bind(&upload.id)
-        .bind(i(length))
-        .bind(i(upload.offset))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if set == 1 {
-            tx.commit().await?;
-        }
+        tx.commit().await?;
         Ok(true)
     }
 
-    /// Takes the lease of upload `id` at `offset` for `token` until `until` (unix ms).
+    /// Takes the lease of upload `id` at `offset` for `token`, for `lease_ms` on the
+    /// database's clock (the one clock every process agrees on): only an incomplete upload at
+    /// that offset whose lease is free or expired can be taken.
     pub async fn take_lease(
         &self,
         id: &str,
         offset: u64,
         token: &str,
-        now: i64,
-        until: i64,
+        lease_ms: i64,
     ) -> Result<Lease, InfraError> {
-        let taken = sqlx::query(
-            "UPDATE files_uploads SET lock_owner = $3, lock_until = $5 \
+        let now = self.db.backend().now_ms_sql();
+        let sql = format!(
+            "UPDATE files_uploads SET lock_owner = $3, lock_until = {now} + $4 \
              WHERE id = $1 AND upload_offset = $2 AND completed_at IS NULL \
-             AND (lock_owner IS NULL OR lock_until < $4)",
-        )
-        .bind(id)
-        .bind(i(offset))
-        .bind(token)
-        .bind(now)
-        .bind(until)
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
+             AND (lock_owner IS NULL OR lock_until < {now})"
+        );
+        let taken = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(i(offset))
+            .bind(token)
+            .bind(lease_ms)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
         if taken == 1 {
             return Ok(Lease::Taken);
         }
@@ -384,17 +411,25 @@ impl Store {
         })
     }
 
-    /// Extends `token`'s lease; `false` when it no longer holds it.
-    pub async fn renew_lease(&self, id: &str, token: &str, until: i64) -> Result<bool, InfraError> {
-        let renewed = sqlx::query(
-            "UPDATE files_uploads SET lock_until = $3 WHERE id = $1 AND lock_owner = $2",
-        )
-        .bind(id)
-        .bind(token)
-        .bind(until)
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
+    /// Extends `token`'s lease by `lease_ms` from now on the database's clock; `false` when it
+    /// no longer holds it.
+    pub async fn renew_lease(
+        &self,
+        id: &str,
+        token: &str,
+        lease_ms: i64,
+    ) -> Result<bool, InfraError> {
+        let now = self.db.backend().now_ms_sql();
+        let sql = format!(
+            "UPDATE files_uploads SET lock_until = {now} + $3 WHERE id = $1 AND lock_owner = $2"
+        );
+        let renewed = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(token)
+            .bind(lease_ms)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
         Ok(renewed == 1)
     }
 
@@ -411,40 +446,48 @@ impl Store {
     }
 
     /// Records an append made under `token`'s lease: the new offset and blob state, a new
-    /// expiry, and (for a deferred upload) the new bytes against the quota. Releases the
-    /// lease.
-    #[allow(clippy::too_many_arguments)]
+    /// expiry, (for a deferred upload) the new bytes against the quota, and (when the body's
+    /// end is the upload's end) the length. The lease is released, or kept for
+    /// `record.hold_lease_ms` more when the caller goes on to complete the upload under it.
     pub async fn record_append(
         &self,
         upload: &Upload,
         token: &str,
-        offset: u64,
-        state: &str,
-        expires_at: i64,
+        record: &AppendRecord<'_>,
         quota: Quota,
     ) -> Result<Recorded, InfraError> {
         let mut tx = self.db.begin_write().await?;
         if upload.length.is_none() {
             let amount = Amount {
-                bytes: offset.saturating_sub(upload.offset),
+                bytes: record.offset.saturating_sub(upload.offset),
                 files: 0,
             };
             if !reserve(&mut tx, &upload.owner, amount, quota).await? {
                 return Ok(Recorded::OverQuota);
             }
         }
-        let done = sqlx::query(
+        // $7: the lease's extension in ms, 0 to release it; $8: 1 when the offset becomes the
+        // length.
+        let now = self.db.backend().now_ms_sql();
+        let sql = format!(
             "UPDATE files_uploads SET upload_offset = $3, append_state = $4, expires_at = $5, \
-             lock_owner = NULL, lock_until = 0 WHERE id = $1 AND lock_owner = $2",
-        )
-        .bind(&upload.id)
-        .bind(token)
-        .bind(i(offset))
-        .bind(state)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+             length = CASE WHEN $8 = 1 THEN $3 ELSE length END, \
+             lock_owner = CASE WHEN $7 > 0 THEN lock_owner ELSE NULL END, \
+             lock_until = CASE WHEN $7 > 0 THEN {now} + $7 ELSE 0 END \
+             WHERE id = $1 AND lock_owner = $2 AND upload_offset = $6"
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(&upload.id)
+            .bind(token)
+            .bind(i(record.offset))
+            .bind(record.state)
+            .bind(record.expires_at)
+            .bind(i(upload.offset))
+            .bind(record.hold_lease_ms.unwrap_or(0).max(0))
+            .bind(i64::from(record.sets_length))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if done != 1 {
             return Ok(Recorded::LostLease);
         }
@@ -452,33 +495,48 @@ impl Store {
         Ok(Recorded::Done)
     }
 
-    /// Records the object a final upload was concatenated into (its offset and blob state).
-    pub async fn record_concatenated(&self, upload: &Upload) -> Result<(), InfraError> {
-        sqlx::query("UPDATE files_uploads SET upload_offset = $2, append_state = $3 WHERE id = $1")
-            .bind(&upload.id)
-            .bind(i(upload.offset))
-            .bind(&upload.append_state)
-            .execute(self.db.pool())
-            .await?;
-        Ok(())
+    /// Records the object a final upload was concatenated into (its offset and blob state),
+    /// under `token`'s lease; `false` when the lease was lost.
+    pub async fn record_concatenated(
+        &self,
+        upload: &Upload,
+        token: &str,
+    ) -> Result<bool, InfraError> {
+        let done = sqlx::query(
+            "UPDATE files_uploads SET upload_offset = $2, append_state = $3 \
+             WHERE id = $1 AND lock_owner = $4",
+        )
+        .bind(&upload.id)
+        .bind(i(upload.offset))
+        .bind(&upload.append_state)
+        .bind(token)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        Ok(done == 1)
     }
 
-    /// Completes a full upload: a partial one is marked sealed; a single or final one becomes
-    /// `file`, referencing its content's blob (the upload's own object when the content is
-    /// new).
+    /// Completes a full upload under `token`'s lease: a partial one is marked sealed; a single
+    /// or final one becomes `file`, referencing its content's blob (the upload's own object
+    /// when the content is new). A final upload consumes its partial uploads in the same
+    /// transaction: their rows go and the bytes they held move to the file (bytes of a
+    /// partial another final consumed first are added); the consumed uploads are returned
+    /// for their objects to be deleted.
     pub async fn complete(
         &self,
         upload: &Upload,
         file: Option<(&FileMeta, &Content)>,
         now: i64,
+        token: &str,
     ) -> Result<Completion, InfraError> {
         let mut tx = self.db.begin_write().await?;
         let marked = sqlx::query(
             "UPDATE files_uploads SET completed_at = $2, lock_owner = NULL, lock_until = 0 \
-             WHERE id = $1 AND completed_at IS NULL",
+             WHERE id = $1 AND completed_at IS NULL AND lock_owner = $3",
         )
         .bind(&upload.id)
         .bind(now)
+        .bind(token)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -502,13 +560,19 @@ impl Store {
         .await?;
         let blob_key: String = row.try_get("blob_key")?;
         insert_file(&mut tx, file).await?;
-        // A deferred upload reserved its bytes as they came; the file count was reserved at
-        // creation. Nothing moves against the quota here.
+        // A single upload reserved its bytes at creation (or as they came, deferred) and its
+        // file count at creation: nothing moves. A final one takes its partials' bytes.
+        let consumed = if upload.kind == UploadKind::Final {
+            consume_partials(&mut tx, self.db.backend(), upload).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await?;
         let duplicate = blob_key != upload.blob_key;
         Ok(Completion::Filed {
             blob_key,
             duplicate,
+            consumed,
         })
     }
 
@@ -655,16 +719,39 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` files whose SHA-256 is not known yet, oldest first.
-    pub async fn unsummed_files(&self, limit: u32) -> Result<Vec<FileMeta>, InfraError> {
+    /// Up to `limit` files whose SHA-256 is not known yet and not put off past `now`, those
+    /// never tried (or put off longest ago) first.
+    pub async fn unsummed_files(&self, now: i64, limit: u32) -> Result<Vec<FileMeta>, InfraError> {
         let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM files_files WHERE sha256 IS NULL ORDER BY created_at LIMIT $1"
+            "SELECT {FILE_COLUMNS} FROM files_files WHERE sha256 IS NULL AND checksum_retry_at <= $1 \
+             ORDER BY checksum_retry_at, created_at LIMIT $2"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(file_of).collect()
+    }
+
+    /// Puts off file `id`'s checksum until `until` (unix ms): it failed.
+    pub async fn defer_checksum(&self, id: &str, until: i64) -> Result<(), InfraError> {
+        sqlx::query("UPDATE files_files SET checksum_retry_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(until)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Puts off file `id`'s scan until `until` (unix ms): the scanner could not decide.
+    pub async fn defer_scan(&self, id: &str, until: i64) -> Result<(), InfraError> {
+        sqlx::query("UPDATE files_files SET scan_retry_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(until)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
     }
 
     /// The SHA-256 of content `blake3`, when a file of it has one already.
@@ -690,24 +777,29 @@ impl Store {
         Ok(done)
     }
 
-    /// Up to `limit` files waiting for the scanner, oldest first.
-    pub async fn pending_files(&self, limit: u32) -> Result<Vec<FileMeta>, InfraError> {
+    /// Up to `limit` files waiting for the scanner and not put off past `now`, those never
+    /// tried (or put off longest ago) first.
+    pub async fn pending_files(&self, now: i64, limit: u32) -> Result<Vec<FileMeta>, InfraError> {
         let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM files_files WHERE status = 'pending' ORDER BY created_at LIMIT $1"
+            "SELECT {FILE_COLUMNS} FROM files_files WHERE status = 'pending' AND scan_retry_at <= $1 \
+             ORDER BY scan_retry_at, created_at LIMIT $2"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(file_of).collect()
     }
 
-    /// Up to `limit` uploads that expired before `now`: incomplete ones, and partial ones no
-    /// concatenation used in time. (A full upload whose completion was interrupted is not
-    /// among them: [`Store::stalled_completions`] finishes it.)
+    /// Up to `limit` uploads that expired before `now` and hold no live lease (on the
+    /// database's clock): incomplete ones, and partial ones no concatenation used in time. (A
+    /// full upload whose completion was interrupted is not among them:
+    /// [`Store::stalled_completions`] finishes it.)
     pub async fn expired_uploads(&self, now: i64, limit: u32) -> Result<Vec<Upload>, InfraError> {
+        let clock = self.db.backend().now_ms_sql();
         let sql = format!(
-            "SELECT {UPLOAD_COLUMNS} FROM files_uploads WHERE expires_at < $1 AND lock_until < $1 \
+            "SELECT {UPLOAD_COLUMNS} FROM files_uploads WHERE expires_at < $1 AND lock_until < {clock} \
              AND ((completed_at IS NULL AND (length IS NULL OR upload_offset < length)) OR kind = 'partial') \
              ORDER BY expires_at LIMIT $2"
         );
@@ -719,19 +811,16 @@ impl Store {
         rows.iter().map(upload_of).collect()
     }
 
-    /// Full uploads whose completion did not finish (a crash between the last append and the
-    /// file row), untouched since `before`.
-    pub async fn stalled_completions(
-        &self,
-        before: i64,
-        limit: u32,
-    ) -> Result<Vec<Upload>, InfraError> {
+    /// Full uploads whose completion did not finish: the request that filled them held the
+    /// lease through the completion, so a full upload whose lease expired (on the database's
+    /// clock) was abandoned by a crash.
+    pub async fn stalled_completions(&self, limit: u32) -> Result<Vec<Upload>, InfraError> {
+        let clock = self.db.backend().now_ms_sql();
         let sql = format!(
             "SELECT {UPLOAD_COLUMNS} FROM files_uploads WHERE completed_at IS NULL \
-             AND length IS NOT NULL AND upload_offset = length AND lock_until < $1 LIMIT $2"
+             AND length IS NOT NULL AND upload_offset = length AND lock_until < {clock} LIMIT $1"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(before)
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
@@ -852,6 +941,50 @@ impl Store {
         .rows_affected();
         Ok(done == 1)
     }
+}
+
+/// Deletes the partial uploads of `final_upload` (its owner's, completed) and keeps the bytes
+/// they held reserved for the final upload's file; bytes of partials that are gone already
+/// (another final consumed them) are added to the usage, whatever the quota (the file exists).
+async fn consume_partials(
+    conn: &mut AnyConnection,
+    backend: praxis_infra::Backend,
+    final_upload: &Upload,
+) -> Result<Vec<Upload>, InfraError> {
+    if final_upload.parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "DELETE FROM files_uploads WHERE id IN ({}) AND kind = 'partial' AND owner = ${} \
+         AND completed_at IS NOT NULL RETURNING {UPLOAD_COLUMNS}",
+        backend.placeholders(1, final_upload.parts.len(), 1),
+        final_upload.parts.len() + 1
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for part in &final_upload.parts {
+        q = q.bind(part);
+    }
+    let rows = q.bind(&final_upload.owner).fetch_all(&mut *conn).await?;
+    let consumed = rows.iter().map(upload_of).collect::<Result<Vec<_>, _>>()?;
+    let held: u64 = consumed.iter().map(Upload::reserved_bytes).sum();
+    let missing = final_upload.offset.saturating_sub(held);
+    if missing > 0 {
+        let unlimited = Quota {
+            max_bytes: u64::MAX >> 1,
+            max_files: u64::MAX >> 1,
+        };
+        reserve(
+            conn,
+            &final_upload.owner,
+            Amount {
+                bytes: missing,
+                files: 0,
+            },
+            unlimited,
+        )
+        .await?;
+    }
+    Ok(consumed)
 }
 
 async fn insert_file(conn: &mut AnyConnection, f: &FileMeta) -> Result<(), InfraError> {

@@ -11,43 +11,43 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::Files;
+use praxis_infra::sql::now_ms;
+
+use super::{Files, millis};
 use crate::domain::digest::Sha256Digest;
 use crate::error::FilesError;
 
-/// How often files without a SHA-256 are looked for without a wake-up (completed by another
-/// process, or a read that failed).
-const POLL: Duration = Duration::from_secs(5);
+/// How long a file whose content could not be read waits before it is tried again (the files
+/// behind it go first meanwhile).
+pub const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Fills in SHA-256s until `shutdown`.
 pub async fn run(files: Files, shutdown: CancellationToken) {
-    loop {
-        match files.fill_checksums().await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the checksum pass failed; it retries"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = files.checksum_wakeup.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
-        }
-    }
+    let wakeup = files.checksum_wakeup.clone();
+    super::run_queue("checksums", &wakeup, shutdown, || async {
+        Ok(files.fill_checksums().await? > 0)
+    })
+    .await;
 }
 
 impl Files {
-    /// Sets the SHA-256 of up to 16 files that have none; the number of files set.
+    /// Sets the SHA-256 of up to 16 files that have none; the number of files set. A file
+    /// whose content cannot be read is put off for [`RETRY_AFTER`].
     pub async fn fill_checksums(&self) -> Result<u64, FilesError> {
         let mut set = 0;
-        for file in self.store.unsummed_files(16).await? {
+        let now = now_ms();
+        for file in self.store.unsummed_files(now, 16).await? {
             let sha256 = match self.store.known_sha256(&file.blake3).await? {
                 Some(known) => known,
-                // One unreadable content must not stop the others: it is logged and tried
-                // again on a later pass.
+                // One unreadable content must not stop the others: it is logged, put off,
+                // and tried again after the files behind it.
                 None => match self.sha256_of(&file).await {
                     Ok(sum) => sum,
                     Err(e) => {
                         tracing::warn!(file = %file.id, error = %e, "a file's SHA-256 could not be computed; retried later");
+                        self.store
+                            .defer_checksum(&file.id, now + millis(RETRY_AFTER))
+                            .await?;
                         continue;
                     }
                 },

@@ -4,16 +4,20 @@
 pub mod checksums;
 pub mod digests;
 pub mod files;
+pub mod lease;
 pub mod metrics;
 pub mod scan;
 pub mod sweeper;
 pub mod tap;
 pub mod uploads;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use praxis_infra::blobs::Blobs;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::model::FileUsage;
 use crate::domain::signed::Signer;
@@ -21,6 +25,43 @@ use crate::error::FilesError;
 use crate::settings::FilesSettings;
 use crate::store::{Quota, Store};
 use digests::DigestCache;
+
+/// A duration in whole milliseconds, as the tables keep times.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// How often a background queue looks for work without a wake-up (work another process
+/// added, or work put off after a failure).
+const QUEUE_POLL: Duration = Duration::from_secs(5);
+
+/// Runs one background queue until `shutdown`: `pass` again at once while it finds work
+/// (`Ok(true)`), else after a `wakeup` or [`QUEUE_POLL`]. A failed pass is logged as `what`'s
+/// and retried.
+pub(crate) async fn run_queue<F, Fut>(
+    what: &str,
+    wakeup: &Notify,
+    shutdown: CancellationToken,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, FilesError>>,
+{
+    loop {
+        match pass().await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(queue = what, error = %e, "a background pass failed; it retries")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = wakeup.notified() => {}
+            () = tokio::time::sleep(QUEUE_POLL) => {}
+        }
+    }
+}
 
 /// Every use case of the file storage. Cheap to clone.
 #[derive(Clone)]

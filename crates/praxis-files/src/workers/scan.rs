@@ -12,28 +12,23 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use super::Files;
+use praxis_infra::sql::now_ms;
+
+use super::{Files, millis};
 use crate::domain::model::{FileMeta, FileStatus};
 use crate::error::FilesError;
 
-/// How often pending files are looked for without a wake-up (another process completed
-/// them, or a scan failed).
-const POLL: Duration = Duration::from_secs(5);
+/// How long a file the scanner could not decide waits before it is scanned again (the files
+/// behind it go first meanwhile).
+pub const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Scans pending files until `shutdown`, copying each into `scratch` first.
 pub async fn run(files: Files, scratch: PathBuf, shutdown: CancellationToken) {
-    loop {
-        match files.scan_pending(&scratch).await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the scanner pass failed; it retries"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = files.scan_wakeup.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
-        }
-    }
+    let wakeup = files.scan_wakeup.clone();
+    super::run_queue("scan", &wakeup, shutdown, || async {
+        Ok(files.scan_pending(&scratch).await? > 0)
+    })
+    .await;
 }
 
 impl Files {
@@ -43,7 +38,8 @@ impl Files {
             return Ok(0);
         };
         let mut decided = 0;
-        for file in self.store.pending_files(16).await? {
+        let now = now_ms();
+        for file in self.store.pending_files(now, 16).await? {
             match self.scan_one(&command, &file, scratch).await {
                 Ok(status) => {
                     self.store.set_status(&file.id, status).await?;
@@ -53,7 +49,10 @@ impl Files {
                 }
                 Err(e) => {
                     metrics::counter!(super::metrics::SCANNED, "verdict" => "error").increment(1);
-                    tracing::warn!(file = %file.id, error = %e, "the scanner could not decide; the file stays pending");
+                    tracing::warn!(file = %file.id, error = %e, "the scanner could not decide; the file stays pending and is scanned again later");
+                    self.store
+                        .defer_scan(&file.id, now + millis(RETRY_AFTER))
+                        .await?;
                 }
             }
         }

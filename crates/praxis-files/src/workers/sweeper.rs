@@ -60,14 +60,10 @@ impl Files {
                 metrics::counter!(super::metrics::SWEPT, "action" => "expired_upload").increment(1);
             }
         }
-        let lease_ms = i64::try_from(self.settings.lock_lease.as_millis()).unwrap_or(i64::MAX);
-        for upload in self
-            .store
-            .stalled_completions(now - lease_ms, BATCH)
-            .await?
-        {
-            match self.complete(&upload, None).await {
-                Ok(()) => swept.completed += 1,
+        for upload in self.store.stalled_completions(BATCH).await? {
+            match self.finish_if_full(&upload).await {
+                Ok(true) => swept.completed += 1,
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(upload = %upload.id, error = %e, "an interrupted completion failed again")
                 }

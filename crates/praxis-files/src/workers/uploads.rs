@@ -4,17 +4,18 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use praxis_infra::blobs::{Appending, ByteStream};
+use praxis_infra::blobs::{Appending, BlobAppendError, ByteStream};
 use praxis_infra::sql::now_ms;
 
 use super::Files;
+use super::lease::{self, Held};
 use super::tap::{self, Seen, Tap};
 use crate::domain::digest::{ChunkDigest, FileDigests};
 use crate::domain::model::{Content, FileMeta, FileStatus, Upload, UploadKind};
 use crate::domain::sniff::{SNIFF_BYTES, sniff};
 use crate::domain::tus::{self, Checksum, ChecksumAlgorithm, Concat};
 use crate::error::FilesError;
-use crate::store::{Amount, Completion, Lease, Recorded};
+use crate::store::{Amount, AppendRecord, Completion, Recorded};
 
 /// A new upload, as the creation request describes it.
 #[derive(Debug, Clone)]
@@ -147,7 +148,7 @@ impl Files {
         };
         let quota = self.quota_of(&new.owner).await?;
         let amount = Amount {
-            bytes: length.unwrap_or(0),
+            bytes: upload.reserved_bytes(),
             files: upload.reserved_files(),
         };
         if !self.store.create_upload(&upload, amount, quota).await? {
@@ -157,7 +158,14 @@ impl Files {
             return self.concatenate(upload).await;
         }
         if length == Some(0) {
-            self.complete(&upload, Some(FileDigests::default())).await?;
+            let held = self.take_lease(&upload, 0).await?;
+            if let Err(e) = self
+                .complete(&upload, Some(FileDigests::default()), &held)
+                .await
+            {
+                self.release(&held).await;
+                return Err(e);
+            }
             return self.reload(&upload.id).await;
         }
         Ok(upload)
@@ -183,21 +191,21 @@ impl Files {
     }
 
     /// Appends a body to an upload under its lease; completes the upload when its last byte
-    /// arrives. Returns the upload as recorded.
+    /// arrives (still under the lease). Returns the upload as recorded.
     pub async fn append(&self, req: Append, body: ByteStream) -> Result<Upload, FilesError> {
-        let mut upload = self.upload_of(&req.owner, &req.id).await?;
+        let upload = self.upload_of(&req.owner, &req.id).await?;
         if upload.kind == UploadKind::Final {
             return Err(FilesError::Forbidden(
                 "a final upload is made of its partial uploads and takes no PATCH".to_owned(),
             ));
         }
+        if req.offset != upload.offset {
+            return Err(FilesError::OffsetMismatch {
+                sent: req.offset,
+                current: upload.offset,
+            });
+        }
         if upload.completed_at.is_some() || upload.is_full() {
-            if req.offset != upload.offset {
-                return Err(FilesError::OffsetMismatch {
-                    sent: req.offset,
-                    current: upload.offset,
-                });
-            }
             // Nothing more fits: a body with any byte is refused; an empty PATCH of a full
             // upload finishes a completion that a crash interrupted.
             if has_bytes(body, self.settings.idle_timeout).await {
@@ -212,13 +220,6 @@ impl Files {
             self.finish_if_full(&upload).await?;
             return self.reload(&upload.id).await;
         }
-        if req.offset != upload.offset {
-            return Err(FilesError::OffsetMismatch {
-                sent: req.offset,
-                current: upload.offset,
-            });
-        }
-        let quota = self.quota_of(&req.owner).await?;
         if let Some(len) = req.length {
             match upload.length {
                 Some(known) if known != len => {
@@ -228,22 +229,64 @@ impl Files {
                     ));
                 }
                 Some(_) => {}
-                None => {
-                    if len < upload.offset || len > self.settings.max_size as u64 {
-                        return Err(FilesError::field(
-                            "Upload-Length",
-                            format!(
-                                "must be from the offset {} to max_size {}",
-                                upload.offset, self.settings.max_size
-                            ),
-                        ));
-                    }
-                    if !self.store.set_length(&upload, len, quota).await? {
-                        return Err(self.over_quota(&req.owner, len - upload.offset).await);
-                    }
-                    upload = self.reload(&upload.id).await?;
+                None if len < upload.offset || len > self.settings.max_size as u64 => {
+                    return Err(FilesError::field(
+                        "Upload-Length",
+                        format!(
+                            "must be from the offset {} to max_size {}",
+                            upload.offset, self.settings.max_size
+                        ),
+                    ));
                 }
+                None => {}
             }
+        }
+        let quota = self.quota_of(&req.owner).await?;
+        let held = self.take_lease(&upload, req.offset).await?;
+        let (recorded, failure) = match self.append_leased(upload, &req, body, &held, quota).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.release(&held).await;
+                return Err(e);
+            }
+        };
+        if recorded.is_full() {
+            let digests = self.digests.take(&recorded.id, recorded.offset);
+            if let Err(e) = self.complete(&recorded, digests, &held).await {
+                self.release(&held).await;
+                return Err(e);
+            }
+        }
+        if let Some(e) = failure {
+            // What arrived is kept (the client resumes from the new offset); the request
+            // itself failed.
+            return Err(e);
+        }
+        self.reload(&recorded.id).await
+    }
+
+    /// The append itself, with the lease taken: sets a deferred length sent with it, streams
+    /// the body into the blob store while renewing the lease, then records the new offset (or
+    /// nothing, on a checksum mismatch or an over-long body). Returns the upload as recorded
+    /// and, when the body failed after some bytes were kept, the request's error. A full
+    /// upload's lease is kept for its completion.
+    async fn append_leased(
+        &self,
+        mut upload: Upload,
+        req: &Append,
+        body: ByteStream,
+        held: &Held,
+        quota: crate::store::Quota,
+    ) -> Result<(Upload, Option<FilesError>), FilesError> {
+        if let (Some(len), None) = (req.length, upload.length) {
+            if !self
+                .store
+                .set_length(&upload, len, quota, &held.token)
+                .await?
+            {
+                return Err(self.over_quota(&req.owner, len - upload.offset).await);
+            }
+            upload.length = Some(len);
         }
         let limit = match upload.length {
             Some(len) => len - upload.offset,
@@ -253,71 +296,23 @@ impl Files {
                     .min(usage.max_bytes.saturating_sub(usage.bytes))
             }
         };
-        let token = uuid::Uuid::new_v4().to_string();
-        let lease_ms = i64::try_from(self.settings.lock_lease.as_millis()).unwrap_or(i64::MAX);
-        let now = now_ms();
-        match self
-            .store
-            .take_lease(&upload.id, upload.offset, &token, now, now + lease_ms)
-            .await?
-        {
-            Lease::Taken => {}
-            Lease::OffsetMoved(current) => {
-                return Err(FilesError::OffsetMismatch {
-                    sent: req.offset,
-                    current,
-                });
-            }
-            Lease::Busy => {
-                return Err(FilesError::Locked(format!(
-                    "another request is appending to upload {}; retry when it ends",
-                    upload.id
-                )));
-            }
-            Lease::Completed => {
-                return Err(FilesError::OffsetMismatch {
-                    sent: req.offset,
-                    current: upload.length.unwrap_or(upload.offset),
-                });
-            }
-            Lease::Missing => {
-                return Err(FilesError::NotFound(format!(
-                    "upload {} was terminated",
-                    upload.id
-                )));
-            }
-        }
-        let result = self
-            .append_leased(&upload, &req, body, &token, limit, quota)
-            .await;
-        if result.is_err() {
-            let _ = self.store.release_lease(&upload.id, &token).await;
-        }
-        let upload = result?;
-        self.finish_if_full(&upload).await?;
-        self.reload(&upload.id).await
-    }
-
-    /// The append itself, with the lease taken: streams the body into the blob store while
-    /// renewing the lease, then records the new offset (or nothing, on a checksum mismatch
-    /// or an over-long body).
-    async fn append_leased(
-        &self,
-        upload: &Upload,
-        req: &Append,
-        body: ByteStream,
-        token: &str,
-        limit: u64,
-        quota: crate::store::Quota,
-    ) -> Result<Upload, FilesError> {
-        let state = state_of(upload)?;
+        let state = state_of(&upload)?;
         let seen: Tap = Arc::new(parking_lot::Mutex::new(Seen {
             chunk: req.checksum.as_ref().map(ChunkDigest::for_checksum),
             file: self.digests.take(&upload.id, upload.offset),
             ..Seen::default()
         }));
-        let stream = tap::tap(body, limit, self.settings.idle_timeout, seen.clone());
-        let appended = self.append_renewing(upload, token, &state, stream).await?;
+        held.check()?;
+        let stream = held.fence(tap::tap(
+            body,
+            limit,
+            self.settings.idle_timeout,
+            seen.clone(),
+        ));
+        let appended = self
+            .renewing(held, self.blobs.append(&upload.blob_key, &state, stream))
+            .await
+            .inspect_err(|_| self.digests.forget(&upload.id))?;
         let seen = std::mem::take(&mut *seen.lock());
         let new_offset = appended.state.len;
         let stored = new_offset - upload.offset;
@@ -343,123 +338,109 @@ impl Files {
                 )));
             }
         }
-        if let Some(praxis_infra::blobs::BlobAppendError::Store(e)) = &appended.error
-            && stored == 0
-        {
-            self.digests.forget(&upload.id);
-            return Err(FilesError::Infra(praxis_infra::InfraError::Blob(
-                e.to_string(),
-            )));
-        }
-        let expires_at = now_ms() + self.expiry_ms();
+        let failure = match appended.error {
+            Some(BlobAppendError::Store(e)) if stored == 0 => {
+                self.digests.forget(&upload.id);
+                return Err(FilesError::Infra(e));
+            }
+            Some(e) => Some(body_error(Some(e))),
+            None => None,
+        };
+        let sets_length = req.ends_upload && upload.length.is_none() && failure.is_none();
+        let length = if sets_length {
+            Some(new_offset)
+        } else {
+            upload.length
+        };
+        let full = length == Some(new_offset);
+        let state_json = state_text(&appended.state);
+        let record = AppendRecord {
+            offset: new_offset,
+            state: &state_json,
+            expires_at: now_ms() + self.expiry_ms(),
+            sets_length,
+            hold_lease_ms: full.then(|| self.lease_ms()),
+        };
+        let asked = std::time::Instant::now();
         match self
             .store
-            .record_append(
-                upload,
-                token,
-                new_offset,
-                &state_text(&appended.state),
-                expires_at,
-                quota,
-            )
+            .record_append(&upload, &held.token, &record, quota)
             .await?
         {
             Recorded::Done => {}
             Recorded::LostLease => {
                 self.digests.forget(&upload.id);
-                return Err(FilesError::Locked(format!(
-                    "upload {} was taken over by another request while this one ran; send HEAD and resume",
-                    upload.id
-                )));
+                return Err(lease::lost(&upload.id));
             }
             Recorded::OverQuota => {
                 self.digests.forget(&upload.id);
                 return Err(self.over_quota(&req.owner, stored).await);
             }
         }
+        if full {
+            self.extended(held, asked);
+        }
         match seen.file {
             Some(d) if seen.bytes == stored => self.digests.put(&upload.id, new_offset, d),
             _ => self.digests.forget(&upload.id),
         }
-        let mut recorded = upload.clone();
-        recorded.offset = new_offset;
-        recorded.append_state = state_text(&appended.state);
-        if req.ends_upload && recorded.length.is_none() && appended.error.is_none() {
-            let quota = self.quota_of(&req.owner).await?;
-            self.store.set_length(&recorded, new_offset, quota).await?;
-            recorded.length = Some(new_offset);
-        }
-        if appended.error.is_some() {
-            // What arrived is kept (the client resumes from the new offset); the request
-            // itself failed.
-            return Err(body_error(appended.error));
-        }
-        Ok(recorded)
+        upload.offset = new_offset;
+        upload.append_state = state_json;
+        upload.length = length;
+        Ok((upload, failure))
     }
 }
 
 impl Files {
-    /// Runs the append while renewing the lease every third of it; a lease that cannot be
-    /// renewed (taken over after this process stalled) stops the append: what it wrote is
-    /// never recorded.
-    async fn append_renewing(
-        &self,
-        upload: &Upload,
-        token: &str,
-        state: &Appending,
-        stream: ByteStream,
-    ) -> Result<praxis_infra::blobs::Appended, FilesError> {
-        let lease = self.settings.lock_lease;
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let append = self.blobs.append(&upload.blob_key, state, stream);
-        tokio::pin!(append);
-        let mut tick = tokio::time::interval(lease / 3);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                out = &mut append => return Ok(out),
-                _ = tick.tick() => {
-                    let renewed = self
-                        .store
-                        .renew_lease(&upload.id, token, now_ms() + lease_ms)
-                        .await
-                        .unwrap_or(false);
-                    if !renewed {
-                        self.digests.forget(&upload.id);
-                        return Err(FilesError::Locked(format!(
-                            "upload {} was taken over by another request while this one ran; send HEAD and resume",
-                            upload.id
-                        )));
-                    }
-                }
-            }
+    /// Completes `upload` if every byte has arrived and it is not complete yet (an
+    /// interrupted completion: the sweeper, or an empty PATCH). Takes the lease first; while
+    /// another request holds it, that request is completing it, and this does nothing.
+    /// Whether this call completed it.
+    pub async fn finish_if_full(&self, upload: &Upload) -> Result<bool, FilesError> {
+        if upload.completed_at.is_some() || !upload.is_full() {
+            return Ok(false);
         }
+        let held = match self.take_lease(upload, upload.offset).await {
+            Ok(held) => held,
+            Err(FilesError::Locked(_) | FilesError::OffsetMismatch { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let digests = self.digests.take(&upload.id, upload.offset);
+        if let Err(e) = self.complete(upload, digests, &held).await {
+            self.release(&held).await;
+            return Err(e);
+        }
+        Ok(true)
     }
 
-    /// Completes `upload` if every byte has arrived and it is not complete yet.
-    pub async fn finish_if_full(&self, upload: &Upload) -> Result<(), FilesError> {
-        if upload.completed_at.is_none() && upload.is_full() {
-            let digests = self.digests.take(&upload.id, upload.offset);
-            self.complete(upload, digests).await?;
-        }
-        Ok(())
+    /// Completes a full upload under `held`, renewing it while the completion runs (reading
+    /// a large object back for its digest takes a while).
+    async fn complete(
+        &self,
+        upload: &Upload,
+        digests: Option<FileDigests>,
+        held: &Held,
+    ) -> Result<(), FilesError> {
+        self.renewing(held, self.complete_leased(upload, digests, &held.token))
+            .await?
     }
 
     /// Seals a full upload's object and, for a single or final upload, files it: its BLAKE3
     /// (from `digests` when they cover every byte, else by reading the object back), sniffs
     /// its type, and points it at its content's blob (deleting the upload's object when the
     /// content was already stored). Safe to run again after a crash at any step.
-    pub async fn complete(
+    async fn complete_leased(
         &self,
         upload: &Upload,
         digests: Option<FileDigests>,
+        token: &str,
     ) -> Result<(), FilesError> {
         let state = state_of(upload)?;
         self.blobs.seal(&upload.blob_key, &state).await?;
         self.digests.forget(&upload.id);
         let now = now_ms();
         if upload.kind == UploadKind::Partial {
-            self.store.complete(upload, None, now).await?;
+            self.store.complete(upload, None, now, token).await?;
             return Ok(());
         }
         let size = upload.offset;
@@ -505,24 +486,21 @@ impl Files {
             created_at: now,
             expires_at: described.expires_at,
         };
-        match self
+        if let Completion::Filed {
+            duplicate,
+            consumed,
+            ..
+        } = self
             .store
-            .complete(upload, Some((&file, &content)), now)
+            .complete(upload, Some((&file, &content)), now, token)
             .await?
         {
-            Completion::Filed {
-                duplicate: true, ..
-            } => {
-                if let Err(e) = self.blobs.delete(&upload.blob_key).await {
-                    tracing::warn!(upload = %upload.id, error = %e, "the duplicate object of a deduplicated upload was not deleted");
-                }
+            if duplicate && let Err(e) = self.blobs.delete(&upload.blob_key).await {
+                tracing::warn!(upload = %upload.id, error = %e, "the duplicate object of a deduplicated upload was not deleted");
             }
-            Completion::Filed { .. } | Completion::Sealed | Completion::AlreadyDone => {}
-        }
-        if upload.kind == UploadKind::Final {
-            for part in &upload.parts {
-                if let Some(p) = self.store.delete_upload(part).await? {
-                    let _ = self.blobs.delete(&p.blob_key).await;
+            for part in consumed {
+                if let Err(e) = self.blobs.delete(&part.blob_key).await {
+                    tracing::warn!(upload = %part.id, error = %e, "a concatenated partial upload's object was not deleted");
                 }
             }
         }
@@ -546,8 +524,10 @@ impl Files {
         Ok(d.finish())
     }
 
-    /// Writes a final upload's object from its partial uploads, in order, then completes it.
+    /// Writes a final upload's object from its partial uploads, in order, then completes it,
+    /// all under the final upload's lease.
     async fn concatenate(&self, upload: Upload) -> Result<Upload, FilesError> {
+        let held = self.take_lease(&upload, 0).await?;
         let mut sources = Vec::with_capacity(upload.parts.len());
         for part in &upload.parts {
             let p = self.reload(part).await?;
@@ -574,22 +554,44 @@ impl Files {
             .try_flatten()
             .boxed();
         let total = upload.length.unwrap_or(0);
-        let stream = tap::tap(body, total, self.settings.idle_timeout, seen.clone());
+        let stream = held.fence(tap::tap(
+            body,
+            total,
+            self.settings.idle_timeout,
+            seen.clone(),
+        ));
         let appended = self
-            .blobs
-            .append(&upload.blob_key, &Appending::default(), stream)
+            .renewing(
+                &held,
+                self.blobs
+                    .append(&upload.blob_key, &Appending::default(), stream),
+            )
             .await;
-        if let Some(e) = appended.error {
-            let _ = self.blobs.discard(&upload.blob_key, &appended.state).await;
-            let _ = self.store.delete_upload(&upload.id).await;
-            return Err(body_error(Some(e)));
-        }
+        let failed = match appended {
+            Ok(a) if a.error.is_none() => Ok(a),
+            Ok(a) => Err((Some(a.state), body_error(a.error))),
+            Err(e) => Err((None, e)),
+        };
+        let appended = match failed {
+            Ok(a) => a,
+            Err((state, e)) => {
+                let state = state.unwrap_or_default();
+                let _ = self.blobs.discard(&upload.blob_key, &state).await;
+                let _ = self.store.delete_upload(&upload.id).await;
+                return Err(e);
+            }
+        };
         let mut full = upload.clone();
         full.offset = appended.state.len;
         full.append_state = state_text(&appended.state);
         let file = seen.lock().file.take();
-        self.store.record_concatenated(&full).await?;
-        self.complete(&full, file).await?;
+        if !self.store.record_concatenated(&full, &held.token).await? {
+            return Err(lease::lost(&full.id));
+        }
+        if let Err(e) = self.complete(&full, file, &held).await {
+            self.release(&held).await;
+            return Err(e);
+        }
         self.reload(&full.id).await
     }
 

@@ -5,6 +5,7 @@
 
 mod clients;
 mod files;
+mod leases;
 mod processes;
 mod support;
 mod tus;
@@ -42,6 +43,16 @@ mod downloads {
         old_blobs_move_to_the_cold_store,
         the_scanner_passes_or_quarantines,
         a_pending_file_is_not_served,
+    ]);
+}
+
+mod lease {
+    praxis_testkit::backend_matrix!(crate::leases: [
+        a_deferred_length_is_set_only_under_the_lease,
+        an_abandoned_completion_is_finished_once_its_lease_expires,
+        a_completion_needs_the_lease_token,
+        a_concatenation_needs_no_more_quota_than_its_bytes,
+        a_file_the_scanner_cannot_decide_does_not_hold_up_the_queue,
     ]);
 }
 

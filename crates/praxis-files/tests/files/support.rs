@@ -181,6 +181,36 @@ impl Harness {
         url.rsplit('/').next().unwrap().to_owned()
     }
 
+    /// A partial upload (`Upload-Concat: partial`) of `bytes`, sent whole; its URL.
+    pub async fn partial_upload(&self, user: &str, bytes: &[u8]) -> String {
+        let len = bytes.len().to_string();
+        let r = self
+            .create(
+                user,
+                &[("upload-length", &len), ("upload-concat", "partial")],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let url = r.header("location").unwrap().to_owned();
+        let r = self
+            .patch(user, &url, 0, Bytes::copy_from_slice(bytes), &[])
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text());
+        url
+    }
+
+    /// The metadata of file `id` as `user` (200 expected).
+    pub async fn file_meta(&self, user: &str, id: &str) -> Value {
+        self.call(
+            Some(user),
+            Method::GET,
+            &format!("/api/v1/files/{id}"),
+            None,
+        )
+        .await
+        .ok(200)
+    }
+
     /// Serves the app on a loopback socket; its base URL.
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -8,6 +8,11 @@
 //! Layout under the root: objects at `<key>`, objects-in-progress at `.partial/<key>`,
 //! temporary files of `put` and `copy` at `.tmp/<random>` (same file system, so the rename is
 //! atomic). Keys never start a segment with `.`, so neither folder can be named by a key.
+//!
+//! An append or a seal holds an exclusive lock (`flock`) on the object-in-progress while it
+//! runs, so a second writer (another process on this host, or a request whose lease expired
+//! while it was paused) is refused with [`InfraError::Busy`] instead of writing over it. The
+//! lock goes with the file when it closes, or with the process when it dies.
 
 use std::io::SeekFrom;
 use std::ops::Range;
@@ -244,9 +249,10 @@ impl Local {
                 .await
                 .map_err(|e| self.io_err("append to", &path, &e))?;
         }
-        let mut file = match OpenOptions::new()
+        let file = match OpenOptions::new()
             .write(true)
             .create(creating)
+            .truncate(false)
             .open(&path)
             .await
         {
@@ -254,6 +260,7 @@ impl Local {
             Err(e) if absent(&e) => return Err(missing_partial(key, state.len)),
             Err(e) => return Err(self.io_err("append to", &path, &e)),
         };
+        let mut file = lock_exclusive(file, key).await?;
         let on_disk = file
             .metadata()
             .await
@@ -263,9 +270,11 @@ impl Local {
             return Err(short_partial(key, on_disk, state.len));
         }
         // Whatever an unrecorded append wrote after the recorded length goes.
-        file.set_len(state.len)
-            .await
-            .map_err(|e| self.io_err("append to", &path, &e))?;
+        if on_disk > state.len {
+            file.set_len(state.len)
+                .await
+                .map_err(|e| self.io_err("append to", &path, &e))?;
+        }
         file.seek(SeekFrom::Start(state.len))
             .await
             .map_err(|e| self.io_err("append to", &path, &e))?;
@@ -322,6 +331,7 @@ impl Local {
             }
             Err(e) => return Err(self.io_err("seal of", &partial, &e)),
         };
+        let file = lock_exclusive(file, key).await?;
         let on_disk = file
             .metadata()
             .await
@@ -356,6 +366,21 @@ impl Local {
             Ok(()) => Ok(()),
             Err(e) if absent(&e) => Ok(()),
             Err(e) => Err(self.io_err("discard of", &partial, &e)),
+        }
+    }
+}
+
+/// Takes an exclusive lock on an object-in-progress for one append or seal, without waiting:
+/// a file another writer holds is refused.
+async fn lock_exclusive(file: File, key: &str) -> Result<File, InfraError> {
+    let file = file.into_std().await;
+    match file.try_lock() {
+        Ok(()) => Ok(File::from_std(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(InfraError::Busy(format!(
+            "another writer holds {key} (a concurrent append on this host); retry when it ends"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(blob_err(format!("cannot lock {key} for writing: {e}")))
         }
     }
 }
@@ -402,5 +427,70 @@ async fn sync_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
         Some(dir) => File::open(dir).await?.sync_all().await,
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body that says when it is first read, then waits for `go` before its one chunk.
+    fn held_body(
+        started: tokio::sync::oneshot::Sender<()>,
+        go: tokio::sync::oneshot::Receiver<()>,
+    ) -> ByteStream {
+        futures::stream::once(async move {
+            let _ = started.send(());
+            let _ = go.await;
+            Ok(bytes::Bytes::from_static(b"first writer"))
+        })
+        .boxed()
+    }
+
+    fn one_chunk(bytes: &'static [u8]) -> ByteStream {
+        futures::stream::once(async move { Ok(bytes::Bytes::from_static(bytes)) }).boxed()
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_of_one_object_is_refused_while_the_first_runs() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let local = Local::new(dir.path()).expect("a local store");
+        let begun = local
+            .append("k", &Appending::default(), one_chunk(b"begun; "))
+            .await;
+        assert!(begun.error.is_none(), "{:?}", begun.error);
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (go, go_rx) = tokio::sync::oneshot::channel();
+        let first = {
+            let body = held_body(started_tx, go_rx);
+            let local = Local::new(dir.path()).expect("a local store");
+            let state = begun.state.clone();
+            tokio::spawn(async move { local.append("k", &state, body).await })
+        };
+        started.await.expect("the first append reads its body");
+        let second = local.append("k", &begun.state, one_chunk(b"second")).await;
+        assert!(
+            matches!(
+                second.error,
+                Some(BlobAppendError::Store(InfraError::Busy(_)))
+            ),
+            "{:?}",
+            second.error
+        );
+        assert!(
+            matches!(
+                local.seal("k", &begun.state).await,
+                Err(InfraError::Busy(_))
+            ),
+            "a seal while an append runs is refused too"
+        );
+        go.send(()).expect("the first append waits");
+        let first = first.await.expect("the first append ends");
+        assert!(first.error.is_none(), "{:?}", first.error);
+        local.seal("k", &first.state).await.expect("sealed");
+        assert_eq!(
+            std::fs::read(dir.path().join("k")).expect("the object"),
+            b"begun; first writer"
+        );
     }
 }

@@ -86,6 +86,17 @@ impl Backend {
         }
     }
 
+    /// An SQL expression for the database's own clock in unix milliseconds (`BIGINT`): the
+    /// one clock that every process sharing the database agrees on, for leases and deadlines
+    /// that several hosts compare. On SQLite (one host by construction) it is that host's
+    /// clock.
+    pub fn now_ms_sql(self) -> &'static str {
+        match self {
+            Backend::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+        }
+    }
+
     /// Whether several writers make progress at once (PostgreSQL) rather than queueing on one
     /// write lock (SQLite): how many writing tasks are worth running side by side.
     pub fn parallel_writes(self) -> bool {

@@ -14,6 +14,7 @@ praxis_testkit::backend_matrix!(
         advisory_locks_serialise_writers,
         row_locks_serialise_writers,
         claims_skip_locked_rows,
+        database_clock_is_unix_milliseconds,
     ]
 );
 
@@ -72,6 +73,35 @@ async fn placeholder_lists_bind_in_order(t: TestBackend) -> anyhow::Result<()> {
         .fetch_all(db.pool())
         .await?;
     assert_eq!(labels, ["one", "three"]);
+    Ok(())
+}
+
+/// The database's clock expression reads as unix milliseconds, within a second of this
+/// process's clock (same host), and compares with a bound `BIGINT`.
+async fn database_clock_is_unix_milliseconds(t: TestBackend) -> anyhow::Result<()> {
+    let db = &t.platform.db;
+    let before = praxis_infra::sql::now_ms();
+    let sql = format!("SELECT {}", db.backend().now_ms_sql());
+    let at: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_one(db.pool())
+        .await?;
+    let after = praxis_infra::sql::now_ms();
+    assert!(
+        (before - 1000..=after + 1000).contains(&at),
+        "database clock {at} is not between {before} and {after} (± 1 s)"
+    );
+    let sql = format!(
+        "SELECT CASE WHEN {} > $1 THEN 1 ELSE 0 END",
+        db.backend().now_ms_sql()
+    );
+    let later: i32 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(before - 60_000)
+        .fetch_one(db.pool())
+        .await?;
+    assert_eq!(
+        later, 1,
+        "the clock expression does not compare with a BIGINT"
+    );
     Ok(())
 }
 
