@@ -36,8 +36,9 @@
 //!   was never recorded is left incomplete; give the bucket a lifecycle rule that aborts
 //!   incomplete multipart uploads after a day.
 //!
-//! Memory is bounded: a local write goes through a fixed buffer; an S3 write holds at most one
-//! part (plus the chunk being received).
+//! Memory is bounded: a local write goes through a fixed buffer; an S3 write holds at most two
+//! parts (one uploading while the body fills the next, so the body never waits for S3 between
+//! parts) plus the chunk being received.
 //!
 //! **S3 configuration**: `s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&part_size=BYTES`.
 //! Credentials come only from the standard `AWS_*` environment variables (`AWS_ACCESS_KEY_ID`,

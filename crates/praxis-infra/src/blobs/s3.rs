@@ -444,14 +444,15 @@ impl S3 {
         }
     }
 
-    /// Uploads `part` as the next part of `key`'s multipart upload (created when `state` has
-    /// none) and records it in `state`, whose tail it consumed.
-    async fn upload_part(
+    /// Starts uploading `part` as the next part of `key`'s multipart upload (created first
+    /// when `state` has none): the future resolves to the part's length and id, which
+    /// [`record_part`] then adds to `state`.
+    async fn start_part(
         &self,
         key: &str,
         state: &mut Appending,
         part: Bytes,
-    ) -> Result<(), InfraError> {
+    ) -> Result<PartUpload<'_>, InfraError> {
         if state.parts.len() >= MAX_PARTS {
             return Err(too_many_parts(key, self.url.part_size));
         }
@@ -470,17 +471,15 @@ impl S3 {
         };
         let len = part.len() as u64;
         // Part index i is S3 part number i + 1 (object_store's mapping).
-        let id = self
-            .store
-            .put_part(&path, &upload, state.parts.len(), PutPayload::from(part))
-            .await
-            .map_err(|e| self.err("append to", key, &e))?;
-        let in_parts = state.len - state.tail_len;
-        state.parts.push(id.content_id);
-        state.len = in_parts + len;
-        state.tail = None;
-        state.tail_len = 0;
-        Ok(())
+        let index = state.parts.len();
+        let key = key.to_owned();
+        Ok(Box::pin(async move {
+            self.store
+                .put_part(&path, &upload, index, PutPayload::from(part))
+                .await
+                .map(|id| (len, id))
+                .map_err(|e| self.err("append to", &key, &e))
+        }))
     }
 
     pub(super) async fn append(
@@ -504,29 +503,65 @@ impl S3 {
         self.drop_tails(key, state.tail.as_deref()).await;
 
         let mut st = state.clone();
-        // One part's room, reused: a part is split off and sent before more is read, and the
-        // buffer takes its room back once the part is dropped.
+        // At most two parts in memory: one uploading while the body fills the next. A full
+        // part waits for the one in flight, so parts complete (and are recorded) in order.
         let mut buf = BytesMut::with_capacity(tail.len().max(self.part_size));
         buf.extend_from_slice(&tail);
         drop(tail);
+        let mut in_flight: Option<PartUpload<'_>> = None;
         let mut received = false;
         let mut body_error = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    received |= !chunk.is_empty();
-                    buf.extend_from_slice(&chunk);
-                    while buf.len() >= self.part_size {
-                        let part = buf.split_to(self.part_size).freeze();
-                        if let Err(e) = self.upload_part(key, &mut st, part).await {
-                            return fail(st, e);
+        loop {
+            if buf.len() >= self.part_size {
+                if let Some(upload) = in_flight.take() {
+                    match upload.await {
+                        Ok((len, id)) => record_part(&mut st, len, id),
+                        Err(e) => return fail(st, e),
+                    }
+                }
+                let part = buf.split_to(self.part_size).freeze();
+                match self.start_part(key, &mut st, part).await {
+                    Ok(upload) => in_flight = Some(upload),
+                    Err(e) => return fail(st, e),
+                }
+                continue;
+            }
+            let next = match in_flight.as_mut() {
+                None => body.next().await,
+                Some(upload) => {
+                    let finished = tokio::select! {
+                        done = upload => Err(done),
+                        next = body.next() => Ok(next),
+                    };
+                    match finished {
+                        Ok(next) => next,
+                        Err(done) => {
+                            in_flight = None;
+                            match done {
+                                Ok((len, id)) => record_part(&mut st, len, id),
+                                Err(e) => return fail(st, e),
+                            }
+                            continue;
                         }
                     }
                 }
-                Err(e) => {
+            };
+            match next {
+                None => break,
+                Some(Ok(chunk)) => {
+                    received |= !chunk.is_empty();
+                    buf.extend_from_slice(&chunk);
+                }
+                Some(Err(e)) => {
                     body_error = Some(e);
                     break;
                 }
+            }
+        }
+        if let Some(upload) = in_flight.take() {
+            match upload.await {
+                Ok((len, id)) => record_part(&mut st, len, id),
+                Err(e) => return fail(st, e),
             }
         }
         if received && !buf.is_empty() {
@@ -618,6 +653,18 @@ impl S3 {
         self.drop_tails(key, None).await;
         Ok(())
     }
+}
+
+/// A part on its way to S3: its length and id once uploaded.
+type PartUpload<'a> = futures::future::BoxFuture<'a, Result<(u64, PartId), InfraError>>;
+
+/// Adds an uploaded part (which consumed the recorded tail, if any) to `state`.
+fn record_part(state: &mut Appending, len: u64, id: PartId) {
+    let in_parts = state.len - state.tail_len;
+    state.parts.push(id.content_id);
+    state.len = in_parts + len;
+    state.tail = None;
+    state.tail_len = 0;
 }
 
 fn too_many_parts(key: &str, part_size: u64) -> InfraError {
