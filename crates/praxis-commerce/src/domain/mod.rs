@@ -1,0 +1,3 @@
+//! Pure inventory logic: names and quantities, reservations, ledger entries.
+
+pub mod model;

@@ -1,0 +1,107 @@
+//! The commerce system's schema, per backend. Its tables belong to it alone (`commerce_*`).
+//!
+//! Integers are `BIGINT` on PostgreSQL; times are unix milliseconds (UTC).
+//!
+//! - `commerce_warehouses`: a warehouse and the region it belongs to.
+//! - `commerce_stock`: per SKU per warehouse, `on_hand` (physically there) and `reserved`
+//!   (held by reservations); available is `on_hand - reserved`. Every change is a relative,
+//!   conditional update of one row.
+//! - `commerce_reservations`: one line of a checkout held in one warehouse: `status` `held`,
+//!   `confirmed` or `released` (`released_reason`: `cancelled`, `failed`, `expired`),
+//!   `expires_at` while held.
+//! - `commerce_ledger`: append-only; one entry per change (`receive`, `reserve`, `release`,
+//!   `confirm`, `adjust`) with its quantity, in `seq` order. The stock rows can be derived
+//!   from it (`Inventory::verify`).
+
+use praxis_infra::{Migration, MigrationSet};
+
+/// Every migration of the commerce system.
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    system: "commerce",
+    migrations: &[Migration {
+        version: 1,
+        name: "warehouses, stock, reservations, ledger",
+        sqlite: SQLITE_V1,
+        postgres: POSTGRES_V1,
+    }],
+};
+
+const SQLITE_V1: &str = "
+CREATE TABLE commerce_warehouses (
+    id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE commerce_stock (
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL REFERENCES commerce_warehouses (id),
+    on_hand INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sku, warehouse)
+);
+CREATE TABLE commerce_reservations (
+    id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    released_reason TEXT,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX commerce_reservations_expiry ON commerce_reservations (expires_at) WHERE status = 'held';
+CREATE INDEX commerce_reservations_holder ON commerce_reservations (holder);
+CREATE TABLE commerce_ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    reservation_id TEXT,
+    note TEXT,
+    at INTEGER NOT NULL
+);
+CREATE INDEX commerce_ledger_stock ON commerce_ledger (sku, warehouse);
+";
+
+const POSTGRES_V1: &str = "
+CREATE TABLE commerce_warehouses (
+    id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE commerce_stock (
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL REFERENCES commerce_warehouses (id),
+    on_hand BIGINT NOT NULL DEFAULT 0,
+    reserved BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (sku, warehouse)
+);
+CREATE TABLE commerce_reservations (
+    id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    released_reason TEXT,
+    expires_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX commerce_reservations_expiry ON commerce_reservations (expires_at) WHERE status = 'held';
+CREATE INDEX commerce_reservations_holder ON commerce_reservations (holder);
+CREATE TABLE commerce_ledger (
+    seq BIGSERIAL PRIMARY KEY,
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    reservation_id TEXT,
+    note TEXT,
+    at BIGINT NOT NULL
+);
+CREATE INDEX commerce_ledger_stock ON commerce_ledger (sku, warehouse);
+";

@@ -1,0 +1,231 @@
+//! The inventory's use cases: warehouses and stock, reservations (reserve, confirm, release),
+//! and the check that the stock agrees with its ledger.
+
+use std::sync::Arc;
+
+use praxis_infra::Db;
+use praxis_infra::sql::now_ms;
+
+use crate::domain::model::{
+    Line, ReleaseReason, Reservation, check_name, check_quantity, checked_lines,
+};
+use crate::error::CommerceError;
+use crate::settings::{InventorySettings, ReserveMode};
+use crate::store::{Confirmed, Counts, StockLevel, Store};
+
+/// The inventory. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    store: Store,
+    settings: Arc<InventorySettings>,
+}
+
+/// A stock row that disagrees with its ledger or its held reservations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The SKU.
+    pub sku: String,
+    /// The warehouse.
+    pub warehouse: String,
+    /// The stock row's counts (zero when there is no row).
+    pub stock: Counts,
+    /// What the ledger adds up to.
+    pub ledger: Counts,
+    /// What the held reservations add up to.
+    pub held: i64,
+}
+
+/// The result of [`Inventory::verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verified {
+    /// Stock rows checked.
+    pub rows: usize,
+    /// Rows whose counts differ from the ledger's, or whose `reserved` differs from the held
+    /// reservations; empty when the inventory is consistent.
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl Inventory {
+    /// The inventory on `db` (the commerce migrations applied).
+    pub fn new(db: Db, settings: InventorySettings) -> Self {
+        Self {
+            store: Store::new(db),
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &InventorySettings {
+        &self.settings
+    }
+
+    /// The store (tests and tools inspect rows through it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Creates warehouse `id` in `region` (again: no change).
+    pub async fn create_warehouse(&self, id: &str, region: &str) -> Result<bool, CommerceError> {
+        check_name("warehouse", id)?;
+        check_name("region", region)?;
+        self.store.create_warehouse(id, region, now_ms()).await
+    }
+
+    /// Adds `quantity` of `sku` to `warehouse`.
+    pub async fn receive(
+        &self,
+        sku: &str,
+        warehouse: &str,
+        quantity: i64,
+    ) -> Result<(), CommerceError> {
+        check_name("sku", sku)?;
+        check_name("warehouse", warehouse)?;
+        check_quantity("quantity", quantity)?;
+        self.store
+            .receive(sku, warehouse, quantity, None, now_ms())
+            .await
+    }
+
+    /// Corrects `warehouse`'s count of `sku` by `delta` (not below what is reserved).
+    pub async fn adjust(
+        &self,
+        sku: &str,
+        warehouse: &str,
+        delta: i64,
+        note: &str,
+    ) -> Result<(), CommerceError> {
+        check_name("sku", sku)?;
+        check_name("warehouse", warehouse)?;
+        if delta == 0 || delta.abs() > crate::domain::model::MAX_QUANTITY {
+            return Err(CommerceError::invalid(
+                "delta",
+                "must be a non-zero change of at most 1,000,000,000 either way",
+            ));
+        }
+        self.store
+            .adjust(sku, warehouse, delta, note, now_ms())
+            .await
+    }
+
+    /// The stock of `sku` in every warehouse.
+    pub async fn stock(&self, sku: &str) -> Result<Vec<StockLevel>, CommerceError> {
+        check_name("sku", sku)?;
+        Ok(self.store.levels(sku).await?)
+    }
+
+    /// Reserves `lines` for `holder` (an order or a checkout) for the reservation TTL, all or
+    /// none, each line in one warehouse (`region`'s first). Stock drops at once; it comes back
+    /// on [`Inventory::release`] or when the TTL passes.
+    pub async fn reserve(
+        &self,
+        holder: &str,
+        lines: &[Line],
+        region: Option<&str>,
+    ) -> Result<Vec<Reservation>, CommerceError> {
+        check_name("holder", holder)?;
+        if let Some(region) = region {
+            check_name("region", region)?;
+        }
+        let lines = checked_lines(lines)?;
+        let now = now_ms();
+        let ttl = i64::try_from(self.settings.reservation_ttl.as_millis()).unwrap_or(i64::MAX);
+        let expires_at = now.saturating_add(ttl);
+        let reserved = match self.settings.reserve_mode {
+            ReserveMode::Conditional => {
+                self.store
+                    .reserve(holder, &lines, region, expires_at, now)
+                    .await
+            }
+            ReserveMode::NaiveReadModifyWrite => {
+                let mut out = Vec::with_capacity(lines.len());
+                for line in &lines {
+                    out.push(
+                        self.store
+                            .reserve_naively(holder, line, expires_at, now)
+                            .await?,
+                    );
+                }
+                Ok(out)
+            }
+        };
+        let outcome = match &reserved {
+            Ok(_) => "reserved",
+            Err(CommerceError::OutOfStock { .. }) => "out_of_stock",
+            Err(_) => "error",
+        };
+        metrics::counter!("praxis_commerce_reservations_total", "outcome" => outcome).increment(1);
+        reserved
+    }
+
+    /// Confirms reservation `id`: its stock leaves with the order. Confirming twice is fine;
+    /// a reservation that expired or was released is a conflict (its stock went back: the
+    /// order must not be fulfilled from it).
+    pub async fn confirm(&self, id: &str) -> Result<(), CommerceError> {
+        match self.store.confirm(id, now_ms()).await? {
+            Confirmed::Now | Confirmed::Already => Ok(()),
+            Confirmed::Gone => Err(CommerceError::Conflict(format!(
+                "reservation {id} expired or was released; its stock went back"
+            ))),
+            Confirmed::Missing => Err(CommerceError::NotFound(format!("no reservation {id}"))),
+        }
+    }
+
+    /// Releases reservation `id` for `reason`; `false` when it was not held any more (released
+    /// or confirmed already, or expired and swept): a release happens once.
+    pub async fn release(&self, id: &str, reason: ReleaseReason) -> Result<bool, CommerceError> {
+        Ok(self.store.release(id, reason, now_ms()).await?)
+    }
+
+    /// Releases up to `limit` reservations whose TTL passed; how many this call released.
+    /// Several sweepers may run at once: each reservation is released by exactly one.
+    pub async fn release_expired(&self, limit: i64) -> Result<usize, CommerceError> {
+        let now = now_ms();
+        let mut released = 0;
+        for id in self.store.expired(now, limit).await? {
+            if self.store.release(&id, ReleaseReason::Expired, now).await? {
+                released += 1;
+            }
+        }
+        if released > 0 {
+            metrics::counter!("praxis_commerce_reservations_expired_total")
+                .increment(released as u64);
+        }
+        Ok(released)
+    }
+
+    /// Checks that every stock row equals what its ledger adds up to, and that its `reserved`
+    /// equals its held reservations.
+    pub async fn verify(&self) -> Result<Verified, CommerceError> {
+        use std::collections::BTreeMap;
+        let mut rows: BTreeMap<(String, String), (Counts, Counts, i64)> = BTreeMap::new();
+        let levels = self.store.all_levels().await?;
+        let count = levels.len();
+        for l in levels {
+            rows.entry((l.sku, l.warehouse)).or_default().0 = Counts {
+                on_hand: l.on_hand,
+                reserved: l.reserved,
+            };
+        }
+        for (key, counts) in self.store.ledger_counts().await? {
+            rows.entry(key).or_default().1 = counts;
+        }
+        for (key, held) in self.store.held_counts().await? {
+            rows.entry(key).or_default().2 = held;
+        }
+        let mismatches = rows
+            .into_iter()
+            .filter(|(_, (stock, ledger, held))| stock != ledger || stock.reserved != *held)
+            .map(|((sku, warehouse), (stock, ledger, held))| Mismatch {
+                sku,
+                warehouse,
+                stock,
+                ledger,
+                held,
+            })
+            .collect();
+        Ok(Verified {
+            rows: count,
+            mismatches,
+        })
+    }
+}
