@@ -14,6 +14,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod providers;
 pub mod settings;
 pub mod store;
 pub mod workers;
@@ -21,4 +22,5 @@ pub mod workers;
 pub use error::CommerceError;
 pub use settings::{InventorySettings, ReserveMode};
 pub use store::migrations::MIGRATIONS;
+pub use workers::checkout::{Checkout, SagaSettings};
 pub use workers::inventory::Inventory;

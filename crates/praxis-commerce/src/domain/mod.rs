@@ -1,3 +1,5 @@
-//! Pure inventory logic: names and quantities, reservations, ledger entries.
+//! Pure commerce logic: names and quantities, reservations and ledger entries ([`model`]),
+//! orders and the steps of their saga ([`order`]).
 
 pub mod model;
+pub mod order;

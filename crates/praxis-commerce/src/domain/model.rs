@@ -80,6 +80,8 @@ pub enum ReservationStatus {
     Confirmed,
     /// Its stock went back (cancelled, failed or expired).
     Released,
+    /// Confirmed, then its order was cancelled: its stock came back on hand.
+    Returned,
 }
 
 impl ReservationStatus {
@@ -89,6 +91,7 @@ impl ReservationStatus {
             ReservationStatus::Held => "held",
             ReservationStatus::Confirmed => "confirmed",
             ReservationStatus::Released => "released",
+            ReservationStatus::Returned => "returned",
         }
     }
 
@@ -98,6 +101,7 @@ impl ReservationStatus {
             "held" => ReservationStatus::Held,
             "confirmed" => ReservationStatus::Confirmed,
             "released" => ReservationStatus::Released,
+            "returned" => ReservationStatus::Returned,
             _ => return None,
         })
     }

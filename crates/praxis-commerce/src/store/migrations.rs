@@ -12,18 +12,31 @@
 //! - `commerce_ledger`: append-only; one entry per change (`receive`, `reserve`, `release`,
 //!   `confirm`, `adjust`) with its quantity, in `seq` order. The stock rows can be derived
 //!   from it (`Inventory::verify`).
+//! - `commerce_orders` (v2): an order and its checkout saga: `step` (`placed`, `reserved`,
+//!   `authorized`, `shipped`, then `confirmed`; or `compensating`, then `cancelled`), the
+//!   payment authorization and shipment the providers returned, why it failed, the buyer's
+//!   `Idempotency-Key`, and the lease (`lease_owner`, `lease_until` on the database's clock)
+//!   of the process driving it. Its lines are JSON.
 
 use praxis_infra::{Migration, MigrationSet};
 
 /// Every migration of the commerce system.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "commerce",
-    migrations: &[Migration {
-        version: 1,
-        name: "warehouses, stock, reservations, ledger",
-        sqlite: SQLITE_V1,
-        postgres: POSTGRES_V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "warehouses, stock, reservations, ledger",
+            sqlite: SQLITE_V1,
+            postgres: POSTGRES_V1,
+        },
+        Migration {
+            version: 2,
+            name: "orders and their checkout saga",
+            sqlite: SQLITE_V2,
+            postgres: POSTGRES_V2,
+        },
+    ],
 };
 
 const SQLITE_V1: &str = "
@@ -104,4 +117,54 @@ CREATE TABLE commerce_ledger (
     at BIGINT NOT NULL
 );
 CREATE INDEX commerce_ledger_stock ON commerce_ledger (sku, warehouse);
+";
+
+const SQLITE_V2: &str = "
+CREATE TABLE commerce_orders (
+    id TEXT PRIMARY KEY,
+    buyer TEXT NOT NULL,
+    region TEXT,
+    currency TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    lines TEXT NOT NULL,
+    step TEXT NOT NULL,
+    payment_auth TEXT,
+    shipment TEXT,
+    failure TEXT,
+    idempotency_key TEXT,
+    lease_owner TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX commerce_orders_idempotency ON commerce_orders (buyer, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX commerce_orders_buyer ON commerce_orders (buyer, id);
+CREATE INDEX commerce_orders_open ON commerce_orders (lease_until)
+    WHERE step NOT IN ('confirmed', 'cancelled');
+";
+
+const POSTGRES_V2: &str = "
+CREATE TABLE commerce_orders (
+    id TEXT PRIMARY KEY,
+    buyer TEXT NOT NULL,
+    region TEXT,
+    currency TEXT NOT NULL,
+    total_cents BIGINT NOT NULL,
+    lines TEXT NOT NULL,
+    step TEXT NOT NULL,
+    payment_auth TEXT,
+    shipment TEXT,
+    failure TEXT,
+    idempotency_key TEXT,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX commerce_orders_idempotency ON commerce_orders (buyer, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX commerce_orders_buyer ON commerce_orders (buyer, id);
+CREATE INDEX commerce_orders_open ON commerce_orders (lease_until)
+    WHERE step NOT IN ('confirmed', 'cancelled');
 ";

@@ -8,6 +8,7 @@
 //! transaction (`BEGIN IMMEDIATE`) serializes them.
 
 pub mod migrations;
+pub mod orders;
 
 use praxis_infra::{Db, InfraError};
 use sqlx::any::AnyRow;
@@ -524,6 +525,46 @@ impl Store {
             r.quantity,
             Some(&r.id),
             Some(reason.as_str()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Puts confirmed reservation `id`'s stock back on hand (its order was cancelled after
+    /// confirmation); `false` when it is not confirmed (returned already, or never
+    /// confirmed): a return happens once. The ledger records a `receive` noted `returned`.
+    pub async fn restock(&self, id: &str, now: i64) -> Result<bool, InfraError> {
+        let mut tx = self.db.begin_write().await?;
+        let sql = format!(
+            "UPDATE commerce_reservations SET status = 'returned', updated_at = $2 \
+             WHERE id = $1 AND status = 'confirmed' RETURNING {RESERVATION_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let r = reservation_of(&row)?;
+        sqlx::query(
+            "UPDATE commerce_stock SET on_hand = on_hand + $3 WHERE sku = $1 AND warehouse = $2",
+        )
+        .bind(&r.sku)
+        .bind(&r.warehouse)
+        .bind(r.quantity)
+        .execute(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            (&r.sku, &r.warehouse),
+            EntryKind::Receive,
+            r.quantity,
+            Some(&r.id),
+            Some("returned"),
             now,
         )
         .await?;

@@ -176,6 +176,17 @@ impl Inventory {
         Ok(self.store.release(id, reason, now_ms()).await?)
     }
 
+    /// Puts confirmed reservation `id`'s stock back on hand (its order was cancelled after
+    /// confirmation); `false` when it was not confirmed: a return happens once.
+    pub async fn restock(&self, id: &str) -> Result<bool, CommerceError> {
+        Ok(self.store.restock(id, now_ms()).await?)
+    }
+
+    /// The reservations made for `holder` (an order).
+    pub async fn reservations_of(&self, holder: &str) -> Result<Vec<Reservation>, CommerceError> {
+        Ok(self.store.reservations_of(holder).await?)
+    }
+
     /// Releases up to `limit` reservations whose TTL passed; how many this call released.
     /// Several sweepers may run at once: each reservation is released by exactly one.
     pub async fn release_expired(&self, limit: i64) -> Result<usize, CommerceError> {

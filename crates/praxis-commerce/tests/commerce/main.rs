@@ -4,6 +4,7 @@
 
 mod inventory;
 mod races;
+mod saga;
 mod support;
 
 praxis_testkit::backend_matrix!(crate::races: [
@@ -20,5 +21,16 @@ mod lines {
         release_and_confirm_happen_once,
         receipts_and_adjustments_keep_the_ledger,
         bad_input_is_named,
+    ]);
+}
+
+mod checkout {
+    praxis_testkit::backend_matrix!(crate::saga: [
+        a_checkout_confirms_and_publishes_its_events,
+        each_failing_step_is_compensated,
+        a_late_payment_is_voided_when_it_lands,
+        a_checkout_whose_process_dies_is_resumed_by_another,
+        the_same_idempotency_key_gives_the_same_order,
+        a_buyer_cancels_a_confirmed_order,
     ]);
 }
