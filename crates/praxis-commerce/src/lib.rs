@@ -22,5 +22,6 @@ pub mod workers;
 pub use error::CommerceError;
 pub use settings::{InventorySettings, ReserveMode};
 pub use store::migrations::MIGRATIONS;
+pub use workers::catalog::{Catalog, CatalogSettings};
 pub use workers::checkout::{Checkout, SagaSettings};
 pub use workers::inventory::Inventory;

@@ -1,5 +1,7 @@
 //! Pure commerce logic: names and quantities, reservations and ledger entries ([`model`]),
-//! orders and the steps of their saga ([`order`]).
+//! the catalog's products, variants, prices and cart lines ([`catalog`]), orders and the
+//! steps of their saga ([`order`]).
 
+pub mod catalog;
 pub mod model;
 pub mod order;

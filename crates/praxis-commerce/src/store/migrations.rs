@@ -17,6 +17,10 @@
 //!   payment authorization and shipment the providers returned, why it failed, the buyer's
 //!   `Idempotency-Key`, and the lease (`lease_owner`, `lease_until` on the database's clock)
 //!   of the process driving it. Its lines are JSON.
+//! - `commerce_products` (v3): a product, its `version` (bumped by every change to it, its
+//!   variants or their prices: the catalog cache's keys carry it); `commerce_variants`: a
+//!   product's SKUs; `commerce_prices`: a SKU's price per currency, in cents.
+//! - `commerce_carts` (v3): a buyer's cart, one row per SKU.
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -35,6 +39,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "orders and their checkout saga",
             sqlite: SQLITE_V2,
             postgres: POSTGRES_V2,
+        },
+        Migration {
+            version: 3,
+            name: "catalog (products, variants, prices) and carts",
+            sqlite: SQLITE_V3,
+            postgres: POSTGRES_V3,
         },
     ],
 };
@@ -167,4 +177,66 @@ CREATE UNIQUE INDEX commerce_orders_idempotency ON commerce_orders (buyer, idemp
 CREATE INDEX commerce_orders_buyer ON commerce_orders (buyer, id);
 CREATE INDEX commerce_orders_open ON commerce_orders (lease_until)
     WHERE step NOT IN ('confirmed', 'cancelled');
+";
+
+const SQLITE_V3: &str = "
+CREATE TABLE commerce_products (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE commerce_variants (
+    sku TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL REFERENCES commerce_products (id),
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX commerce_variants_product ON commerce_variants (product_id);
+CREATE TABLE commerce_prices (
+    sku TEXT NOT NULL REFERENCES commerce_variants (sku),
+    currency TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    PRIMARY KEY (sku, currency)
+);
+CREATE TABLE commerce_carts (
+    buyer TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (buyer, sku)
+);
+";
+
+const POSTGRES_V3: &str = "
+CREATE TABLE commerce_products (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE commerce_variants (
+    sku TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL REFERENCES commerce_products (id),
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX commerce_variants_product ON commerce_variants (product_id);
+CREATE TABLE commerce_prices (
+    sku TEXT NOT NULL REFERENCES commerce_variants (sku),
+    currency TEXT NOT NULL,
+    amount_cents BIGINT NOT NULL,
+    PRIMARY KEY (sku, currency)
+);
+CREATE TABLE commerce_carts (
+    buyer TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (buyer, sku)
+);
 ";

@@ -7,6 +7,7 @@
 //! row (READ COMMITTED), so no two buyers can both take the last unit; on SQLite the write
 //! transaction (`BEGIN IMMEDIATE`) serializes them.
 
+pub mod catalog;
 pub mod migrations;
 pub mod orders;
 

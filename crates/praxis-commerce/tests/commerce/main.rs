@@ -2,6 +2,7 @@
 //! backend (SQLite) and the scaled one (PostgreSQL), with one or two "processes".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod catalog;
 mod inventory;
 mod races;
 mod saga;
@@ -32,5 +33,14 @@ mod checkout {
         a_checkout_whose_process_dies_is_resumed_by_another,
         the_same_idempotency_key_gives_the_same_order,
         a_buyer_cancels_a_confirmed_order,
+    ]);
+}
+
+mod shop {
+    praxis_testkit::backend_matrix!(crate::catalog: [
+        a_price_change_is_seen_by_every_process_within_a_second,
+        a_cart_reads_its_writes_in_every_process,
+        a_cart_checks_out_at_the_database_prices,
+        bad_catalog_input_is_named,
     ]);
 }
