@@ -48,3 +48,17 @@ impl From<sqlx::Error> for CommerceError {
         CommerceError::Infra(InfraError::from(e))
     }
 }
+
+impl From<CommerceError> for praxis_http::Problem {
+    fn from(e: CommerceError) -> Self {
+        use praxis_http::Problem;
+        let detail = e.to_string();
+        match e {
+            CommerceError::Invalid { field, message } => Problem::invalid(field, message),
+            CommerceError::OutOfStock { .. } => Problem::conflict("out-of-stock", detail),
+            CommerceError::NotFound(detail) => Problem::not_found(detail),
+            CommerceError::Conflict(detail) => Problem::conflict("conflict", detail),
+            CommerceError::Infra(e) => e.into(),
+        }
+    }
+}

@@ -9,19 +9,103 @@
 //! - an append-only ledger of every change (receive, reserve, release, confirm, adjust) from
 //!   which the stock can be derived, and a check that the two agree ([`Inventory::verify`]).
 //!
-//! The catalog, the cart, the checkout saga and the routes build on it (not built yet: see
-//! docs/commerce.md).
+//! On top: the catalog with versioned caches and the carts ([`workers::catalog`]), the
+//! checkout saga ([`workers::checkout`]) with its providers ([`providers`]), and the routes
+//! ([`api`]). [`CommerceApp::launch`] wires it onto a [`Platform`]; the binary starts it
+//! through [`CommerceSystem`].
 
+pub mod api;
 pub mod domain;
 pub mod error;
 pub mod providers;
 pub mod settings;
 pub mod store;
+mod system;
 pub mod workers;
 
+use std::sync::Arc;
+
+use praxis_http::Service;
+use praxis_http::system::{Settings, invalid_settings};
+use praxis_infra::{InfraError, Platform};
+
 pub use error::CommerceError;
-pub use settings::{InventorySettings, ReserveMode};
+pub use settings::{CommerceSettings, InventorySettings, ReserveMode};
 pub use store::migrations::MIGRATIONS;
+pub use system::CommerceSystem;
 pub use workers::catalog::{Catalog, CatalogSettings};
 pub use workers::checkout::{Checkout, SagaSettings};
 pub use workers::inventory::Inventory;
+
+/// The running commerce system. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CommerceApp {
+    catalog: Catalog,
+    inventory: Inventory,
+    checkout: Checkout,
+    page_max: u32,
+}
+
+impl CommerceApp {
+    /// Checks the settings, builds the use cases on `platform` (the migrations must have been
+    /// applied) and starts the reservation sweeper and the checkout recovery. Payment and
+    /// shipping go to the built-in scripted providers, which accept every call (no real
+    /// provider is built yet).
+    pub async fn launch(
+        platform: &Platform,
+        settings: CommerceSettings,
+    ) -> Result<CommerceApp, InfraError> {
+        Settings::validate(&settings).map_err(|e| invalid_settings("commerce", &e))?;
+        let inventory = Inventory::new(platform.db.clone(), settings.inventory());
+        let catalog = Catalog::new(platform.db.clone(), &platform.caches, settings.catalog());
+        let checkout = Checkout::new(
+            platform.db.clone(),
+            platform.bus.clone(),
+            inventory.clone(),
+            Arc::new(providers::Scripted::new("payment")),
+            Arc::new(providers::Scripted::new("shipment")),
+            settings.saga(),
+        );
+        platform.tasks.spawn(workers::sweeper::run(
+            inventory.clone(),
+            platform.shutdown.clone(),
+        ));
+        platform.tasks.spawn(workers::checkout::run_recovery(
+            checkout.clone(),
+            platform.shutdown.clone(),
+        ));
+        Ok(CommerceApp {
+            catalog,
+            inventory,
+            checkout,
+            page_max: settings.page_max,
+        })
+    }
+
+    /// The catalog and carts.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The inventory.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// The checkout.
+    pub fn checkout(&self) -> &Checkout {
+        &self.checkout
+    }
+
+    /// Its routes and their description.
+    pub fn service(&self) -> Service {
+        let state = api::AppState::new(
+            self.catalog.clone(),
+            self.inventory.clone(),
+            self.checkout.clone(),
+            self.page_max,
+        );
+        let (router, doc) = api::router(state);
+        Service::new("commerce", router, doc)
+    }
+}

@@ -14,6 +14,7 @@ pub static SYSTEMS: &[&'static dyn Plugin] = &[
     &praxis_feed::FeedSystem,
     &praxis_chat::ChatSystem,
     &praxis_files::FilesSystem,
+    &praxis_commerce::CommerceSystem,
 ];
 
 /// The migration sets of `systems`, each set once (the idempotency table is shared), in

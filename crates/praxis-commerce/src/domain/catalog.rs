@@ -47,7 +47,7 @@ pub fn check_currency(value: &str) -> Result<(), CommerceError> {
 }
 
 /// A variant (a SKU) as the catalog shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Variant {
     /// The SKU.
     pub sku: String,
@@ -58,7 +58,7 @@ pub struct Variant {
 }
 
 /// A product with its variants and prices: what a catalog read returns and its cache holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     /// Its id (UUIDv7).
     pub id: String,
@@ -73,7 +73,7 @@ pub struct Product {
 }
 
 /// One line of a cart as its owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CartLine {
     /// The SKU.
     pub sku: String,

@@ -9,7 +9,7 @@ use crate::error::CommerceError;
 pub const MAX_UNIT_CENTS: i64 = 100_000_000;
 
 /// One line of an order: a quantity of a SKU at a unit price.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLine {
     /// The SKU.
     pub sku: String,
@@ -81,7 +81,7 @@ impl NewOrder {
 /// Where an order's checkout saga stands. Forward: placed, reserved, authorized, shipped,
 /// confirmed. On a failure or a cancellation at any step before confirmed: compensating (each
 /// completed step undone in reverse), then cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     /// Stored; nothing reserved yet.

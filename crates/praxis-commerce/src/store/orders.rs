@@ -135,6 +135,23 @@ impl Orders {
         row.as_ref().map(order_of).transpose()
     }
 
+    /// `buyer`'s order made with `idempotency_key`.
+    pub async fn by_key(
+        &self,
+        buyer: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<Order>, InfraError> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM commerce_orders WHERE buyer = $1 AND idempotency_key = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(buyer)
+            .bind(idempotency_key)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(order_of).transpose()
+    }
+
     /// `buyer`'s orders, newest first, up to `limit`, before order id `before` when given.
     pub async fn of_buyer(
         &self,

@@ -127,6 +127,20 @@ impl Checkout {
         self.drive(&order.id).await
     }
 
+    /// The order `buyer` placed with `idempotency_key`, driven to its end if its checkout
+    /// had not got there (a retry of a request that did not get its answer).
+    pub async fn order_by_key(
+        &self,
+        buyer: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<Order>, CommerceError> {
+        match self.orders.by_key(buyer, idempotency_key).await? {
+            Some(o) if o.step.is_final() => Ok(Some(o)),
+            Some(o) => Ok(Some(self.drive(&o.id).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Order `id` of `buyer`.
     pub async fn order(&self, buyer: &str, id: &str) -> Result<Order, CommerceError> {
         self.orders

@@ -86,7 +86,8 @@ impl Inventory {
             .await
     }
 
-    /// Corrects `warehouse`'s count of `sku` by `delta` (not below what is reserved).
+    /// Corrects `warehouse`'s count of `sku` by `delta` (not below what is reserved; 0
+    /// records nothing).
     pub async fn adjust(
         &self,
         sku: &str,
@@ -96,11 +97,20 @@ impl Inventory {
     ) -> Result<(), CommerceError> {
         check_name("sku", sku)?;
         check_name("warehouse", warehouse)?;
-        if delta == 0 || delta.abs() > crate::domain::model::MAX_QUANTITY {
+        if delta.abs() > crate::domain::model::MAX_QUANTITY {
             return Err(CommerceError::invalid(
                 "delta",
-                "must be a non-zero change of at most 1,000,000,000 either way",
+                "must be a change of at most 1,000,000,000 either way",
             ));
+        }
+        if delta == 0 {
+            // A stocktake that found the count right: nothing to record.
+            return match self.store.level(sku, warehouse).await? {
+                Some(_) => Ok(()),
+                None => Err(CommerceError::NotFound(format!(
+                    "no stock of {sku} in {warehouse}"
+                ))),
+            };
         }
         self.store
             .adjust(sku, warehouse, delta, note, now_ms())

@@ -134,6 +134,11 @@ pub async fn receipts_and_adjustments_keep_the_ledger(kind: Kind) {
         .adjust("PEN", "w1", -3, "stocktake")
         .await
         .unwrap();
+    // A count found right records nothing.
+    inventory
+        .adjust("PEN", "w1", 0, "stocktake")
+        .await
+        .unwrap();
     // 12 reserved of 12 on hand: no adjustment may go below what is reserved.
     assert!(matches!(
         inventory.adjust("PEN", "w1", -1, "stocktake").await,
@@ -197,7 +202,12 @@ pub async fn bad_input_is_named(kind: Kind) {
         "lines"
     );
     assert_eq!(
-        field(inventory.adjust("OK", "w1", 0, "x").await.unwrap_err()),
+        field(
+            inventory
+                .adjust("OK", "w1", 2_000_000_000, "x")
+                .await
+                .unwrap_err()
+        ),
         "delta"
     );
     assert!(matches!(

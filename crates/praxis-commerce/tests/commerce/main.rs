@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod catalog;
+mod http;
 mod inventory;
 mod races;
 mod saga;
@@ -42,5 +43,12 @@ mod shop {
         a_cart_reads_its_writes_in_every_process,
         a_cart_checks_out_at_the_database_prices,
         bad_catalog_input_is_named,
+    ]);
+}
+
+mod routes {
+    praxis_testkit::backend_matrix!(crate::http: [
+        a_buyer_shops_checks_out_and_cancels,
+        bad_input_is_a_named_4xx,
     ]);
 }
