@@ -135,10 +135,7 @@ pub async fn receipts_and_adjustments_keep_the_ledger(kind: Kind) {
         .await
         .unwrap();
     // A count found right records nothing.
-    inventory
-        .adjust("PEN", "w1", 0, "stocktake")
-        .await
-        .unwrap();
+    inventory.adjust("PEN", "w1", 0, "stocktake").await.unwrap();
     // 12 reserved of 12 on hand: no adjustment may go below what is reserved.
     assert!(matches!(
         inventory.adjust("PEN", "w1", -1, "stocktake").await,
