@@ -11,7 +11,7 @@ use praxis_testkit::TestBackend;
 use crate::support::{describe, run, temp_dir};
 
 /// The systems of the binary, in its order (checked against `praxis config` below).
-pub(crate) fn systems() -> [&'static dyn Plugin; 7] {
+pub(crate) fn systems() -> [&'static dyn Plugin; 8] {
     [
         &praxis_identity::IdentitySystem,
         &praxis_shortener::ShortenerSystem,
@@ -20,6 +20,7 @@ pub(crate) fn systems() -> [&'static dyn Plugin; 7] {
         &praxis_feed::FeedSystem,
         &praxis_chat::ChatSystem,
         &praxis_files::FilesSystem,
+        &praxis_commerce::CommerceSystem,
     ]
 }
 
@@ -33,6 +34,7 @@ async fn start_all(backend: &TestBackend) {
             "shortener" => &[("cache_ttl", Some("1m"))],
             "feed" => &[("celebrity_threshold", Some("3"))],
             "files" => &[("lock_lease", Some("10s"))],
+            "commerce" => &[("reservation_ttl", Some("5m"))],
             _ => &[],
         };
         let Started {
