@@ -239,7 +239,7 @@ pub struct SendMessage {
     /// The text, at most `max_message_bytes` bytes, not blank (conversations that are not
     /// encrypted).
     #[serde(default)]
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     pub body: Option<String>,
     /// The ciphertext envelope (end-to-end encrypted conversations), at most
     /// `max_message_bytes` bytes of JSON.
@@ -253,7 +253,7 @@ pub struct SendMessage {
 pub struct EditMessage {
     /// The new text (conversations that are not encrypted), not blank.
     #[serde(default)]
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     pub body: Option<String>,
     /// The new ciphertext envelope (encrypted conversations).
     #[serde(default)]
@@ -476,7 +476,7 @@ pub struct ChatSendText {
     #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     client_id: String,
     /// The text, at most `max_message_bytes` bytes, not blank.
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     body: String,
 }
 
@@ -509,7 +509,7 @@ pub enum ChatEditBody {
 #[expect(dead_code, reason = "describes the edit body in the OpenAPI document")]
 pub struct ChatEditText {
     /// The new text, not blank.
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     body: String,
 }
 

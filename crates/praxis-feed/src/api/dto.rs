@@ -21,7 +21,7 @@ pub const LIMIT_MAX: u32 = 40;
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
     /// The text, 1 to 500 characters (not only spaces).
-    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 500, pattern = r"[^\s\u0085]")]
     pub text: String,
     /// Media references (URLs or ids of uploaded files), at most 4, each 1 to 2048 characters
     /// without control characters.
@@ -39,7 +39,7 @@ pub struct CreatePost {
 #[serde(deny_unknown_fields)]
 pub struct EditPost {
     /// The text, 1 to 500 characters (not only spaces).
-    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 500, pattern = r"[^\s\u0085]")]
     pub text: String,
 }
 

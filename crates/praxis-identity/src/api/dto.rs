@@ -46,7 +46,7 @@ pub struct SignUp {
         example = "correct horse battery staple",
         min_length = 12,
         max_length = 128,
-        pattern = r"\S"
+        pattern = r"[^\s\u0085]"
     )]
     password: String,
 }
@@ -58,7 +58,7 @@ pub struct SignUp {
 pub struct Login {
     /// Email address (case-insensitive); anything not blank (an address of no account is a
     /// 401 like a wrong password).
-    #[schema(example = "ada@example.com", pattern = r"\S")]
+    #[schema(example = "ada@example.com", pattern = r"[^\s\u0085]")]
     email: String,
     /// Password: 1 to 512 characters.
     #[schema(
@@ -130,7 +130,7 @@ pub struct PasswordChange {
     #[schema(max_length = 512)]
     pub current_password: String,
     /// The new password (12 to 128 characters, not only spaces).
-    #[schema(min_length = 12, max_length = 128, pattern = r"\S")]
+    #[schema(min_length = 12, max_length = 128, pattern = r"[^\s\u0085]")]
     pub new_password: String,
 }
 
@@ -160,7 +160,7 @@ pub struct MeView {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A name to recognise the key by (1 to 100 characters, not only spaces).
-    #[schema(example = "ci deploy", max_length = 100, pattern = r"\S")]
+    #[schema(example = "ci deploy", max_length = 100, pattern = r"[^\s\u0085]")]
     pub name: String,
     /// Scopes granted to the key (1 to 32), a subset of the caller's (e.g. `links:read`).
     #[schema(example = json!(["links:read", "links:write"]), value_type = Vec<ScopeName>, min_items = 1, max_items = 32)]
