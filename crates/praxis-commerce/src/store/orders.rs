@@ -81,32 +81,41 @@ impl Orders {
         Self { db, bus }
     }
 
-    /// Stores a new order (step `placed`) and its `placed` event. With an idempotency key
-    /// the buyer used before, stores nothing and returns that order instead (`false`).
+    /// Stores a new order (step `placed`, its saga leased to `token` for `lease_ms`) and its
+    /// `placed` event. With an idempotency key the buyer used before, stores nothing and
+    /// returns that order instead (`false`).
     pub async fn insert(
         &self,
         order: &Order,
         idempotency_key: Option<&str>,
+        token: &str,
+        lease_ms: i64,
     ) -> Result<(Order, bool), InfraError> {
         let mut tx = self.db.begin_write().await?;
         let lines = serde_json::to_string(&order.lines)
             .map_err(|e| InfraError::Codec(format!("order lines: {e}")))?;
-        let inserted = sqlx::query(
+        // Born leased to the request that places it: no recovery pass takes it meanwhile.
+        let clock = self.db.backend().now_ms_sql();
+        let sql = format!(
             "INSERT INTO commerce_orders (id, buyer, region, currency, total_cents, lines, step, \
-             idempotency_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'placed', $7, $8, $8) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&order.id)
-        .bind(&order.buyer)
-        .bind(&order.region)
-        .bind(&order.currency)
-        .bind(order.total_cents)
-        .bind(&lines)
-        .bind(idempotency_key)
-        .bind(order.created_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+             idempotency_key, created_at, updated_at, lease_owner, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'placed', $7, $8, $8, $9, {clock} + $10) \
+             ON CONFLICT DO NOTHING"
+        );
+        let inserted = sqlx::query(AssertSqlSafe(sql))
+            .bind(&order.id)
+            .bind(&order.buyer)
+            .bind(&order.region)
+            .bind(&order.currency)
+            .bind(order.total_cents)
+            .bind(&lines)
+            .bind(idempotency_key)
+            .bind(order.created_at)
+            .bind(token)
+            .bind(lease_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if inserted == 0 {
             drop(tx);
             let sql = format!(

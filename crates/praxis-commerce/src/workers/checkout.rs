@@ -120,10 +120,19 @@ impl Checkout {
             created_at: now,
             updated_at: now,
         };
-        let (order, _new) = self
+        let token = uuid::Uuid::new_v4().to_string();
+        let (order, inserted) = self
             .orders
-            .insert(&order, new.idempotency_key.as_deref())
+            .insert(
+                &order,
+                new.idempotency_key.as_deref(),
+                &token,
+                self.lease_ms(),
+            )
             .await?;
+        if inserted {
+            return self.run(&order.id, &token).await;
+        }
         self.drive(&order.id).await
     }
 

@@ -279,6 +279,8 @@ pub async fn a_checkout_whose_process_dies_is_resumed_by_another(kind: Kind) {
             },
         )
         .await;
+        // While its process lives, its lease keeps every other process's recovery off it.
+        assert_eq!(second.checkout.recover(10).await.unwrap(), 0);
         place.abort();
         let _ = place.await;
         hung.set(Behaviour::Succeed);
