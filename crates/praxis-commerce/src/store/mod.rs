@@ -113,6 +113,38 @@ async fn record(
     Ok(())
 }
 
+/// Moves reservation `r`'s stock row by `kind`'s effect (the table the ledger's sums use too)
+/// and records the entry.
+async fn move_stock(
+    conn: &mut AnyConnection,
+    r: &Reservation,
+    kind: EntryKind,
+    note: Option<&str>,
+    at: i64,
+) -> Result<(), InfraError> {
+    let (on_hand, reserved) = kind.effect(r.quantity);
+    sqlx::query(
+        "UPDATE commerce_stock SET on_hand = on_hand + $3, reserved = reserved + $4 \
+         WHERE sku = $1 AND warehouse = $2",
+    )
+    .bind(&r.sku)
+    .bind(&r.warehouse)
+    .bind(on_hand)
+    .bind(reserved)
+    .execute(&mut *conn)
+    .await?;
+    record(
+        conn,
+        (&r.sku, &r.warehouse),
+        kind,
+        r.quantity,
+        Some(&r.id),
+        note,
+        at,
+    )
+    .await
+}
+
 /// Inserts a held reservation and its ledger entry.
 async fn insert_reservation(
     conn: &mut AnyConnection,
@@ -465,25 +497,7 @@ impl Store {
             });
         };
         let r = reservation_of(&row)?;
-        sqlx::query(
-            "UPDATE commerce_stock SET on_hand = on_hand - $3, reserved = reserved - $3 \
-             WHERE sku = $1 AND warehouse = $2",
-        )
-        .bind(&r.sku)
-        .bind(&r.warehouse)
-        .bind(r.quantity)
-        .execute(&mut *tx)
-        .await?;
-        record(
-            &mut tx,
-            (&r.sku, &r.warehouse),
-            EntryKind::Confirm,
-            r.quantity,
-            Some(&r.id),
-            None,
-            now,
-        )
-        .await?;
+        move_stock(&mut tx, &r, EntryKind::Confirm, None, now).await?;
         tx.commit().await?;
         Ok(Confirmed::Now)
     }
@@ -511,24 +525,7 @@ impl Store {
             return Ok(false);
         };
         let r = reservation_of(&row)?;
-        sqlx::query(
-            "UPDATE commerce_stock SET reserved = reserved - $3 WHERE sku = $1 AND warehouse = $2",
-        )
-        .bind(&r.sku)
-        .bind(&r.warehouse)
-        .bind(r.quantity)
-        .execute(&mut *tx)
-        .await?;
-        record(
-            &mut tx,
-            (&r.sku, &r.warehouse),
-            EntryKind::Release,
-            r.quantity,
-            Some(&r.id),
-            Some(reason.as_str()),
-            now,
-        )
-        .await?;
+        move_stock(&mut tx, &r, EntryKind::Release, Some(reason.as_str()), now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -551,24 +548,7 @@ impl Store {
             return Ok(false);
         };
         let r = reservation_of(&row)?;
-        sqlx::query(
-            "UPDATE commerce_stock SET on_hand = on_hand + $3 WHERE sku = $1 AND warehouse = $2",
-        )
-        .bind(&r.sku)
-        .bind(&r.warehouse)
-        .bind(r.quantity)
-        .execute(&mut *tx)
-        .await?;
-        record(
-            &mut tx,
-            (&r.sku, &r.warehouse),
-            EntryKind::Receive,
-            r.quantity,
-            Some(&r.id),
-            Some("returned"),
-            now,
-        )
-        .await?;
+        move_stock(&mut tx, &r, EntryKind::Receive, Some("returned"), now).await?;
         tx.commit().await?;
         Ok(true)
     }
