@@ -4,12 +4,13 @@
 //! latency percentiles of every attempt (reserved or out of stock) and the wall time.
 //!
 //! ```sh
-//! cargo run --release -p praxis-commerce --example hot_sku -- sqlite:///tmp/hot.db 1000 100 3
-//! cargo run --release -p praxis-commerce --example hot_sku -- postgres://postgres@127.0.0.1:5432/hot 1000 100 3
+//! cargo run --release -p praxis-commerce --example hot_sku -- sqlite:///tmp/hot.db 1000 100 3 1,8
+//! cargo run --release -p praxis-commerce --example hot_sku -- postgres://postgres@127.0.0.1:5432/hot 1000 100 3 1,8
 //! ```
 //!
 //! Arguments: database URL (an empty database, or one this example used before), buyers,
-//! units, rounds. Each round uses a SKU of its own.
+//! units, rounds, and the bucket counts to measure the reservation with (comma separated;
+//! default 1: the SKU's stock in one row). Each round and bucket count uses a SKU of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
@@ -42,6 +43,9 @@ async fn main() {
     let buyers: usize = args.get(2).map_or(1000, |a| a.parse().unwrap());
     let units: i64 = args.get(3).map_or(100, |a| a.parse().unwrap());
     let rounds: usize = args.get(4).map_or(3, |a| a.parse().unwrap());
+    let bucket_counts: Vec<i64> = args.get(5).map_or(vec![1], |a| {
+        a.split(',').map(|b| b.trim().parse().unwrap()).collect()
+    });
     let db = Db::connect_with(url, &DbOptions::default()).await.unwrap();
     db.migrate(&praxis_commerce::MIGRATIONS).await.unwrap();
     sqlx::raw_sql(
@@ -89,36 +93,69 @@ async fn main() {
             sold += usize::from(ok);
         }
         report(&format!("r{round} bare"), lat, start.elapsed(), sold);
-        // The inventory's reservation (the reservation row and the ledger entry included).
-        inventory.receive(&sku, "hot-w1", units).await.unwrap();
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..buyers)
-            .map(|n| {
-                let inventory = inventory.clone();
-                let line = Line {
-                    sku: sku.clone(),
-                    quantity: 1,
-                };
-                tokio::spawn(async move {
-                    let t = Instant::now();
-                    let r = inventory.reserve(&format!("b{n}"), &[line], None).await;
-                    let ok = match r {
-                        Ok(_) => true,
-                        Err(CommerceError::OutOfStock { .. }) => false,
-                        Err(e) => panic!("{e}"),
-                    };
-                    (t.elapsed(), ok)
-                })
-            })
-            .collect();
-        let mut lat = Vec::with_capacity(buyers);
-        let mut sold = 0;
-        for t in tasks {
-            let (d, ok) = t.await.unwrap();
-            lat.push(d);
-            sold += usize::from(ok);
+        // The inventory's reservation (the reservation row and the ledger entry included),
+        // with the SKU's stock in one row or split into buckets.
+        for &buckets in &bucket_counts {
+            reserve_round(
+                &inventory,
+                &format!("{sku}-b{buckets}"),
+                buckets,
+                buyers,
+                units,
+                round,
+            )
+            .await;
         }
-        report(&format!("r{round} reserve"), lat, start.elapsed(), sold);
-        assert_eq!(sold, units as usize, "no oversell");
     }
+}
+
+/// One round of the inventory's reservation on a SKU split into `buckets`.
+async fn reserve_round(
+    inventory: &Inventory,
+    sku: &str,
+    buckets: i64,
+    buyers: usize,
+    units: i64,
+    round: usize,
+) {
+    inventory.receive(sku, "hot-w1", units).await.unwrap();
+    inventory.set_buckets(sku, "hot-w1", buckets).await.unwrap();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..buyers)
+        .map(|n| {
+            let inventory = inventory.clone();
+            let line = Line {
+                sku: sku.to_owned(),
+                quantity: 1,
+            };
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let r = inventory.reserve(&format!("b{n}"), &[line], None).await;
+                let ok = match r {
+                    Ok(_) => true,
+                    Err(CommerceError::OutOfStock { .. }) => false,
+                    Err(e) => panic!("{e}"),
+                };
+                (t.elapsed(), ok)
+            })
+        })
+        .collect();
+    let mut lat = Vec::with_capacity(buyers);
+    let mut sold = 0;
+    for t in tasks {
+        let (d, ok) = t.await.unwrap();
+        lat.push(d);
+        sold += usize::from(ok);
+    }
+    report(
+        &format!("r{round} reserve, {buckets} bucket(s)"),
+        lat,
+        start.elapsed(),
+        sold,
+    );
+    assert_eq!(
+        sold,
+        units.min(buyers as i64) as usize,
+        "no oversell, no unsold unit"
+    );
 }

@@ -140,6 +140,8 @@ pub struct Reservation {
     pub sku: String,
     /// The warehouse the stock is taken from.
     pub warehouse: String,
+    /// The bucket of that warehouse's stock row it took from (0 unless the SKU is split).
+    pub bucket: i64,
     /// How many.
     pub quantity: i64,
     /// Where it stands.

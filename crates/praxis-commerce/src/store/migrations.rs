@@ -21,6 +21,9 @@
 //!   variants or their prices: the catalog cache's keys carry it); `commerce_variants`: a
 //!   product's SKUs; `commerce_prices`: a SKU's price per currency, in cents.
 //! - `commerce_carts` (v3): a buyer's cart, one row per SKU.
+//! - v4: stock buckets. A stock row becomes one of `bucket` 0..N of its SKU and warehouse
+//!   (N = 1 unless an admin split a hot SKU), and a reservation records the bucket it took
+//!   from. The SKU's stock in a warehouse is the sum of its buckets.
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -45,6 +48,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "catalog (products, variants, prices) and carts",
             sqlite: SQLITE_V3,
             postgres: POSTGRES_V3,
+        },
+        Migration {
+            version: 4,
+            name: "stock buckets (a hot SKU split into sub-rows)",
+            sqlite: SQLITE_V4,
+            postgres: POSTGRES_V4,
         },
     ],
 };
@@ -239,4 +248,27 @@ CREATE TABLE commerce_carts (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (buyer, sku)
 );
+";
+
+const SQLITE_V4: &str = "
+CREATE TABLE commerce_stock_v4 (
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL REFERENCES commerce_warehouses (id),
+    bucket INTEGER NOT NULL DEFAULT 0,
+    on_hand INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sku, warehouse, bucket)
+);
+INSERT INTO commerce_stock_v4 (sku, warehouse, bucket, on_hand, reserved)
+    SELECT sku, warehouse, 0, on_hand, reserved FROM commerce_stock;
+DROP TABLE commerce_stock;
+ALTER TABLE commerce_stock_v4 RENAME TO commerce_stock;
+ALTER TABLE commerce_reservations ADD COLUMN bucket INTEGER NOT NULL DEFAULT 0;
+";
+
+const POSTGRES_V4: &str = "
+ALTER TABLE commerce_stock ADD COLUMN bucket BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE commerce_stock DROP CONSTRAINT commerce_stock_pkey;
+ALTER TABLE commerce_stock ADD PRIMARY KEY (sku, warehouse, bucket);
+ALTER TABLE commerce_reservations ADD COLUMN bucket BIGINT NOT NULL DEFAULT 0;
 ";

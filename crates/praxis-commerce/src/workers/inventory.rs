@@ -11,7 +11,7 @@ use crate::domain::model::{
 };
 use crate::error::CommerceError;
 use crate::settings::{InventorySettings, ReserveMode};
-use crate::store::{Confirmed, Counts, StockLevel, Store};
+use crate::store::{Confirmed, Counts, MAX_BUCKETS, StockLevel, Store};
 
 /// The inventory. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -33,12 +33,15 @@ pub struct Mismatch {
     pub ledger: Counts,
     /// What the held reservations add up to.
     pub held: i64,
+    /// The buckets whose own row disagrees: `reserved` differs from the reservations held
+    /// in that bucket, or less is on hand than is reserved.
+    pub buckets: Vec<i64>,
 }
 
 /// The result of [`Inventory::verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verified {
-    /// Stock rows checked.
+    /// Stocks (a SKU in a warehouse, all its buckets) checked.
     pub rows: usize,
     /// Rows whose counts differ from the ledger's, or whose `reserved` differs from the held
     /// reservations; empty when the inventory is consistent.
@@ -115,6 +118,29 @@ impl Inventory {
         self.store
             .adjust(sku, warehouse, delta, note, now_ms())
             .await
+    }
+
+    /// Splits the stock of `sku` in `warehouse` into `buckets` rows (1 to 64; 1 merges it):
+    /// concurrent reservations of a hot SKU then lock different rows. See
+    /// [`Store::set_buckets`].
+    pub async fn set_buckets(
+        &self,
+        sku: &str,
+        warehouse: &str,
+        buckets: i64,
+    ) -> Result<(), CommerceError> {
+        check_name("sku", sku)?;
+        check_name("warehouse", warehouse)?;
+        if !(1..=MAX_BUCKETS).contains(&buckets) {
+            return Err(CommerceError::invalid("buckets", "must be from 1 to 64"));
+        }
+        if self.store.set_buckets(sku, warehouse, buckets).await? {
+            Ok(())
+        } else {
+            Err(CommerceError::NotFound(format!(
+                "no stock of {sku} in {warehouse}; receive some first"
+            )))
+        }
     }
 
     /// The stock of `sku` in every warehouse.
@@ -214,34 +240,57 @@ impl Inventory {
         Ok(released)
     }
 
-    /// Checks that every stock row equals what its ledger adds up to, and that its `reserved`
-    /// equals its held reservations.
+    /// Checks that every SKU's stock in a warehouse equals what its ledger adds up to, that
+    /// its `reserved` equals its held reservations, and that each of its buckets holds what
+    /// the reservations made from that bucket hold.
     pub async fn verify(&self) -> Result<Verified, CommerceError> {
         use std::collections::BTreeMap;
-        let mut rows: BTreeMap<(String, String), (Counts, Counts, i64)> = BTreeMap::new();
-        let levels = self.store.all_levels().await?;
-        let count = levels.len();
-        for l in levels {
-            rows.entry((l.sku, l.warehouse)).or_default().0 = Counts {
-                on_hand: l.on_hand,
-                reserved: l.reserved,
-            };
+        #[derive(Default)]
+        struct Seen {
+            stock: Counts,
+            ledger: Counts,
+            held: i64,
+            buckets: Vec<i64>,
+        }
+        let mut rows: BTreeMap<(String, String), Seen> = BTreeMap::new();
+        let mut held: BTreeMap<(String, String, i64), i64> =
+            self.store.held_counts().await?.into_iter().collect();
+        for b in self.store.all_buckets().await? {
+            let held_here = held
+                .remove(&(b.sku.clone(), b.warehouse.clone(), b.bucket))
+                .unwrap_or(0);
+            rows.entry((b.sku.clone(), b.warehouse.clone()))
+                .or_default()
+                .held += held_here;
+            let seen = rows.entry((b.sku, b.warehouse)).or_default();
+            seen.stock.on_hand += b.on_hand;
+            seen.stock.reserved += b.reserved;
+            if b.reserved != held_here || b.on_hand < b.reserved {
+                seen.buckets.push(b.bucket);
+            }
+        }
+        let count = rows.len();
+        // Held reservations in a bucket that has no row.
+        for ((sku, warehouse, bucket), n) in held {
+            let seen = rows.entry((sku, warehouse)).or_default();
+            seen.held += n;
+            seen.buckets.push(bucket);
         }
         for (key, counts) in self.store.ledger_counts().await? {
-            rows.entry(key).or_default().1 = counts;
-        }
-        for (key, held) in self.store.held_counts().await? {
-            rows.entry(key).or_default().2 = held;
+            rows.entry(key).or_default().ledger = counts;
         }
         let mismatches = rows
             .into_iter()
-            .filter(|(_, (stock, ledger, held))| stock != ledger || stock.reserved != *held)
-            .map(|((sku, warehouse), (stock, ledger, held))| Mismatch {
+            .filter(|(_, s)| {
+                s.stock != s.ledger || s.stock.reserved != s.held || !s.buckets.is_empty()
+            })
+            .map(|((sku, warehouse), s)| Mismatch {
                 sku,
                 warehouse,
-                stock,
-                ledger,
-                held,
+                stock: s.stock,
+                ledger: s.ledger,
+                held: s.held,
+                buckets: s.buckets,
             })
             .collect();
         Ok(Verified {

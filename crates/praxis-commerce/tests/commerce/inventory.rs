@@ -1,8 +1,8 @@
 //! Reservations line by line: all or none, where the stock comes from, once-only transitions,
 //! the ledger of receipts and adjustments, and bad input.
 
-use praxis_commerce::CommerceError;
 use praxis_commerce::domain::model::{ReleaseReason, ReservationStatus};
+use praxis_commerce::{CommerceError, Inventory};
 use praxis_testkit::Kind;
 
 use crate::support::{line, scalar, start};
@@ -213,6 +213,125 @@ pub async fn bad_input_is_named(kind: Kind) {
     ));
     assert!(matches!(
         inventory.adjust("NONE", "w1", 1, "x").await,
+        Err(CommerceError::NotFound(_))
+    ));
+}
+
+/// The stock of `sku` in `warehouse` per bucket: `(bucket, on_hand, reserved)`.
+async fn buckets_of(inventory: &Inventory, sku: &str) -> Vec<(i64, i64, i64)> {
+    inventory
+        .store()
+        .all_buckets()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.sku == sku)
+        .map(|b| (b.bucket, b.on_hand, b.reserved))
+        .collect()
+}
+
+pub async fn a_split_sku_keeps_its_counts_and_its_ledger(kind: Kind) {
+    let (backend, inventory) = start(kind).await;
+    inventory.create_warehouse("w1", "eu").await.unwrap();
+    inventory.receive("HOT", "w1", 10).await.unwrap();
+    let mut held = Vec::new();
+    for n in 0..3 {
+        let r = inventory
+            .reserve(&format!("early-{n}"), &[line("HOT", 1)], None)
+            .await
+            .unwrap();
+        assert_eq!(r[0].bucket, 0, "one row until it is split");
+        held.push(r[0].id.clone());
+    }
+    // Split into 4: the 7 available are spread, bucket 0 keeps what its reservations hold.
+    inventory.set_buckets("HOT", "w1", 4).await.unwrap();
+    assert_eq!(
+        buckets_of(&inventory, "HOT").await,
+        vec![(0, 5, 3), (1, 2, 0), (2, 2, 0), (3, 1, 0)]
+    );
+    let level = &inventory.stock("HOT").await.unwrap()[0];
+    assert_eq!((level.buckets, level.on_hand, level.reserved), (4, 10, 3));
+    assert!(inventory.verify().await.unwrap().mismatches.is_empty());
+    // Every available unit can still be reserved, from whichever bucket holds it.
+    let mut late = Vec::new();
+    for n in 0..7 {
+        let r = inventory
+            .reserve(&format!("late-{n}"), &[line("HOT", 1)], None)
+            .await
+            .unwrap();
+        late.push(r[0].clone());
+    }
+    let used: std::collections::BTreeSet<i64> = late.iter().map(|r| r.bucket).collect();
+    assert_eq!(used.len(), 4, "the 7 came from every bucket: {late:?}");
+    assert!(matches!(
+        inventory.reserve("one-more", &[line("HOT", 1)], None).await,
+        Err(CommerceError::OutOfStock { .. })
+    ));
+    // A release goes back to its own bucket; receipts spread; an adjustment takes from the
+    // fullest buckets.
+    assert!(
+        inventory
+            .release(&late[6].id, ReleaseReason::Cancelled)
+            .await
+            .unwrap()
+    );
+    inventory.receive("HOT", "w1", 8).await.unwrap();
+    inventory
+        .adjust("HOT", "w1", -5, "stocktake")
+        .await
+        .unwrap();
+    let level = &inventory.stock("HOT").await.unwrap()[0];
+    assert_eq!((level.on_hand, level.reserved), (13, 9));
+    assert!(matches!(
+        inventory.adjust("HOT", "w1", -5, "stocktake").await,
+        Err(CommerceError::Conflict(_))
+    ));
+    assert!(inventory.verify().await.unwrap().mismatches.is_empty());
+    // Merged back into one: buckets that still hold reservations stay until those end.
+    inventory.set_buckets("HOT", "w1", 1).await.unwrap();
+    let rows = buckets_of(&inventory, "HOT").await;
+    assert_eq!(rows[0].0, 0);
+    assert_eq!(
+        rows[0].1 - rows[0].2,
+        4,
+        "all that is available is in bucket 0"
+    );
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|(_, on_hand, reserved)| on_hand == reserved)
+    );
+    assert!(inventory.verify().await.unwrap().mismatches.is_empty());
+    for r in held.iter().chain(late.iter().take(6).map(|r| &r.id)) {
+        inventory.confirm(r).await.unwrap();
+    }
+    inventory.set_buckets("HOT", "w1", 1).await.unwrap();
+    assert_eq!(buckets_of(&inventory, "HOT").await, vec![(0, 4, 0)]);
+    assert!(inventory.verify().await.unwrap().mismatches.is_empty());
+    // A bucket whose row disagrees with its own reservations is named, even when the sums
+    // agree.
+    inventory.set_buckets("HOT", "w1", 2).await.unwrap();
+    inventory
+        .reserve("x", &[line("HOT", 1)], None)
+        .await
+        .unwrap();
+    crate::support::sql(
+        &backend,
+        "UPDATE commerce_stock SET reserved = 1 - reserved WHERE sku = 'HOT'",
+    )
+    .await;
+    let verified = inventory.verify().await.unwrap();
+    assert_eq!(verified.mismatches.len(), 1, "{verified:?}");
+    assert_eq!(verified.mismatches[0].buckets, vec![0, 1]);
+    // Bad splits are named.
+    for bad in [0, 65] {
+        assert!(matches!(
+            inventory.set_buckets("HOT", "w1", bad).await,
+            Err(CommerceError::Invalid { field, .. }) if field == "buckets"
+        ));
+    }
+    assert!(matches!(
+        inventory.set_buckets("COLD", "w1", 2).await,
         Err(CommerceError::NotFound(_))
     ));
 }

@@ -11,6 +11,7 @@ mod support;
 
 praxis_testkit::backend_matrix!(crate::races: [
     a_thousand_buyers_race_for_a_hundred_units,
+    a_split_hot_sku_sells_exactly_its_units,
     two_processes_race_for_the_same_units,
     the_naive_read_modify_write_oversells,
     expired_reservations_return_once_with_two_sweepers,
@@ -22,6 +23,7 @@ mod lines {
         the_buyers_region_goes_first_then_the_fullest_warehouse,
         release_and_confirm_happen_once,
         receipts_and_adjustments_keep_the_ledger,
+        a_split_sku_keeps_its_counts_and_its_ledger,
         bad_input_is_named,
     ]);
 }

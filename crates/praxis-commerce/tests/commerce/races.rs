@@ -70,6 +70,23 @@ pub async fn a_thousand_buyers_race_for_a_hundred_units(kind: Kind) {
     assert_sold_out_exactly(&inventory, &outcome).await;
 }
 
+pub async fn a_split_hot_sku_sells_exactly_its_units(kind: Kind) {
+    let (backend, inventory) = start(kind).await;
+    stocked(&inventory).await;
+    inventory.set_buckets(SKU, "w1", 8).await.unwrap();
+    let outcome = race(std::slice::from_ref(&inventory)).await;
+    assert_sold_out_exactly(&inventory, &outcome).await;
+    // The buyers took from every bucket (each held 12 or 13 units and all were sold).
+    assert_eq!(
+        scalar(
+            &backend,
+            "SELECT COUNT(DISTINCT bucket) FROM commerce_reservations WHERE status = 'confirmed'"
+        )
+        .await,
+        8
+    );
+}
+
 pub async fn two_processes_race_for_the_same_units(kind: Kind) {
     let (a, b) = kind.services().pair().await;
     let first = inventory_on(&a, ReserveMode::Conditional).await;
