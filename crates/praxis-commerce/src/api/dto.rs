@@ -147,7 +147,7 @@ impl CartView {
     }
 }
 
-/// A checkout of the caller's cart.
+/// A checkout: of the caller's cart, or ("buy now") of the `lines` given, the cart untouched.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
@@ -157,6 +157,21 @@ pub struct CheckoutRequest {
     /// The buyer's region: its warehouses are tried first.
     #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub region: Option<String>,
+    /// Buy these (1 to 100 lines, each SKU once) instead of the cart, which stays as it is.
+    #[schema(min_items = 1, max_items = 100)]
+    pub lines: Option<Vec<CheckoutLine>>,
+}
+
+/// A line of a "buy now" checkout.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutLine {
+    /// The SKU.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
+    pub sku: String,
+    /// How many.
+    #[schema(minimum = 1, maximum = 1000000000)]
+    pub quantity: i64,
 }
 
 /// An order.

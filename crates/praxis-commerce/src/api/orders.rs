@@ -10,11 +10,13 @@ use praxis_http::{Json, Path, Problem, Query, Require};
 use super::auth::Buy;
 use super::dto::{CheckoutRequest, ListParams, OrderPage, OrderView};
 use super::{AppState, TAG};
+use crate::domain::model::Line;
 use crate::domain::order::Step;
 
-/// Check out my cart: reserve, pay, ship, confirm. The answer is the order once its checkout
-/// has ended: `confirmed`, or `cancelled` with the `failure` (nothing held or charged). With
-/// `Idempotency-Key`, a retry gets the same order.
+/// Check out my cart, or ("buy now") the `lines` given, leaving the cart as it is: reserve,
+/// pay, ship, confirm. The answer is the order once its checkout has ended: `confirmed`, or
+/// `cancelled` with the `failure` (nothing held or charged). With `Idempotency-Key`, a retry
+/// gets the same order.
 #[utoipa::path(
     post,
     path = "/api/v1/commerce/checkout",
@@ -23,8 +25,9 @@ use crate::domain::order::Step;
     request_body = CheckoutRequest,
     responses(
         (status = 201, description = "The order, confirmed or cancelled", body = OrderView),
-        (status = 400, description = "Bad currency, region or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The cart is empty, or holds a SKU without a price in the currency", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad currency, region, lines or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A line's SKU is not in the catalog", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The cart is empty, or the order holds a SKU without a price in the currency", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
@@ -42,17 +45,41 @@ pub async fn checkout(
         // A retry: the cart may be empty now; the answer is the first order.
         return Ok((StatusCode::CREATED, Json(order.into())));
     }
-    let new = state
-        .catalog
-        .order_from_cart(
-            who.subject(),
-            &req.currency,
-            req.region.as_deref(),
-            key.as_deref(),
-        )
-        .await?;
+    let buy_now = req.lines.is_some();
+    let new = match req.lines {
+        Some(lines) => {
+            let lines: Vec<Line> = lines
+                .into_iter()
+                .map(|l| Line {
+                    sku: l.sku,
+                    quantity: l.quantity,
+                })
+                .collect();
+            state
+                .catalog
+                .order_from_lines(
+                    who.subject(),
+                    &lines,
+                    &req.currency,
+                    req.region.as_deref(),
+                    key.as_deref(),
+                )
+                .await?
+        }
+        None => {
+            state
+                .catalog
+                .order_from_cart(
+                    who.subject(),
+                    &req.currency,
+                    req.region.as_deref(),
+                    key.as_deref(),
+                )
+                .await?
+        }
+    };
     let order = state.checkout.place(new).await?;
-    if order.step == Step::Confirmed {
+    if !buy_now && order.step == Step::Confirmed {
         state.catalog.clear_cart(who.subject()).await?;
     }
     Ok((StatusCode::CREATED, Json(order.into())))

@@ -19,10 +19,13 @@ use praxis_infra::cache::{Cache, CacheFactory, CacheOptions};
 use praxis_infra::sql::now_ms;
 
 use crate::domain::catalog::{CartLine, Product, check_currency, check_description, check_title};
-use crate::domain::model::{MAX_QUANTITY, check_name, check_quantity};
+use crate::domain::model::{Line, MAX_QUANTITY, check_name, check_quantity, checked_lines};
 use crate::domain::order::{NewOrder, OrderLine};
 use crate::error::CommerceError;
 use crate::store::catalog::CatalogStore;
+
+/// The most lines one order given by its lines ("buy now") may have.
+pub const MAX_ORDER_LINES: usize = 100;
 
 /// The catalog's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,6 +350,58 @@ impl Catalog {
             region: region.map(str::to_owned),
             currency: currency.to_owned(),
             lines,
+            idempotency_key: idempotency_key.map(str::to_owned),
+        })
+    }
+
+    /// The order of `lines` ("buy now", the cart untouched) in `currency`, priced from the
+    /// database like [`Catalog::order_from_cart`]: 1 to [`MAX_ORDER_LINES`] lines, each SKU
+    /// once with a quantity the cart would take; a SKU not in the catalog is not found, one
+    /// without a price in the currency a conflict, each naming it.
+    pub async fn order_from_lines(
+        &self,
+        buyer: &str,
+        lines: &[Line],
+        currency: &str,
+        region: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<NewOrder, CommerceError> {
+        check_name("buyer", buyer)?;
+        check_currency(currency)?;
+        if lines.len() > MAX_ORDER_LINES {
+            return Err(CommerceError::invalid(
+                "lines",
+                format!("at most {MAX_ORDER_LINES} lines"),
+            ));
+        }
+        checked_lines(lines)?;
+        let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
+        let prices = self.store.prices(&skus, currency).await?;
+        let mut out = Vec::with_capacity(lines.len());
+        for l in lines {
+            let Some(unit) = prices.get(&l.sku) else {
+                if !self.store.has_sku(&l.sku).await? {
+                    return Err(CommerceError::NotFound(format!(
+                        "no sku {} in the catalog",
+                        l.sku
+                    )));
+                }
+                return Err(CommerceError::Conflict(format!(
+                    "sku {} has no price in {currency}; pay in another currency",
+                    l.sku
+                )));
+            };
+            out.push(OrderLine {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+                unit_cents: *unit,
+            });
+        }
+        Ok(NewOrder {
+            buyer: buyer.to_owned(),
+            region: region.map(str::to_owned),
+            currency: currency.to_owned(),
+            lines: out,
             idempotency_key: idempotency_key.map(str::to_owned),
         })
     }

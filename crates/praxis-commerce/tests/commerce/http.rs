@@ -241,6 +241,55 @@ pub async fn a_buyer_shops_checks_out_and_cancels(kind: Kind) {
         .await
         .ok(200);
     assert_eq!(verified["consistent"], true, "{verified}");
+    buy_now_leaves_the_cart_as_it_was(&api).await;
+}
+
+/// "Buy now": a checkout with `lines` orders those lines at the database's prices and leaves
+/// the cart as it was; its key makes a retry return the same order.
+async fn buy_now_leaves_the_cart_as_it_was(api: &Api) {
+    api.stock("MUG", 700, 5).await;
+    api.call(
+        Some("ann"),
+        Method::POST,
+        "/api/v1/commerce/cart/items",
+        Some(json!({"sku": "TEE-M", "quantity": 1})),
+    )
+    .await
+    .ok(200);
+    let buy = || {
+        api.call_with(
+            Some("ann"),
+            Method::POST,
+            "/api/v1/commerce/checkout",
+            Some(json!({"currency": "EUR", "region": "eu",
+                        "lines": [{"sku": "MUG", "quantity": 2}, {"sku": "TEE-M", "quantity": 1}]})),
+            &[("idempotency-key", "buy-now-1")],
+        )
+    };
+    let order = buy().await.ok(201);
+    assert_eq!(order["status"], "confirmed", "{order}");
+    assert_eq!(order["total_cents"], 2 * 700 + 1_500);
+    assert_eq!(order["lines"].as_array().unwrap().len(), 2, "{order}");
+    assert_eq!(buy().await.ok(201)["id"], order["id"], "the same order");
+    let cart = api
+        .call(Some("ann"), Method::GET, "/api/v1/commerce/cart", None)
+        .await
+        .ok(200);
+    assert_eq!(
+        cart["lines"],
+        json!([{"sku": "TEE-M", "quantity": 1, "unit_cents": 1_500}]),
+        "the cart is as it was"
+    );
+    let stock = api
+        .call(
+            Some("admin"),
+            Method::GET,
+            "/api/v1/commerce/stock/MUG",
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(stock[0]["on_hand"], 3, "{stock}");
 }
 
 pub async fn bad_input_is_a_named_4xx(kind: Kind) {
@@ -386,4 +435,85 @@ pub async fn bad_input_is_a_named_4xx(kind: Kind) {
     api.call(None, Method::GET, "/api/v1/commerce/products?limit=0", None)
         .await
         .problem(400);
+    bad_buy_now_lines_are_named(&api).await;
+}
+
+/// A "buy now" checkout's lines are checked like a cart's: each bad one a 4xx naming it, and
+/// nothing is ordered.
+async fn bad_buy_now_lines_are_named(api: &Api) {
+    let buy = |lines: Value| {
+        api.call(
+            Some("ann"),
+            Method::POST,
+            "/api/v1/commerce/checkout",
+            Some(json!({"currency": "EUR", "lines": lines})),
+        )
+    };
+    let field = |r: Resp| {
+        r.problem(400)["errors"][0]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        field(buy(json!([{"sku": "CAP", "quantity": 0}])).await),
+        "lines[0].quantity"
+    );
+    assert_eq!(
+        field(buy(json!([{"sku": "CAP", "quantity": 1_000_000_001i64}])).await),
+        "lines[0].quantity"
+    );
+    assert_eq!(field(buy(json!([])).await), "lines");
+    assert_eq!(
+        field(buy(json!([{"sku": "CAP", "quantity": 1}, {"sku": "bad sku", "quantity": 1}])).await),
+        "lines[1].sku"
+    );
+    assert_eq!(
+        field(buy(json!([{"sku": "CAP", "quantity": 1}, {"sku": "CAP", "quantity": 1}])).await),
+        "lines"
+    );
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"sku": format!("S{i}"), "quantity": 1}))
+        .collect();
+    assert_eq!(field(buy(Value::Array(many)).await), "lines");
+    let unknown = buy(json!([{"sku": "NOPE", "quantity": 1}]))
+        .await
+        .problem(404);
+    assert!(
+        unknown["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NOPE"),
+        "{unknown}"
+    );
+    let usd = api
+        .call(
+            Some("ann"),
+            Method::POST,
+            "/api/v1/commerce/checkout",
+            Some(json!({"currency": "USD", "lines": [{"sku": "CAP", "quantity": 1}]})),
+        )
+        .await
+        .problem(409);
+    assert!(
+        usd["detail"].as_str().unwrap_or_default().contains("CAP"),
+        "{usd}"
+    );
+    api.call(
+        Some("ann"),
+        Method::POST,
+        "/api/v1/commerce/checkout",
+        Some(json!({"currency": "EUR", "lines": [{"sku": "CAP", "quantity": 1, "x": 1}]})),
+    )
+    .await
+    .problem(400);
+    let mine = api
+        .call(Some("ann"), Method::GET, "/api/v1/commerce/orders", None)
+        .await
+        .ok(200);
+    assert_eq!(
+        mine["items"].as_array().unwrap().len(),
+        1,
+        "only the out-of-stock cart checkout above made an order: {mine}"
+    );
 }
