@@ -49,8 +49,8 @@ pub struct CommerceApp {
 impl CommerceApp {
     /// Checks the settings, builds the use cases on `platform` (the migrations must have been
     /// applied) and starts the reservation sweeper and the checkout recovery. Payment and
-    /// shipping go to the built-in scripted providers, which accept every call (no real
-    /// provider is built yet).
+    /// shipping go to the providers at `payment_url` and `shipping_url` over HTTP, or, unset,
+    /// to built-in scripted providers that accept every call.
     pub async fn launch(
         platform: &Platform,
         settings: CommerceSettings,
@@ -62,8 +62,8 @@ impl CommerceApp {
             platform.db.clone(),
             platform.bus.clone(),
             inventory.clone(),
-            Arc::new(providers::Scripted::new("payment")),
-            Arc::new(providers::Scripted::new("shipment")),
+            payments(&settings, platform)?,
+            shipping(&settings, platform)?,
             settings.saga(),
         );
         platform.tasks.spawn(workers::sweeper::run(
@@ -108,4 +108,36 @@ impl CommerceApp {
         let (router, doc) = api::router(state);
         Service::new("commerce", router, doc)
     }
+}
+
+/// The payment provider the settings name.
+fn payments(
+    settings: &CommerceSettings,
+    platform: &Platform,
+) -> Result<Arc<dyn providers::Payments>, InfraError> {
+    Ok(match settings.payment_url.as_deref() {
+        None => Arc::new(providers::Scripted::new("payment")),
+        Some(url) => Arc::new(
+            providers::HttpPayments::new(&provider_url_of("payment_url", url)?, &platform.tls)
+                .map_err(InfraError::Config)?,
+        ),
+    })
+}
+
+/// The shipping provider the settings name.
+fn shipping(
+    settings: &CommerceSettings,
+    platform: &Platform,
+) -> Result<Arc<dyn providers::Shipping>, InfraError> {
+    Ok(match settings.shipping_url.as_deref() {
+        None => Arc::new(providers::Scripted::new("shipment")),
+        Some(url) => Arc::new(
+            providers::HttpShipping::new(&provider_url_of("shipping_url", url)?, &platform.tls)
+                .map_err(InfraError::Config)?,
+        ),
+    })
+}
+
+fn provider_url_of(key: &str, text: &str) -> Result<url::Url, InfraError> {
+    settings::provider_url(text).map_err(|e| InfraError::Config(format!("[commerce] {key} {e}")))
 }

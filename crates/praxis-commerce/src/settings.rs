@@ -73,6 +73,12 @@ pub struct CommerceSettings {
     pub cache_capacity: u64,
     /// Most items in one page of a listing.
     pub page_max: u32,
+    /// The payment provider's base URL (HTTP contract in docs/commerce.md); unset, the
+    /// built-in provider that authorizes every payment.
+    pub payment_url: Option<String>,
+    /// The shipping provider's base URL; unset, the built-in provider that accepts every
+    /// shipment.
+    pub shipping_url: Option<String>,
 }
 
 impl Default for CommerceSettings {
@@ -89,6 +95,8 @@ impl Default for CommerceSettings {
             version_ttl: Duration::from_millis(500),
             cache_capacity: 10_000,
             page_max: 100,
+            payment_url: None,
+            shipping_url: None,
         }
     }
 }
@@ -166,7 +174,32 @@ pub const KEYS: &[praxis_http::system::Key] = &[
         "products kept in each process's cache (1 to 10000000)",
     ),
     praxis_http::system::Key::new("page_max", "most items in one page (1 to 1000)"),
+    praxis_http::system::Key::new(
+        "payment_url",
+        "the payment provider's base URL (http or https; PUT/DELETE authorizations/{order})",
+    )
+    .unset("the built-in provider that authorizes every payment"),
+    praxis_http::system::Key::new(
+        "shipping_url",
+        "the shipping provider's base URL (http or https; PUT/DELETE shipments/{order})",
+    )
+    .unset("the built-in provider that accepts every shipment"),
 ];
+
+/// A provider's base URL: absolute, `http` or `https`, no credentials, query or fragment.
+pub fn provider_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http or https URL".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must have no query or fragment (e.g. https://pay.example/v1)".to_owned());
+    }
+    Ok(url)
+}
 
 fn within(d: Duration, min: Duration, max: Duration) -> bool {
     (min..=max).contains(&d)
@@ -228,6 +261,14 @@ impl praxis_http::system::Settings for CommerceSettings {
             "page_max",
             "must be from 1 to 1000 (e.g. 100)",
         );
+        for (key, value) in [
+            ("payment_url", &self.payment_url),
+            ("shipping_url", &self.shipping_url),
+        ] {
+            if let Some(Err(e)) = value.as_deref().map(provider_url) {
+                c.fail(key, e);
+            }
+        }
         c.finish()
     }
 }

@@ -10,6 +10,7 @@
 
 mod backup;
 mod chat;
+mod checkout_crash;
 mod cli_config;
 mod crash;
 mod files;

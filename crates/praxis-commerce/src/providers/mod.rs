@@ -1,12 +1,16 @@
-//! The payment and shipping providers the checkout saga calls, behind traits, and a scripted
-//! provider of each that tests (and `praxis lab`) tell to succeed, decline, fail, hang or
-//! answer late.
+//! The payment and shipping providers the checkout saga calls, behind traits: providers over
+//! HTTP ([`HttpPayments`], [`HttpShipping`]), and a scripted provider of each that tests (and
+//! `praxis lab`) tell to succeed, decline, fail, hang or answer late.
 //!
 //! Every call carries an idempotency key (the order id): a saga that resumes after a crash
 //! calls again with the same key and must get the same answer, never a second charge. `void`
 //! and `cancel` name the key, not the provider's id, so a compensation can undo a call whose
 //! answer never arrived (praxis gave up waiting): a void recorded before the late
 //! authorization lands cancels it when it does.
+
+mod http;
+
+pub use http::{HttpPayments, HttpShipping};
 
 use std::collections::HashMap;
 use std::sync::Arc;
