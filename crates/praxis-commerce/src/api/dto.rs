@@ -255,11 +255,26 @@ pub struct AdjustRequest {
     pub note: String,
 }
 
+/// A split of a SKU's stock in one warehouse into buckets (rows that concurrent buyers
+/// reserve from without waiting on each other).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BucketsRequest {
+    /// The warehouse.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
+    pub warehouse: String,
+    /// How many buckets (1 merges them back into one row).
+    #[schema(minimum = 1, maximum = 64)]
+    pub buckets: i64,
+}
+
 /// One warehouse's stock of a SKU.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StockView {
     /// The warehouse.
     pub warehouse: String,
+    /// How many rows (buckets) it is split into.
+    pub buckets: i64,
     /// Physically there.
     pub on_hand: i64,
     /// Held by reservations.
@@ -273,6 +288,7 @@ impl From<StockLevel> for StockView {
         Self {
             available: s.available(),
             warehouse: s.warehouse,
+            buckets: s.buckets,
             on_hand: s.on_hand,
             reserved: s.reserved,
         }
@@ -292,6 +308,8 @@ pub struct MismatchView {
     pub ledger: [i64; 2],
     /// What the held reservations add up to.
     pub held: i64,
+    /// The buckets whose own row disagrees with the reservations held in it.
+    pub buckets: Vec<i64>,
 }
 
 /// What the inventory check found.
@@ -319,6 +337,7 @@ impl From<Verified> for VerifyView {
                     stock: [m.stock.on_hand, m.stock.reserved],
                     ledger: [m.ledger.on_hand, m.ledger.reserved],
                     held: m.held,
+                    buckets: m.buckets,
                 })
                 .collect(),
         }

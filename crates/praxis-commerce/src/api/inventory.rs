@@ -5,7 +5,9 @@ use praxis_http::access::Admin;
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{Json, Path, Problem, Require};
 
-use super::dto::{AdjustRequest, ReceiveRequest, StockView, VerifyView, WarehouseRequest};
+use super::dto::{
+    AdjustRequest, BucketsRequest, ReceiveRequest, StockView, VerifyView, WarehouseRequest,
+};
 use super::{AppState, TAG};
 
 /// Create a warehouse in a region (again with the same region: no change) (admin).
@@ -115,6 +117,35 @@ pub async fn adjust(
     state
         .inventory
         .adjust(&sku, &req.warehouse, req.delta, &req.note)
+        .await?;
+    stock_of(&state, &sku).await
+}
+
+/// Split a SKU's stock in a warehouse into buckets before a flash sale, or merge it back
+/// (admin): concurrent reservations then update different rows.
+#[utoipa::path(
+    put,
+    path = "/api/v1/commerce/stock/{sku}/buckets",
+    tag = TAG,
+    params(("sku" = String, Path, description = "The SKU", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
+    request_body = BucketsRequest,
+    responses(
+        (status = 200, description = "Its stock per warehouse", body = Vec<StockView>),
+        (status = 400, description = "Bad sku, warehouse or bucket count", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No stock of it in that warehouse", body = Problem, content_type = "application/problem+json"),
+        Unauthorized, Forbidden,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn split(
+    State(state): State<AppState>,
+    _admin: Require<Admin>,
+    Path(sku): Path<String>,
+    Json(req): Json<BucketsRequest>,
+) -> Result<Json<Vec<StockView>>, Problem> {
+    state
+        .inventory
+        .set_buckets(&sku, &req.warehouse, req.buckets)
         .await?;
     stock_of(&state, &sku).await
 }

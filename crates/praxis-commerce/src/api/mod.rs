@@ -7,7 +7,8 @@
 //! - Orders ([`orders`]): `POST /checkout`, `GET /orders`, `GET /orders/{id}`,
 //!   `POST /orders/{id}/cancel`.
 //! - Inventory ([`inventory`], admin): `PUT /warehouses/{id}`, `GET /stock/{sku}`,
-//!   `POST /stock/{sku}/receive`, `POST /stock/{sku}/adjust`, `GET /inventory/verify`.
+//!   `POST /stock/{sku}/receive`, `POST /stock/{sku}/adjust`, `PUT /stock/{sku}/buckets`,
+//!   `GET /inventory/verify`.
 
 pub mod auth;
 pub mod cart;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> (axum::Router, OpenApi) {
         .routes(routes!(inventory::stock))
         .routes(routes!(inventory::receive))
         .routes(routes!(inventory::adjust))
+        .routes(routes!(inventory::split))
         .routes(routes!(inventory::verify))
         .with_state(state)
         .split_for_parts();

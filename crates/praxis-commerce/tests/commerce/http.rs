@@ -190,6 +190,20 @@ pub async fn a_buyer_shops_checks_out_and_cancels(kind: Kind) {
         (stock[0]["on_hand"].as_i64(), stock[0]["available"].as_i64()),
         (Some(8), Some(8))
     );
+    // The admin splits the SKU's stock for a flash sale: same counts, four rows.
+    let split = api
+        .call(
+            Some("admin"),
+            Method::PUT,
+            "/api/v1/commerce/stock/TEE-M/buckets",
+            Some(json!({"warehouse": "w1", "buckets": 4})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        (split[0]["buckets"].as_i64(), split[0]["available"].as_i64()),
+        (Some(4), Some(8))
+    );
     let mine = api
         .call(Some("ann"), Method::GET, "/api/v1/commerce/orders", None)
         .await
@@ -409,6 +423,28 @@ pub async fn bad_input_is_a_named_4xx(kind: Kind) {
     )
     .await
     .problem(409);
+    for bad in [0, 65] {
+        assert_eq!(
+            field(
+                api.call(
+                    Some("admin"),
+                    Method::PUT,
+                    "/api/v1/commerce/stock/CAP/buckets",
+                    Some(json!({"warehouse": "w1", "buckets": bad})),
+                )
+                .await
+            ),
+            "buckets"
+        );
+    }
+    api.call(
+        Some("admin"),
+        Method::PUT,
+        "/api/v1/commerce/stock/NOPE/buckets",
+        Some(json!({"warehouse": "w1", "buckets": 2})),
+    )
+    .await
+    .problem(404);
     api.call(
         Some("admin"),
         Method::POST,
