@@ -16,6 +16,10 @@
 //!    ([`store::queue`]) and runs them on a bounded pool: breaker, rate limit, render, send, record;
 //!    retries with exponential backoff and full jitter; dead letters after the last attempt.
 //!
+//! Besides the API, the commerce system's order events feed the pipeline: the
+//! `notify-order-events` consumer ([`workers::order_events`]) accepts an email to the buyer
+//! for each event type `order_events` lists, as a send request with an idempotency key.
+//!
 //! [`Notify::launch`] wires it onto a [`Platform`] whose migrations are applied; the binary
 //! starts it through [`NotifySystem`].
 //!
@@ -58,6 +62,7 @@ use crate::store::queue::Queue;
 use crate::store::templates::Templates;
 use crate::workers::accept::Accepter;
 use crate::workers::dispatch::{Dispatch, Wakers, build_senders};
+use crate::workers::order_events::OrderEmails;
 use crate::workers::{expand, inapp, metrics, retention};
 
 /// The running notification service of this process.
@@ -68,8 +73,9 @@ pub struct Notify {
 }
 
 impl Notify {
-    /// Checks the settings, builds the providers, subscribes the expander and starts a
-    /// dispatcher per enabled channel (unless `settings.workers` is off), the metrics sampler
+    /// Checks the settings, builds the providers, subscribes the expander and the order-email
+    /// consumer ([`workers::order_events`], when `settings.order_events` lists a type) and
+    /// starts a dispatcher per enabled channel (unless `settings.workers` is off), the metrics sampler
     /// and the retention task ([`workers::retention`]), all bound to `platform.shutdown`. Its migrations must have been
     /// applied (the binary applies every migration once, then launches).
     pub async fn launch(
@@ -95,8 +101,23 @@ impl Notify {
         let dispatch = Dispatch::start(
             platform, &store, &queue, &templates, &settings, senders, &wakers,
         )?;
+        let accepter = Accepter::new(
+            store.clone(),
+            templates.clone(),
+            platform.bus.clone(),
+            settings.clone(),
+        );
         if settings.workers {
             expand::subscribe(&platform.bus, store.clone(), wakers.clone())?;
+            if !settings.order_events.is_empty() {
+                OrderEmails::new(
+                    accepter.clone(),
+                    store.clone(),
+                    templates.clone(),
+                    settings.order_events.iter().copied(),
+                )
+                .subscribe(&platform.bus)?;
+            }
         }
         platform.tasks.spawn(metrics::run_sampler(
             queue.clone(),
@@ -108,12 +129,6 @@ impl Notify {
             settings.retention_interval,
             platform.shutdown.clone(),
         ));
-        let accepter = Accepter::new(
-            store.clone(),
-            templates.clone(),
-            platform.bus.clone(),
-            settings.clone(),
-        );
         let idempotency = IdempotencyStore::new(platform.db.clone(), settings.idempotency_ttl);
         let state = AppState::new(
             accepter,

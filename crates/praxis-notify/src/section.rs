@@ -14,6 +14,7 @@ use praxis_kit::text::{format_duration, parse_count_per};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::channel::Channel;
+use crate::domain::order_event::OrderEventKind;
 use crate::settings::{BreakerSettings, NotifySettings, PerChannel, ProviderLimit};
 use crate::workers::channels::email::{SmtpSettings, SmtpTls};
 use crate::workers::channels::standard_webhooks::Secret as WebhookSecret;
@@ -294,6 +295,9 @@ pub struct NotifySection {
     pub retention_interval: Duration,
     /// Whether this process expands and delivers messages (false: it only serves the API).
     pub workers: bool,
+    /// The commerce order events whose buyer is emailed; empty: none (the consumer is off).
+    #[serde(with = "praxis_kit::text::serde_with::display_list")]
+    pub order_events: Vec<OrderEventKind>,
 }
 
 impl Default for NotifySection {
@@ -320,6 +324,7 @@ impl Default for NotifySection {
             retention: d.retention,
             retention_interval: d.retention_interval,
             workers: d.workers,
+            order_events: d.order_events,
         }
     }
 }
@@ -401,6 +406,10 @@ pub const KEYS: &[Key] = &[
         "how long messages whose deliveries are all final are kept; 0 keeps them forever",
     ),
     Key::new("retention_interval", "how often old messages are pruned"),
+    Key::new(
+        "order_events",
+        "commerce order events (bus topic commerce.orders) that email the buyer, comma-separated: placed, paid, shipped, confirmed, cancelled, compensated; empty: none (the consumer is off)",
+    ),
 ];
 
 /// The webhook signing secret (Standard Webhooks), a secret of the section.
@@ -590,6 +599,7 @@ impl NotifySection {
             retention_interval: self.retention_interval,
             workers: self.workers,
             public_base_url,
+            order_events: self.order_events,
             ..NotifySettings::default()
         }
     }
@@ -673,6 +683,35 @@ mod tests {
         assert!(fresh.starts_with("whsec_"));
         assert_eq!(read_webhook_secret(&fresh), Ok(fresh.clone()));
         assert_ne!(fresh, generate_webhook_secret());
+    }
+
+    #[test]
+    fn order_events_are_a_list_of_types() {
+        let d = NotifySection::default();
+        assert_eq!(
+            d.order_events,
+            OrderEventKind::EMAILED_BY_DEFAULT.to_vec(),
+            "confirmed, shipped, cancelled and compensated by default"
+        );
+        let s: NotifySection =
+            serde_json::from_value(serde_json::json!({"order_events": "paid, confirmed"}))
+                .expect("a list");
+        assert_eq!(
+            s.order_events,
+            [OrderEventKind::Paid, OrderEventKind::Confirmed]
+        );
+        let off: NotifySection =
+            serde_json::from_value(serde_json::json!({"order_events": ""})).expect("empty");
+        assert!(off.order_events.is_empty());
+        let err = serde_json::from_value::<NotifySection>(
+            serde_json::json!({"order_events": "confirmed,refunded"}),
+        )
+        .expect_err("unknown type");
+        assert!(err.to_string().contains("refunded"), "{err}");
+        assert_eq!(
+            serde_json::to_value(&d).expect("serializes")["order_events"],
+            "confirmed,shipped,cancelled,compensated"
+        );
     }
 
     #[test]

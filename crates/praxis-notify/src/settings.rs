@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::channel::Channel;
+use crate::domain::order_event::OrderEventKind;
 use crate::workers::channels::email::SmtpSettings;
 
 /// Scope of the sending and managing routes (send, bulk, templates, subscribers, dead
@@ -138,6 +139,10 @@ pub struct NotifySettings {
     /// `List-Unsubscribe` link to `{public_base_url}/api/v1/notify/unsubscribe?token=...`;
     /// `None`: no such header.
     pub public_base_url: Option<String>,
+    /// The commerce order events whose buyer is emailed (see
+    /// [`crate::workers::order_events`]); empty: the consumer of `commerce.orders` does not
+    /// run. It runs only in processes with [`NotifySettings::workers`].
+    pub order_events: Vec<OrderEventKind>,
 }
 
 impl Default for NotifySettings {
@@ -176,6 +181,7 @@ impl Default for NotifySettings {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             user_agent: format!("praxis-notify/{}", env!("CARGO_PKG_VERSION")),
             public_base_url: None,
+            order_events: OrderEventKind::EMAILED_BY_DEFAULT.to_vec(),
         }
     }
 }

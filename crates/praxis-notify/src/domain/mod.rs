@@ -4,6 +4,8 @@ pub mod address;
 pub mod channel;
 pub mod dedupe;
 pub mod model;
+pub mod order_event;
+pub mod order_templates;
 pub mod quiet_hours;
 pub mod ssrf;
 pub mod template;

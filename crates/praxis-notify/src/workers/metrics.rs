@@ -18,6 +18,10 @@
 //!   half-open) in this process.
 //! - `praxis_notify_lease_lost_total{channel}`: attempts whose lease expired before they were
 //!   recorded (a slow send, or a stalled process): their delivery may be sent twice.
+//! - `praxis_notify_order_events_total{type, outcome}`: commerce order events handled by the
+//!   order-email consumer, by type (`other` for an unknown or unreadable one) and outcome
+//!   (`accepted`, `duplicate`, `ignored`, `malformed`, `refused`; see
+//!   [`crate::workers::order_events`]).
 
 use std::time::Duration;
 
@@ -49,6 +53,9 @@ pub const DEAD_LETTERS: &str = "praxis_notify_dead_letters";
 pub const BREAKERS_OPEN: &str = "praxis_notify_breakers_open";
 /// Counter of attempts whose lease was lost.
 pub const LEASE_LOST_TOTAL: &str = "praxis_notify_lease_lost_total";
+
+/// Counter of order events by type and outcome.
+pub const ORDER_EVENTS_TOTAL: &str = "praxis_notify_order_events_total";
 
 /// Counts one attempt.
 pub fn attempt(channel: Channel, provider: &str, result: &'static str) {
@@ -130,6 +137,10 @@ pub const METRICS: &[praxis_infra::MetricDoc] = &[
     praxis_infra::MetricDoc::counter(
         LEASE_LOST_TOTAL,
         "Attempts whose lease expired before they were recorded (their delivery may be sent twice), by channel.",
+    ),
+    praxis_infra::MetricDoc::counter(
+        ORDER_EVENTS_TOTAL,
+        "Commerce order events handled by the order-email consumer, by type and outcome (accepted, duplicate, ignored, malformed, refused).",
     ),
     praxis_infra::MetricDoc::counter(
         crate::workers::retention::PRUNED_TOTAL,

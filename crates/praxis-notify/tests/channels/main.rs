@@ -7,6 +7,7 @@
 
 mod email;
 mod gateway;
+mod smtp_sink;
 mod support;
 mod tls;
 mod webhook;

@@ -2,16 +2,21 @@
 //! (SQLite, in-process bus and limiter) and on the scaled backend (PostgreSQL, NATS JetStream,
 //! Redis), driving the full app with `tower::ServiceExt::oneshot` and delivering to real
 //! receivers (an axum webhook receiver that verifies signatures, `.eml` files, the inbox
-//! table). No timed assertions: every wait is for a condition, with a generous deadline.
+//! table, and for order emails a real SMTP server). No timed assertions: every wait is for a condition, with a generous deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cases;
 mod digest;
 mod group_commit;
 mod inbox;
+mod order_events;
 mod preferences;
 mod receiver;
 mod retention;
+// The SMTP server of the channel suite, for the order emails; not every helper is used here.
+#[allow(dead_code)]
+#[path = "../channels/smtp_sink.rs"]
+mod smtp_sink;
 mod ssrf;
 mod support;
 mod unsubscribe;
