@@ -17,6 +17,7 @@ mod files;
 mod identity;
 mod migrate;
 mod notify;
+mod order_emails;
 mod ratelimit;
 mod scaled;
 mod secrets;
