@@ -5,6 +5,7 @@
 mod catalog;
 mod http;
 mod inventory;
+mod providers;
 mod races;
 mod saga;
 mod support;
