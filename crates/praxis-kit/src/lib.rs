@@ -11,6 +11,8 @@
 //!   pure state machines (the caller passes `now`).
 //! - [`breaker`]: a circuit breaker (closed, open, half-open with one probe, doubling open
 //!   period) as a pure state machine (the caller passes `now`).
+//! - [`ring`]: a consistent-hash ring with virtual nodes, and the key ranges that move
+//!   between two rings (sharding).
 //! - [`text`]: values as configuration writes them (durations, sizes, booleans) and a serde
 //!   deserializer that reads a settings struct from the text of each key.
 
@@ -19,5 +21,6 @@ pub mod base62;
 pub mod breaker;
 pub mod jitter;
 pub mod ratelimit;
+pub mod ring;
 pub mod scramble;
 pub mod text;
