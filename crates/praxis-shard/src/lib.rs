@@ -1,0 +1,20 @@
+//! praxis-shard: the sharding layer any praxis system can put its data on (issue 20).
+//!
+//! - A **region** (US, EU, APAC, ...) has its own set of databases, its **shards**: N SQLite
+//!   files embedded, N PostgreSQL databases scaled. A user's data stays in the user's home
+//!   region.
+//! - Within a region a consistent-hash **ring** with virtual nodes (`praxis_kit::ring`) maps a
+//!   key (an order id) to a shard. Ring changes are **versioned** in the control database
+//!   ([`rings::RingStore`]): a new version is published only on top of the one it was built
+//!   from, so two operators never both change a ring.
+//! - Every process keeps the current ring of every region in memory ([`rings::RingWatch`]),
+//!   refreshed when a publisher's broadcast arrives and at least every `poll` interval, so a
+//!   ring change reaches every process within one second even when the broadcast is lost.
+
+pub mod error;
+pub mod migrations;
+pub mod rings;
+
+pub use error::ShardError;
+pub use migrations::MIGRATIONS;
+pub use rings::{RingStore, RingWatch, VersionedRing};

@@ -1,0 +1,12 @@
+//! Integration suite of the sharding layer: the same cases on the embedded backend (SQLite,
+//! in-process broadcasts) and the scaled one (PostgreSQL, Redis or NATS broadcasts), with one
+//! or two "processes".
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod rings;
+
+praxis_testkit::backend_matrix!(crate::rings: [
+    a_ring_version_is_published_once_on_top_of_the_one_it_was_built_from,
+    racing_publishers_in_two_processes_make_one_version,
+    two_processes_see_a_ring_change_within_a_second,
+]);
