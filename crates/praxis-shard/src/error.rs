@@ -19,6 +19,26 @@ pub enum ShardError {
     /// No ring for the region.
     #[error("region {0} has no ring; create it with `praxis shards add`")]
     NoRing(String),
+    /// The shard is not registered.
+    #[error("region {region} has no shard {shard}; register it first (`praxis shards add`)")]
+    UnknownShard {
+        /// The region.
+        region: String,
+        /// The shard.
+        shard: String,
+    },
+    /// The shard is registered at another place.
+    #[error(
+        "shard {shard} of region {region} is registered at {url}; a shard never moves database"
+    )]
+    Placed {
+        /// The region.
+        region: String,
+        /// The shard.
+        shard: String,
+        /// Where it is (credentials redacted).
+        url: String,
+    },
     /// The spec is not a ring.
     #[error(transparent)]
     Ring(#[from] RingError),

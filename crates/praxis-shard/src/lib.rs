@@ -10,11 +10,16 @@
 //! - Every process keeps the current ring of every region in memory ([`rings::RingWatch`]),
 //!   refreshed when a publisher's broadcast arrives and at least every `poll` interval, so a
 //!   ring change reaches every process within one second even when the broadcast is lost.
+//! - Where each shard lives is recorded in the control database too ([`shards::ShardSet`]),
+//!   and each process opens a pool per shard it routes to, migrated with the using system's
+//!   schema.
 
 pub mod error;
 pub mod migrations;
 pub mod rings;
+pub mod shards;
 
 pub use error::ShardError;
 pub use migrations::MIGRATIONS;
 pub use rings::{RingStore, RingWatch, VersionedRing};
+pub use shards::{Placement, ShardSet};

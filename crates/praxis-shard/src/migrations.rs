@@ -3,18 +3,27 @@
 //!
 //! - `shard_rings`: every version of every region's ring: its spec (JSON, the shards and
 //!   their vnodes) and why it was made. The highest version of a region is its ring.
+//! - `shard_databases`: where each shard of each region lives (a database URL).
 
 use praxis_infra::{Migration, MigrationSet};
 
 /// Every migration of the sharding layer.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     system: "shard",
-    migrations: &[Migration {
-        version: 1,
-        name: "versioned rings per region",
-        sqlite: SQLITE_V1,
-        postgres: POSTGRES_V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "versioned rings per region",
+            sqlite: SQLITE_V1,
+            postgres: POSTGRES_V1,
+        },
+        Migration {
+            version: 2,
+            name: "where each shard lives",
+            sqlite: V2,
+            postgres: V2,
+        },
+    ],
 };
 
 const SQLITE_V1: &str = "
@@ -36,5 +45,15 @@ CREATE TABLE shard_rings (
     note TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (region, version)
+);
+";
+
+const V2: &str = "
+CREATE TABLE shard_databases (
+    region TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    url TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (region, shard)
 );
 ";

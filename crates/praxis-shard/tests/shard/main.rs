@@ -4,9 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod rings;
+mod shards;
 
 praxis_testkit::backend_matrix!(crate::rings: [
     a_ring_version_is_published_once_on_top_of_the_one_it_was_built_from,
     racing_publishers_in_two_processes_make_one_version,
     two_processes_see_a_ring_change_within_a_second,
 ]);
+
+mod places {
+    praxis_testkit::backend_matrix!(crate::shards: [
+        each_shard_is_its_own_database_wherever_it_is_opened,
+    ]);
+}
