@@ -13,12 +13,17 @@
 //! - Where each shard lives is recorded in the control database too ([`shards::ShardSet`]),
 //!   and each process opens a pool per shard it routes to, migrated with the using system's
 //!   schema.
+//! - [`docs::Docs`]: JSON documents in named collections, each on the shard the current ring
+//!   gives its id, with a per-shard change log written in the same transaction (what a
+//!   rebalance tails while it copies).
 
+pub mod docs;
 pub mod error;
 pub mod migrations;
 pub mod rings;
 pub mod shards;
 
+pub use docs::{DOC_MIGRATIONS, Doc, Docs, Route};
 pub use error::ShardError;
 pub use migrations::MIGRATIONS;
 pub use rings::{RingStore, RingWatch, VersionedRing};

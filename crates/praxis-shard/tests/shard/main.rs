@@ -3,6 +3,7 @@
 //! or two "processes".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod docs;
 mod rings;
 mod shards;
 
@@ -15,5 +16,11 @@ praxis_testkit::backend_matrix!(crate::rings: [
 mod places {
     praxis_testkit::backend_matrix!(crate::shards: [
         each_shard_is_its_own_database_wherever_it_is_opened,
+    ]);
+}
+
+mod store {
+    praxis_testkit::backend_matrix!(crate::docs: [
+        documents_live_on_the_shard_the_ring_gives_them,
     ]);
 }
