@@ -19,7 +19,7 @@ use praxis_infra::cache::{Cache, CacheFactory, CacheOptions};
 use praxis_infra::sql::now_ms;
 
 use crate::domain::catalog::{CartLine, Product, check_currency, check_description, check_title};
-use crate::domain::model::{Line, MAX_QUANTITY, check_name, check_quantity, checked_lines};
+use crate::domain::model::{Line, MAX_QUANTITY, check_name, check_quantity};
 use crate::domain::order::{NewOrder, OrderLine};
 use crate::error::CommerceError;
 use crate::store::catalog::CatalogStore;
@@ -355,9 +355,10 @@ impl Catalog {
     }
 
     /// The order of `lines` ("buy now", the cart untouched) in `currency`, priced from the
-    /// database like [`Catalog::order_from_cart`]: 1 to [`MAX_ORDER_LINES`] lines, each SKU
-    /// once with a quantity the cart would take; a SKU not in the catalog is not found, one
-    /// without a price in the currency a conflict, each naming it.
+    /// database like [`Catalog::order_from_cart`]: 1 to [`MAX_ORDER_LINES`] lines, each with a
+    /// quantity the cart would take (the lines of a SKU named twice are added up, to at most
+    /// what a cart holds of one SKU); a SKU not in the catalog is not found, one without a
+    /// price in the currency a conflict, each naming it.
     pub async fn order_from_lines(
         &self,
         buyer: &str,
@@ -374,11 +375,31 @@ impl Catalog {
                 format!("at most {MAX_ORDER_LINES} lines"),
             ));
         }
-        checked_lines(lines)?;
-        let skus: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
+        if lines.is_empty() {
+            return Err(CommerceError::invalid("lines", "needs at least one line"));
+        }
+        let mut merged: Vec<Line> = Vec::with_capacity(lines.len());
+        for (i, l) in lines.iter().enumerate() {
+            check_name(&format!("lines[{i}].sku"), &l.sku)?;
+            check_quantity(&format!("lines[{i}].quantity"), l.quantity)?;
+            match merged.iter_mut().find(|m| m.sku == l.sku) {
+                None => merged.push(l.clone()),
+                Some(m) if m.quantity <= MAX_QUANTITY - l.quantity => m.quantity += l.quantity,
+                Some(_) => {
+                    return Err(CommerceError::invalid(
+                        format!("lines[{i}].quantity"),
+                        format!(
+                            "sku {} adds up to more than {MAX_QUANTITY} over its lines",
+                            l.sku
+                        ),
+                    ));
+                }
+            }
+        }
+        let skus: Vec<String> = merged.iter().map(|l| l.sku.clone()).collect();
         let prices = self.store.prices(&skus, currency).await?;
-        let mut out = Vec::with_capacity(lines.len());
-        for l in lines {
+        let mut out = Vec::with_capacity(merged.len());
+        for l in &merged {
             let Some(unit) = prices.get(&l.sku) else {
                 if !self.store.has_sku(&l.sku).await? {
                     return Err(CommerceError::NotFound(format!(
