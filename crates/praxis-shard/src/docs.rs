@@ -6,8 +6,10 @@
 //! on `position` (a ring arc is a range scan), and `shard_changes (seq, collection, id,
 //! position, at)`.
 
+use std::time::Duration;
+
 use praxis_infra::sql::now_ms;
-use praxis_infra::{Migration, MigrationSet};
+use praxis_infra::{Backend, Db, Migration, MigrationSet};
 use praxis_kit::ring::ring_hash;
 use sqlx::Row;
 
@@ -18,10 +20,11 @@ use crate::shards::ShardSet;
 /// The document store's tables, applied on every shard.
 pub static DOC_MIGRATIONS: MigrationSet = MigrationSet {
     system: "shard_docs",
-    migrations: &[Migration {
-        version: 1,
-        name: "documents and their change log",
-        sqlite: "
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "documents and their change log",
+            sqlite: "
 CREATE TABLE shard_docs (
     collection TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -40,7 +43,7 @@ CREATE TABLE shard_changes (
     at INTEGER NOT NULL
 );
 ",
-        postgres: "
+            postgres: "
 CREATE TABLE shard_docs (
     collection TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -59,8 +62,32 @@ CREATE TABLE shard_changes (
     at BIGINT NOT NULL
 );
 ",
-    }],
+        },
+        Migration {
+            version: 2,
+            name: "fences: the positions a shard refuses to write (moving or moved away)",
+            sqlite: FENCES_V2,
+            postgres: FENCES_V2,
+        },
+    ],
 };
+
+/// `shard_fences`: arcs `start_excl < position <= end_incl` this shard refuses writes in
+/// (`start_excl = -1` includes position 0), each set by a move. `shard_fence_gen`: one row a
+/// writer holds shared for its transaction and a fence setter updates, so setting a fence
+/// waits for the writes in flight and every later write sees it.
+const FENCES_V2: &str = "
+CREATE TABLE shard_fences (
+    move_id TEXT NOT NULL,
+    start_excl BIGINT NOT NULL,
+    end_incl BIGINT NOT NULL
+);
+CREATE TABLE shard_fence_gen (
+    id INTEGER PRIMARY KEY,
+    gen BIGINT NOT NULL
+);
+INSERT INTO shard_fence_gen (id, gen) VALUES (1, 0);
+";
 
 /// A stored document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +116,10 @@ pub struct Route {
     /// The key's position.
     pub position: i64,
 }
+
+/// How long a write waits for a fence over its position to end (the switch of a move)
+/// before it gives up with [`ShardError::Moving`].
+const FENCE_WAIT: Duration = Duration::from_secs(5);
 
 /// The document store of every region. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -141,6 +172,8 @@ impl Docs {
     }
 
     /// Creates or replaces `id` in `collection` with `doc` (JSON text), and logs the change.
+    /// While a move fences the id's position the write waits (up to 5 s) for the switch,
+    /// then goes to the new owner.
     pub async fn put(
         &self,
         region: &str,
@@ -148,29 +181,22 @@ impl Docs {
         id: &str,
         doc: &str,
     ) -> Result<Doc, ShardError> {
-        let route = self.route(region, id)?;
-        let db = self.shards.db(region, &route.shard).await?;
-        let now = now_ms();
-        let mut tx = db.begin_write().await?;
-        let row = sqlx::query(
-            "INSERT INTO shard_docs (collection, id, position, doc, version, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (collection, id) \
-             DO UPDATE SET doc = $4, version = shard_docs.version + 1, updated_at = $5 \
-             RETURNING collection, id, position, doc, version, updated_at",
-        )
-        .bind(collection)
-        .bind(id)
-        .bind(route.position)
-        .bind(doc)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        log_change(&mut tx, collection, id, route.position, now).await?;
-        tx.commit().await?;
-        doc_of(&row)
+        let mut fenced = FenceWait::new();
+        loop {
+            let route = self.route(region, id)?;
+            let db = self.shards.db(region, &route.shard).await?;
+            match put_on(&db, collection, id, doc, route.position).await {
+                Err(ShardError::Fenced { position }) => {
+                    fenced.wait(self, region, position).await?;
+                }
+                other => return other,
+            }
+        }
     }
 
-    /// Document `id` of `collection`, from the shard that owns it.
+    /// Document `id` of `collection`, from the shard that owns it. A miss on a shard that
+    /// fenced the id's position (it moved away, and this process has not seen the new ring
+    /// yet) reads the rings again and asks the new owner.
     pub async fn get(
         &self,
         region: &str,
@@ -179,38 +205,38 @@ impl Docs {
     ) -> Result<Option<Doc>, ShardError> {
         let route = self.route(region, id)?;
         let db = self.shards.db(region, &route.shard).await?;
-        let row = sqlx::query(
-            "SELECT collection, id, position, doc, version, updated_at FROM shard_docs \
-             WHERE collection = $1 AND id = $2",
-        )
-        .bind(collection)
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-        row.as_ref().map(doc_of).transpose()
+        let found = read_doc(&db, collection, id).await?;
+        if found.is_some() || !fenced_at(&db, route.position).await? {
+            return Ok(found);
+        }
+        self.rings.refresh().await?;
+        let now = self.route(region, id)?;
+        if now.shard == route.shard {
+            return Ok(None);
+        }
+        let db = self.shards.db(region, &now.shard).await?;
+        read_doc(&db, collection, id).await
     }
 
-    /// Deletes `id` from `collection`; whether it was there.
+    /// Deletes `id` from `collection`; whether it was there. Waits for a fence like
+    /// [`Docs::put`].
     pub async fn delete(
         &self,
         region: &str,
         collection: &str,
         id: &str,
     ) -> Result<bool, ShardError> {
-        let route = self.route(region, id)?;
-        let db = self.shards.db(region, &route.shard).await?;
-        let mut tx = db.begin_write().await?;
-        let gone = sqlx::query("DELETE FROM shard_docs WHERE collection = $1 AND id = $2")
-            .bind(collection)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if gone > 0 {
-            log_change(&mut tx, collection, id, route.position, now_ms()).await?;
+        let mut fenced = FenceWait::new();
+        loop {
+            let route = self.route(region, id)?;
+            let db = self.shards.db(region, &route.shard).await?;
+            match delete_on(&db, collection, id, route.position).await {
+                Err(ShardError::Fenced { position }) => {
+                    fenced.wait(self, region, position).await?;
+                }
+                other => return other,
+            }
         }
-        tx.commit().await?;
-        Ok(gone > 0)
     }
 
     /// How many documents of `collection` shard `shard` of `region` holds.
@@ -228,6 +254,130 @@ impl Docs {
                 .await?,
         )
     }
+}
+
+/// A write's patience with a fence: it reads the rings again after a growing pause, until
+/// [`FENCE_WAIT`] passes.
+struct FenceWait {
+    deadline: tokio::time::Instant,
+    pause: Duration,
+}
+
+impl FenceWait {
+    fn new() -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + FENCE_WAIT,
+            pause: Duration::from_millis(10),
+        }
+    }
+
+    async fn wait(&mut self, docs: &Docs, region: &str, position: i64) -> Result<(), ShardError> {
+        if tokio::time::Instant::now() >= self.deadline {
+            return Err(ShardError::Moving {
+                region: region.to_owned(),
+                position,
+            });
+        }
+        metrics::counter!("praxis_shard_fenced_writes_total").increment(1);
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(200));
+        docs.rings.refresh().await
+    }
+}
+
+/// Writes `doc` on `db` unless a fence covers `position`.
+async fn put_on(
+    db: &Db,
+    collection: &str,
+    id: &str,
+    doc: &str,
+    position: i64,
+) -> Result<Doc, ShardError> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    check_fence(&mut tx, db.backend(), position).await?;
+    let row = sqlx::query(
+        "INSERT INTO shard_docs (collection, id, position, doc, version, updated_at) \
+         VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (collection, id) \
+         DO UPDATE SET doc = $4, version = shard_docs.version + 1, updated_at = $5 \
+         RETURNING collection, id, position, doc, version, updated_at",
+    )
+    .bind(collection)
+    .bind(id)
+    .bind(position)
+    .bind(doc)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    log_change(&mut tx, collection, id, position, now).await?;
+    tx.commit().await?;
+    doc_of(&row)
+}
+
+/// Deletes `id` on `db` unless a fence covers `position`; whether it was there.
+async fn delete_on(db: &Db, collection: &str, id: &str, position: i64) -> Result<bool, ShardError> {
+    let mut tx = db.begin_write().await?;
+    check_fence(&mut tx, db.backend(), position).await?;
+    let gone = sqlx::query("DELETE FROM shard_docs WHERE collection = $1 AND id = $2")
+        .bind(collection)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if gone > 0 {
+        log_change(&mut tx, collection, id, position, now_ms()).await?;
+    }
+    tx.commit().await?;
+    Ok(gone > 0)
+}
+
+/// Refuses a write at `position` while one of this shard's fences covers it. On PostgreSQL it
+/// holds the fence generation row shared until the transaction ends, so a fence being set
+/// waits for this write, and a write after it sees the fence (SQLite's write transactions are
+/// serialized already).
+async fn check_fence(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    position: i64,
+) -> Result<(), ShardError> {
+    let lock = match backend {
+        Backend::Postgres => "SELECT gen FROM shard_fence_gen WHERE id = 1 FOR SHARE",
+        Backend::Sqlite => "SELECT gen FROM shard_fence_gen WHERE id = 1",
+    };
+    sqlx::query(lock).fetch_one(&mut *conn).await?;
+    let fenced: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM shard_fences WHERE start_excl < $1 AND $1 <= end_incl",
+    )
+    .bind(position)
+    .fetch_one(&mut *conn)
+    .await?;
+    if fenced > 0 {
+        return Err(ShardError::Fenced { position });
+    }
+    Ok(())
+}
+
+async fn read_doc(db: &Db, collection: &str, id: &str) -> Result<Option<Doc>, ShardError> {
+    let row = sqlx::query(
+        "SELECT collection, id, position, doc, version, updated_at FROM shard_docs \
+         WHERE collection = $1 AND id = $2",
+    )
+    .bind(collection)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(doc_of).transpose()
+}
+
+/// Whether one of `db`'s fences covers `position`.
+async fn fenced_at(db: &Db, position: i64) -> Result<bool, ShardError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM shard_fences WHERE start_excl < $1 AND $1 <= end_incl",
+    )
+    .bind(position)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(n > 0)
 }
 
 /// Appends a change of `id` to the shard's log.

@@ -39,6 +39,50 @@ pub enum ShardError {
         /// Where it is (credentials redacted).
         url: String,
     },
+    /// This shard refuses writes at the position (a move fenced it or moved it away).
+    #[error("position {position} is fenced on this shard (a move is switching it)")]
+    Fenced {
+        /// The position.
+        position: i64,
+    },
+    /// A write waited for a move's switch longer than it may: retry in a moment.
+    #[error("region {region} is moving position {position} to another shard; retry in a second")]
+    Moving {
+        /// The region.
+        region: String,
+        /// The position.
+        position: i64,
+    },
+    /// The target ring gives every key the shard it has now.
+    #[error("region {0}'s ring already is that ring: nothing to move")]
+    NothingToMove(String),
+    /// A move of the region has not ended.
+    #[error("region {region} is already moving ({id}); wait for it or abort it")]
+    Busy {
+        /// The region.
+        region: String,
+        /// The move in progress.
+        id: String,
+    },
+    /// No such move.
+    #[error("no move {0}")]
+    NoMove(String),
+    /// Another process drives the move (its lease has not lapsed).
+    #[error(
+        "move {0} is driven by another process; it resumes it, or this one does once its lease lapses"
+    )]
+    Leased(String),
+    /// The move switched already: it can only be finished, or undone by a move back.
+    #[error("move {0} has switched to the new ring; move back with a new rebalance instead")]
+    Switched(String),
+    /// Source and target of some arcs differ after the last copy.
+    #[error("move {id}: {arcs} arc(s) differ between source and target; run it again")]
+    VerifyFailed {
+        /// The move.
+        id: String,
+        /// How many arcs differ.
+        arcs: usize,
+    },
     /// The spec is not a ring.
     #[error(transparent)]
     Ring(#[from] RingError),

@@ -16,15 +16,19 @@
 //! - [`docs::Docs`]: JSON documents in named collections, each on the shard the current ring
 //!   gives its id, with a per-shard change log written in the same transaction (what a
 //!   rebalance tails while it copies).
+//! - [`rebalance::Rebalancer`]: online moves from one ring to the next (copy, tail, fence,
+//!   verify, switch, clean up), resumable by any process and abortable before the switch.
 
 pub mod docs;
 pub mod error;
 pub mod migrations;
+pub mod rebalance;
 pub mod rings;
 pub mod shards;
 
 pub use docs::{DOC_MIGRATIONS, Doc, Docs, Route};
 pub use error::ShardError;
 pub use migrations::MIGRATIONS;
+pub use rebalance::{MoveState, MoveStatus, Rebalancer};
 pub use rings::{RingStore, RingWatch, VersionedRing};
 pub use shards::{Placement, ShardSet};

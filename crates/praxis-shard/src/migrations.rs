@@ -4,6 +4,9 @@
 //! - `shard_rings`: every version of every region's ring: its spec (JSON, the shards and
 //!   their vnodes) and why it was made. The highest version of a region is its ring.
 //! - `shard_databases`: where each shard of each region lives (a database URL).
+//! - `shard_moves`: every rebalance: its region, the ring version it moves from and the ring
+//!   it moves to, its phase, the change-log marks of its sources, its progress, and the lease
+//!   of the process driving it. At most one per region has not ended.
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -22,6 +25,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "where each shard lives",
             sqlite: V2,
             postgres: V2,
+        },
+        Migration {
+            version: 3,
+            name: "rebalances",
+            sqlite: V3,
+            postgres: V3,
         },
     ],
 };
@@ -56,4 +65,24 @@ CREATE TABLE shard_databases (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (region, shard)
 );
+";
+
+const V3: &str = "
+CREATE TABLE shard_moves (
+    id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    from_version BIGINT NOT NULL,
+    target TEXT NOT NULL,
+    note TEXT NOT NULL,
+    state TEXT NOT NULL,
+    marks TEXT NOT NULL,
+    copied BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL,
+    error TEXT,
+    started_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX shard_moves_active ON shard_moves (region) WHERE state NOT IN ('done', 'aborted');
 ";

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod docs;
+mod rebalance;
 mod rings;
 mod shards;
 
@@ -22,5 +23,13 @@ mod places {
 mod store {
     praxis_testkit::backend_matrix!(crate::docs: [
         documents_live_on_the_shard_the_ring_gives_them,
+    ]);
+}
+
+mod moves {
+    praxis_testkit::backend_matrix!(crate::rebalance: [
+        two_to_three_shards_under_load_loses_nothing_and_moves_a_third,
+        an_aborted_rebalance_leaves_the_data_exactly_as_before,
+        a_move_whose_process_dies_is_resumed_by_another,
     ]);
 }
