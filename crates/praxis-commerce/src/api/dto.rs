@@ -157,7 +157,8 @@ pub struct CheckoutRequest {
     /// The buyer's region: its warehouses are tried first.
     #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub region: Option<String>,
-    /// Buy these (1 to 100 lines, each SKU once) instead of the cart, which stays as it is.
+    /// Buy these (1 to 100 lines; a SKU named twice is bought once, the quantities added)
+    /// instead of the cart, which stays as it is.
     #[schema(min_items = 1, max_items = 100)]
     pub lines: Option<Vec<CheckoutLine>>,
 }
