@@ -66,6 +66,9 @@ impl CommerceApp {
             shipping(&settings, platform)?,
             settings.saga(),
         );
+        platform
+            .tasks
+            .spawn(catalog.clone().run_revalidation(platform.shutdown.clone()));
         platform.tasks.spawn(workers::sweeper::run(
             inventory.clone(),
             platform.shutdown.clone(),

@@ -151,6 +151,18 @@ impl CatalogStore {
         )
     }
 
+    /// The products changed at or after `since` (unix ms, the writers' clocks) and their
+    /// versions.
+    pub async fn changed_since(&self, since: i64) -> Result<Vec<(String, i64)>, InfraError> {
+        let rows = sqlx::query("SELECT id, version FROM commerce_products WHERE updated_at >= $1")
+            .bind(since)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("version")?)))
+            .collect()
+    }
+
     /// Product `id` with its variants and prices, all of one version: the reads sit between
     /// two reads of the version, and are made again when a change committed in between.
     pub async fn product(&self, id: &str) -> Result<Option<Product>, InfraError> {

@@ -55,6 +55,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: SQLITE_V4,
             postgres: POSTGRES_V4,
         },
+        Migration {
+            version: 5,
+            name: "products by last change (each process polls the recent ones)",
+            sqlite: V5,
+            postgres: V5,
+        },
     ],
 };
 
@@ -249,6 +255,8 @@ CREATE TABLE commerce_carts (
     PRIMARY KEY (buyer, sku)
 );
 ";
+
+const V5: &str = "CREATE INDEX commerce_products_updated ON commerce_products (updated_at);";
 
 const SQLITE_V4: &str = "
 CREATE TABLE commerce_stock_v4 (

@@ -1,12 +1,14 @@
 //! The catalog (products, variants, prices) and the carts.
 //!
-//! **Reads** go through two caches: a product's current `version` (L1 only, kept for
-//! `version_ttl`, dropped in every process by a write's invalidation broadcast), then the
-//! product itself under the key `<id>@<version>` (L1 and the shared L2, kept long: a key's
-//! content never changes). A write bumps the version in its transaction, so the next read
-//! anywhere that sees the new version loads the new content; a process that missed the
-//! broadcast sees it within `version_ttl`. A load racing a write can only fill an old
-//! version's key, which nobody asks for any more.
+//! **Reads** go through two caches: a product's current `version` (L1 only, dropped in every
+//! process by a write's invalidation broadcast, and by each process's own poll of the
+//! products changed lately, every half `version_ttl`), then the product itself under the key
+//! `<id>@<version>` (L1 and the shared L2, kept long: a key's content never changes). A write
+//! bumps the version in its transaction, so the next read anywhere that sees the new version
+//! loads the new content; a process that missed the broadcast sees it within `version_ttl`
+//! through its poll. A load racing a write can only fill an old version's key, which nobody
+//! asks for any more. One poll per process replaces a database read per product per
+//! `version_ttl` (D90).
 //!
 //! **Carts** are read from the database: their owner reads what it wrote, from any process.
 //! **A checkout** takes its prices from the database too, never from a cache.
@@ -24,14 +26,18 @@ use crate::domain::order::{NewOrder, OrderLine};
 use crate::error::CommerceError;
 use crate::store::catalog::CatalogStore;
 
+/// How far back each poll looks for changed products, beyond its own interval: room for a
+/// write's commit to lag its `updated_at`, and for the writers' clocks to differ.
+const POLL_OVERLAP: Duration = Duration::from_secs(5);
+
 /// The most lines one order given by its lines ("buy now") may have.
 pub const MAX_ORDER_LINES: usize = 100;
 
 /// The catalog's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogSettings {
-    /// How long a process trusts a product's version without asking the database: the
-    /// longest a change stays invisible to a process that missed its invalidation.
+    /// The longest a change stays invisible to a process that missed its invalidation: each
+    /// process polls the products changed lately every half of it.
     pub version_ttl: Duration,
     /// How long a product's content stays cached (its key carries its version, so this only
     /// bounds memory).
@@ -74,7 +80,8 @@ impl Catalog {
             "commerce.product-versions",
             CacheOptions {
                 capacity: settings.cache_capacity,
-                ttl: settings.version_ttl,
+                // Kept until a broadcast or this process's poll says the product changed.
+                ttl: settings.product_ttl,
                 negative_ttl: settings.version_ttl,
                 jitter: 0.0,
                 use_l2: false,
@@ -95,6 +102,40 @@ impl Catalog {
             versions,
             products,
             settings: Arc::new(settings),
+        }
+    }
+
+    /// Drops from this process's cache the versions of the products changed at or after
+    /// `since` (unix ms) that it holds older; how many it dropped.
+    pub async fn revalidate(&self, since: i64) -> Result<usize, CommerceError> {
+        let mut dropped = 0;
+        for (id, version) in self.store.changed_since(since).await? {
+            let stale = match self.versions.get(&id).await {
+                Some(Some(cached)) => cached < version,
+                Some(None) => true,
+                None => false,
+            };
+            if stale {
+                self.versions.forget_local(&id);
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Polls the products changed lately every half `version_ttl` until `shutdown`, dropping
+    /// the versions this process holds older ([`Catalog::revalidate`]).
+    pub async fn run_revalidation(self, shutdown: tokio_util::sync::CancellationToken) {
+        let every = self.settings.version_ttl / 2;
+        let overlap = i64::try_from((every + POLL_OVERLAP).as_millis()).unwrap_or(i64::MAX);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = self.revalidate(now_ms() - overlap).await {
+                tracing::warn!(error = %e, "cannot poll the changed products; cached versions may be stale until the next poll");
+            }
         }
     }
 

@@ -17,11 +17,18 @@ use crate::support::inventory_on;
 async fn catalog_on(backend: &TestBackend) -> Catalog {
     // The inventory's harness applies the migrations.
     inventory_on(backend, ReserveMode::Conditional).await;
-    Catalog::new(
+    let catalog = Catalog::new(
         backend.platform.db.clone(),
         &backend.platform.caches,
         CatalogSettings::default(),
-    )
+    );
+    // What the system starts in every process: the poll of the changed products.
+    backend.platform.tasks.spawn(
+        catalog
+            .clone()
+            .run_revalidation(backend.platform.shutdown.clone()),
+    );
+    catalog
 }
 
 fn price_of(

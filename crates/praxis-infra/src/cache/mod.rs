@@ -252,6 +252,14 @@ where
         l2.and(sent)
     }
 
+    /// Drops `key` from this process's L1 only: no L2 change, no broadcast (for a process
+    /// that learned of a change by other means, such as polling the source).
+    pub fn forget_local(&self, key: &str) {
+        let inner = &self.inner;
+        inner.l1.remove(key);
+        inner.metrics.entries.set(inner.l1.len() as f64);
+    }
+
     /// Number of L1 entries (expired entries count until they are read or evicted).
     pub fn entry_count(&self) -> u64 {
         self.inner.l1.len()
