@@ -205,13 +205,13 @@ async fn reserve(
     amount: Amount,
     quota: Quota,
 ) -> Result<bool, InfraError> {
-    sqlx::query("INSERT INTO files_usage (owner, bytes, files) VALUES ($1, 0, 0) ON CONFLICT (owner) DO NOTHING")
-        .bind(owner)
-        .execute(&mut *conn)
-        .await?;
+    // One statement: the account's first reservation inserts its row, the next ones add to
+    // it; neither may pass the quota.
     let done = sqlx::query(
-        "UPDATE files_usage SET bytes = bytes + $2, files = files + $3 \
-         WHERE owner = $1 AND bytes + $2 <= $4 AND files + $3 <= $5",
+        "INSERT INTO files_usage (owner, bytes, files) SELECT $1, $2, $3 WHERE $2 <= $4 AND $3 <= $5 \
+         ON CONFLICT (owner) DO UPDATE SET bytes = files_usage.bytes + excluded.bytes, \
+         files = files_usage.files + excluded.files \
+         WHERE files_usage.bytes + excluded.bytes <= $4 AND files_usage.files + excluded.files <= $5",
     )
     .bind(owner)
     .bind(i(amount.bytes))
@@ -543,37 +543,60 @@ impl Store {
         if marked != 1 {
             return Ok(Completion::AlreadyDone);
         }
-        let Some((file, content)) = file else {
-            tx.commit().await?;
-            return Ok(Completion::Sealed);
-        };
-        let row = sqlx::query(
-            "INSERT INTO files_blobs (hash, blob_key, size, refs, tier, created_at) \
-             VALUES ($1, $2, $3, 1, 'hot', $4) \
-             ON CONFLICT (hash) DO UPDATE SET refs = files_blobs.refs + 1 RETURNING blob_key",
-        )
-        .bind(&content.blake3)
-        .bind(&upload.blob_key)
-        .bind(i(content.size))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let blob_key: String = row.try_get("blob_key")?;
-        insert_file(&mut tx, file).await?;
-        // A single upload reserved its bytes at creation (or as they came, deferred) and its
-        // file count at creation: nothing moves. A final one takes its partials' bytes.
-        let consumed = if upload.kind == UploadKind::Final {
-            consume_partials(&mut tx, self.db.backend(), upload).await?
-        } else {
-            Vec::new()
-        };
+        let done = file_it(&mut tx, self.db.backend(), upload, file, now).await?;
         tx.commit().await?;
-        let duplicate = blob_key != upload.blob_key;
-        Ok(Completion::Filed {
-            blob_key,
-            duplicate,
-            consumed,
-        })
+        Ok(done)
+    }
+
+    /// Records the append that filled an upload and completes it, in one transaction: what
+    /// [`Store::record_append`] then [`Store::complete`] do, for an append whose object is
+    /// already sealed (the blob store wrote it whole). The same conditions hold: the lease is
+    /// `token`'s and the offset is still the one the append started from; otherwise nothing
+    /// is recorded (`LostLease`).
+    pub async fn record_and_complete(
+        &self,
+        upload: &Upload,
+        token: &str,
+        record: &AppendRecord<'_>,
+        quota: Quota,
+        file: Option<(&FileMeta, &Content)>,
+        now: i64,
+    ) -> Result<(Recorded, Option<Completion>), InfraError> {
+        let mut tx = self.db.begin_write().await?;
+        if upload.length.is_none() {
+            let amount = Amount {
+                bytes: record.offset.saturating_sub(upload.offset),
+                files: 0,
+            };
+            if !reserve(&mut tx, &upload.owner, amount, quota).await? {
+                return Ok((Recorded::OverQuota, None));
+            }
+        }
+        let done = sqlx::query(
+            "UPDATE files_uploads SET upload_offset = $3, append_state = $4, expires_at = $5, \
+             length = CASE WHEN $7 = 1 THEN $3 ELSE length END, completed_at = $8, \
+             lock_owner = NULL, lock_until = 0 \
+             WHERE id = $1 AND lock_owner = $2 AND upload_offset = $6 AND completed_at IS NULL",
+        )
+        .bind(&upload.id)
+        .bind(token)
+        .bind(i(record.offset))
+        .bind(record.state)
+        .bind(record.expires_at)
+        .bind(i(upload.offset))
+        .bind(i64::from(record.sets_length))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            return Ok((Recorded::LostLease, None));
+        }
+        let mut full = upload.clone();
+        full.offset = record.offset;
+        let completion = file_it(&mut tx, self.db.backend(), &full, file, now).await?;
+        tx.commit().await?;
+        Ok((Recorded::Done, Some(completion)))
     }
 
     /// Deletes an upload that is not a file (terminated, expired, or a partial one consumed
@@ -601,7 +624,49 @@ impl Store {
         tx.commit().await?;
         Ok(Some(upload))
     }
+}
 
+/// The rest of a completion, in its transaction (the upload is marked complete): a partial
+/// upload is sealed; a single or final one becomes `file`, referencing its content's blob.
+async fn file_it(
+    tx: &mut AnyConnection,
+    backend: praxis_infra::Backend,
+    upload: &Upload,
+    file: Option<(&FileMeta, &Content)>,
+    now: i64,
+) -> Result<Completion, InfraError> {
+    let Some((file, content)) = file else {
+        return Ok(Completion::Sealed);
+    };
+    let row = sqlx::query(
+        "INSERT INTO files_blobs (hash, blob_key, size, refs, tier, created_at) \
+             VALUES ($1, $2, $3, 1, 'hot', $4) \
+             ON CONFLICT (hash) DO UPDATE SET refs = files_blobs.refs + 1 RETURNING blob_key",
+    )
+    .bind(&content.blake3)
+    .bind(&upload.blob_key)
+    .bind(i(content.size))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let blob_key: String = row.try_get("blob_key")?;
+    insert_file(&mut *tx, file).await?;
+    // A single upload reserved its bytes at creation (or as they came, deferred) and its
+    // file count at creation: nothing moves. A final one takes its partials' bytes.
+    let consumed = if upload.kind == UploadKind::Final {
+        consume_partials(&mut *tx, backend, upload).await?
+    } else {
+        Vec::new()
+    };
+    let duplicate = blob_key != upload.blob_key;
+    Ok(Completion::Filed {
+        blob_key,
+        duplicate,
+        consumed,
+    })
+}
+
+impl Store {
     /// The file `id`.
     pub async fn file(&self, id: &str) -> Result<Option<FileMeta>, InfraError> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files_files WHERE id = $1");

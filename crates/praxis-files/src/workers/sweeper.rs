@@ -51,7 +51,11 @@ impl Files {
                 let dropped = if gone.completed_at.is_some() {
                     self.blobs.delete(&gone.blob_key).await
                 } else {
-                    self.blobs.discard(&gone.blob_key, &state).await
+                    // And the object of a whole write that was sealed but never recorded.
+                    match self.blobs.discard(&gone.blob_key, &state).await {
+                        Ok(()) => self.blobs.delete(&gone.blob_key).await,
+                        Err(e) => Err(e),
+                    }
                 };
                 if let Err(e) = dropped {
                     tracing::warn!(upload = %gone.id, error = %e, "an expired upload's bytes were not deleted");

@@ -10,7 +10,7 @@ use praxis_infra::sql::now_ms;
 use super::Files;
 use super::lease::{self, Held};
 use super::tap::{self, Seen, Tap};
-use crate::domain::digest::{ChunkDigest, FileDigests};
+use crate::domain::digest::{ChunkDigest, FileDigests, Sha256Digest};
 use crate::domain::model::{Content, FileMeta, FileStatus, Upload, UploadKind};
 use crate::domain::sniff::{SNIFF_BYTES, sniff};
 use crate::domain::tus::{self, Checksum, ChecksumAlgorithm, Concat};
@@ -48,6 +48,12 @@ pub struct Append {
     /// length becomes the offset reached).
     pub ends_upload: bool,
 }
+
+/// The largest file whose SHA-256 is computed as its bytes arrive, when they arrive whole in
+/// one request: below it, the digest on the way (about 0.5 ms a MiB) costs less than the
+/// checksum worker reading the file back; above it, the upload path digests BLAKE3 only
+/// (D80).
+pub const INLINE_SHA256_MAX: u64 = 16 * 1024 * 1024;
 
 fn algorithm_name(a: ChecksumAlgorithm) -> &'static str {
     match a {
@@ -241,28 +247,37 @@ impl Files {
                 None => {}
             }
         }
-        let quota = self.quota_of(&req.owner).await?;
-        let held = self.take_lease(&upload, req.offset).await?;
-        let (recorded, failure) = match self.append_leased(upload, &req, body, &held, quota).await {
-            Ok(done) => done,
-            Err(e) => {
-                self.release(&held).await;
-                return Err(e);
-            }
+        // The quota bounds only a deferred upload's bytes here: a known length was reserved
+        // at creation.
+        let quota = if upload.length.is_none() {
+            Some(self.quota_of(&req.owner).await?)
+        } else {
+            None
         };
-        if recorded.is_full() {
+        let held = self.take_lease(&upload, req.offset).await?;
+        let (mut recorded, failure) =
+            match self.append_leased(upload, &req, body, &held, quota).await {
+                Ok(done) => done,
+                Err(e) => {
+                    self.release(&held).await;
+                    return Err(e);
+                }
+            };
+        if recorded.is_full() && recorded.completed_at.is_none() {
             let digests = self.digests.take(&recorded.id, recorded.offset);
             if let Err(e) = self.complete(&recorded, digests, &held).await {
                 self.release(&held).await;
                 return Err(e);
             }
+            recorded.completed_at = Some(now_ms());
         }
         if let Some(e) = failure {
             // What arrived is kept (the client resumes from the new offset); the request
             // itself failed.
             return Err(e);
         }
-        self.reload(&recorded.id).await
+        // As recorded: the row holds nothing this request does not know.
+        Ok(recorded)
     }
 
     /// The append itself, with the lease taken: sets a deferred length sent with it, streams
@@ -276,8 +291,10 @@ impl Files {
         req: &Append,
         body: ByteStream,
         held: &Held,
-        quota: crate::store::Quota,
+        quota: Option<crate::store::Quota>,
     ) -> Result<(Upload, Option<FilesError>), FilesError> {
+        // Only a deferred upload needs its quota (`append` fetched it then).
+        let quota = quota.unwrap_or_else(|| self.default_quota());
         if let (Some(len), None) = (req.length, upload.length) {
             if !self
                 .store
@@ -297,9 +314,28 @@ impl Files {
             }
         };
         let state = state_of(&upload)?;
+        // A body that is the whole file (the usual small upload: one PATCH, or the body of
+        // the creation) is written and sealed by one call to the blob store, and recorded
+        // and completed by one transaction. Not with Upload-Checksum: its bytes are judged
+        // after they are written, and a refused body must not leave a sealed object behind.
+        let whole = match upload.length {
+            Some(len)
+                if upload.offset == 0
+                    && upload.kind != UploadKind::Final
+                    && req.checksum.is_none()
+                    && state == Appending::default() =>
+            {
+                Some(len)
+            }
+            _ => None,
+        };
         let seen: Tap = Arc::new(parking_lot::Mutex::new(Seen {
             chunk: req.checksum.as_ref().map(ChunkDigest::for_checksum),
             file: self.digests.take(&upload.id, upload.offset),
+            sha256: whole
+                .filter(|len| *len <= INLINE_SHA256_MAX)
+                .map(|_| Sha256Digest::default()),
+            head: whole.map(|_| Vec::new()),
             ..Seen::default()
         }));
         held.check()?;
@@ -309,8 +345,18 @@ impl Files {
             self.settings.idle_timeout,
             seen.clone(),
         ));
+        let write = async {
+            match whole {
+                Some(len) => {
+                    self.blobs
+                        .append_whole(&upload.blob_key, &state, stream, len)
+                        .await
+                }
+                None => self.blobs.append(&upload.blob_key, &state, stream).await,
+            }
+        };
         let appended = self
-            .renewing(held, self.blobs.append(&upload.blob_key, &state, stream))
+            .renewing(held, write)
             .await
             .inspect_err(|_| self.digests.forget(&upload.id))?;
         let seen = std::mem::take(&mut *seen.lock());
@@ -361,6 +407,30 @@ impl Files {
             sets_length,
             hold_lease_ms: full.then(|| self.lease_ms()),
         };
+        if appended.sealed {
+            // Written whole (every byte of the upload, no error) and sealed: the record and
+            // the completion are one transaction.
+            self.digests.forget(&upload.id);
+            let mut done = upload.clone();
+            done.offset = new_offset;
+            done.append_state = state_json.clone();
+            done.length = length;
+            done.expires_at = record.expires_at;
+            let whole_seen = seen.bytes == stored;
+            let blake3 = match seen.file {
+                Some(d) if whole_seen => d.finish(),
+                _ => self.digest_object(&upload.blob_key, new_offset).await?,
+            };
+            let sha256 = seen.sha256.filter(|_| whole_seen).map(Sha256Digest::finish);
+            let head = match seen.head {
+                Some(head) if whole_seen => head,
+                _ => self.head_of(&upload.blob_key, new_offset).await?,
+            };
+            self.file_sealed(&done, &record, quota, blake3, sha256, &head, &held.token)
+                .await?;
+            done.completed_at = Some(now_ms());
+            return Ok((done, None));
+        }
         let asked = std::time::Instant::now();
         match self
             .store
@@ -385,9 +455,116 @@ impl Files {
             _ => self.digests.forget(&upload.id),
         }
         upload.offset = new_offset;
+        upload.expires_at = record.expires_at;
         upload.append_state = state_json;
         upload.length = length;
         Ok((upload, failure))
+    }
+
+    /// Records the append that wrote `upload` whole (its object sealed already) and completes
+    /// it, in one transaction; `upload` is as it is to be recorded, completed at return.
+    #[allow(clippy::too_many_arguments)]
+    async fn file_sealed(
+        &self,
+        upload: &Upload,
+        record: &AppendRecord<'_>,
+        quota: crate::store::Quota,
+        blake3: String,
+        sha256: Option<String>,
+        head: &[u8],
+        token: &str,
+    ) -> Result<(), FilesError> {
+        let now = now_ms();
+        let prior = Upload {
+            offset: 0,
+            length: upload.length.filter(|_| !record.sets_length),
+            ..upload.clone()
+        };
+        let (file, content) = self.file_of_upload(upload, blake3, sha256, head, now);
+        let filed = (upload.kind != UploadKind::Partial).then_some((&file, &content));
+        let (recorded, completion) = self
+            .store
+            .record_and_complete(&prior, token, record, quota, filed, now)
+            .await?;
+        match recorded {
+            Recorded::Done => {}
+            // The sealed object stays unreferenced: a resumed write replaces it, a termination
+            // deletes it.
+            Recorded::LostLease => return Err(lease::lost(&upload.id)),
+            Recorded::OverQuota => {
+                return Err(self.over_quota(&upload.owner, record.offset).await);
+            }
+        }
+        if let Some(completion) = completion {
+            self.filed(upload, completion, filed.is_some() && file.sha256.is_none())
+                .await;
+        }
+        Ok(())
+    }
+
+    /// The file and content records of a completed upload of `size` bytes.
+    fn file_of_upload(
+        &self,
+        upload: &Upload,
+        blake3: String,
+        sha256: Option<String>,
+        head: &[u8],
+        now: i64,
+    ) -> (FileMeta, Content) {
+        let size = upload.offset;
+        let content = Content {
+            size,
+            blake3,
+            sniffed_type: sniff(head),
+        };
+        let described = crate::domain::describe::describe(&upload.metadata, now);
+        let file = FileMeta {
+            id: upload.id.clone(),
+            owner: upload.owner.clone(),
+            name: described.name,
+            content_type: described.content_type,
+            sniffed_type: content.sniffed_type.clone(),
+            size,
+            blake3: content.blake3.clone(),
+            sha256,
+            status: if self.settings.scan_command.is_some() {
+                FileStatus::Pending
+            } else {
+                FileStatus::Ready
+            },
+            tags: described.tags,
+            created_at: now,
+            expires_at: described.expires_at,
+        };
+        (file, content)
+    }
+
+    /// After a completion's transaction: deletes the objects it made redundant (a duplicate
+    /// content's, consumed partial uploads') and wakes the scanner and, when the file has no
+    /// SHA-256 yet, the checksum worker.
+    async fn filed(&self, upload: &Upload, completion: Completion, unsummed: bool) {
+        let Completion::Filed {
+            duplicate,
+            consumed,
+            ..
+        } = completion
+        else {
+            return;
+        };
+        if duplicate && let Err(e) = self.blobs.delete(&upload.blob_key).await {
+            tracing::warn!(upload = %upload.id, error = %e, "the duplicate object of a deduplicated upload was not deleted");
+        }
+        for part in consumed {
+            if let Err(e) = self.blobs.delete(&part.blob_key).await {
+                tracing::warn!(upload = %part.id, error = %e, "a concatenated partial upload's object was not deleted");
+            }
+        }
+        if self.settings.scan_command.is_some() {
+            self.scan_wakeup.notify_one();
+        }
+        if unsummed {
+            self.checksum_wakeup.notify_one();
+        }
     }
 }
 
@@ -448,67 +625,32 @@ impl Files {
             Some(d) => d.finish(),
             None => self.digest_object(&upload.blob_key, size).await?,
         };
-        let head_len = size.min(SNIFF_BYTES as u64);
-        let head: Vec<u8> = if head_len == 0 {
-            Vec::new()
-        } else {
-            self.blobs
-                .read(&upload.blob_key, 0..head_len)
-                .await?
-                .try_fold(Vec::new(), |mut acc, chunk| async move {
-                    acc.extend_from_slice(&chunk);
-                    Ok(acc)
-                })
-                .await
-                .map_err(|e| praxis_infra::InfraError::Blob(e.to_string()))?
-        };
-        let content = Content {
-            size,
-            blake3,
-            sniffed_type: sniff(&head),
-        };
-        let described = crate::domain::describe::describe(&upload.metadata, now);
-        let file = FileMeta {
-            id: upload.id.clone(),
-            owner: upload.owner.clone(),
-            name: described.name,
-            content_type: described.content_type,
-            sniffed_type: content.sniffed_type.clone(),
-            size,
-            blake3: content.blake3.clone(),
-            sha256: None,
-            status: if self.settings.scan_command.is_some() {
-                FileStatus::Pending
-            } else {
-                FileStatus::Ready
-            },
-            tags: described.tags,
-            created_at: now,
-            expires_at: described.expires_at,
-        };
-        if let Completion::Filed {
-            duplicate,
-            consumed,
-            ..
-        } = self
+        let head = self.head_of(&upload.blob_key, size).await?;
+        let (file, content) = self.file_of_upload(upload, blake3, None, &head, now);
+        let completion = self
             .store
             .complete(upload, Some((&file, &content)), now, token)
-            .await?
-        {
-            if duplicate && let Err(e) = self.blobs.delete(&upload.blob_key).await {
-                tracing::warn!(upload = %upload.id, error = %e, "the duplicate object of a deduplicated upload was not deleted");
-            }
-            for part in consumed {
-                if let Err(e) = self.blobs.delete(&part.blob_key).await {
-                    tracing::warn!(upload = %part.id, error = %e, "a concatenated partial upload's object was not deleted");
-                }
-            }
-        }
-        if self.settings.scan_command.is_some() {
-            self.scan_wakeup.notify_one();
-        }
-        self.checksum_wakeup.notify_one();
+            .await?;
+        self.filed(upload, completion, true).await;
         Ok(())
+    }
+
+    /// The first bytes of object `key` of `size` bytes, to sniff its type.
+    async fn head_of(&self, key: &str, size: u64) -> Result<Vec<u8>, FilesError> {
+        let head_len = size.min(SNIFF_BYTES as u64);
+        if head_len == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .blobs
+            .read(key, 0..head_len)
+            .await?
+            .try_fold(Vec::new(), |mut acc, chunk| async move {
+                acc.extend_from_slice(&chunk);
+                Ok(acc)
+            })
+            .await
+            .map_err(|e| praxis_infra::InfraError::Blob(e.to_string()))?)
     }
 
     /// BLAKE3 of the first `size` bytes of object `key`, read back.
@@ -622,6 +764,9 @@ impl Files {
                 self.blobs.delete(&gone.blob_key).await?;
             } else {
                 self.blobs.discard(&gone.blob_key, &state).await?;
+                // A whole write that was sealed but never recorded left its object; nothing
+                // refers to an incomplete upload's key.
+                self.blobs.delete(&gone.blob_key).await?;
             }
         }
         Ok(())

@@ -217,68 +217,61 @@ impl Local {
         self.move_into_place(&temp, &self.object(to)).await
     }
 
-    pub(super) async fn append(&self, key: &str, state: &Appending, body: ByteStream) -> Appended {
-        match self.append_inner(key, state, body).await {
-            Ok((len, body_error)) => Appended {
+    pub(super) async fn append(
+        &self,
+        key: &str,
+        state: &Appending,
+        body: ByteStream,
+        whole: Option<u64>,
+    ) -> Appended {
+        match self.append_inner(key, state, body, whole).await {
+            Ok((len, body_error, sealed)) => Appended {
                 state: Appending {
                     len,
                     ..Appending::default()
                 },
                 error: body_error.map(BlobAppendError::Body),
+                sealed,
             },
             Err(e) => Appended {
                 state: state.clone(),
                 error: Some(BlobAppendError::Store(e)),
+                sealed: false,
             },
         }
     }
 
-    /// The append: the new length and the body's error, if it failed. On a store error the
-    /// recorded state stands (what was written after it is truncated by the next append).
+    /// The append: the new length, the body's error if it failed, and whether the object was
+    /// sealed (a new write that brought exactly `whole` bytes). On a store error the recorded
+    /// state stands (what was written after it is truncated by the next append).
+    ///
+    /// The file work runs in few blocking tasks (a hop to tokio's blocking pool costs about
+    /// as much as a small write): one to open, lock and position the file, the buffered writes
+    /// (each one handed to the pool while the body fills the next), and one to fsync it and
+    /// either fsync its folder or, when it is sealed, rename it into place and fsync that
+    /// folder.
     async fn append_inner(
         &self,
         key: &str,
         state: &Appending,
         mut body: ByteStream,
-    ) -> Result<(u64, Option<std::io::Error>), InfraError> {
+        whole: Option<u64>,
+    ) -> Result<(u64, Option<std::io::Error>, bool), InfraError> {
         check_local_state(key, state)?;
         let path = self.partial(key);
         let creating = state.len == 0;
-        if creating {
-            create_parent(&path)
-                .await
-                .map_err(|e| self.io_err("append to", &path, &e))?;
-        }
-        let file = match OpenOptions::new()
-            .write(true)
-            .create(creating)
-            .truncate(false)
-            .open(&path)
-            .await
-        {
-            Ok(f) => f,
-            Err(e) if absent(&e) => return Err(missing_partial(key, state.len)),
+        let opened = {
+            let path = path.clone();
+            let key = key.to_owned();
+            let len = state.len;
+            blocking(move || open_for_append(&path, &key, len, creating)).await
+        };
+        let file = match opened {
+            Ok(Ok(file)) => file,
+            Ok(Err(e)) => return Err(e),
             Err(e) => return Err(self.io_err("append to", &path, &e)),
         };
-        let mut file = lock_exclusive(file, key).await?;
-        let on_disk = file
-            .metadata()
-            .await
-            .map_err(|e| self.io_err("append to", &path, &e))?
-            .len();
-        if on_disk < state.len {
-            return Err(short_partial(key, on_disk, state.len));
-        }
-        // Whatever an unrecorded append wrote after the recorded length goes.
-        if on_disk > state.len {
-            file.set_len(state.len)
-                .await
-                .map_err(|e| self.io_err("append to", &path, &e))?;
-        }
-        file.seek(SeekFrom::Start(state.len))
-            .await
-            .map_err(|e| self.io_err("append to", &path, &e))?;
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut w = BufWriter::with_capacity(WRITE_BUFFER, File::from_std(file));
         let mut written = 0u64;
         let mut body_error = None;
         while let Some(chunk) = body.next().await {
@@ -298,16 +291,33 @@ impl Local {
         w.flush()
             .await
             .map_err(|e| self.io_err("append to", &path, &e))?;
-        w.get_ref()
-            .sync_data()
+        let file = w.into_inner().into_std().await;
+        let len = state.len + written;
+        let seal = whole == Some(len) && body_error.is_none();
+        let object = self.object(key);
+        let finished = {
+            let (path, object) = (path.clone(), object.clone());
+            blocking(move || {
+                file.sync_data()?;
+                if seal {
+                    // Renamed while the lock is held: no other writer of this key runs.
+                    if let Some(dir) = object.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    std::fs::rename(&path, &object)?;
+                    sync_dir_of(&object)?;
+                } else if creating {
+                    sync_dir_of(&path)?;
+                }
+                drop(file);
+                Ok(())
+            })
             .await
-            .map_err(|e| self.io_err("append to", &path, &e))?;
-        if creating {
-            sync_parent(&path)
-                .await
-                .map_err(|e| self.io_err("append to", &path, &e))?;
+        };
+        match finished {
+            Ok(()) => Ok((len, body_error, seal)),
+            Err(e) => Err(self.io_err("append to", if seal { &object } else { &path }, &e)),
         }
-        Ok((state.len + written, body_error))
     }
 
     pub(super) async fn seal(&self, key: &str, state: &Appending) -> Result<(), InfraError> {
@@ -370,15 +380,79 @@ impl Local {
     }
 }
 
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Opens the object-in-progress at `path` for an append after `len` recorded bytes (creating
+/// it, and its folder, for a new write), locks it, cuts what an unrecorded append left after
+/// `len` and positions it there. The outer error is an I/O failure to report with the path.
+fn open_for_append(
+    path: &Path,
+    key: &str,
+    len: u64,
+    creating: bool,
+) -> std::io::Result<Result<std::fs::File, InfraError>> {
+    use std::io::Seek;
+    if creating && let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create(creating)
+        .truncate(false)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if absent(&e) => return Ok(Err(missing_partial(key, len))),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(Err(busy(key))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Ok(Err(blob_err(format!("cannot lock {key} for writing: {e}"))));
+        }
+    }
+    let on_disk = file.metadata()?.len();
+    if on_disk < len {
+        return Ok(Err(short_partial(key, on_disk, len)));
+    }
+    // Whatever an unrecorded append wrote after the recorded length goes.
+    if on_disk > len {
+        file.set_len(len)?;
+    }
+    let mut file = file;
+    file.seek(SeekFrom::Start(len))?;
+    Ok(Ok(file))
+}
+
+fn busy(key: &str) -> InfraError {
+    InfraError::Busy(format!(
+        "another writer holds {key} (a concurrent append on this host); retry when it ends"
+    ))
+}
+
+/// Fsyncs the folder holding `path` (blocking), so a new name in it survives a crash.
+fn sync_dir_of(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 /// Takes an exclusive lock on an object-in-progress for one append or seal, without waiting:
 /// a file another writer holds is refused.
 async fn lock_exclusive(file: File, key: &str) -> Result<File, InfraError> {
     let file = file.into_std().await;
     match file.try_lock() {
         Ok(()) => Ok(File::from_std(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(InfraError::Busy(format!(
-            "another writer holds {key} (a concurrent append on this host); retry when it ends"
-        ))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy(key)),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(blob_err(format!("cannot lock {key} for writing: {e}")))
         }
@@ -452,11 +526,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_whole_write_is_sealed_by_its_append_and_can_be_written_again() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let local = Local::new(dir.path()).expect("a local store");
+        let fresh = Appending::default();
+        // A body shorter than the object: a plain append, nothing at the key.
+        let short = local
+            .append("u/k", &fresh, one_chunk(b"abc"), Some(5))
+            .await;
+        assert!(short.error.is_none() && !short.sealed && short.state.len == 3);
+        assert_eq!(local.size("u/k").await.expect("size"), None);
+        // The whole body: sealed, at the key, with nothing left in progress.
+        let whole = local
+            .append("u/k", &fresh, one_chunk(b"hello"), Some(5))
+            .await;
+        assert!(whole.error.is_none() && whole.sealed && whole.state.len == 5);
+        assert_eq!(
+            std::fs::read(dir.path().join("u/k")).expect("the object"),
+            b"hello"
+        );
+        assert!(!dir.path().join(".partial/u/k").exists());
+        // Not recorded: the caller writes again from the state it had; the seal replaces it.
+        let again = local.append("u/k", &fresh, one_chunk(b"wor"), None).await;
+        let again = local
+            .append("u/k", &again.state, one_chunk(b"ld"), None)
+            .await;
+        assert!(again.error.is_none() && !again.sealed);
+        local.seal("u/k", &again.state).await.expect("sealed");
+        assert_eq!(
+            std::fs::read(dir.path().join("u/k")).expect("the object"),
+            b"world"
+        );
+    }
+
+    #[tokio::test]
     async fn a_second_writer_of_one_object_is_refused_while_the_first_runs() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let local = Local::new(dir.path()).expect("a local store");
         let begun = local
-            .append("k", &Appending::default(), one_chunk(b"begun; "))
+            .append("k", &Appending::default(), one_chunk(b"begun; "), None)
             .await;
         assert!(begun.error.is_none(), "{:?}", begun.error);
         let (started_tx, started) = tokio::sync::oneshot::channel();
@@ -465,10 +573,12 @@ mod tests {
             let body = held_body(started_tx, go_rx);
             let local = Local::new(dir.path()).expect("a local store");
             let state = begun.state.clone();
-            tokio::spawn(async move { local.append("k", &state, body).await })
+            tokio::spawn(async move { local.append("k", &state, body, None).await })
         };
         started.await.expect("the first append reads its body");
-        let second = local.append("k", &begun.state, one_chunk(b"second")).await;
+        let second = local
+            .append("k", &begun.state, one_chunk(b"second"), None)
+            .await;
         assert!(
             matches!(
                 second.error,

@@ -36,6 +36,11 @@
 //!   was never recorded is left incomplete; give the bucket a lifecycle rule that aborts
 //!   incomplete multipart uploads after a day.
 //!
+//! [`Blobs::append_whole`] is the append of an object written in one go (a small upload in one
+//! request): a new write that brings exactly the object's length is sealed by the same call
+//! (local: renamed into place; S3: one conditional PUT when it fits in one part), and the
+//! recorded state it started from stays valid if the caller never records it.
+//!
 //! Memory is bounded: a local write goes through a fixed buffer; an S3 write holds at most two
 //! parts (one uploading while the body fills the next, so the body never waits for S3 between
 //! parts) plus the chunk being received.
@@ -133,6 +138,9 @@ pub struct Appended {
     pub state: Appending,
     /// Why the append stopped early, if it did.
     pub error: Option<BlobAppendError>,
+    /// Whether the append also sealed the object ([`Blobs::append_whole`]): it is readable at
+    /// its key with exactly `state.len` bytes, and needs no [`Blobs::seal`].
+    pub sealed: bool,
 }
 
 /// Why an append stopped before the end of its body.
@@ -305,15 +313,56 @@ impl Blobs {
     /// (record it to keep the bytes) and, when it stopped early, why. Appends to one key must
     /// not run concurrently.
     pub async fn append(&self, key: &str, state: &Appending, body: ByteStream) -> Appended {
+        self.append_to(key, state, body, None).await
+    }
+
+    /// An append that writes a whole object at once: like [`Blobs::append`], and when the
+    /// write is new (`state` is `Appending::default()`) and the body brings exactly `len`
+    /// bytes, the same call also seals the object (`Appended::sealed`), sparing a seal and its
+    /// round trips. Local: the file the append wrote and fsynced is renamed into place and its
+    /// folder fsynced (the folder of the object-in-progress is not fsynced: the file never
+    /// stays there). S3, when `len` fits in one part: one PUT of the object, conditional on
+    /// no object being at the key yet (`If-None-Match: *`), instead of a tail, a copy and the
+    /// tails' listings; an object already there (an earlier whole write that was never
+    /// recorded, or a writer that lost its lease to one that completed) makes it a plain
+    /// append. Otherwise (a resumed write, a body that ends early or fails, a larger object)
+    /// it is a plain append, sealed later by [`Blobs::seal`].
+    ///
+    /// Either way the input `state` stays valid: a caller that does not record the new state
+    /// (a failed record, a lost lease) may append from it again, and the next seal replaces
+    /// the object. Until the caller records it, nothing refers to the sealed object; if the
+    /// write is then abandoned, [`Blobs::delete`] of the key after [`Blobs::discard`] removes
+    /// it.
+    pub async fn append_whole(
+        &self,
+        key: &str,
+        state: &Appending,
+        body: ByteStream,
+        len: u64,
+    ) -> Appended {
+        self.append_to(key, state, body, Some(len)).await
+    }
+
+    async fn append_to(
+        &self,
+        key: &str,
+        state: &Appending,
+        body: ByteStream,
+        whole: Option<u64>,
+    ) -> Appended {
         if let Err(e) = check_key(key) {
             return Appended {
                 state: state.clone(),
                 error: Some(BlobAppendError::Store(e)),
+                sealed: false,
             };
         }
+        // Only a new write is sealed by its append: a resumed one has its bytes in parts or
+        // a partial file that the seal must put together.
+        let whole = whole.filter(|_| *state == Appending::default());
         let appended = match &self.backend {
-            Backend::Local(l) => l.append(key, state, body).await,
-            Backend::S3(s) => s.append(key, state, body).await,
+            Backend::Local(l) => l.append(key, state, body, whole).await,
+            Backend::S3(s) => s.append(key, state, body, whole).await,
         };
         // Never hand back less than the caller had: what the recorded state names is still
         // stored, whatever failed.
@@ -321,6 +370,7 @@ impl Blobs {
             return Appended {
                 state: state.clone(),
                 error: appended.error,
+                sealed: false,
             };
         }
         appended

@@ -15,7 +15,9 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::client::{ClientConfigKey, ClientOptions, HttpClient, HttpConnector};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+};
 
 use super::key::check_name;
 use super::{Appended, Appending, BlobAppendError, ByteStream, URL_KEY, blob_err, range_err};
@@ -487,10 +489,12 @@ impl S3 {
         key: &str,
         state: &Appending,
         mut body: ByteStream,
+        whole: Option<u64>,
     ) -> Appended {
         let fail = |state: Appending, e: InfraError| Appended {
             state,
             error: Some(BlobAppendError::Store(e)),
+            sealed: false,
         };
         if let Err(e) = self.check_state(key, state) {
             return fail(state.clone(), e);
@@ -499,9 +503,6 @@ impl S3 {
             Ok(tail) => tail,
             Err(e) => return fail(state.clone(), e),
         };
-        // Tails the recorded state does not name are older generations or unrecorded appends'.
-        self.drop_tails(key, state.tail.as_deref()).await;
-
         let mut st = state.clone();
         // At most two parts in memory: one uploading while the body fills the next. A full
         // part waits for the one in flight, so parts complete (and are recorded) in order.
@@ -511,50 +512,110 @@ impl S3 {
         let mut in_flight: Option<PartUpload<'_>> = None;
         let mut received = false;
         let mut body_error = None;
-        loop {
-            if buf.len() >= self.part_size {
-                if let Some(upload) = in_flight.take() {
-                    match upload.await {
-                        Ok((len, id)) => record_part(&mut st, len, id),
-                        Err(e) => return fail(st, e),
-                    }
-                }
-                let part = buf.split_to(self.part_size).freeze();
-                match self.start_part(key, &mut st, part).await {
-                    Ok(upload) => in_flight = Some(upload),
-                    Err(e) => return fail(st, e),
-                }
-                continue;
-            }
-            let next = match in_flight.as_mut() {
-                None => body.next().await,
-                Some(upload) => {
-                    let finished = tokio::select! {
-                        done = upload => Err(done),
-                        next = body.next() => Ok(next),
-                    };
-                    match finished {
-                        Ok(next) => next,
-                        Err(done) => {
-                            in_flight = None;
-                            match done {
-                                Ok((len, id)) => record_part(&mut st, len, id),
-                                Err(e) => return fail(st, e),
-                            }
-                            continue;
+        let mut body_done = false;
+        let small = whole.filter(|len| *len <= self.part_size as u64);
+        if let Some(len) = small {
+            // A whole object of one part: its body is gathered while the tails of unrecorded
+            // appends are listed and deleted, then it is one conditional PUT.
+            let gather = async {
+                while buf.len() as u64 <= len {
+                    match body.next().await {
+                        None => {
+                            body_done = true;
+                            break;
+                        }
+                        Some(Ok(chunk)) => {
+                            received |= !chunk.is_empty();
+                            buf.extend_from_slice(&chunk);
+                        }
+                        Some(Err(e)) => {
+                            body_error = Some(e);
+                            body_done = true;
+                            break;
                         }
                     }
                 }
             };
-            match next {
-                None => break,
-                Some(Ok(chunk)) => {
-                    received |= !chunk.is_empty();
-                    buf.extend_from_slice(&chunk);
+            tokio::join!(self.drop_tails(key, None), gather);
+            if body_done && body_error.is_none() && buf.len() as u64 == len {
+                let put = self
+                    .store
+                    .put_opts(
+                        &self.path(key),
+                        PutPayload::from(buf.clone().freeze()),
+                        PutOptions::from(PutMode::Create),
+                    )
+                    .await;
+                match put {
+                    Ok(_) => {
+                        return Appended {
+                            state: Appending {
+                                len,
+                                ..Appending::default()
+                            },
+                            error: None,
+                            sealed: true,
+                        };
+                    }
+                    // An object is at the key already: a whole write that was never recorded,
+                    // or one by a writer that lost its lease to one that completed. This one
+                    // becomes a tail; its seal will replace the object.
+                    Err(object_store::Error::AlreadyExists { .. }) => {}
+                    Err(e) => return fail(st, self.err("append to", key, &e)),
                 }
-                Some(Err(e)) => {
-                    body_error = Some(e);
-                    break;
+            }
+        } else {
+            // Tails the recorded state does not name are older generations or unrecorded
+            // appends'.
+            self.drop_tails(key, state.tail.as_deref()).await;
+        }
+        // The body ended in the gathering of a whole object: nothing more to read.
+        if !body_done {
+            loop {
+                if buf.len() >= self.part_size {
+                    if let Some(upload) = in_flight.take() {
+                        match upload.await {
+                            Ok((len, id)) => record_part(&mut st, len, id),
+                            Err(e) => return fail(st, e),
+                        }
+                    }
+                    let part = buf.split_to(self.part_size).freeze();
+                    match self.start_part(key, &mut st, part).await {
+                        Ok(upload) => in_flight = Some(upload),
+                        Err(e) => return fail(st, e),
+                    }
+                    continue;
+                }
+                let next = match in_flight.as_mut() {
+                    None => body.next().await,
+                    Some(upload) => {
+                        let finished = tokio::select! {
+                            done = upload => Err(done),
+                            next = body.next() => Ok(next),
+                        };
+                        match finished {
+                            Ok(next) => next,
+                            Err(done) => {
+                                in_flight = None;
+                                match done {
+                                    Ok((len, id)) => record_part(&mut st, len, id),
+                                    Err(e) => return fail(st, e),
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                };
+                match next {
+                    None => break,
+                    Some(Ok(chunk)) => {
+                        received |= !chunk.is_empty();
+                        buf.extend_from_slice(&chunk);
+                    }
+                    Some(Err(e)) => {
+                        body_error = Some(e);
+                        break;
+                    }
                 }
             }
         }
@@ -584,10 +645,21 @@ impl S3 {
         Appended {
             state: st,
             error: body_error.map(BlobAppendError::Body),
+            sealed: false,
         }
     }
 
     pub(super) async fn seal(&self, key: &str, state: &Appending) -> Result<(), InfraError> {
+        if state.len > 0 && state.upload.is_none() && state.tail.is_none() {
+            // The state of an object one PUT wrote whole (`append_whole`): sealed already.
+            return match self.size(key).await? {
+                Some(size) if size == state.len => Ok(()),
+                _ => Err(blob_err(format!(
+                    "the object {key} that one write of {} bytes sealed is gone or changed; discard the write and start again",
+                    state.len
+                ))),
+            };
+        }
         self.check_state(key, state)?;
         let sealed = self.seal_inner(key, state).await;
         if let Err(e) = sealed {
