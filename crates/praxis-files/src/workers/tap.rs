@@ -1,7 +1,6 @@
 //! The body of an upload request on its way to the blob store: bounded by what the upload may
-//! still take, cut after an idle timeout, and digested as it passes (the file's BLAKE3, the
-//! SHA-256 of a small whole file, and the chunk's `Upload-Checksum` algorithm; the first bytes
-//! are kept for sniffing), without holding more than the chunk in flight.
+//! still take, cut after an idle timeout, and digested as it passes (the file's BLAKE3 and the
+//! chunk's `Upload-Checksum` algorithm; the first bytes of a whole file are kept for sniffing), without holding more than the chunk in flight.
 
 use std::io;
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use futures::{Stream, StreamExt};
 use parking_lot::Mutex;
 use praxis_infra::blobs::ByteStream;
 
-use crate::domain::digest::{ChunkDigest, FileDigests, Sha256Digest};
+use crate::domain::digest::{ChunkDigest, FileDigests};
 use crate::domain::sniff::SNIFF_BYTES;
 
 /// The message of the error a tap yields once its limit is passed.
@@ -29,9 +28,6 @@ pub struct Seen {
     pub chunk: Option<ChunkDigest>,
     /// The file digests, when they were carried in at the upload's offset.
     pub file: Option<FileDigests>,
-    /// The file's SHA-256, when this body is the whole file and small enough to digest on
-    /// the way (see `uploads::INLINE_SHA256_MAX`).
-    pub sha256: Option<Sha256Digest>,
     /// The file's first bytes (up to [`SNIFF_BYTES`]), when this body starts the file.
     pub head: Option<Vec<u8>>,
 }
@@ -95,9 +91,6 @@ where
                                     d.update(&chunk);
                                 }
                                 if let Some(d) = s.file.as_mut() {
-                                    d.update(&chunk);
-                                }
-                                if let Some(d) = s.sha256.as_mut() {
                                     d.update(&chunk);
                                 }
                                 if let Some(head) = s.head.as_mut() {

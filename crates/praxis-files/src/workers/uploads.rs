@@ -10,7 +10,7 @@ use praxis_infra::sql::now_ms;
 use super::Files;
 use super::lease::{self, Held};
 use super::tap::{self, Seen, Tap};
-use crate::domain::digest::{ChunkDigest, FileDigests, Sha256Digest};
+use crate::domain::digest::{ChunkDigest, FileDigests};
 use crate::domain::model::{Content, FileMeta, FileStatus, Upload, UploadKind};
 use crate::domain::sniff::{SNIFF_BYTES, sniff};
 use crate::domain::tus::{self, Checksum, ChecksumAlgorithm, Concat};
@@ -48,12 +48,6 @@ pub struct Append {
     /// length becomes the offset reached).
     pub ends_upload: bool,
 }
-
-/// The largest file whose SHA-256 is computed as its bytes arrive, when they arrive whole in
-/// one request: below it, the digest on the way (about 0.5 ms a MiB) costs less than the
-/// checksum worker reading the file back; above it, the upload path digests BLAKE3 only
-/// (D80).
-pub const INLINE_SHA256_MAX: u64 = 16 * 1024 * 1024;
 
 fn algorithm_name(a: ChecksumAlgorithm) -> &'static str {
     match a {
@@ -332,9 +326,6 @@ impl Files {
         let seen: Tap = Arc::new(parking_lot::Mutex::new(Seen {
             chunk: req.checksum.as_ref().map(ChunkDigest::for_checksum),
             file: self.digests.take(&upload.id, upload.offset),
-            sha256: whole
-                .filter(|len| *len <= INLINE_SHA256_MAX)
-                .map(|_| Sha256Digest::default()),
             head: whole.map(|_| Vec::new()),
             ..Seen::default()
         }));
@@ -421,12 +412,11 @@ impl Files {
                 Some(d) if whole_seen => d.finish(),
                 _ => self.digest_object(&upload.blob_key, new_offset).await?,
             };
-            let sha256 = seen.sha256.filter(|_| whole_seen).map(Sha256Digest::finish);
             let head = match seen.head {
                 Some(head) if whole_seen => head,
                 _ => self.head_of(&upload.blob_key, new_offset).await?,
             };
-            self.file_sealed(&done, &record, quota, blake3, sha256, &head, &held.token)
+            self.file_sealed(&done, &record, quota, blake3, &head, &held.token)
                 .await?;
             done.completed_at = Some(now_ms());
             return Ok((done, None));
@@ -470,7 +460,6 @@ impl Files {
         record: &AppendRecord<'_>,
         quota: crate::store::Quota,
         blake3: String,
-        sha256: Option<String>,
         head: &[u8],
         token: &str,
     ) -> Result<(), FilesError> {
@@ -480,7 +469,7 @@ impl Files {
             length: upload.length.filter(|_| !record.sets_length),
             ..upload.clone()
         };
-        let (file, content) = self.file_of_upload(upload, blake3, sha256, head, now);
+        let (file, content) = self.file_of_upload(upload, blake3, head, now);
         let filed = (upload.kind != UploadKind::Partial).then_some((&file, &content));
         let (recorded, completion) = self
             .store
@@ -496,8 +485,7 @@ impl Files {
             }
         }
         if let Some(completion) = completion {
-            self.filed(upload, completion, filed.is_some() && file.sha256.is_none())
-                .await;
+            self.filed(upload, completion).await;
         }
         Ok(())
     }
@@ -507,7 +495,6 @@ impl Files {
         &self,
         upload: &Upload,
         blake3: String,
-        sha256: Option<String>,
         head: &[u8],
         now: i64,
     ) -> (FileMeta, Content) {
@@ -526,7 +513,7 @@ impl Files {
             sniffed_type: content.sniffed_type.clone(),
             size,
             blake3: content.blake3.clone(),
-            sha256,
+            sha256: None,
             status: if self.settings.scan_command.is_some() {
                 FileStatus::Pending
             } else {
@@ -540,9 +527,8 @@ impl Files {
     }
 
     /// After a completion's transaction: deletes the objects it made redundant (a duplicate
-    /// content's, consumed partial uploads') and wakes the scanner and, when the file has no
-    /// SHA-256 yet, the checksum worker.
-    async fn filed(&self, upload: &Upload, completion: Completion, unsummed: bool) {
+    /// content's, consumed partial uploads') and wakes the scanner and the checksum worker.
+    async fn filed(&self, upload: &Upload, completion: Completion) {
         let Completion::Filed {
             duplicate,
             consumed,
@@ -562,9 +548,7 @@ impl Files {
         if self.settings.scan_command.is_some() {
             self.scan_wakeup.notify_one();
         }
-        if unsummed {
-            self.checksum_wakeup.notify_one();
-        }
+        self.checksum_wakeup.notify_one();
     }
 }
 
@@ -626,12 +610,12 @@ impl Files {
             None => self.digest_object(&upload.blob_key, size).await?,
         };
         let head = self.head_of(&upload.blob_key, size).await?;
-        let (file, content) = self.file_of_upload(upload, blake3, None, &head, now);
+        let (file, content) = self.file_of_upload(upload, blake3, &head, now);
         let completion = self
             .store
             .complete(upload, Some((&file, &content)), now, token)
             .await?;
-        self.filed(upload, completion, true).await;
+        self.filed(upload, completion).await;
         Ok(())
     }
 
