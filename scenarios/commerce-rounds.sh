@@ -14,7 +14,8 @@
 #             (commerce-catalog-list.toml), ROUNDS rounds;
 #   checkout: find-max at p99 < 250 ms of ref and `checkout` (commerce-checkout.toml).
 # Afterwards the inventory's ledger check and the orders by status. Needs B (default
-# target/release/praxis). Prints the summaries of scenarios/rounds-summary.py.
+# target/release/praxis); ONLY=catalog skips the checkout rounds. Prints the summaries of
+# scenarios/rounds-summary.py.
 set -euo pipefail
 
 mode=${1:-embedded} rounds=${2:-3} out=${3:-/tmp/commerce-rounds-$mode}
@@ -60,7 +61,7 @@ scenarios/rounds.sh "$rounds" "$out/catalog" -- --find-max --slo 'p99<50ms' --ra
   "ref=$ref=http://127.0.0.1:8090/x --expect-status 200" \
   "product=$server=--scenario $C http://127.0.0.1:8080" \
   "list=$server=--scenario $L http://127.0.0.1:8080"
-scenarios/rounds.sh "$rounds" "$out/checkout" -- --find-max --slo 'p99<250ms' --rate 200 -d 5s --warmup 1s -c 128 -q -- \
+[[ ${ONLY:-} == catalog ]] || scenarios/rounds.sh "$rounds" "$out/checkout" -- --find-max --slo 'p99<250ms' --rate 200 -d 5s --warmup 1s -c 128 -q -- \
   "ref=$ref=http://127.0.0.1:8090/x --expect-status 200" \
   "checkout=$server=--scenario $K http://127.0.0.1:8080"
 
@@ -71,5 +72,7 @@ q="SELECT step, COUNT(*) FROM commerce_orders GROUP BY step"
 if [[ $mode == embedded ]]; then sqlite3 "$db" "$q"; else psql -qAt "$db" -c "$q"; fi | tee "$out/orders.txt"
 echo "== catalog (p99 < 50 ms)"
 scenarios/rounds-summary.py "$out/catalog" ref
-echo "== checkout (p99 < 250 ms)"
-scenarios/rounds-summary.py "$out/checkout" ref
+if [[ ${ONLY:-} != catalog ]]; then
+  echo "== checkout (p99 < 250 ms)"
+  scenarios/rounds-summary.py "$out/checkout" ref
+fi
