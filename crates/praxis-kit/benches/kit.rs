@@ -1,10 +1,11 @@
-//! Criterion benches of the hot-path pieces: base62 (redirect decode), the code scrambler and
-//! the rate-limit algorithms.
+//! Criterion benches of the hot-path pieces: base62 (redirect decode), the code scrambler,
+//! the rate-limit algorithms and the shard ring.
 
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use praxis_kit::ratelimit::{Algorithm, Quota, State};
+use praxis_kit::ring::{Ring, ring_hash};
 use praxis_kit::{base62, scramble::CodeScrambler};
 use std::hint::black_box;
 use std::time::Duration;
@@ -54,5 +55,33 @@ fn bench_ratelimit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_base62, bench_scramble, bench_ratelimit);
+/// A key's shard: its BLAKE3 position, then a binary search of the ring's points (3 and 64
+/// shards of 128 vnodes); and the arcs a third shard takes.
+fn bench_ring(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ring");
+    let key = "0193a4f2-7c1e-7d3a-9b2f-5e8c1a2b3c4d";
+    g.bench_function("ring_hash_uuid", |b| {
+        b.iter(|| ring_hash(black_box(key.as_bytes())))
+    });
+    for shards in [3, 64] {
+        let ring = Ring::uniform("s", shards, 128).expect("a ring");
+        g.bench_function(format!("shard_of_{shards}x128"), |b| {
+            b.iter(|| ring.shard_of(black_box(key.as_bytes())).len())
+        });
+    }
+    let two = Ring::uniform("s", 2, 128).expect("a ring");
+    let three = two.with_shard("s2", 128).expect("a ring");
+    g.bench_function("moves_2_to_3x128", |b| {
+        b.iter(|| two.moves(black_box(&three)).len())
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_base62,
+    bench_scramble,
+    bench_ratelimit,
+    bench_ring
+);
 criterion_main!(benches);
