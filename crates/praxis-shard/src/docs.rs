@@ -133,7 +133,11 @@ pub fn position_of(id: &str) -> i64 {
     i64::try_from(ring_hash(id.as_bytes())).unwrap_or(i64::MAX)
 }
 
-fn doc_of(row: &sqlx::any::AnyRow) -> Result<Doc, ShardError> {
+/// The columns of a document, in the order reads and copies use them.
+pub(crate) const DOC_COLUMNS: &str = "collection, id, position, doc, version, updated_at";
+
+/// A document from a row of [`DOC_COLUMNS`].
+pub(crate) fn doc_of(row: &sqlx::any::AnyRow) -> Result<Doc, ShardError> {
     Ok(Doc {
         collection: row.try_get("collection")?,
         id: row.try_get("id")?,
@@ -340,43 +344,47 @@ async fn check_fence(
     backend: Backend,
     position: i64,
 ) -> Result<(), ShardError> {
+    // One statement: the generation row locked, and the fences counted.
     let lock = match backend {
-        Backend::Postgres => "SELECT gen FROM shard_fence_gen WHERE id = 1 FOR SHARE",
-        Backend::Sqlite => "SELECT gen FROM shard_fence_gen WHERE id = 1",
+        Backend::Postgres => " FOR SHARE",
+        Backend::Sqlite => "",
     };
-    sqlx::query(lock).fetch_one(&mut *conn).await?;
-    let fenced: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM shard_fences WHERE start_excl < $1 AND $1 <= end_incl",
-    )
-    .bind(position)
-    .fetch_one(&mut *conn)
-    .await?;
+    let sql = format!("SELECT ({FENCED_AT}) AS fenced FROM shard_fence_gen WHERE id = 1{lock}");
+    let fenced: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(position)
+        .fetch_one(&mut *conn)
+        .await?;
     if fenced > 0 {
         return Err(ShardError::Fenced { position });
     }
     Ok(())
 }
 
-async fn read_doc(db: &Db, collection: &str, id: &str) -> Result<Option<Doc>, ShardError> {
-    let row = sqlx::query(
-        "SELECT collection, id, position, doc, version, updated_at FROM shard_docs \
-         WHERE collection = $1 AND id = $2",
-    )
-    .bind(collection)
-    .bind(id)
-    .fetch_optional(db.pool())
-    .await?;
+/// Counts the fences that cover position `$1`.
+const FENCED_AT: &str =
+    "SELECT COUNT(*) FROM shard_fences WHERE start_excl < $1 AND $1 <= end_incl";
+
+/// Document `id` of `collection` on `db`.
+pub(crate) async fn read_doc(
+    db: &Db,
+    collection: &str,
+    id: &str,
+) -> Result<Option<Doc>, ShardError> {
+    let sql = format!("SELECT {DOC_COLUMNS} FROM shard_docs WHERE collection = $1 AND id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(collection)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(doc_of).transpose()
 }
 
 /// Whether one of `db`'s fences covers `position`.
 async fn fenced_at(db: &Db, position: i64) -> Result<bool, ShardError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM shard_fences WHERE start_excl < $1 AND $1 <= end_incl",
-    )
-    .bind(position)
-    .fetch_one(db.pool())
-    .await?;
+    let n: i64 = sqlx::query_scalar(FENCED_AT)
+        .bind(position)
+        .fetch_one(db.pool())
+        .await?;
     Ok(n > 0)
 }
 

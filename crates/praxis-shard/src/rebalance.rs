@@ -30,7 +30,7 @@ use praxis_infra::sql::now_ms;
 use praxis_kit::ring::{Move, Ring, ShardSpec};
 use sqlx::Row;
 
-use crate::docs::Doc;
+use crate::docs::{DOC_COLUMNS, Doc, doc_of, read_doc};
 use crate::error::ShardError;
 use crate::rings::{RingStore, RingWatch};
 use crate::shards::ShardSet;
@@ -132,20 +132,6 @@ pub struct Rebalancer {
     owner: String,
     lease: Duration,
     batch: i64,
-}
-
-/// The columns of a document, in the order copies read and write them.
-const DOC_COLUMNS: &str = "collection, id, position, doc, version, updated_at";
-
-fn doc_of(row: &sqlx::any::AnyRow) -> Result<Doc, ShardError> {
-    Ok(Doc {
-        collection: row.try_get("collection")?,
-        id: row.try_get("id")?,
-        position: row.try_get("position")?,
-        doc: row.try_get("doc")?,
-        version: row.try_get("version")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }
 
 /// An arc as SQL bounds: `start_excl < position <= end_incl` (`-1` includes 0).
@@ -332,12 +318,7 @@ impl Rebalancer {
         self.take_lease(id).await?;
         for m in self.arcs(&status).await? {
             let target = self.shards.db(&status.region, &m.to).await?;
-            let (start, end) = bounds(&m);
-            sqlx::query("DELETE FROM shard_docs WHERE position > $1 AND position <= $2")
-                .bind(start)
-                .bind(end)
-                .execute(target.pool())
-                .await?;
+            delete_arc(&target, &m).await?;
         }
         for shard in self.sources(&status).await? {
             let db = self.shards.db(&status.region, &shard).await?;
@@ -502,12 +483,7 @@ impl Rebalancer {
         }
         for m in self.arcs(status).await? {
             let source = self.shards.db(&status.region, &m.from).await?;
-            let (start, end) = bounds(&m);
-            sqlx::query("DELETE FROM shard_docs WHERE position > $1 AND position <= $2")
-                .bind(start)
-                .bind(end)
-                .execute(source.pool())
-                .await?;
+            delete_arc(&source, &m).await?;
         }
         self.set_state(&status.id, MoveState::Done).await?;
         metrics::counter!("praxis_shard_moves_total", "event" => "done").increment(1);
@@ -517,12 +493,7 @@ impl Rebalancer {
     /// Empties arc `m` on its target, then copies it again (while it is fenced: exact).
     async fn recopy_arc(&self, status: &MoveStatus, m: &Move) -> Result<(), ShardError> {
         let target = self.shards.db(&status.region, &m.to).await?;
-        let (start, end) = bounds(m);
-        sqlx::query("DELETE FROM shard_docs WHERE position > $1 AND position <= $2")
-            .bind(start)
-            .bind(end)
-            .execute(target.pool())
-            .await?;
+        delete_arc(&target, m).await?;
         self.copy_arc(status, m).await
     }
 
@@ -530,28 +501,13 @@ impl Rebalancer {
     async fn copy_arc(&self, status: &MoveStatus, m: &Move) -> Result<(), ShardError> {
         let source = self.shards.db(&status.region, &m.from).await?;
         let target = self.shards.db(&status.region, &m.to).await?;
-        let (start, end) = bounds(m);
-        let mut after: (i64, String, String) = (start, String::new(), String::new());
+        let mut after = Cursor::start(m);
         loop {
-            let sql = format!(
-                "SELECT {DOC_COLUMNS} FROM shard_docs WHERE position > $1 AND position <= $2 \
-                 AND (position, collection, id) > ($3, $4, $5) \
-                 ORDER BY position, collection, id LIMIT $6"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(start)
-                .bind(end)
-                .bind(after.0)
-                .bind(&after.1)
-                .bind(&after.2)
-                .bind(self.batch)
-                .fetch_all(source.pool())
-                .await?;
-            let docs: Vec<Doc> = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
+            let docs = arc_page(&source, m, &after, self.batch).await?;
             let Some(last) = docs.last() else {
                 return Ok(());
             };
-            after = (last.position, last.collection.clone(), last.id.clone());
+            after = Cursor::after(last);
             write_docs(&target, &docs).await?;
             self.progress(&status.id, docs.len()).await?;
         }
@@ -610,14 +566,8 @@ impl Rebalancer {
         collection: &str,
         id: &str,
     ) -> Result<(), ShardError> {
-        let sql = format!("SELECT {DOC_COLUMNS} FROM shard_docs WHERE collection = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(collection)
-            .bind(id)
-            .fetch_optional(source.pool())
-            .await?;
-        match row {
-            Some(row) => write_docs(target, &[doc_of(&row)?]).await?,
+        match read_doc(source, collection, id).await? {
+            Some(doc) => write_docs(target, &[doc]).await?,
             None => {
                 sqlx::query("DELETE FROM shard_docs WHERE collection = $1 AND id = $2")
                     .bind(collection)
@@ -626,40 +576,16 @@ impl Rebalancer {
                     .await?;
             }
         }
-        self.progress_count(1).await;
+        self.progress_count(1);
         Ok(())
     }
 
     /// Whether arc `m` holds the same documents on both sides.
     async fn same_arc(&self, source: &Db, target: &Db, m: &Move) -> Result<bool, ShardError> {
-        let (start, end) = bounds(m);
-        let sql = format!(
-            "SELECT {DOC_COLUMNS} FROM shard_docs WHERE position > $1 AND position <= $2 \
-             AND (position, collection, id) > ($3, $4, $5) ORDER BY position, collection, id LIMIT $6"
-        );
-        let mut after: (i64, String, String) = (start, String::new(), String::new());
+        let mut after = Cursor::start(m);
         loop {
-            let page = |db: &Db| {
-                let sql = sql.clone();
-                let after = after.clone();
-                let db = db.clone();
-                let batch = self.batch;
-                async move {
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(start)
-                        .bind(end)
-                        .bind(after.0)
-                        .bind(&after.1)
-                        .bind(&after.2)
-                        .bind(batch)
-                        .fetch_all(db.pool())
-                        .await?;
-                    rows.iter()
-                        .map(doc_of)
-                        .collect::<Result<Vec<Doc>, ShardError>>()
-                }
-            };
-            let (a, b) = (page(source).await?, page(target).await?);
+            let a = arc_page(source, m, &after, self.batch).await?;
+            let b = arc_page(target, m, &after, self.batch).await?;
             let same = a.len() == b.len()
                 && a.iter().zip(&b).all(|(x, y)| {
                     (&x.collection, &x.id, x.version, &x.doc)
@@ -671,7 +597,7 @@ impl Rebalancer {
             let Some(last) = a.last() else {
                 return Ok(true);
             };
-            after = (last.position, last.collection.clone(), last.id.clone());
+            after = Cursor::after(last);
         }
     }
 
@@ -709,7 +635,7 @@ impl Rebalancer {
             .execute(self.control.pool())
             .await?
             .rows_affected();
-        self.progress_count(copied).await;
+        self.progress_count(copied);
         if renewed == 0 {
             // Another process took the move over (this one stalled past its lease).
             return Err(ShardError::Leased(id.to_owned()));
@@ -717,7 +643,7 @@ impl Rebalancer {
         Ok(())
     }
 
-    async fn progress_count(&self, n: usize) {
+    fn progress_count(&self, n: usize) {
         metrics::counter!("praxis_shard_docs_copied_total").increment(n as u64);
     }
 
@@ -757,6 +683,52 @@ impl Rebalancer {
             .execute(self.control.pool())
             .await;
     }
+}
+
+/// Where a walk through an arc stands: after this `(position, collection, id)`.
+struct Cursor(i64, String, String);
+
+impl Cursor {
+    /// Before the first document of arc `m`.
+    fn start(m: &Move) -> Cursor {
+        Cursor(bounds(m).0, String::new(), String::new())
+    }
+
+    /// After `doc`.
+    fn after(doc: &Doc) -> Cursor {
+        Cursor(doc.position, doc.collection.clone(), doc.id.clone())
+    }
+}
+
+/// The next `limit` documents of arc `m` on `db` after `after`, in `(position, collection,
+/// id)` order.
+async fn arc_page(db: &Db, m: &Move, after: &Cursor, limit: i64) -> Result<Vec<Doc>, ShardError> {
+    let (start, end) = bounds(m);
+    let sql = format!(
+        "SELECT {DOC_COLUMNS} FROM shard_docs WHERE position > $1 AND position <= $2 \
+         AND (position, collection, id) > ($3, $4, $5) ORDER BY position, collection, id LIMIT $6"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(start)
+        .bind(end)
+        .bind(after.0)
+        .bind(&after.1)
+        .bind(&after.2)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(doc_of).collect()
+}
+
+/// Deletes every document of arc `m` on `db`.
+async fn delete_arc(db: &Db, m: &Move) -> Result<(), ShardError> {
+    let (start, end) = bounds(m);
+    sqlx::query("DELETE FROM shard_docs WHERE position > $1 AND position <= $2")
+        .bind(start)
+        .bind(end)
+        .execute(db.pool())
+        .await?;
+    Ok(())
 }
 
 /// Writes `docs` to `db` as they are (the source's current state wins).

@@ -4,37 +4,19 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use praxis_infra::sql::DbOptions;
 use praxis_kit::ring::Ring;
-use praxis_shard::{Docs, Placement, RingStore, RingWatch, ShardSet};
+use praxis_shard::Docs;
 use praxis_testkit::services::TestDatabase;
 use praxis_testkit::{Kind, TestBackend};
 
+use crate::support::{shard_set_on, watch_on};
+
 async fn docs_on(backend: &TestBackend, urls: &[(String, Option<String>)]) -> Docs {
-    let p = &backend.platform;
-    p.db.migrate(&praxis_shard::MIGRATIONS).await.unwrap();
-    let shards = ShardSet::new(
-        p.db.clone(),
-        Placement::Files(backend.config.data_dir.join("shards")),
-        DbOptions {
-            max_connections: 2,
-            ..DbOptions::default()
-        },
-        vec![&praxis_shard::DOC_MIGRATIONS],
-    );
+    let shards = shard_set_on(backend, 2, vec![&praxis_shard::DOC_MIGRATIONS]).await;
     for (shard, url) in urls {
         shards.register("eu", shard, url.as_deref()).await.unwrap();
     }
-    let rings = RingWatch::start(
-        RingStore::new(p.db.clone()),
-        p.broadcaster.clone(),
-        Duration::from_millis(250),
-        p.shutdown.clone(),
-        &p.tasks,
-    )
-    .await
-    .unwrap();
-    Docs::new(rings, shards)
+    Docs::new(watch_on(backend).await, shards)
 }
 
 pub async fn documents_live_on_the_shard_the_ring_gives_them(kind: Kind) {
@@ -55,15 +37,7 @@ pub async fn documents_live_on_the_shard_the_ring_gives_them(kind: Kind) {
         docs.put("eu", "orders", "o-1", "{}").await,
         Err(praxis_shard::ShardError::NoRing(_))
     ));
-    let rings = RingWatch::start(
-        RingStore::new(a.platform.db.clone()),
-        a.platform.broadcaster.clone(),
-        Duration::from_millis(250),
-        a.platform.shutdown.clone(),
-        &a.platform.tasks,
-    )
-    .await
-    .unwrap();
+    let rings = watch_on(&a).await;
     rings.publish("eu", 0, &ring, "created").await.unwrap();
     praxis_testkit::eventually::eventually(
         Duration::from_secs(1),

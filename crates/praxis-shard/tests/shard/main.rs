@@ -7,6 +7,7 @@ mod docs;
 mod rebalance;
 mod rings;
 mod shards;
+mod support;
 
 praxis_testkit::backend_matrix!(crate::rings: [
     a_ring_version_is_published_once_on_top_of_the_one_it_was_built_from,

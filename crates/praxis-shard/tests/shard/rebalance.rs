@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use praxis_infra::sql::DbOptions;
 use praxis_kit::ring::Ring;
-use praxis_shard::{
-    Docs, MoveState, Placement, Rebalancer, RingStore, RingWatch, ShardError, ShardSet,
-};
+use praxis_shard::{Docs, MoveState, Rebalancer, RingWatch, ShardError};
 use praxis_testkit::services::TestDatabase;
 use praxis_testkit::{Kind, TestBackend};
+
+use crate::support::{shard_set_on, watch_on};
 
 const SHARDS: [&str; 3] = ["eu-0", "eu-1", "eu-2"];
 
@@ -44,32 +43,15 @@ async fn region(
     owner: &str,
     lease: Duration,
 ) -> Region {
-    let p = &backend.platform;
-    p.db.migrate(&praxis_shard::MIGRATIONS).await.unwrap();
-    let shards = ShardSet::new(
-        p.db.clone(),
-        Placement::Files(backend.config.data_dir.join("shards")),
-        DbOptions {
-            max_connections: 4,
-            ..DbOptions::default()
-        },
-        vec![&praxis_shard::DOC_MIGRATIONS],
-    );
+    let shards = shard_set_on(backend, 4, vec![&praxis_shard::DOC_MIGRATIONS]).await;
     for (i, shard) in SHARDS.iter().enumerate() {
         shards
             .register("eu", shard, dbs.get(i).map(|d| d.url.as_str()))
             .await
             .unwrap();
     }
-    let rings = RingWatch::start(
-        RingStore::new(p.db.clone()),
-        p.broadcaster.clone(),
-        Duration::from_millis(250),
-        p.shutdown.clone(),
-        &p.tasks,
-    )
-    .await
-    .unwrap();
+    let rings = watch_on(backend).await;
+    let p = &backend.platform;
     let rebalancer = Rebalancer::new(
         p.db.clone(),
         rings.clone(),

@@ -4,34 +4,10 @@
 use std::time::Duration;
 
 use praxis_kit::ring::Ring;
-use praxis_shard::{RingStore, RingWatch, ShardError};
-use praxis_testkit::{Kind, TestBackend};
+use praxis_shard::ShardError;
+use praxis_testkit::Kind;
 
-/// How often the watchers poll in these tests (the product's default).
-const POLL: Duration = Duration::from_millis(250);
-
-async fn store_on(backend: &TestBackend) -> RingStore {
-    backend
-        .platform
-        .db
-        .migrate(&praxis_shard::MIGRATIONS)
-        .await
-        .unwrap();
-    RingStore::new(backend.platform.db.clone())
-}
-
-async fn watch_on(backend: &TestBackend) -> RingWatch {
-    let p = &backend.platform;
-    RingWatch::start(
-        store_on(backend).await,
-        p.broadcaster.clone(),
-        POLL,
-        p.shutdown.clone(),
-        &p.tasks,
-    )
-    .await
-    .unwrap()
-}
+use crate::support::{store_on, watch_on};
 
 pub async fn a_ring_version_is_published_once_on_top_of_the_one_it_was_built_from(kind: Kind) {
     let backend = kind.start().await;

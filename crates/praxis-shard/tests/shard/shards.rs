@@ -1,10 +1,11 @@
 //! Where shards live: recorded once, the same for every process, each shard its own database.
 
-use praxis_infra::sql::DbOptions;
 use praxis_infra::{Migration, MigrationSet};
-use praxis_shard::{Placement, ShardError, ShardSet};
+use praxis_shard::{ShardError, ShardSet};
 use praxis_testkit::services::TestDatabase;
 use praxis_testkit::{Kind, TestBackend};
+
+use crate::support::shard_set_on;
 
 /// The using system's schema, applied on every shard.
 static THINGS: MigrationSet = MigrationSet {
@@ -18,21 +19,7 @@ static THINGS: MigrationSet = MigrationSet {
 };
 
 async fn shard_set(backend: &TestBackend) -> ShardSet {
-    backend
-        .platform
-        .db
-        .migrate(&praxis_shard::MIGRATIONS)
-        .await
-        .unwrap();
-    ShardSet::new(
-        backend.platform.db.clone(),
-        Placement::Files(backend.config.data_dir.join("shards")),
-        DbOptions {
-            max_connections: 2,
-            ..DbOptions::default()
-        },
-        vec![&THINGS],
-    )
+    shard_set_on(backend, 2, vec![&THINGS]).await
 }
 
 async fn count(set: &ShardSet, shard: &str) -> i64 {
