@@ -344,13 +344,15 @@ async fn check_fence(
     backend: Backend,
     position: i64,
 ) -> Result<(), ShardError> {
-    // One statement: the generation row locked, and the fences counted.
+    // Two statements: on PostgreSQL a statement that waited for the lock still reads with the
+    // snapshot it started with, so the fences are counted by a statement that starts after
+    // the lock is held (and so sees a fence committed while it waited).
     let lock = match backend {
-        Backend::Postgres => " FOR SHARE",
-        Backend::Sqlite => "",
+        Backend::Postgres => "SELECT gen FROM shard_fence_gen WHERE id = 1 FOR SHARE",
+        Backend::Sqlite => "SELECT gen FROM shard_fence_gen WHERE id = 1",
     };
-    let sql = format!("SELECT ({FENCED_AT}) AS fenced FROM shard_fence_gen WHERE id = 1{lock}");
-    let fenced: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    sqlx::query(lock).fetch_one(&mut *conn).await?;
+    let fenced: i64 = sqlx::query_scalar(FENCED_AT)
         .bind(position)
         .fetch_one(&mut *conn)
         .await?;
