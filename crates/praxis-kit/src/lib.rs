@@ -7,6 +7,11 @@
 //! - [`scramble`]: a keyed bijection that turns a sequential counter into non-sequential codes.
 //! - [`jitter`]: spread a duration by a random fraction (cache TTLs, poll intervals).
 //! - [`backoff`]: exponential backoff with full jitter and a ceiling (retries).
+//! - [`balance`]: load-balancing pickers (round robin, smooth weighted round robin, least
+//!   connections, power of two choices on peak EWMA, consistent hashing with bounded load).
+//! - [`retry_budget`]: retries limited to a share of requests in a sliding window.
+//! - [`outlier`]: passive outlier detection (consecutive errors, latency) with ejections that
+//!   grow and a cap on the share of a pool ejected.
 //! - [`ratelimit`]: token bucket, GCRA, fixed window, sliding log and sliding-window counter as
 //!   pure state machines (the caller passes `now`).
 //! - [`breaker`]: a circuit breaker (closed, open, half-open with one probe, doubling open
@@ -17,10 +22,13 @@
 //!   deserializer that reads a settings struct from the text of each key.
 
 pub mod backoff;
+pub mod balance;
 pub mod base62;
 pub mod breaker;
 pub mod jitter;
+pub mod outlier;
 pub mod ratelimit;
+pub mod retry_budget;
 pub mod ring;
 pub mod scramble;
 pub mod text;

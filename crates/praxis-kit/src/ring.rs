@@ -220,6 +220,25 @@ impl Ring {
         self.shard_at(ring_hash(key))
     }
 
+    /// Every shard once, in the order met going round the ring from `position`: the owner of
+    /// `position` first, then the owners of the following points. What a bounded-load lookup
+    /// walks when the owner is full ([`crate::balance::hash`]).
+    pub fn walk(&self, position: u64) -> impl Iterator<Item = &str> + '_ {
+        let start = self.points.partition_point(|&(p, _)| p < position);
+        let n = self.points.len();
+        let mut seen = vec![false; self.spec.len()];
+        (0..n).filter_map(move |k| {
+            let (_, shard) = self.points[(start + k) % n];
+            let shard = usize::from(shard);
+            if seen[shard] {
+                None
+            } else {
+                seen[shard] = true;
+                Some(self.spec[shard].name.as_str())
+            }
+        })
+    }
+
     /// Each shard's share of all positions (0..1), by name.
     pub fn shares(&self) -> BTreeMap<&str, f64> {
         let mut shares: BTreeMap<&str, f64> = self.shards().map(|s| (s, 0.0)).collect();
@@ -391,6 +410,18 @@ mod tests {
             for p in positions {
                 prop_assert_eq!(ring.shard_at(p), owner_by_scan(&ring, p));
             }
+        }
+
+        #[test]
+        fn a_walk_starts_at_the_owner_and_names_every_shard_once(n in 1usize..8, vnodes in 1u32..32, position in 0..=MAX_POSITION) {
+            let ring = Ring::uniform("s", n, vnodes).unwrap();
+            let walk: Vec<&str> = ring.walk(position).collect();
+            prop_assert_eq!(walk[0], ring.shard_at(position));
+            let mut sorted = walk.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            prop_assert_eq!(sorted.len(), n);
+            prop_assert_eq!(walk.len(), n);
         }
 
         #[test]
