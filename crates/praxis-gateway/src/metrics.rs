@@ -1,0 +1,68 @@
+//! The gateway's metric families and their help text.
+
+use praxis_infra::MetricDoc;
+
+/// Requests answered, by route, pool and status.
+pub const REQUESTS_TOTAL: &str = "praxis_gateway_requests_total";
+/// Time from a request's arrival to its response head, by route and pool.
+pub const REQUEST_DURATION: &str = "praxis_gateway_request_duration_seconds";
+/// Attempts sent to an instance, by pool, upstream and outcome.
+pub const UPSTREAM_REQUESTS_TOTAL: &str = "praxis_gateway_upstream_requests_total";
+/// Time of one attempt to its response head, by pool and upstream.
+pub const UPSTREAM_DURATION: &str = "praxis_gateway_upstream_duration_seconds";
+/// Retries sent, by pool.
+pub const RETRIES_TOTAL: &str = "praxis_gateway_retries_total";
+/// Retries refused by the budget, by pool.
+pub const BUDGET_EXHAUSTED_TOTAL: &str = "praxis_gateway_retry_budget_exhausted_total";
+/// Requests shed at a pool's concurrency limit, by pool and tier.
+pub const SHED_TOTAL: &str = "praxis_gateway_shed_total";
+/// Ejections by outlier detection, by pool, upstream and reason.
+pub const EJECTIONS_TOTAL: &str = "praxis_gateway_ejections_total";
+/// Whether the active checks have an instance up (1) or down (0), by pool and upstream.
+pub const UPSTREAM_UP: &str = "praxis_gateway_upstream_up";
+/// Active health checks, by pool, upstream and result.
+pub const HEALTH_CHECKS_TOTAL: &str = "praxis_gateway_health_checks_total";
+/// Requests in flight to a pool, by pool.
+pub const POOL_IN_FLIGHT: &str = "praxis_gateway_pool_in_flight";
+
+/// Every family the gateway records.
+pub const METRICS: &[MetricDoc] = &[
+    MetricDoc::counter(
+        REQUESTS_TOTAL,
+        "Requests the gateway answered, by route, pool and status (no_route for unmatched ones).",
+    ),
+    MetricDoc::histogram(
+        REQUEST_DURATION,
+        "Seconds from a request's arrival to its response head, retries included, by route and pool.",
+    ),
+    MetricDoc::counter(
+        UPSTREAM_REQUESTS_TOTAL,
+        "Attempts sent to upstream instances, by pool, upstream and outcome (success, server_error, gateway_error).",
+    ),
+    MetricDoc::histogram(
+        UPSTREAM_DURATION,
+        "Seconds of one attempt to an upstream instance until its response head, by pool and upstream.",
+    ),
+    MetricDoc::counter(RETRIES_TOTAL, "Retries sent, by pool."),
+    MetricDoc::counter(
+        BUDGET_EXHAUSTED_TOTAL,
+        "Retries not sent because the pool's retry budget was spent, by pool.",
+    ),
+    MetricDoc::counter(
+        SHED_TOTAL,
+        "Requests shed with 503 at a pool's concurrency limit, by pool and tier (premium, best_effort).",
+    ),
+    MetricDoc::counter(
+        EJECTIONS_TOTAL,
+        "Instances ejected by outlier detection, by pool, upstream and reason (consecutive_5xx, consecutive_gateway_errors, latency).",
+    ),
+    MetricDoc::gauge(
+        UPSTREAM_UP,
+        "1 when the active health checks have an instance up, 0 when down, by pool and upstream.",
+    ),
+    MetricDoc::counter(
+        HEALTH_CHECKS_TOTAL,
+        "Active health checks, by pool, upstream and result (pass, fail).",
+    ),
+    MetricDoc::gauge(POOL_IN_FLIGHT, "Requests in flight to a pool, by pool."),
+];

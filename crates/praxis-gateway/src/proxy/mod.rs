@@ -1,0 +1,317 @@
+//! The proxy: a request is matched to a route, admitted by its pool's concurrency limit (or
+//! shed), sent to an instance the pool chooses, retried on a gateway error when it may be and
+//! the budget allows, and answered with the upstream's response streamed back.
+
+pub mod body;
+pub mod headers;
+pub mod key;
+pub mod routes;
+pub mod tier;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+use metrics::{counter, gauge, histogram};
+use praxis_http::Problem;
+use praxis_kit::outlier::Outcome;
+
+use crate::metrics::{
+    BUDGET_EXHAUSTED_TOTAL, EJECTIONS_TOTAL, POOL_IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL,
+    RETRIES_TOTAL, SHED_TOTAL, UPSTREAM_DURATION, UPSTREAM_REQUESTS_TOTAL,
+};
+use crate::pool::Pool;
+use body::Guarded;
+use routes::{Route, RouteTable};
+use tier::Tiers;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The routes (swapped whole when they change).
+    pub table: ArcSwap<RouteTable>,
+    /// How premium requests are recognised.
+    pub tiers: Tiers,
+    /// The pools by name.
+    pub pools: HashMap<String, Arc<Pool>>,
+}
+
+/// Whether a request may be sent again: its method is idempotent, or it carries an
+/// `Idempotency-Key` (the upstream then deduplicates it).
+pub fn may_retry(method: &Method, headers: &http::HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    ) || headers.contains_key("idempotency-key")
+}
+
+fn outcome_of(status: StatusCode) -> Outcome {
+    match status.as_u16() {
+        502..=504 => Outcome::GatewayError,
+        500..=599 => Outcome::ServerError,
+        _ => Outcome::Success,
+    }
+}
+
+fn outcome_label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Success => "success",
+        Outcome::ServerError => "server_error",
+        Outcome::GatewayError => "gateway_error",
+    }
+}
+
+fn problem(p: Problem) -> Response<Body> {
+    p.into_response()
+}
+
+/// The request body, kept for retries or streamed once.
+enum Outgoing {
+    Kept(Bytes),
+    Stream(Option<Incoming>),
+}
+
+impl Outgoing {
+    fn next(&mut self) -> Body {
+        match self {
+            Outgoing::Kept(b) => Body::from(b.clone()),
+            Outgoing::Stream(s) => s.take().map(Body::new).unwrap_or_else(Body::empty),
+        }
+    }
+}
+
+/// Why no upstream response came back.
+enum Failure {
+    Timeout,
+    Connect(String),
+    Other(String),
+}
+
+/// Answers one request.
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let table = shared.table.load();
+    let host = headers::request_host(req.headers(), req.uri());
+    let Some(route) = table.find(host.as_deref(), &path) else {
+        counter!(REQUESTS_TOTAL, "route" => "no_route", "pool" => "", "status" => "404")
+            .increment(1);
+        return Ok(problem(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-route",
+            "No route",
+            format!(
+                "no gateway route matches host {} and path {path}; add a [[routes]] entry to the gateway file",
+                host.as_deref().unwrap_or("(none)")
+            ),
+        )));
+    };
+    let response = forward(&shared, route, req, peer, host, started).await;
+    let status = response.status();
+    let elapsed = started.elapsed();
+    counter!(REQUESTS_TOTAL, "route" => route.label.clone(), "pool" => route.pool.name.clone(), "status" => status.as_u16().to_string())
+        .increment(1);
+    histogram!(REQUEST_DURATION, "route" => route.label.clone(), "pool" => route.pool.name.clone())
+        .record(elapsed.as_secs_f64());
+    tracing::info!(
+        target: "praxis_gateway::access",
+        %method,
+        path,
+        route = %route.label,
+        status = status.as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "gateway request"
+    );
+    Ok(response)
+}
+
+async fn forward(
+    shared: &Shared,
+    route: &Route,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    host: Option<String>,
+    started: Instant,
+) -> Response<Body> {
+    let pool = &route.pool;
+    let tier = shared.tiers.classify(req.headers());
+    let Some(slot) = pool.admission.try_admit(tier) else {
+        counter!(SHED_TOTAL, "pool" => pool.name.clone(), "tier" => tier.as_str()).increment(1);
+        return problem(
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Overloaded",
+                format!(
+                    "pool {} is at its concurrency limit; retry after the time in Retry-After",
+                    pool.name
+                ),
+            )
+            .with_retry_after(1),
+        );
+    };
+    gauge!(POOL_IN_FLIGHT, "pool" => pool.name.clone()).set(f64::from(pool.admission.in_flight()));
+
+    let (mut parts, incoming) = req.into_parts();
+    let key = pool
+        .config
+        .hash_key
+        .as_ref()
+        .and_then(|k| key::extract(k, &parts.headers, parts.uri.path()));
+    let mut retryable =
+        route.retries && pool.config.max_retries > 0 && may_retry(&parts.method, &parts.headers);
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_forwarded(&mut parts.headers, peer.ip(), host.as_deref());
+    headers::ensure_traceparent(&mut parts.headers);
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+
+    let mut outgoing = match incoming.size_hint().upper() {
+        Some(n) if retryable && n <= route.retry_body_limit as u64 => {
+            match incoming.collect().await {
+                Ok(collected) => Outgoing::Kept(collected.to_bytes()),
+                Err(e) => {
+                    return problem(Problem::bad_request(
+                        "unreadable-body",
+                        format!("the request body could not be read: {e}"),
+                    ));
+                }
+            }
+        }
+        _ => {
+            retryable = false;
+            Outgoing::Stream(Some(incoming))
+        }
+    };
+
+    pool.deposit();
+    let members = pool.members();
+    let deadline = started + route.timeout;
+    let version = if pool.config.http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
+    let mut tried: Vec<usize> = Vec::new();
+    let mut retries = 0u32;
+    loop {
+        let Some(i) = pool.pick(&members, key.as_deref(), &tried) else {
+            return problem(Problem::unavailable(format!(
+                "pool {} has no instance to send to",
+                pool.name
+            )));
+        };
+        tried.push(i);
+        let instance = members.instances[i].clone();
+        let in_flight = instance.start();
+        let uri = format!("http://{}{}", instance.addr, path_and_query);
+        let mut upstream = match Request::builder()
+            .method(parts.method.clone())
+            .uri(uri)
+            .version(version)
+            .body(outgoing.next())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return problem(Problem::bad_request(
+                    "bad-target",
+                    format!("the request target cannot be forwarded: {e}"),
+                ));
+            }
+        };
+        *upstream.headers_mut() = parts.headers.clone();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let per_try = route.per_try_timeout.min(remaining);
+        let sent = Instant::now();
+        let result = if per_try.is_zero() {
+            Err(Failure::Timeout)
+        } else {
+            match tokio::time::timeout(per_try, pool.client.request(upstream)).await {
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(e)) if e.is_connect() => Err(Failure::Connect(e.to_string())),
+                Ok(Err(e)) => Err(Failure::Other(e.to_string())),
+                Err(_) => Err(Failure::Timeout),
+            }
+        };
+        let latency = sent.elapsed();
+        let outcome = match &result {
+            Ok(resp) => outcome_of(resp.status()),
+            Err(_) => Outcome::GatewayError,
+        };
+        counter!(UPSTREAM_REQUESTS_TOTAL, "pool" => pool.name.clone(), "upstream" => instance.addr.clone(), "outcome" => outcome_label(outcome))
+            .increment(1);
+        histogram!(UPSTREAM_DURATION, "pool" => pool.name.clone(), "upstream" => instance.addr.clone())
+            .record(latency.as_secs_f64());
+        if let Some(e) = pool.report(&members, i, outcome, latency) {
+            counter!(EJECTIONS_TOTAL, "pool" => pool.name.clone(), "upstream" => instance.addr.clone(), "reason" => e.reason.as_str())
+                .increment(1);
+            tracing::warn!(
+                pool = %pool.name,
+                upstream = %instance.addr,
+                reason = e.reason.as_str(),
+                times = e.times,
+                "gateway: instance ejected"
+            );
+        }
+        if outcome == Outcome::GatewayError
+            && retryable
+            && retries < pool.config.max_retries
+            && Instant::now() < deadline
+        {
+            if pool.try_retry() {
+                retries += 1;
+                counter!(RETRIES_TOTAL, "pool" => pool.name.clone()).increment(1);
+                continue;
+            }
+            counter!(BUDGET_EXHAUSTED_TOTAL, "pool" => pool.name.clone()).increment(1);
+        }
+        return match result {
+            Ok(resp) => {
+                let (mut rparts, rbody) = resp.into_parts();
+                headers::strip_hop_by_hop(&mut rparts.headers);
+                Response::from_parts(rparts, Body::new(Guarded::new(rbody, (slot, in_flight))))
+            }
+            Err(Failure::Timeout) => problem(Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream-timeout",
+                "Upstream timeout",
+                format!(
+                    "pool {} did not answer within the route's timeout; retrying later may work",
+                    pool.name
+                ),
+            )),
+            Err(Failure::Connect(e)) => problem(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream-unreachable",
+                "Upstream unreachable",
+                format!(
+                    "no instance of pool {} accepted a connection ({e})",
+                    pool.name
+                ),
+            )),
+            Err(Failure::Other(e)) => problem(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "bad-gateway",
+                "Bad gateway",
+                format!("the upstream connection of pool {} failed ({e})", pool.name),
+            )),
+        };
+    }
+}

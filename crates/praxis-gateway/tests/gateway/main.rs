@@ -1,0 +1,10 @@
+//! The gateway against real upstream processes (`gateway-upstream`, this crate's helper
+//! binary), each test with its own upstreams and gateway on ports the system picks.
+
+mod support;
+
+mod balancing;
+mod hashing;
+mod health;
+mod protection;
+mod proxying;
