@@ -1,7 +1,7 @@
 //! A small HTTP upstream for the gateway's tests and labs. It prints `listening ADDR` on its
 //! first line of output, then answers every request with its instance id (`x-upstream-id` and
 //! a JSON body echoing the method, path, `traceparent` and `x-forwarded-for` it received), after
-//! a delay and with a status that can be changed while it runs:
+//! a delay and with a status (the body also names the HTTP version it was spoken to in) that can be changed while it runs:
 //!
 //! - `PUT /_stub/mode?status=503&delay_ms=50&hold=true&ready=false` (any subset);
 //! - `POST /_stub/release`: lets held requests go (and stops holding);
@@ -128,6 +128,7 @@ async fn handle(
     let body = serde_json::json!({
         "id": stub.id,
         "method": req.method().as_str(),
+        "version": format!("{:?}", req.version()),
         "path": path,
         "traceparent": header("traceparent"),
         "x_forwarded_for": header("x-forwarded-for"),

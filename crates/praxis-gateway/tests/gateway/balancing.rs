@@ -97,3 +97,66 @@ async fn p2c_avoids_a_slow_instance_and_one_that_fails_fast() {
         "failing instance got {failing:.3} of {total} attempts: {served:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_connections_avoids_the_instance_with_requests_in_flight() {
+    let ups = upstreams("lc", 2).await;
+    ups[0].mode("hold=true").await;
+    let gw = gateway(&config(
+        &ups,
+        "algorithm = \"least_connections\"\nhealth.check = \"none\"",
+        "",
+    ))
+    .await;
+    let http = client();
+    // The first request goes to lc0 (ties go round) and stays there.
+    let held = {
+        let (http, url) = (http.clone(), format!("{}/held", gw.base));
+        tokio::spawn(async move { http.get(url).send().await.expect("held").status().as_u16() })
+    };
+    eventually(
+        "one request held at lc0",
+        std::time::Duration::from_secs(10),
+        || async { ups[0].stats().await.in_flight == 1 },
+    )
+    .await;
+    for _ in 0..20 {
+        assert_eq!(get(&http, &gw, "/").await, (200, Some("lc1".to_owned())));
+    }
+    ups[0].release().await;
+    assert_eq!(held.await.expect("held"), 200);
+    let ids: Vec<Option<String>> = {
+        let mut ids = Vec::new();
+        for _ in 0..10 {
+            ids.push(get(&http, &gw, "/").await.1);
+        }
+        ids
+    };
+    assert_eq!(tally(ids).len(), 2, "both take requests once idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_pools_speak_h2c_to_their_instances() {
+    let ups = upstreams("h2", 2).await;
+    let gw = gateway(&config(&ups, "http2 = true\nhealth.check = \"none\"", "")).await;
+    let http = client();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let (status, id) = get(&http, &gw, "/").await;
+        assert_eq!(status, 200);
+        ids.push(id);
+    }
+    assert_eq!(tally(ids).get("h20"), Some(&10));
+    let seen: serde_json::Value = http
+        .get(format!("{}/echo", gw.base))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("echo");
+    assert_eq!(
+        seen["version"], "HTTP/2.0",
+        "the upstream was spoken to in HTTP/2"
+    );
+}

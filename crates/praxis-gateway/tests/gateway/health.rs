@@ -118,3 +118,128 @@ async fn active_checks_take_a_killed_instance_out_and_a_not_ready_one_out_and_ba
     };
     assert_eq!(tally(ids).get("hc1"), Some(&5), "back in rotation");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_instance_is_ejected_as_a_latency_outlier() {
+    let ups = upstreams("lat", 3).await;
+    ups[2].mode("delay_ms=80").await;
+    let gw = gateway(&config(
+        &ups,
+        "algorithm = \"round_robin\"\nhealth.check = \"none\"\noutlier = { latency_factor = 3, latency_min_gap = \"20ms\", latency_min_samples = 5, base_ejection = \"30s\", max_ejection_percent = 50 }",
+        "",
+    ))
+    .await;
+    let http = client();
+    let mut sent = 0;
+    while !ejected(&gw, &ups[2].addr) {
+        assert_eq!(get(&http, &gw, "/").await.0, 200);
+        sent += 1;
+        assert!(
+            sent < 60,
+            "the slow instance was not ejected after {sent} requests"
+        );
+    }
+    let served = ups[2].stats().await.served;
+    for _ in 0..20 {
+        assert_ne!(get(&http, &gw, "/").await.1.as_deref(), Some("lat2"));
+    }
+    assert_eq!(ups[2].stats().await.served, served);
+}
+
+/// Four clients in closed loops through the gateway while one of three instances is killed
+/// with SIGKILL; returns (client errors, ms from the kill to the last error), and checks that
+/// no request sent after the active check took the instance out failed.
+async fn kill_9_under_load(retries: bool) -> (usize, f64) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::time::Instant;
+
+    let mut ups = upstreams(if retries { "k9r" } else { "k9n" }, 3).await;
+    let gw = gateway(&config(
+        &ups,
+        "algorithm = \"round_robin\"\nhealth = { check = \"tcp\", interval = \"200ms\", timeout = \"100ms\", unhealthy_threshold = 1 }",
+        &format!("retries = {retries}"),
+    ))
+    .await;
+    let http = client();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (http, url, stop) = (http.clone(), format!("{}/load", gw.base), stop.clone());
+        workers.spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                let status = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                seen.push((sent, Instant::now(), status));
+            }
+            seen
+        });
+    }
+    // Let traffic reach every instance, then kill one.
+    eventually(
+        "traffic on every instance",
+        Duration::from_secs(10),
+        || async {
+            let mut all = true;
+            for u in &ups {
+                all &= u.stats().await.served > 10;
+            }
+            all
+        },
+    )
+    .await;
+    let killed = ups[0].addr.clone();
+    let t_kill = Instant::now();
+    ups[0].kill().await;
+    eventually(
+        "the killed instance to be down",
+        Duration::from_secs(10),
+        || async { !up(&gw, &killed) },
+    )
+    .await;
+    let t_down = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut results = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        results.extend(done.expect("worker"));
+    }
+    let errors: Vec<_> = results.iter().filter(|(_, _, s)| *s != 200).collect();
+    for (sent, _, status) in &errors {
+        assert!(
+            *sent < t_down,
+            "a request sent after the instance was out failed with {status}"
+        );
+    }
+    let last = errors
+        .iter()
+        .map(|(_, done, _)| done.duration_since(t_kill).as_secs_f64() * 1000.0)
+        .fold(0.0, f64::max);
+    eprintln!(
+        "kill -9 (retries {retries}): {} requests, {} errors, last error {last:.1} ms after the kill, instance down after {:.1} ms",
+        results.len(),
+        errors.len(),
+        t_down.duration_since(t_kill).as_secs_f64() * 1000.0
+    );
+    (errors.len(), last)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_with_retries_costs_no_client_errors() {
+    let (errors, _) = kill_9_under_load(true).await;
+    assert_eq!(
+        errors, 0,
+        "idempotent requests to the dead instance are retried elsewhere"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_without_retries_errors_stop_once_it_is_out() {
+    kill_9_under_load(false).await;
+}

@@ -34,6 +34,7 @@ async fn traceparent_is_kept_or_started_and_the_client_is_forwarded() {
         "{tp}"
     );
     assert_eq!(started["x_forwarded_for"], "127.0.0.1");
+    assert_eq!(started["version"], "HTTP/1.1");
     let chained = echo(&http, &gw, &[("x-forwarded-for", "203.0.113.7")]).await;
     assert_eq!(chained["x_forwarded_for"], "203.0.113.7, 127.0.0.1");
 }
