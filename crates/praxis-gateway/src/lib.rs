@@ -105,7 +105,7 @@ impl Gateway {
         for (name, pool) in &config.pools {
             pools.insert(name.clone(), Pool::new(name, pool.clone(), clock)?);
         }
-        let table = RouteTable::new(&config.routes, &pools);
+        let table = RouteTable::new(&config.routes, &pools, clock);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| GatewayError::Listen {
@@ -165,6 +165,16 @@ impl Gateway {
         check.instances = instances.to_vec();
         check.validate(&format!("pools.{name}"))?;
         pool.set_instances(instances)
+    }
+}
+
+impl Gateway {
+    /// Whether the canary of route `label` (its `name`, or host + path prefix) has been rolled
+    /// back; `None` when there is no such route or it has no canary.
+    pub fn canary_rolled_back(&self, label: &str) -> Option<bool> {
+        let table = self.shared.table.load();
+        let route = table.by_label(label)?;
+        route.canary.as_ref().map(|c| c.is_rolled_back())
     }
 }
 

@@ -25,6 +25,9 @@ pub const HEALTH_CHECKS_TOTAL: &str = "praxis_gateway_health_checks_total";
 /// Requests in flight to a pool, by pool.
 pub const POOL_IN_FLIGHT: &str = "praxis_gateway_pool_in_flight";
 
+/// Canary verdicts, by route, verdict and reason.
+pub const CANARY_VERDICTS_TOTAL: &str = "praxis_gateway_canary_verdicts_total";
+
 /// Every family the gateway records.
 pub const METRICS: &[MetricDoc] = &[
     MetricDoc::counter(
@@ -64,5 +67,12 @@ pub const METRICS: &[MetricDoc] = &[
         HEALTH_CHECKS_TOTAL,
         "Active health checks, by pool, upstream and result (pass, fail).",
     ),
-    MetricDoc::gauge(POOL_IN_FLIGHT, "Requests in flight to a pool, by pool."),
+    MetricDoc::gauge(
+        POOL_IN_FLIGHT,
+        "Requests in flight to a pool when the last request was admitted, by pool.",
+    ),
+    MetricDoc::counter(
+        CANARY_VERDICTS_TOTAL,
+        "Canary verdicts, by route, verdict (rollback) and reason (error_rate, latency).",
+    ),
 ];

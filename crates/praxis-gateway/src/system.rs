@@ -58,3 +58,73 @@ impl System for GatewaySystem {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use praxis_http::system::Plugin;
+
+    use super::*;
+
+    static SYSTEM: GatewaySystem = GatewaySystem;
+
+    #[test]
+    fn every_field_has_a_documented_key() {
+        let mut fields: Vec<String> = Plugin::defaults(&SYSTEM)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let mut keys: Vec<String> = Plugin::keys(&SYSTEM)
+            .iter()
+            .map(|k| k.name.to_owned())
+            .collect();
+        fields.sort();
+        keys.sort();
+        assert_eq!(fields, keys);
+        assert_eq!(Plugin::name(&SYSTEM), "gateway");
+        assert!(
+            Plugin::migrations(&SYSTEM)
+                .iter()
+                .all(|m| m.system == "gateway")
+        );
+    }
+
+    #[test]
+    fn a_broken_gateway_file_is_reported_against_its_key() {
+        let dir = std::env::temp_dir().join(format!("praxis-gateway-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("gateway.toml");
+        std::fs::write(
+            &file,
+            "[pools.a]\ninstances = [\"127.0.0.1:1\"]\n[[routes]]\npool = \"b\"\n",
+        )
+        .expect("write");
+        let path = file.to_string_lossy().into_owned();
+        let errors = Plugin::configure(&SYSTEM, &[("routes", Some(path.as_str()))])
+            .expect_err("a route to a missing pool");
+        assert_eq!(errors[0].key.as_deref(), Some("routes"));
+        assert!(
+            errors[0].message.contains("routes[0].pool"),
+            "{}",
+            errors[0].message
+        );
+        std::fs::write(
+            &file,
+            "[pools.b]\ninstances = [\"127.0.0.1:1\"]\n[[routes]]\npool = \"b\"\n",
+        )
+        .expect("write");
+        assert!(
+            Plugin::configure(
+                &SYSTEM,
+                &[
+                    ("routes", Some(path.as_str())),
+                    ("listen", Some("127.0.0.1:0"))
+                ]
+            )
+            .is_ok()
+        );
+        let errors =
+            Plugin::configure(&SYSTEM, &[("listen", Some("nowhere"))]).expect_err("bad address");
+        assert_eq!(errors[0].key.as_deref(), Some("listen"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -30,7 +30,7 @@ pub use pool::{
     Algorithm, HashKey, HealthCheck, HealthConfig, InstanceSpec, OutlierSettings, PoolConfig,
     RetryBudgetSettings,
 };
-pub use route::{RouteConfig, TierConfig};
+pub use route::{CanarySettings, RouteConfig, TierConfig};
 
 /// What is wrong with a gateway file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,6 +105,14 @@ impl GatewayConfig {
         for (i, route) in self.routes.iter().enumerate() {
             let at = format!("routes[{i}]");
             route.validate(&at)?;
+            if let Some(c) = &route.canary
+                && !self.pools.contains_key(&c.pool)
+            {
+                return Err(ConfigError::new(
+                    format!("{at}.canary.pool"),
+                    format!("no pool named {:?}; define [pools.{}]", c.pool, c.pool),
+                ));
+            }
             if !self.pools.contains_key(&route.pool) {
                 let known: Vec<&str> = self.pools.keys().map(String::as_str).collect();
                 return Err(ConfigError::new(
@@ -182,6 +190,16 @@ mod tests {
         assert_eq!(e.field, "pools.a.hash_key");
         let e = GatewayConfig::from_toml("[pools.a]\ninstances = [\"nope\"]\n").unwrap_err();
         assert_eq!(e.field, "pools.a.instances[0]");
+        let e = GatewayConfig::from_toml(
+            "[pools.a]\ninstances = [\"127.0.0.1:1\"]\n[[routes]]\npool = \"a\"\ncanary = { pool = \"v2\", percent = 5 }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "routes[0].canary.pool");
+        let e = GatewayConfig::from_toml(
+            "[pools.a]\ninstances = [\"127.0.0.1:1\"]\n[[routes]]\npool = \"a\"\ncanary = { pool = \"a\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "routes[0].canary.pool");
         let e = GatewayConfig::from_toml("[pools.a]\nalgoritm = 1\n").unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
     }

@@ -31,6 +31,65 @@ pub struct RouteConfig {
     /// retried.
     #[serde(with = "praxis_kit::text::serde_with::size")]
     pub retry_body_limit: usize,
+    /// A canary: a share of the route's traffic (or the requests with a header) goes to
+    /// another pool, rolled back automatically when it does worse than the route's pool.
+    pub canary: Option<CanarySettings>,
+}
+
+/// A route's canary (see [`praxis_kit::canary`] for the verdict).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CanarySettings {
+    /// The pool of the new version.
+    pub pool: String,
+    /// Share of the route's requests sent to it, in percent (0 to 100).
+    pub percent: f64,
+    /// Requests carrying this header (any value) always go to it.
+    pub header: Option<String>,
+    /// How far back responses are compared.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub window: Duration,
+    /// Canary responses in the window before any verdict.
+    pub min_requests: u32,
+    /// Roll back when the canary's error rate (5xx) exceeds the baseline's by more than this
+    /// (0 to 1: 0.05 is five points).
+    pub max_error_rate_increase: f64,
+    /// Roll back when the canary's p99 exceeds this many times the baseline's (0: no latency
+    /// rule)...
+    pub max_p99_ratio: f64,
+    /// ...and exceeds it by at least this much.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub min_p99_gap: Duration,
+}
+
+impl Default for CanarySettings {
+    fn default() -> Self {
+        let k = praxis_kit::canary::CanaryConfig::default();
+        Self {
+            pool: String::new(),
+            percent: 0.0,
+            header: None,
+            window: Duration::from_millis(k.window_ms),
+            min_requests: k.min_requests,
+            max_error_rate_increase: k.max_error_rate_increase,
+            max_p99_ratio: k.max_p99_ratio,
+            min_p99_gap: Duration::from_millis(k.min_p99_gap_ms as u64),
+        }
+    }
+}
+
+impl CanarySettings {
+    /// The kit's configuration.
+    pub fn to_kit(&self) -> praxis_kit::canary::CanaryConfig {
+        praxis_kit::canary::CanaryConfig {
+            window_ms: self.window.as_millis() as u64,
+            min_requests: self.min_requests,
+            max_error_rate_increase: self.max_error_rate_increase,
+            max_p99_ratio: self.max_p99_ratio,
+            min_p99_gap_ms: self.min_p99_gap.as_secs_f64() * 1000.0,
+            max_samples: praxis_kit::canary::CanaryConfig::default().max_samples,
+        }
+    }
 }
 
 impl Default for RouteConfig {
@@ -44,6 +103,7 @@ impl Default for RouteConfig {
             per_try_timeout: None,
             retries: true,
             retry_body_limit: 64 * 1024,
+            canary: None,
         }
     }
 }
@@ -62,6 +122,33 @@ impl RouteConfig {
                 format!("{at}.pool"),
                 "a route needs a pool (pool = \"NAME\")",
             ));
+        }
+        if let Some(c) = &self.canary {
+            let at = format!("{at}.canary");
+            if c.pool.is_empty() || c.pool == self.pool {
+                return Err(ConfigError::new(
+                    format!("{at}.pool"),
+                    "a canary needs a pool of its own (pool = \"NAME\"), not the route's",
+                ));
+            }
+            if !(0.0..=100.0).contains(&c.percent) {
+                return Err(ConfigError::new(
+                    format!("{at}.percent"),
+                    "must be 0 to 100",
+                ));
+            }
+            if c.window.is_zero() {
+                return Err(ConfigError::new(
+                    format!("{at}.window"),
+                    "must be longer than zero (e.g. 60s)",
+                ));
+            }
+            if !(0.0..=1.0).contains(&c.max_error_rate_increase) {
+                return Err(ConfigError::new(
+                    format!("{at}.max_error_rate_increase"),
+                    "must be a share from 0 to 1 (e.g. 0.05)",
+                ));
+            }
         }
         if self.timeout.is_zero() || self.per_try_timeout.is_some_and(|t| t.is_zero()) {
             return Err(ConfigError::new(

@@ -3,6 +3,7 @@
 //! the budget allows, and answered with the upstream's response streamed back.
 
 pub mod body;
+pub mod canary;
 pub mod headers;
 pub mod key;
 pub mod routes;
@@ -23,6 +24,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use metrics::{counter, gauge, histogram};
 use praxis_http::Problem;
+use praxis_kit::canary::Arm;
 use praxis_kit::outlier::Outcome;
 
 use crate::metrics::{
@@ -120,12 +122,20 @@ pub async fn handle(
             ),
         )));
     };
-    let response = forward(&shared, route, req, peer, host, started).await;
+    let arm = route.canary.as_ref().map(|c| c.choose(req.headers()));
+    let pool = match (&route.canary, arm) {
+        (Some(c), Some(Arm::Canary)) => &c.pool,
+        _ => &route.pool,
+    };
+    let response = forward(&shared, route, pool, req, peer, host, started).await;
     let status = response.status();
     let elapsed = started.elapsed();
-    counter!(REQUESTS_TOTAL, "route" => route.label.clone(), "pool" => route.pool.name.clone(), "status" => status.as_u16().to_string())
+    if let (Some(c), Some(arm)) = (&route.canary, arm) {
+        c.observe(&route.label, arm, status.is_server_error(), elapsed);
+    }
+    counter!(REQUESTS_TOTAL, "route" => route.label.clone(), "pool" => pool.name.clone(), "status" => status.as_u16().to_string())
         .increment(1);
-    histogram!(REQUEST_DURATION, "route" => route.label.clone(), "pool" => route.pool.name.clone())
+    histogram!(REQUEST_DURATION, "route" => route.label.clone(), "pool" => pool.name.clone())
         .record(elapsed.as_secs_f64());
     tracing::info!(
         target: "praxis_gateway::access",
@@ -142,12 +152,12 @@ pub async fn handle(
 async fn forward(
     shared: &Shared,
     route: &Route,
+    pool: &Arc<Pool>,
     req: Request<Incoming>,
     peer: SocketAddr,
     host: Option<String>,
     started: Instant,
 ) -> Response<Body> {
-    let pool = &route.pool;
     let tier = shared.tiers.classify(req.headers());
     let Some(slot) = pool.admission.try_admit(tier) else {
         counter!(SHED_TOTAL, "pool" => pool.name.clone(), "tier" => tier.as_str()).increment(1);

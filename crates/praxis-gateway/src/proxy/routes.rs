@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::RouteConfig;
-use crate::pool::Pool;
+use crate::pool::{Clock, Pool};
+
+use super::canary::Canary;
 
 /// A route with its pool resolved.
 #[derive(Debug)]
@@ -24,6 +26,8 @@ pub struct Route {
     pub retries: bool,
     /// Bodies up to this size are kept for a retry.
     pub retry_body_limit: usize,
+    /// Its canary, if it has one.
+    pub canary: Option<Canary>,
 }
 
 /// Routes, most specific first.
@@ -34,7 +38,7 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// The table of `routes` over `pools` (every route's pool exists: the file was validated).
-    pub fn new(routes: &[RouteConfig], pools: &HashMap<String, Arc<Pool>>) -> Self {
+    pub fn new(routes: &[RouteConfig], pools: &HashMap<String, Arc<Pool>>, clock: Clock) -> Self {
         let mut compiled: Vec<Route> = routes
             .iter()
             .filter_map(|r| {
@@ -47,6 +51,10 @@ impl RouteTable {
                     per_try_timeout: r.per_try_timeout.unwrap_or(r.timeout).min(r.timeout),
                     retries: r.retries,
                     retry_body_limit: r.retry_body_limit,
+                    canary: r
+                        .canary
+                        .as_ref()
+                        .and_then(|c| Some(Canary::new(c, pools.get(&c.pool)?.clone(), clock))),
                 })
             })
             .collect();
@@ -61,5 +69,12 @@ impl RouteTable {
         self.routes.iter().find(|r| {
             r.host.as_deref().is_none_or(|h| Some(h) == host) && path.starts_with(&r.prefix)
         })
+    }
+}
+
+impl RouteTable {
+    /// The route named `label`.
+    pub fn by_label(&self, label: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.label == label)
     }
 }

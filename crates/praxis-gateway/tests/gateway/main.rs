@@ -4,6 +4,7 @@
 mod support;
 
 mod balancing;
+mod canary;
 mod hashing;
 mod health;
 mod protection;
