@@ -69,6 +69,12 @@ CREATE TABLE shard_changes (
             sqlite: FENCES_V2,
             postgres: FENCES_V2,
         },
+        Migration {
+            version: 3,
+            name: "documents by position, collection and id: an arc's pages and a key's list",
+            sqlite: KEYED_V3,
+            postgres: KEYED_V3,
+        },
     ],
 };
 
@@ -89,6 +95,13 @@ CREATE TABLE shard_fence_gen (
 INSERT INTO shard_fence_gen (id, gen) VALUES (1, 0);
 ";
 
+/// One index serves the rebalancer's arc pages (ordered by position, collection, id) and a
+/// key's list (one position, one collection, by id).
+const KEYED_V3: &str = "
+CREATE INDEX shard_docs_keyed ON shard_docs (position, collection, id);
+DROP INDEX shard_docs_position;
+";
+
 /// A stored document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doc {
@@ -104,6 +117,19 @@ pub struct Doc {
     pub version: i64,
     /// Last put (unix ms).
     pub updated_at: i64,
+}
+
+/// A logged change of a document (a put or a delete: read the document to know which).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its place in the shard's log.
+    pub seq: i64,
+    /// The document's collection.
+    pub collection: String,
+    /// The document's id.
+    pub id: String,
+    /// The document's position.
+    pub position: i64,
 }
 
 /// Where a key lives now: the ring version that says so, and the shard.
@@ -185,11 +211,54 @@ impl Docs {
         id: &str,
         doc: &str,
     ) -> Result<Doc, ShardError> {
+        self.put_keyed(region, collection, id, id, doc).await
+    }
+
+    /// Like [`Docs::put`], but placed by `key` instead of its id: documents that share a key
+    /// (a user's entries of an index, `user/order`) share a shard, so [`Docs::list_keyed`]
+    /// reads them from one shard. A document's key never changes.
+    pub async fn put_keyed(
+        &self,
+        region: &str,
+        collection: &str,
+        key: &str,
+        id: &str,
+        doc: &str,
+    ) -> Result<Doc, ShardError> {
+        self.put_on_route(region, collection, key, id, doc, None)
+            .await
+    }
+
+    /// Replaces `id` (placed by `key`) only if it is at version `expected` (a
+    /// compare-and-set: read, decide, write back without losing a concurrent change);
+    /// [`ShardError::Stale`] when it is not.
+    pub async fn replace_keyed(
+        &self,
+        region: &str,
+        collection: &str,
+        key: &str,
+        id: &str,
+        doc: &str,
+        expected: i64,
+    ) -> Result<Doc, ShardError> {
+        self.put_on_route(region, collection, key, id, doc, Some(expected))
+            .await
+    }
+
+    async fn put_on_route(
+        &self,
+        region: &str,
+        collection: &str,
+        key: &str,
+        id: &str,
+        doc: &str,
+        expected: Option<i64>,
+    ) -> Result<Doc, ShardError> {
         let mut fenced = FenceWait::new();
         loop {
-            let route = self.route(region, id)?;
+            let route = self.route(region, key)?;
             let db = self.shards.db(region, &route.shard).await?;
-            match put_on(&db, collection, id, doc, route.position).await {
+            match put_on(&db, collection, id, doc, route.position, expected).await {
                 Err(ShardError::Fenced { position }) => {
                     fenced.wait(self, region, position).await?;
                 }
@@ -207,19 +276,66 @@ impl Docs {
         collection: &str,
         id: &str,
     ) -> Result<Option<Doc>, ShardError> {
-        let route = self.route(region, id)?;
+        self.get_keyed(region, collection, id, id).await
+    }
+
+    /// Document `id` of `collection` placed by `key` (see [`Docs::put_keyed`]).
+    pub async fn get_keyed(
+        &self,
+        region: &str,
+        collection: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<Option<Doc>, ShardError> {
+        let route = self.route(region, key)?;
         let db = self.shards.db(region, &route.shard).await?;
         let found = read_doc(&db, collection, id).await?;
         if found.is_some() || !fenced_at(&db, route.position).await? {
             return Ok(found);
         }
+        match self.moved_owner(region, key, &route).await? {
+            Some(db) => read_doc(&db, collection, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The documents of `collection` placed by `key` whose ids start with `prefix`, in
+    /// descending id order (newest first for time-ordered ids) before `before` (exclusive),
+    /// at most `limit`: one shard's read. Like [`Docs::get`], a read on a shard that fenced
+    /// the key's position asks the new owner.
+    pub async fn list_keyed(
+        &self,
+        region: &str,
+        collection: &str,
+        key: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Doc>, ShardError> {
+        let route = self.route(region, key)?;
+        let db = self.shards.db(region, &route.shard).await?;
+        let db = if fenced_at(&db, route.position).await? {
+            self.moved_owner(region, key, &route).await?.unwrap_or(db)
+        } else {
+            db
+        };
+        list_on(&db, collection, route.position, prefix, before, limit).await
+    }
+
+    /// The new owner of `key` when the shard `route` named fenced it: the rings read again;
+    /// `None` when they still name the same shard.
+    async fn moved_owner(
+        &self,
+        region: &str,
+        key: &str,
+        route: &Route,
+    ) -> Result<Option<Db>, ShardError> {
         self.rings.refresh().await?;
-        let now = self.route(region, id)?;
+        let now = self.route(region, key)?;
         if now.shard == route.shard {
             return Ok(None);
         }
-        let db = self.shards.db(region, &now.shard).await?;
-        read_doc(&db, collection, id).await
+        Ok(Some(self.shards.db(region, &now.shard).await?))
     }
 
     /// Deletes `id` from `collection`; whether it was there. Waits for a fence like
@@ -230,9 +346,20 @@ impl Docs {
         collection: &str,
         id: &str,
     ) -> Result<bool, ShardError> {
+        self.delete_keyed(region, collection, id, id).await
+    }
+
+    /// Deletes `id` of `collection` placed by `key` (see [`Docs::put_keyed`]).
+    pub async fn delete_keyed(
+        &self,
+        region: &str,
+        collection: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<bool, ShardError> {
         let mut fenced = FenceWait::new();
         loop {
-            let route = self.route(region, id)?;
+            let route = self.route(region, key)?;
             let db = self.shards.db(region, &route.shard).await?;
             match delete_on(&db, collection, id, route.position).await {
                 Err(ShardError::Fenced { position }) => {
@@ -241,6 +368,36 @@ impl Docs {
                 other => return other,
             }
         }
+    }
+
+    /// The changes logged on `shard` of `region` after `after` (a sequence number), oldest
+    /// first, at most `limit`: what a consumer of the shard's writes (an index) tails.
+    pub async fn changes_on(
+        &self,
+        region: &str,
+        shard: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Change>, ShardError> {
+        let db = self.shards.db(region, shard).await?;
+        let rows = sqlx::query(
+            "SELECT seq, collection, id, position FROM shard_changes WHERE seq > $1 \
+             ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: r.try_get("seq")?,
+                    collection: r.try_get("collection")?,
+                    id: r.try_get("id")?,
+                    position: r.try_get("position")?,
+                })
+            })
+            .collect()
     }
 
     /// How many documents of `collection` shard `shard` of `region` holds.
@@ -289,30 +446,67 @@ impl FenceWait {
     }
 }
 
-/// Writes `doc` on `db` unless a fence covers `position`.
+/// Writes `doc` on `db` unless a fence covers `position` (or, with `expected`, unless the
+/// stored version differs).
 async fn put_on(
     db: &Db,
     collection: &str,
     id: &str,
     doc: &str,
     position: i64,
+    expected: Option<i64>,
 ) -> Result<Doc, ShardError> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     check_fence(&mut tx, db.backend(), position).await?;
-    let row = sqlx::query(
-        "INSERT INTO shard_docs (collection, id, position, doc, version, updated_at) \
-         VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (collection, id) \
-         DO UPDATE SET doc = $4, version = shard_docs.version + 1, updated_at = $5 \
-         RETURNING collection, id, position, doc, version, updated_at",
-    )
-    .bind(collection)
-    .bind(id)
-    .bind(position)
-    .bind(doc)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    let row = match expected {
+        None => {
+            sqlx::query(
+                "INSERT INTO shard_docs (collection, id, position, doc, version, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (collection, id) \
+             DO UPDATE SET doc = $4, version = shard_docs.version + 1, updated_at = $5 \
+             RETURNING collection, id, position, doc, version, updated_at",
+            )
+            .bind(collection)
+            .bind(id)
+            .bind(position)
+            .bind(doc)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        Some(version) => {
+            let updated = sqlx::query(
+                "UPDATE shard_docs SET doc = $3, version = version + 1, updated_at = $4 \
+                 WHERE collection = $1 AND id = $2 AND version = $5 \
+                 RETURNING collection, id, position, doc, version, updated_at",
+            )
+            .bind(collection)
+            .bind(id)
+            .bind(doc)
+            .bind(now)
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match updated {
+                Some(row) => row,
+                None => {
+                    let current: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM shard_docs WHERE collection = $1 AND id = $2",
+                    )
+                    .bind(collection)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    return Err(ShardError::Stale {
+                        id: id.to_owned(),
+                        expected: version,
+                        current: current.unwrap_or(0),
+                    });
+                }
+            }
+        }
+    };
     log_change(&mut tx, collection, id, position, now).await?;
     tx.commit().await?;
     doc_of(&row)
@@ -379,6 +573,42 @@ pub(crate) async fn read_doc(
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(doc_of).transpose()
+}
+
+/// The documents of `collection` at `position` whose ids start with `prefix`, newest first,
+/// before `before`. Every document at one position shares its key (two keys on one 63-bit
+/// position are filtered out by the prefix), so the read needs no range on the ids, whose
+/// order depends on the database's collation beyond a shared prefix.
+async fn list_on(
+    db: &Db,
+    collection: &str,
+    position: i64,
+    prefix: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Doc>, ShardError> {
+    let sql = match before {
+        Some(_) => format!(
+            "SELECT {DOC_COLUMNS} FROM shard_docs WHERE collection = $1 AND position = $2 \
+             AND id < $4 ORDER BY id DESC LIMIT $3"
+        ),
+        None => format!(
+            "SELECT {DOC_COLUMNS} FROM shard_docs WHERE collection = $1 AND position = $2 \
+             ORDER BY id DESC LIMIT $3"
+        ),
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(collection)
+        .bind(position)
+        .bind(limit);
+    if let Some(before) = before {
+        query = query.bind(before);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(doc_of)
+        .filter(|d| d.as_ref().map_or(true, |d| d.id.starts_with(prefix)))
+        .collect()
 }
 
 /// Whether one of `db`'s fences covers `position`.

@@ -45,6 +45,16 @@ pub enum ShardError {
         /// The position.
         position: i64,
     },
+    /// A conditional write found another version than the one it expected.
+    #[error("document {id} is at version {current}, not {expected}: read it again")]
+    Stale {
+        /// The document.
+        id: String,
+        /// The version the writer read.
+        expected: i64,
+        /// The version stored (0: gone).
+        current: i64,
+    },
     /// A write waited for a move's switch longer than it may: retry in a moment.
     #[error("region {region} is moving position {position} to another shard; retry in a second")]
     Moving {
@@ -72,6 +82,9 @@ pub enum ShardError {
         "move {0} is driven by another process; it resumes it, or this one does once its lease lapses"
     )]
     Leased(String),
+    /// An abort of the move was asked for: its driver stops copying and undoes it.
+    #[error("move {0} is being aborted")]
+    AbortRequested(String),
     /// The move switched already: it can only be finished, or undone by a move back.
     #[error("move {0} has switched to the new ring; move back with a new rebalance instead")]
     Switched(String),

@@ -26,7 +26,7 @@ pub mod rebalance;
 pub mod rings;
 pub mod shards;
 
-pub use docs::{DOC_MIGRATIONS, Doc, Docs, Route};
+pub use docs::{Change, DOC_MIGRATIONS, Doc, Docs, Route};
 pub use error::ShardError;
 pub use migrations::MIGRATIONS;
 pub use rebalance::{MoveState, MoveStatus, Rebalancer};

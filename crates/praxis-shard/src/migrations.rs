@@ -6,7 +6,8 @@
 //! - `shard_databases`: where each shard of each region lives (a database URL).
 //! - `shard_moves`: every rebalance: its region, the ring version it moves from and the ring
 //!   it moves to, its phase, the change-log marks of its sources, its progress, and the lease
-//!   of the process driving it. At most one per region has not ended.
+//!   of the process driving it, and whether an abort was asked for. At most one per region
+//!   has not ended.
 
 use praxis_infra::{Migration, MigrationSet};
 
@@ -31,6 +32,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             name: "rebalances",
             sqlite: V3,
             postgres: V3,
+        },
+        Migration {
+            version: 4,
+            name: "abort requests, seen by whichever process drives the move",
+            sqlite: V4,
+            postgres: V4,
         },
     ],
 };
@@ -86,3 +93,5 @@ CREATE TABLE shard_moves (
 );
 CREATE UNIQUE INDEX shard_moves_active ON shard_moves (region) WHERE state NOT IN ('done', 'aborted');
 ";
+
+const V4: &str = "ALTER TABLE shard_moves ADD COLUMN abort_requested BIGINT NOT NULL DEFAULT 0;";

@@ -132,6 +132,8 @@ pub struct Rebalancer {
     owner: String,
     lease: Duration,
     batch: i64,
+    /// Most documents copied per second (`None`: no limit).
+    rate: Option<u32>,
 }
 
 /// An arc as SQL bounds: `start_excl < position <= end_incl` (`-1` includes 0).
@@ -168,7 +170,35 @@ impl Rebalancer {
             owner: owner.to_owned(),
             lease,
             batch: batch.max(1),
+            rate: None,
         }
+    }
+
+    /// The same, copying at most `docs_per_sec` documents per second (0: no limit): a
+    /// throttle that keeps a move's load off the shards' live traffic.
+    pub fn with_rate(mut self, docs_per_sec: u32) -> Rebalancer {
+        self.rate = (docs_per_sec > 0).then_some(docs_per_sec);
+        if docs_per_sec > 0 {
+            // A batch takes at most half a second, so the lease renews in time.
+            self.batch = self.batch.min(i64::from(docs_per_sec / 2).max(1));
+        }
+        self
+    }
+
+    /// What moving `region` from its current ring to `target` would move, without moving
+    /// anything: each arc that changes owner with the documents in it now (the dry run).
+    pub async fn plan(&self, region: &str, target: &Ring) -> Result<Vec<(Move, i64)>, ShardError> {
+        let current = self
+            .store
+            .current(region)
+            .await?
+            .ok_or_else(|| ShardError::NoRing(region.to_owned()))?;
+        let mut plan = Vec::new();
+        for m in current.ring.moves(target) {
+            let n = self.count_in(region, &m.from, &m).await?;
+            plan.push((m, n));
+        }
+        Ok(plan)
     }
 
     /// Begins moving `region` from its current ring to `target` (every target shard
@@ -291,12 +321,19 @@ impl Rebalancer {
                 return Ok(status);
             }
             self.take_lease(id).await?;
+            let before_switch = matches!(status.state, MoveState::Copying | MoveState::Fenced);
+            if before_switch && self.abort_requested(id).await? {
+                return self.undo(&status).await;
+            }
             let result = match status.state {
                 MoveState::Copying => self.copy_phase(&status).await,
                 MoveState::Fenced => self.switch_phase(&status).await,
                 MoveState::Switched => self.cleanup_phase(&status).await,
                 MoveState::Done | MoveState::Aborted => Ok(()),
             };
+            if let Err(ShardError::AbortRequested(_)) = result {
+                continue;
+            }
             if let Err(e) = result {
                 self.record_error(id, &e).await;
                 return Err(e);
@@ -305,28 +342,62 @@ impl Rebalancer {
     }
 
     /// Gives move `id` up before its switch: deletes what it copied and lifts its fences, so
-    /// the data is exactly as before. A conflict once it switched.
-    pub async fn abort(&self, id: &str) -> Result<MoveStatus, ShardError> {
-        let status = self.status(id).await?;
-        match status.state {
-            MoveState::Aborted => return Ok(status),
-            MoveState::Switched | MoveState::Done => {
-                return Err(ShardError::Switched(id.to_owned()));
+    /// the data is exactly as before. A conflict once it switched. The abort is asked for in
+    /// the control database: the process driving the move (this one or another) sees it at
+    /// its next batch and undoes the move itself; a move nobody drives is undone here. Waits
+    /// up to `wait` for the move to end.
+    pub async fn abort(&self, id: &str, wait: Duration) -> Result<MoveStatus, ShardError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        sqlx::query(
+            "UPDATE shard_moves SET abort_requested = 1 WHERE id = $1 \
+             AND state IN ('copying', 'fenced')",
+        )
+        .bind(id)
+        .execute(self.control.pool())
+        .await?;
+        loop {
+            let status = self.status(id).await?;
+            match status.state {
+                MoveState::Aborted => return Ok(status),
+                MoveState::Switched | MoveState::Done => {
+                    return Err(ShardError::Switched(id.to_owned()));
+                }
+                MoveState::Copying | MoveState::Fenced => {}
             }
-            MoveState::Copying | MoveState::Fenced => {}
+            // Nobody drives it (or its driver died): undo it here.
+            if self.try_lease(id).await? {
+                return self.undo(&status).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ShardError::Leased(id.to_owned()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.take_lease(id).await?;
-        for m in self.arcs(&status).await? {
+    }
+
+    /// Deletes what move `status` copied and lifts its fences (its lease held).
+    async fn undo(&self, status: &MoveStatus) -> Result<MoveStatus, ShardError> {
+        let id = &status.id;
+        for m in self.arcs(status).await? {
             let target = self.shards.db(&status.region, &m.to).await?;
             delete_arc(&target, &m).await?;
         }
-        for shard in self.sources(&status).await? {
+        for shard in self.sources(status).await? {
             let db = self.shards.db(&status.region, &shard).await?;
             set_fences(&db, id, &[]).await?;
         }
         self.set_state(id, MoveState::Aborted).await?;
         metrics::counter!("praxis_shard_moves_total", "event" => "aborted").increment(1);
         self.status(id).await
+    }
+
+    /// Whether an abort of `id` was asked for.
+    async fn abort_requested(&self, id: &str) -> Result<bool, ShardError> {
+        let n: i64 = sqlx::query_scalar("SELECT abort_requested FROM shard_moves WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.control.pool())
+            .await?;
+        Ok(n != 0)
     }
 
     /// Compares every moving arc on its source and its target, document by document; the
@@ -502,6 +573,8 @@ impl Rebalancer {
         let source = self.shards.db(&status.region, &m.from).await?;
         let target = self.shards.db(&status.region, &m.to).await?;
         let mut after = Cursor::start(m);
+        let began = tokio::time::Instant::now();
+        let mut copied = 0u64;
         loop {
             let docs = arc_page(&source, m, &after, self.batch).await?;
             let Some(last) = docs.last() else {
@@ -510,6 +583,12 @@ impl Rebalancer {
             after = Cursor::after(last);
             write_docs(&target, &docs).await?;
             self.progress(&status.id, docs.len()).await?;
+            copied += docs.len() as u64;
+            if let Some(rate) = self.rate {
+                // Not ahead of `rate`: sleep until the copy is on schedule.
+                let due = began + Duration::from_secs_f64(copied as f64 / f64::from(rate));
+                tokio::time::sleep_until(due).await;
+            }
         }
     }
 
@@ -602,6 +681,15 @@ impl Rebalancer {
     }
 
     async fn take_lease(&self, id: &str) -> Result<(), ShardError> {
+        if self.try_lease(id).await? {
+            Ok(())
+        } else {
+            Err(ShardError::Leased(id.to_owned()))
+        }
+    }
+
+    /// Takes or renews the lease of `id`; whether this process holds it now.
+    async fn try_lease(&self, id: &str) -> Result<bool, ShardError> {
         let now = self.control.backend().now_ms_sql();
         let sql = format!(
             "UPDATE shard_moves SET lease_owner = $2, lease_until = {now} + $3 \
@@ -614,17 +702,14 @@ impl Rebalancer {
             .execute(self.control.pool())
             .await?
             .rows_affected();
-        if taken == 0 {
-            return Err(ShardError::Leased(id.to_owned()));
-        }
-        Ok(())
+        Ok(taken > 0)
     }
 
     async fn progress(&self, id: &str, copied: usize) -> Result<(), ShardError> {
         let now = self.control.backend().now_ms_sql();
         let sql = format!(
             "UPDATE shard_moves SET copied = copied + $2, updated_at = $3, lease_until = {now} + $5 \
-             WHERE id = $1 AND lease_owner = $4"
+             WHERE id = $1 AND lease_owner = $4 AND abort_requested = 0"
         );
         let renewed = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -637,6 +722,9 @@ impl Rebalancer {
             .rows_affected();
         self.progress_count(copied);
         if renewed == 0 {
+            if self.abort_requested(id).await? {
+                return Err(ShardError::AbortRequested(id.to_owned()));
+            }
             // Another process took the move over (this one stalled past its lease).
             return Err(ShardError::Leased(id.to_owned()));
         }

@@ -26,6 +26,9 @@ pub enum Placement {
     /// A URL with `{region}` and `{shard}` in it (for example
     /// `postgres://db.internal/orders_{region}_{shard}`): the database must exist.
     Template(String),
+    /// A PostgreSQL database per shard on the control database's server, named
+    /// `<control database>_<region>_<shard>`, created when a process first opens the shard.
+    SameServer(String),
 }
 
 impl Placement {
@@ -36,8 +39,76 @@ impl Placement {
                 "sqlite://{}?mode=rwc",
                 dir.join(region).join(format!("{shard}.db")).display()
             ),
-            Placement::Template(t) => t.replace("{region}", region).replace("{shard}", shard),
+            Placement::Template(t) | Placement::SameServer(t) => {
+                t.replace("{region}", region).replace("{shard}", shard)
+            }
         }
+    }
+
+    /// [`Placement::SameServer`] beside the PostgreSQL database at `control_url`: its URL
+    /// with the database name `<name>_{region}_{shard}`.
+    pub fn same_server(control_url: &str) -> Result<Placement, ShardError> {
+        let mut url = url::Url::parse(control_url).map_err(|e| {
+            config(format!(
+                "cannot derive the shards' databases from {}: {e}",
+                praxis_infra::sql::redact(control_url)
+            ))
+        })?;
+        let name = url.path().trim_start_matches('/').to_owned();
+        if name.is_empty() {
+            return Err(config(format!(
+                "{} names no database to name the shards' databases after; give one, or set the shards' URL template",
+                praxis_infra::sql::redact(control_url)
+            )));
+        }
+        url.set_path(&format!("/{name}_{{region}}_{{shard}}"));
+        // `Url` escapes the braces in a path; the template needs them as written.
+        Ok(Placement::SameServer(
+            url.to_string().replace("%7B", "{").replace("%7D", "}"),
+        ))
+    }
+}
+
+fn config(message: String) -> ShardError {
+    ShardError::Infra(praxis_infra::InfraError::Config(message))
+}
+
+/// Creates the PostgreSQL database `url` names through `control` (a connection to the same
+/// server), unless it exists. Names are the placement's own (`[a-z0-9_]`), checked again here
+/// since they are spliced into the statement.
+async fn create_database(control: &Db, url: &str) -> Result<(), ShardError> {
+    let parsed = url::Url::parse(url).map_err(|e| config(format!("shard URL: {e}")))?;
+    let name = parsed.path().trim_start_matches('/');
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(config(format!(
+            "cannot create the shard database {name:?}: a name of lowercase letters, digits and _ is needed"
+        )));
+    }
+    let exists: i64 =
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_one(control.pool())
+            .await?;
+    if exists > 0 {
+        return Ok(());
+    }
+    let made = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(control.pool())
+        .await;
+    match made {
+        Ok(_) => Ok(()),
+        // Another process created it first: "duplicate database", or, when both ran at once,
+        // the catalog's unique index.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {
+            Ok(())
+        }
+        Err(e) => Err(config(format!(
+            "cannot create the shard database {name} ({e}); create it, or give the control database's role CREATEDB"
+        ))),
     }
 }
 
@@ -108,6 +179,9 @@ impl ShardSet {
                 )))
             })?;
         }
+        if matches!(self.inner.placement, Placement::SameServer(_)) && url.starts_with("postgres") {
+            create_database(&self.inner.control, &url).await?;
+        }
         sqlx::query(
             "INSERT INTO shard_databases (region, shard, url, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (region, shard) DO NOTHING",
@@ -166,12 +240,28 @@ impl ShardSet {
             return Ok(db.clone());
         }
         let url = self.place(region, shard).await?;
+        if matches!(self.inner.placement, Placement::SameServer(_)) && url.starts_with("postgres") {
+            // Created on first use, so a deployment that never routes to a shard never
+            // creates its database.
+            create_database(&self.inner.control, &url).await?;
+        }
         let db = Db::connect_with(&url, &self.inner.options).await?;
         for set in &self.inner.migrations {
             db.migrate(set).await?;
         }
         self.inner.pools.lock().insert(key, db.clone());
         Ok(db)
+    }
+
+    /// The shards of `region` this process has opened.
+    pub fn opened(&self, region: &str) -> Vec<String> {
+        self.inner
+            .pools
+            .lock()
+            .keys()
+            .filter(|(r, _)| r == region)
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 
     /// Closes every pool (at shutdown).

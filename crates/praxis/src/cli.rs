@@ -101,6 +101,13 @@ pub enum Command {
     )]
     Secrets(SecretsCommand),
 
+    /// The order shards of a running server: status, add a shard, rebalance, abort, verify.
+    #[command(
+        long_about = "Operate the order shards (docs/sharding.md) of a running server through         its admin routes: `status` shows every region's ring, shards and move in progress         (progress, rate, ETA); `add REGION SHARD` and `rebalance REGION --target s1:128,s2:128`         begin an online move (or, with --dry-run, say what would move); `abort REGION MOVE`         undoes a move before its switch; `verify REGION` checks every document's shard.         Reads the same configuration as `serve` for the server's address and the admin key;         --url names another server."
+    )]
+    #[command(subcommand)]
+    Shards(ShardsCommand),
+
     /// Measure a running server with the open-loop load generator (no coordinated omission).
     #[command(
         long_about = "Measure an HTTP endpoint or a scenario (scenarios/*.toml) at a \
@@ -137,6 +144,91 @@ pub enum SecretsCommand {
         #[command(flatten)]
         flags: ConfigFlags,
     },
+}
+
+/// Where `praxis shards` finds the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// The server's base URL (default: http:// and the configured listen address).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The configuration flags, as for `serve`.
+    #[command(flatten)]
+    pub flags: ConfigFlags,
+}
+
+/// `praxis shards ...`.
+#[derive(Debug, Subcommand)]
+pub enum ShardsCommand {
+    /// Every region: its ring version, shards (vnodes, share, orders) and move in progress.
+    Status(ServerArgs),
+    /// Add a shard to a region and move a share of the orders to it, online.
+    Add {
+        /// The region.
+        region: String,
+        /// The new shard's name (a-z 0-9 _).
+        shard: String,
+        /// Its virtual nodes (default: the server's `[orders] vnodes`).
+        #[arg(long)]
+        vnodes: Option<u32>,
+        /// Say what would move; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Follow the move until it ends.
+        #[arg(long)]
+        wait: bool,
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Move a region to a new ring: every shard and its vnodes, `name:vnodes,...`.
+    Rebalance {
+        /// The region.
+        region: String,
+        /// The target ring, e.g. `s1:128,s2:128,s3:256`.
+        #[arg(long, value_name = "SHARD:VNODES,...")]
+        target: String,
+        /// Say what would move; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Follow the move until it ends.
+        #[arg(long)]
+        wait: bool,
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Undo a move before its switch (the data ends exactly as before).
+    Abort {
+        /// The region.
+        region: String,
+        /// The move's id (`mv-...`, from `status`).
+        id: String,
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Check that every document of a region is on the shard its ring names.
+    Verify {
+        /// The region.
+        region: String,
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+impl ShardsCommand {
+    /// Where the server is.
+    pub fn server(&self) -> &ServerArgs {
+        match self {
+            ShardsCommand::Status(server)
+            | ShardsCommand::Add { server, .. }
+            | ShardsCommand::Rebalance { server, .. }
+            | ShardsCommand::Abort { server, .. }
+            | ShardsCommand::Verify { server, .. } => server,
+        }
+    }
 }
 
 /// One flag per configuration key that is not a secret (secrets come from the environment or
@@ -259,6 +351,7 @@ impl Command {
             | Command::Backup(BackupArgs { flags, .. })
             | Command::Secrets(SecretsCommand::List(flags))
             | Command::Secrets(SecretsCommand::Show { flags, .. }) => Some(flags),
+            Command::Shards(cmd) => Some(&cmd.server().flags),
             Command::Bench(_) => None,
         }
     }

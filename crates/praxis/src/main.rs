@@ -1,4 +1,4 @@
-//! The praxis binary: `serve`, `migrate`, `config`, `backup`, `secrets`, `bench`. See `praxis --help`.
+//! The praxis binary: `serve`, `migrate`, `config`, `backup`, `secrets`, `shards`, `bench`. See `praxis --help`.
 
 mod backup;
 mod cli;
@@ -11,6 +11,7 @@ mod otel;
 mod secrets;
 mod secrets_cmd;
 mod serve;
+mod shards_cmd;
 mod shutdown;
 mod systems;
 
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         Command::Serve(_) => run_async(config, |c| async move { serve::run(c).await }),
         Command::Migrate(_) => run_async(config, |c| async move { migrate::run(&c).await }),
         Command::Secrets(cmd) => secrets_cmd::run(&config, &cmd),
+        Command::Shards(cmd) => shards_cmd::run(&config, &cmd),
         Command::Backup(args) => {
             run_async(config, |c| async move { backup::run(&c, &args.to).await })
         }

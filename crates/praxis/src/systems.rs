@@ -15,6 +15,7 @@ pub static SYSTEMS: &[&'static dyn Plugin] = &[
     &praxis_chat::ChatSystem,
     &praxis_files::FilesSystem,
     &praxis_commerce::CommerceSystem,
+    &praxis_orders::OrdersSystem,
 ];
 
 /// The migration sets of `systems`, each set once (the idempotency table is shared), in

@@ -72,6 +72,7 @@ impl Default for DbOptions {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
 }
 
 /// Registers sqlx's SQLite and PostgreSQL drivers for `Any` (idempotent).
@@ -134,7 +135,16 @@ impl Db {
             }
         };
         tracing::debug!(backend = backend.name(), "database connected");
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            url: url.into(),
+        })
+    }
+
+    /// The URL it was connected with, credentials included: [`redact`] it before showing it.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The underlying pool, for queries: `sqlx::query("...").bind(..).execute(db.pool())`.

@@ -223,7 +223,11 @@ pub async fn an_aborted_rebalance_leaves_the_data_exactly_as_before(kind: Kind) 
         .unwrap();
     assert_eq!(fenced.state, MoveState::Fenced);
     assert!(!snapshot(&r).await["eu-2"].is_empty(), "the copy happened");
-    let aborted = r.rebalancer.abort(&started.id).await.unwrap();
+    let aborted = r
+        .rebalancer
+        .abort(&started.id, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(aborted.state, MoveState::Aborted);
     assert_eq!(snapshot(&r).await, before);
     assert_eq!(r.rings.current("eu").unwrap().version, 1);

@@ -22,6 +22,7 @@ mod ratelimit;
 mod scaled;
 mod secrets;
 mod serve;
+mod shards_crash;
 mod shutdown;
 mod support;
 mod systems;

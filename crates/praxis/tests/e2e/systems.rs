@@ -11,7 +11,7 @@ use praxis_testkit::TestBackend;
 use crate::support::{describe, run, temp_dir};
 
 /// The systems of the binary, in its order (checked against `praxis config` below).
-pub(crate) fn systems() -> [&'static dyn Plugin; 8] {
+pub(crate) fn systems() -> [&'static dyn Plugin; 9] {
     [
         &praxis_identity::IdentitySystem,
         &praxis_shortener::ShortenerSystem,
@@ -21,6 +21,7 @@ pub(crate) fn systems() -> [&'static dyn Plugin; 8] {
         &praxis_chat::ChatSystem,
         &praxis_files::FilesSystem,
         &praxis_commerce::CommerceSystem,
+        &praxis_orders::OrdersSystem,
     ]
 }
 
@@ -35,6 +36,7 @@ async fn start_all(backend: &TestBackend) {
             "feed" => &[("celebrity_threshold", Some("3"))],
             "files" => &[("lock_lease", Some("10s"))],
             "commerce" => &[("reservation_ttl", Some("5m"))],
+            "orders" => &[("initial_shards", Some("3"))],
             _ => &[],
         };
         let Started {
