@@ -14,7 +14,7 @@ use crate::config::HealthCheck;
 use crate::metrics::{HEALTH_CHECKS_TOTAL, UPSTREAM_UP};
 use crate::pool::{Instance, Pool};
 
-/// Checks `pool`'s instances until `shutdown`.
+/// Checks `pool`'s instances until `shutdown` or the pool's own `stop`.
 pub async fn run(pool: Arc<Pool>, shutdown: CancellationToken) {
     let cfg = pool.config.health.clone();
     if cfg.check == HealthCheck::None {
@@ -25,6 +25,7 @@ pub async fn run(pool: Arc<Pool>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = pool.stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
         let members = pool.members();

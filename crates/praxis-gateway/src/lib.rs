@@ -41,7 +41,6 @@ pub use system::GatewaySystem;
 use pool::{Clock, Pool};
 use proxy::Shared;
 use proxy::routes::RouteTable;
-use proxy::tier::Tiers;
 
 /// The gateway keeps no tables.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
@@ -88,6 +87,22 @@ impl From<ConfigError> for GatewayError {
 pub struct Gateway {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    clock: Clock,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    /// Serialises reloads (a reload reads the current table and replaces it).
+    reloading: Arc<tokio::sync::Mutex<()>>,
+    /// What the file watcher last saw.
+    watched: Arc<parking_lot::Mutex<WatchState>>,
+}
+
+/// What the file watcher has done (see [`Gateway::watch_state`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchState {
+    /// Versions of the file applied since the start (the first one included).
+    pub applied: u64,
+    /// Why the last changed version did not load, until one loads.
+    pub last_error: Option<String>,
 }
 
 impl Gateway {
@@ -100,12 +115,6 @@ impl Gateway {
         tasks: &TaskTracker,
     ) -> Result<Gateway, GatewayError> {
         config.validate()?;
-        let clock = Clock::new();
-        let mut pools = HashMap::new();
-        for (name, pool) in &config.pools {
-            pools.insert(name.clone(), Pool::new(name, pool.clone(), clock)?);
-        }
-        let table = RouteTable::new(&config.routes, &pools, clock);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| GatewayError::Listen {
@@ -118,16 +127,116 @@ impl Gateway {
                 addr: listen,
                 source,
             })?;
-        for pool in pools.values() {
-            tasks.spawn(health::run(pool.clone(), shutdown.clone()));
+        let gateway = Gateway {
+            shared: Arc::new(Shared {
+                table: ArcSwap::from_pointee(RouteTable::default()),
+            }),
+            addr,
+            clock: Clock::new(),
+            shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
+            reloading: Arc::new(tokio::sync::Mutex::new(())),
+            watched: Arc::new(parking_lot::Mutex::new(WatchState::default())),
+        };
+        gateway.reload(config).await?;
+        tasks.spawn(server::serve(listener, gateway.shared.clone(), shutdown));
+        Ok(gateway)
+    }
+
+    /// Applies a new version of the gateway file without dropping connections: pools whose
+    /// settings are unchanged but for their instances keep their state (instances that stay
+    /// keep their health, latency and ejections) and their keep-alive connections; other pools
+    /// are built anew (and the checks of those that went stop); routes and tiers are replaced
+    /// at once, and requests in flight finish on the version they started with. A canary whose
+    /// settings and pool are unchanged keeps its verdict.
+    pub async fn reload(&self, config: GatewayConfig) -> Result<(), GatewayError> {
+        config.validate()?;
+        let _one_at_a_time = self.reloading.lock().await;
+        let old = self.shared.table.load_full();
+        let mut pools: HashMap<String, Arc<Pool>> = HashMap::new();
+        let mut started: Vec<Arc<Pool>> = Vec::new();
+        for (name, cfg) in &config.pools {
+            match old.pools.get(name) {
+                Some(pool) if pool.same_but_instances(cfg) => {
+                    if pool.config.instances != cfg.instances {
+                        pool.set_instances(&cfg.instances)?;
+                    }
+                    pools.insert(name.clone(), pool.clone());
+                }
+                _ => {
+                    let pool =
+                        Pool::new(name, cfg.clone(), self.clock, self.shutdown.child_token())?;
+                    started.push(pool.clone());
+                    pools.insert(name.clone(), pool);
+                }
+            }
         }
-        let shared = Arc::new(Shared {
-            table: ArcSwap::from_pointee(table),
-            tiers: Tiers::new(&config.tiers),
-            pools,
+        let table = RouteTable::new(&config, pools, self.clock, Some(&old));
+        self.shared.table.store(Arc::new(table));
+        let current = self.shared.table.load();
+        for (name, pool) in &old.pools {
+            if !current
+                .pools
+                .get(name)
+                .is_some_and(|p| Arc::ptr_eq(p, pool))
+            {
+                pool.stop.cancel();
+            }
+        }
+        for pool in started {
+            self.tasks.spawn(health::run(pool, self.shutdown.clone()));
+        }
+        let mut watched = self.watched.lock();
+        watched.applied += 1;
+        watched.last_error = None;
+        Ok(())
+    }
+
+    /// What the file watcher has done: versions applied, and the last error.
+    pub fn watch_state(&self) -> WatchState {
+        self.watched.lock().clone()
+    }
+
+    /// Watches the gateway file at `path` (every `interval`, by content) and reloads it when it
+    /// changes, until shutdown; a version that does not load is logged and counted, and the
+    /// running one stays.
+    pub fn watch(&self, path: std::path::PathBuf, interval: std::time::Duration) {
+        let gateway = self.clone();
+        self.tasks.spawn(async move {
+            let mut last = std::fs::read(&path).ok().map(|b| blake3::hash(&b));
+            loop {
+                tokio::select! {
+                    _ = gateway.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                let Ok(bytes) = tokio::fs::read(&path).await else {
+                    continue;
+                };
+                let hash = blake3::hash(&bytes);
+                if last == Some(hash) {
+                    continue;
+                }
+                last = Some(hash);
+                let result = match std::str::from_utf8(&bytes) {
+                    Ok(text) => match GatewayConfig::from_toml(text) {
+                        Ok(config) => gateway.reload(config).await,
+                        Err(e) => Err(e.into()),
+                    },
+                    Err(_) => Err(GatewayError::Config("the gateway file is not UTF-8".into())),
+                };
+                match result {
+                    Ok(()) => {
+                        ::metrics::counter!(crate::metrics::RELOADS_TOTAL, "result" => "ok").increment(1);
+                        tracing::info!(file = %path.display(), "gateway: file reloaded");
+                    }
+                    Err(e) => {
+                        gateway.watched.lock().last_error = Some(e.to_string());
+                        ::metrics::counter!(crate::metrics::RELOADS_TOTAL, "result" => "error").increment(1);
+                        tracing::error!(file = %path.display(), error = %e, "gateway: the new file does not load; the running version stays");
+                    }
+                }
+            }
         });
-        tasks.spawn(server::serve(listener, shared.clone(), shutdown));
-        Ok(Gateway { shared, addr })
     }
 
     /// The address it listens on.
@@ -135,10 +244,13 @@ impl Gateway {
         self.addr
     }
 
-    fn pool(&self, name: &str) -> Result<&Arc<Pool>, GatewayError> {
+    fn pool(&self, name: &str) -> Result<Arc<Pool>, GatewayError> {
         self.shared
+            .table
+            .load()
             .pools
             .get(name)
+            .cloned()
             .ok_or_else(|| GatewayError::UnknownPool(name.to_owned()))
     }
 
@@ -154,7 +266,7 @@ impl Gateway {
     }
 
     /// Replaces the instances of pool `name`; those that stay keep their state (health,
-    /// latency, ejections).
+    /// latency, ejections). A later reload of the file sets them as the file says.
     pub fn set_instances(
         &self,
         name: &str,
@@ -166,9 +278,7 @@ impl Gateway {
         check.validate(&format!("pools.{name}"))?;
         pool.set_instances(instances)
     }
-}
 
-impl Gateway {
     /// Whether the canary of route `label` (its `name`, or host + path prefix) has been rolled
     /// back; `None` when there is no such route or it has no canary.
     pub fn canary_rolled_back(&self, label: &str) -> Option<bool> {
@@ -191,6 +301,7 @@ pub async fn run(
     let config = GatewayConfig::load(path)?;
     let tasks = TaskTracker::new();
     let gateway = Gateway::start(config, settings.listen, shutdown.clone(), &tasks).await?;
+    gateway.watch(path.clone(), settings.reload_interval);
     tracing::info!(addr = %gateway.local_addr(), "gateway listening");
     shutdown.cancelled().await;
     tasks.close();

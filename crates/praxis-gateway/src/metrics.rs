@@ -28,6 +28,9 @@ pub const POOL_IN_FLIGHT: &str = "praxis_gateway_pool_in_flight";
 /// Canary verdicts, by route, verdict and reason.
 pub const CANARY_VERDICTS_TOTAL: &str = "praxis_gateway_canary_verdicts_total";
 
+/// Reloads of the gateway file, by result.
+pub const RELOADS_TOTAL: &str = "praxis_gateway_reloads_total";
+
 /// Every family the gateway records.
 pub const METRICS: &[MetricDoc] = &[
     MetricDoc::counter(
@@ -70,6 +73,10 @@ pub const METRICS: &[MetricDoc] = &[
     MetricDoc::gauge(
         POOL_IN_FLIGHT,
         "Requests in flight to a pool when the last request was admitted, by pool.",
+    ),
+    MetricDoc::counter(
+        RELOADS_TOTAL,
+        "Reloads of the gateway file after it changed, by result (ok, error).",
     ),
     MetricDoc::counter(
         CANARY_VERDICTS_TOTAL,

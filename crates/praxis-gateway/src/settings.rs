@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use praxis_http::system::{Checks, Key, SettingError, Settings};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,9 @@ pub struct GatewaySettings {
     pub listen: SocketAddr,
     /// The gateway file (pools and routes). `None`: the gateway does not listen.
     pub routes: Option<PathBuf>,
+    /// How often the gateway file is read for changes (reloaded without dropping connections).
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub reload_interval: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -24,6 +28,7 @@ impl Default for GatewaySettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             routes: None,
+            reload_interval: Duration::from_secs(1),
         }
     }
 }
@@ -39,6 +44,10 @@ pub const KEYS: &[Key] = &[
         "the gateway file: upstream pools and the routes to them (TOML, see docs/gateway.md)",
     )
     .unset("the gateway does not listen"),
+    Key::new(
+        "reload_interval",
+        "how often the gateway file is read for changes; a changed file is applied without dropping connections",
+    ),
 ];
 
 impl Settings for GatewaySettings {
@@ -50,6 +59,11 @@ impl Settings for GatewaySettings {
         {
             checks.fail("routes", format!("the gateway file does not load: {e}"));
         }
+        checks.require(
+            !self.reload_interval.is_zero(),
+            "reload_interval",
+            "must be longer than zero (e.g. 1s)",
+        );
         checks.finish()
     }
 }

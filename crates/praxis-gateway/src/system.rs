@@ -53,6 +53,7 @@ impl System for GatewaySystem {
             )
             .await
             .map_err(|e| InfraError::Config(e.to_string()))?;
+            gateway.watch(path.clone(), settings.reload_interval);
             tracing::info!(addr = %gateway.local_addr(), "gateway listening");
             Ok(service.into())
         })

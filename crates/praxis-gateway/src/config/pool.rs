@@ -142,7 +142,7 @@ pub enum HealthCheck {
 }
 
 /// Active health checks of a pool.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
     /// `none`, `tcp` (default) or `http`.
@@ -176,7 +176,7 @@ impl Default for HealthConfig {
 
 /// Passive outlier detection of a pool (see [`praxis_kit::outlier`]); a threshold of 0 turns
 /// its rule off.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutlierSettings {
     /// Server errors in a row that eject.
@@ -233,7 +233,7 @@ impl OutlierSettings {
 }
 
 /// A pool's retry budget (see [`praxis_kit::retry_budget`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryBudgetSettings {
     /// Retries per request in the window.
@@ -268,7 +268,7 @@ impl RetryBudgetSettings {
 }
 
 /// A pool of upstream instances.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolConfig {
     /// Its instances (at least one).

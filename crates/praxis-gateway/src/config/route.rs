@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ConfigError;
 
 /// A route: requests whose host and path match go to `pool`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteConfig {
     /// Its name in metrics and logs (default: `host` + `path_prefix`).
@@ -37,7 +37,7 @@ pub struct RouteConfig {
 }
 
 /// A route's canary (see [`praxis_kit::canary`] for the verdict).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CanarySettings {
     /// The pool of the new version.
@@ -169,7 +169,7 @@ impl RouteConfig {
 
 /// How requests of the premium tier are recognised; every other request is best effort.
 /// Premium requests may use a pool's `premium_reserve`; best-effort ones are shed first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TierConfig {
     /// A header whose value `premium` marks the request premium. Set it from a trusted layer

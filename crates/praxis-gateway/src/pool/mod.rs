@@ -17,6 +17,7 @@ use praxis_kit::balance::{HashRing, RoundRobin, SmoothWeighted, least_loaded, p2
 use praxis_kit::outlier::{Ejection, Outcome, OutlierDetector};
 use praxis_kit::retry_budget::RetryBudget;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::GatewayError;
 use crate::config::{Algorithm, InstanceSpec, PoolConfig};
@@ -100,6 +101,8 @@ pub struct Pool {
     /// The keep-alive client to its instances.
     pub client: Client<HttpConnector, Body>,
     clock: Clock,
+    /// Cancelled when the pool is dropped from the gateway (a reload): stops its checks.
+    pub stop: CancellationToken,
 }
 
 impl std::fmt::Debug for Pool {
@@ -112,8 +115,13 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// The pool `name` of `config` (already validated).
-    pub fn new(name: &str, config: PoolConfig, clock: Clock) -> Result<Arc<Pool>, GatewayError> {
+    /// The pool `name` of `config` (already validated); `stop` ends its background work.
+    pub fn new(
+        name: &str,
+        config: PoolConfig,
+        clock: Clock,
+        stop: CancellationToken,
+    ) -> Result<Arc<Pool>, GatewayError> {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(config.connect_timeout));
         http.set_nodelay(true);
@@ -132,6 +140,7 @@ impl Pool {
             client,
             clock,
             config,
+            stop,
         }))
     }
 
@@ -165,6 +174,14 @@ impl Pool {
             w.set_weight(i, weight);
         }
         Ok(())
+    }
+
+    /// Whether `other` differs from this pool's configuration in more than its instances (a
+    /// reload then builds a new pool instead of changing this one's instances).
+    pub fn same_but_instances(&self, other: &PoolConfig) -> bool {
+        let mut a = self.config.clone();
+        a.instances = other.instances.clone();
+        a == *other
     }
 
     /// Each instance's state.

@@ -24,6 +24,7 @@ pub struct Canary {
     judge: Mutex<CanaryJudge>,
     rolled_back: AtomicBool,
     clock: Clock,
+    settings: CanarySettings,
 }
 
 impl Canary {
@@ -36,7 +37,13 @@ impl Canary {
             judge: Mutex::new(CanaryJudge::new(settings.to_kit())),
             rolled_back: AtomicBool::new(false),
             clock,
+            settings: settings.clone(),
         }
+    }
+
+    /// The settings it was made from.
+    pub fn settings(&self) -> &CanarySettings {
+        &self.settings
     }
 
     /// Whether it has been rolled back (every request then goes to the baseline).

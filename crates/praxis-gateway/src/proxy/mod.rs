@@ -9,7 +9,6 @@ pub mod key;
 pub mod routes;
 pub mod tier;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,17 +33,12 @@ use crate::metrics::{
 use crate::pool::Pool;
 use body::Guarded;
 use routes::{Route, RouteTable};
-use tier::Tiers;
 
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The routes (swapped whole when they change).
+    /// The current version of the gateway file (swapped whole on a reload).
     pub table: ArcSwap<RouteTable>,
-    /// How premium requests are recognised.
-    pub tiers: Tiers,
-    /// The pools by name.
-    pub pools: HashMap<String, Arc<Pool>>,
 }
 
 /// Whether a request may be sent again: its method is idempotent, or it carries an
@@ -127,7 +121,7 @@ pub async fn handle(
         (Some(c), Some(Arm::Canary)) => &c.pool,
         _ => &route.pool,
     };
-    let response = forward(&shared, route, pool, req, peer, host, started).await;
+    let response = forward(&table, route, pool, req, peer, host, started).await;
     let status = response.status();
     let elapsed = started.elapsed();
     if let (Some(c), Some(arm)) = (&route.canary, arm) {
@@ -150,7 +144,7 @@ pub async fn handle(
 }
 
 async fn forward(
-    shared: &Shared,
+    table: &RouteTable,
     route: &Route,
     pool: &Arc<Pool>,
     req: Request<Incoming>,
@@ -158,7 +152,7 @@ async fn forward(
     host: Option<String>,
     started: Instant,
 ) -> Response<Body> {
-    let tier = shared.tiers.classify(req.headers());
+    let tier = table.tiers.classify(req.headers());
     let Some(slot) = pool.admission.try_admit(tier) else {
         counter!(SHED_TOTAL, "pool" => pool.name.clone(), "tier" => tier.as_str()).increment(1);
         return problem(

@@ -1,13 +1,16 @@
-//! The route table: a request's host and path to a route and its pool.
+//! The route table: a request's host and path to a route and its pool. A table is one version
+//! of the gateway file (routes, pools and tiers together), swapped whole on a reload; requests
+//! in flight finish on the version they started with.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::RouteConfig;
+use crate::config::{GatewayConfig, RouteConfig};
 use crate::pool::{Clock, Pool};
 
 use super::canary::Canary;
+use super::tier::Tiers;
 
 /// A route with its pool resolved.
 #[derive(Debug)]
@@ -26,22 +29,44 @@ pub struct Route {
     pub retries: bool,
     /// Bodies up to this size are kept for a retry.
     pub retry_body_limit: usize,
-    /// Its canary, if it has one.
-    pub canary: Option<Canary>,
+    /// Its canary, if it has one (shared with the next version of the table while its
+    /// settings and pool stay the same, so a rollback survives a reload).
+    pub canary: Option<Arc<Canary>>,
 }
 
-/// Routes, most specific first.
+/// One version of the gateway file: routes (most specific first), pools and tiers.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// The pools by name.
+    pub pools: HashMap<String, Arc<Pool>>,
+    /// How premium requests are recognised.
+    pub tiers: Tiers,
 }
 
 impl RouteTable {
-    /// The table of `routes` over `pools` (every route's pool exists: the file was validated).
-    pub fn new(routes: &[RouteConfig], pools: &HashMap<String, Arc<Pool>>, clock: Clock) -> Self {
-        let mut compiled: Vec<Route> = routes
+    /// The table of `config` over `pools` (every route's pool exists: the file was
+    /// validated); canaries of `previous` whose settings and pool are unchanged are kept.
+    pub fn new(
+        config: &GatewayConfig,
+        pools: HashMap<String, Arc<Pool>>,
+        clock: Clock,
+        previous: Option<&RouteTable>,
+    ) -> Self {
+        let kept_canary = |r: &RouteConfig| -> Option<Arc<Canary>> {
+            let settings = r.canary.as_ref()?;
+            let pool = pools.get(&settings.pool)?;
+            let old = previous?.by_label(&r.label())?.canary.as_ref()?;
+            (old.settings() == settings && Arc::ptr_eq(&old.pool, pool)).then(|| old.clone())
+        };
+        let mut compiled: Vec<Route> = config
+            .routes
             .iter()
             .filter_map(|r| {
+                let canary = kept_canary(r).or_else(|| {
+                    let c = r.canary.as_ref()?;
+                    Some(Arc::new(Canary::new(c, pools.get(&c.pool)?.clone(), clock)))
+                });
                 Some(Route {
                     label: r.label(),
                     host: r.host.as_ref().map(|h| h.to_ascii_lowercase()),
@@ -51,17 +76,18 @@ impl RouteTable {
                     per_try_timeout: r.per_try_timeout.unwrap_or(r.timeout).min(r.timeout),
                     retries: r.retries,
                     retry_body_limit: r.retry_body_limit,
-                    canary: r
-                        .canary
-                        .as_ref()
-                        .and_then(|c| Some(Canary::new(c, pools.get(&c.pool)?.clone(), clock))),
+                    canary,
                 })
             })
             .collect();
         // Hosts before no host, then longer prefixes first; stable, so the file's order breaks
         // the remaining ties.
         compiled.sort_by_key(|r| (r.host.is_none(), std::cmp::Reverse(r.prefix.len())));
-        Self { routes: compiled }
+        Self {
+            routes: compiled,
+            pools,
+            tiers: Tiers::new(&config.tiers),
+        }
     }
 
     /// The route for a request to `host` and `path`.
@@ -70,9 +96,7 @@ impl RouteTable {
             r.host.as_deref().is_none_or(|h| Some(h) == host) && path.starts_with(&r.prefix)
         })
     }
-}
 
-impl RouteTable {
     /// The route named `label`.
     pub fn by_label(&self, label: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.label == label)

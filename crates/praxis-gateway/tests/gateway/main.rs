@@ -9,3 +9,4 @@ mod hashing;
 mod health;
 mod protection;
 mod proxying;
+mod reload;
