@@ -8,6 +8,7 @@ pub mod headers;
 pub mod key;
 pub mod routes;
 pub mod tier;
+pub mod upgrade;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -170,6 +171,11 @@ async fn forward(
     };
     gauge!(POOL_IN_FLIGHT, "pool" => pool.name.clone()).set(f64::from(pool.admission.in_flight()));
 
+    let mut req = req;
+    let upgrade = upgrade::requested(&req).then(|| {
+        let protocol = req.headers().get(http::header::UPGRADE).cloned();
+        (hyper::upgrade::on(&mut req), protocol)
+    });
     let (mut parts, incoming) = req.into_parts();
     let key = pool
         .config
@@ -179,6 +185,15 @@ async fn forward(
     let mut retryable =
         route.retries && pool.config.max_retries > 0 && may_retry(&parts.method, &parts.headers);
     headers::strip_hop_by_hop(&mut parts.headers);
+    if let Some((_, Some(protocol))) = &upgrade {
+        parts.headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("upgrade"),
+        );
+        parts
+            .headers
+            .insert(http::header::UPGRADE, protocol.clone());
+    }
     headers::add_forwarded(&mut parts.headers, peer.ip(), host.as_deref());
     headers::ensure_traceparent(&mut parts.headers);
     let path_and_query = parts
@@ -208,7 +223,7 @@ async fn forward(
     pool.deposit();
     let members = pool.members();
     let deadline = started + route.timeout;
-    let version = if pool.config.http2 {
+    let version = if pool.config.http2 && upgrade.is_none() {
         Version::HTTP_2
     } else {
         Version::HTTP_11
@@ -287,6 +302,21 @@ async fn forward(
             counter!(BUDGET_EXHAUSTED_TOTAL, "pool" => pool.name.clone()).increment(1);
         }
         return match result {
+            Ok(mut resp)
+                if resp.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some() =>
+            {
+                let Some((server_side, _)) = upgrade else {
+                    return problem(Problem::internal("an upgrade without its request"));
+                };
+                let upstream_side = hyper::upgrade::on(&mut resp);
+                tokio::spawn(upgrade::tunnel(
+                    server_side,
+                    upstream_side,
+                    (slot, in_flight),
+                ));
+                let (rparts, _) = resp.into_parts();
+                Response::from_parts(rparts, Body::empty())
+            }
             Ok(resp) => {
                 let (mut rparts, rbody) = resp.into_parts();
                 headers::strip_hop_by_hop(&mut rparts.headers);

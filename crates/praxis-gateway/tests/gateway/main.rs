@@ -10,3 +10,4 @@ mod health;
 mod protection;
 mod proxying;
 mod reload;
+mod websocket;
