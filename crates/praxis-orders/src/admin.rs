@@ -73,6 +73,19 @@ pub struct MoveView {
     pub eta_secs: Option<f64>,
     /// The last error of its driver, if any.
     pub error: Option<String>,
+    /// Shadow reads: live reads repeated on the target, and how their answers compared.
+    pub shadow: ShadowView,
+}
+
+/// The shadow reads of a move.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ShadowView {
+    /// Reads repeated on the target ring's shard.
+    pub compared: i64,
+    /// Answers the target had not caught up with (expected while copying).
+    pub behind: i64,
+    /// Answers that differed at the same version (the move does not switch).
+    pub differed: i64,
 }
 
 /// One shard of a ring.
@@ -97,6 +110,11 @@ impl From<&MoveStatus> for MoveView {
             rate: m.rate(),
             eta_secs: m.eta_secs(),
             error: m.error.clone(),
+            shadow: ShadowView {
+                compared: m.shadow_compared,
+                behind: m.shadow_behind,
+                differed: m.shadow_differed,
+            },
         }
     }
 }

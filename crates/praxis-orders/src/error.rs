@@ -69,7 +69,8 @@ impl From<OrdersError> for Problem {
                 | ShardError::AbortRequested(_)
                 | ShardError::Stale { .. }
                 | ShardError::Switched(_)
-                | ShardError::VerifyFailed { .. } => Problem::conflict("conflict", detail),
+                | ShardError::VerifyFailed { .. }
+                | ShardError::ShadowDiffered { .. } => Problem::conflict("conflict", detail),
                 ShardError::Corrupt { .. } => Problem::internal(detail),
                 ShardError::Infra(e) => e.into(),
             },

@@ -30,7 +30,7 @@ use praxis_http::Service;
 use praxis_http::system::{Settings, invalid_settings};
 use praxis_infra::sql::DbOptions;
 use praxis_infra::{Backend, InfraError, Platform};
-use praxis_shard::{Docs, Placement, Rebalancer, RingStore, RingWatch, ShardSet};
+use praxis_shard::{Docs, Placement, Rebalancer, RingStore, RingWatch, Shadow, ShardSet};
 
 pub use admin::ShardAdmin;
 pub use error::OrdersError;
@@ -87,7 +87,15 @@ impl OrdersApp {
             },
             vec![&praxis_shard::DOC_MIGRATIONS],
         );
-        let docs = Docs::new(rings.clone(), shards.clone());
+        let shadow = Shadow::start(
+            platform.db.clone(),
+            shards.clone(),
+            u64::from(settings.shadow_every),
+            Duration::from_secs(1),
+            platform.shutdown.clone(),
+            &platform.tasks,
+        );
+        let docs = Docs::new(rings.clone(), shards.clone()).with_shadow(shadow);
         let store = OrderStore::new(
             docs,
             platform.db.clone(),

@@ -37,6 +37,9 @@ pub struct OrdersSettings {
     /// process resumes it once it lapses.
     #[serde(with = "praxis_kit::text::serde_with::duration")]
     pub lease: Duration,
+    /// One live read in this many is repeated on the shard a move in progress will give
+    /// it, and compared (0: no shadow reads).
+    pub shadow_every: u32,
     /// How long the scatter report waits for each shard.
     #[serde(with = "praxis_kit::text::serde_with::duration")]
     pub report_timeout: Duration,
@@ -68,6 +71,7 @@ impl Default for OrdersSettings {
             move_batch: 500,
             move_rate: 0,
             lease: Duration::from_secs(5),
+            shadow_every: 10,
             report_timeout: Duration::from_secs(2),
             report_concurrency: 4,
             trigger_documents: 0,
@@ -127,6 +131,10 @@ pub const KEYS: &[Key] = &[
     Key::new(
         "lease",
         "how long a process holds a move or an index tail without renewing it (1s to 1m)",
+    ),
+    Key::new(
+        "shadow_every",
+        "one read in this many is repeated on the target of a move in progress (0: none)",
     ),
     Key::new(
         "report_timeout",

@@ -152,6 +152,7 @@ const FENCE_WAIT: Duration = Duration::from_secs(5);
 pub struct Docs {
     rings: RingWatch,
     shards: ShardSet,
+    shadow: Option<crate::shadow::Shadow>,
 }
 
 /// The position of `id` as stored (`ring_hash` fits a non-negative `BIGINT`).
@@ -178,7 +179,18 @@ impl Docs {
     /// The store routing by `rings` over `shards` (whose migrations must include
     /// [`DOC_MIGRATIONS`]).
     pub fn new(rings: RingWatch, shards: ShardSet) -> Docs {
-        Docs { rings, shards }
+        Docs {
+            rings,
+            shards,
+            shadow: None,
+        }
+    }
+
+    /// The same, repeating a sample of its reads on the target of a move in progress
+    /// ([`crate::shadow`]).
+    pub fn with_shadow(mut self, shadow: crate::shadow::Shadow) -> Docs {
+        self.shadow = Some(shadow);
+        self
     }
 
     /// The shards it writes to (tools and tests read them directly).
@@ -290,6 +302,16 @@ impl Docs {
         let route = self.route(region, key)?;
         let db = self.shards.db(region, &route.shard).await?;
         let found = read_doc(&db, collection, id).await?;
+        if let Some(shadow) = &self.shadow {
+            shadow.observe(
+                region,
+                &route.shard,
+                collection,
+                id,
+                route.position,
+                found.as_ref(),
+            );
+        }
         if found.is_some() || !fenced_at(&db, route.position).await? {
             return Ok(found);
         }

@@ -96,6 +96,17 @@ pub enum ShardError {
         /// How many arcs differ.
         arcs: usize,
     },
+    /// Shadow reads found the target holding other documents than the source at the same
+    /// version: the move is not switched.
+    #[error(
+        "move {id}: {reads} shadow read(s) found the target differing from the source; abort it"
+    )]
+    ShadowDiffered {
+        /// The move.
+        id: String,
+        /// How many reads differed.
+        reads: i64,
+    },
     /// The spec is not a ring.
     #[error(transparent)]
     Ring(#[from] RingError),

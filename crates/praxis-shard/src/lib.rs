@@ -24,6 +24,7 @@ pub mod error;
 pub mod migrations;
 pub mod rebalance;
 pub mod rings;
+pub mod shadow;
 pub mod shards;
 
 pub use docs::{Change, DOC_MIGRATIONS, Doc, Docs, Route};
@@ -31,4 +32,5 @@ pub use error::ShardError;
 pub use migrations::MIGRATIONS;
 pub use rebalance::{MoveState, MoveStatus, Rebalancer};
 pub use rings::{RingStore, RingWatch, VersionedRing};
+pub use shadow::Shadow;
 pub use shards::{Placement, ShardSet};

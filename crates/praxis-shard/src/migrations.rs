@@ -39,6 +39,12 @@ pub static MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: V4,
             postgres: V4,
         },
+        Migration {
+            version: 5,
+            name: "shadow reads' verdicts per move",
+            sqlite: V5,
+            postgres: V5,
+        },
     ],
 };
 
@@ -95,3 +101,9 @@ CREATE UNIQUE INDEX shard_moves_active ON shard_moves (region) WHERE state NOT I
 ";
 
 const V4: &str = "ALTER TABLE shard_moves ADD COLUMN abort_requested BIGINT NOT NULL DEFAULT 0;";
+
+const V5: &str = "
+ALTER TABLE shard_moves ADD COLUMN shadow_compared BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE shard_moves ADD COLUMN shadow_behind BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE shard_moves ADD COLUMN shadow_differed BIGINT NOT NULL DEFAULT 0;
+";

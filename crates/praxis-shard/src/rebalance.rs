@@ -106,6 +106,12 @@ pub struct MoveStatus {
     pub updated_at: i64,
     /// Why it stopped, when it did.
     pub error: Option<String>,
+    /// Live reads repeated on the target ring's shard ([`crate::shadow`]).
+    pub shadow_compared: i64,
+    /// Of those, answers the target had not caught up with.
+    pub shadow_behind: i64,
+    /// Of those, answers that differed at the same version (the move will not switch).
+    pub shadow_differed: i64,
 }
 
 impl MoveStatus {
@@ -258,7 +264,7 @@ impl Rebalancer {
     pub async fn status(&self, id: &str) -> Result<MoveStatus, ShardError> {
         let row = sqlx::query(
             "SELECT id, region, from_version, target, state, copied, total, started_at, updated_at, \
-             error FROM shard_moves WHERE id = $1",
+             error, shadow_compared, shadow_behind, shadow_differed FROM shard_moves WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.control.pool())
@@ -278,6 +284,9 @@ impl Rebalancer {
             started_at: row.try_get("started_at")?,
             updated_at: row.try_get("updated_at")?,
             error: row.try_get("error")?,
+            shadow_compared: row.try_get("shadow_compared")?,
+            shadow_behind: row.try_get("shadow_behind")?,
+            shadow_differed: row.try_get("shadow_differed")?,
         })
     }
 
@@ -507,6 +516,15 @@ impl Rebalancer {
                     arcs: still.len(),
                 });
             }
+        }
+        // Live reads repeated on the target must never have found another document at the
+        // same version.
+        let shadowed = self.status(&status.id).await?;
+        if shadowed.shadow_differed > 0 {
+            return Err(ShardError::ShadowDiffered {
+                id: status.id.clone(),
+                reads: shadowed.shadow_differed,
+            });
         }
         let mut incoming: BTreeMap<String, Vec<Move>> = BTreeMap::new();
         for m in &arcs {

@@ -24,5 +24,6 @@ mod rebalancing {
         an_aborted_move_leaves_the_data_as_before,
         a_dry_run_says_what_would_move_and_moves_nothing,
         the_size_trigger_says_what_it_would_move_then_moves,
+        a_move_whose_target_differs_is_not_switched,
     ]);
 }

@@ -66,8 +66,14 @@ async fn documents(api: &Api) -> BTreeMap<String, i64> {
 }
 
 pub async fn a_shard_is_added_under_load_and_nothing_is_lost(kind: Kind) {
-    let writer = Arc::new(Api::start(kind, settings()).await);
-    let reader = Arc::new(writer.another(settings()).await);
+    // A throttled copy (a few seconds), and every read of the reader shadowed.
+    let slow = || OrdersSettings {
+        move_rate: 100,
+        shadow_every: 1,
+        ..settings()
+    };
+    let writer = Arc::new(Api::start(kind, slow()).await);
+    let reader = Arc::new(writer.another(slow()).await);
     let mut by_user = fill(&writer, 300, 30).await;
     let before = writer.region("eu").await;
     let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -143,6 +149,25 @@ pub async fn a_shard_is_added_under_load_and_nothing_is_lost(kind: Kind) {
     let id = begun["id"].as_str().unwrap().to_owned();
     let done = wait_for(&writer, &id, "done").await;
     assert!(done["copied"].as_i64().unwrap() >= begun["total"].as_i64().unwrap());
+    // The reader's reads were repeated on the target while the move ran, and never differed.
+    let shadow = eventually(
+        Duration::from_secs(5),
+        "the shadow reads are counted",
+        || async {
+            let m = writer
+                .call(
+                    Some("admin"),
+                    Method::GET,
+                    &format!("/api/v1/orders/shards/eu/moves/{id}"),
+                    None,
+                )
+                .await
+                .ok(200);
+            (m["shadow"]["compared"].as_i64().unwrap() > 0).then(|| m["shadow"].clone())
+        },
+    )
+    .await;
+    assert_eq!(shadow["differed"], 0, "{shadow}");
     // The reading process routes by the new ring within a second.
     let version = before["version"].as_i64().unwrap() + 1;
     eventually(
@@ -422,4 +447,124 @@ pub async fn the_size_trigger_says_what_it_would_move_then_moves(kind: Kind) {
     })
     .await;
     assert_eq!(other.verify("eu").await["ok"], true);
+}
+
+pub async fn a_move_whose_target_differs_is_not_switched(kind: Kind) {
+    let slow = OrdersSettings {
+        move_rate: 15,
+        shadow_every: 1,
+        ..settings()
+    };
+    let api = Api::start(kind, slow).await;
+    let by_user = fill(&api, 200, 200).await;
+    let before = documents(&api).await;
+    let begun = api
+        .call(
+            Some("admin"),
+            Method::POST,
+            "/api/v1/orders/shards/eu/moves",
+            Some(json!({"add": "s3"})),
+        )
+        .await
+        .ok(202);
+    let id = begun["id"].as_str().unwrap().to_owned();
+    // An order already copied to s3, tampered with there (same version, another document).
+    let shards = praxis_shard::ShardSet::new(
+        api.backend.platform.db.clone(),
+        praxis_shard::Placement::Files(api.backend.config.data_dir.join("shards")),
+        Default::default(),
+        vec![],
+    );
+    let s3 = shards.db("eu", "s3").await.unwrap();
+    let tampered: String = eventually(Duration::from_secs(20), "an order reaches s3", || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT id FROM shard_docs WHERE collection = 'orders' LIMIT 1",
+        )
+        .fetch_optional(s3.pool())
+        .await
+        .unwrap()
+    })
+    .await;
+    sqlx::query("UPDATE shard_docs SET doc = '{\"tampered\": true}' WHERE id = $1")
+        .bind(&tampered)
+        .execute(s3.pool())
+        .await
+        .unwrap();
+    let owner = by_user
+        .iter()
+        .find(|(_, ids)| ids.contains(&tampered))
+        .map(|(u, _)| u.clone())
+        .unwrap();
+    // Live reads of it are shadowed until the difference is counted.
+    eventually(
+        Duration::from_secs(10),
+        "a shadow read sees the difference",
+        || async {
+            api.call(
+                Some(&owner),
+                Method::GET,
+                &format!("/api/v1/orders/{tampered}"),
+                None,
+            )
+            .await
+            .ok(200);
+            let m = api
+                .call(
+                    Some("admin"),
+                    Method::GET,
+                    &format!("/api/v1/orders/shards/eu/moves/{id}"),
+                    None,
+                )
+                .await
+                .ok(200);
+            (m["shadow"]["differed"].as_i64().unwrap() > 0).then_some(())
+        },
+    )
+    .await;
+    // The move stops before its switch, saying why; the ring stays; an abort restores all.
+    let stopped = eventually(
+        Duration::from_secs(60),
+        "the move refuses to switch",
+        || async {
+            let m = api
+                .call(
+                    Some("admin"),
+                    Method::GET,
+                    &format!("/api/v1/orders/shards/eu/moves/{id}"),
+                    None,
+                )
+                .await
+                .ok(200);
+            m["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("shadow"))
+                .then_some(m)
+        },
+    )
+    .await;
+    assert_ne!(stopped["state"], "switched", "{stopped}");
+    assert_ne!(stopped["state"], "done", "{stopped}");
+    assert_eq!(
+        api.region("eu").await["shards"].as_array().unwrap().len(),
+        2
+    );
+    api.call(
+        Some("admin"),
+        Method::POST,
+        &format!("/api/v1/orders/shards/eu/moves/{id}/abort"),
+        None,
+    )
+    .await
+    .ok(200);
+    let mut after = documents(&api).await;
+    assert_eq!(after.remove("s3"), Some(0));
+    assert_eq!(after, before);
+    api.call(
+        Some(&owner),
+        Method::GET,
+        &format!("/api/v1/orders/{tampered}"),
+        None,
+    )
+    .await
+    .ok(200);
 }
