@@ -158,14 +158,20 @@ impl Gateway {
         for (name, cfg) in &config.pools {
             match old.pools.get(name) {
                 Some(pool) if pool.same_but_instances(cfg) => {
-                    if pool.config.instances != cfg.instances {
-                        pool.set_instances(&cfg.instances)?;
+                    if pool.declared() != cfg.instances {
+                        pool.declare(&cfg.instances).await?;
                     }
                     pools.insert(name.clone(), pool.clone());
                 }
                 _ => {
-                    let pool =
-                        Pool::new(name, cfg.clone(), self.clock, self.shutdown.child_token())?;
+                    let resolved = pool::dns::resolve(&cfg.instances).await;
+                    let pool = Pool::new(
+                        name,
+                        cfg.clone(),
+                        &resolved,
+                        self.clock,
+                        self.shutdown.child_token(),
+                    )?;
                     started.push(pool.clone());
                     pools.insert(name.clone(), pool);
                 }
@@ -184,7 +190,10 @@ impl Gateway {
             }
         }
         for pool in started {
-            self.tasks.spawn(health::run(pool, self.shutdown.clone()));
+            self.tasks
+                .spawn(health::run(pool.clone(), self.shutdown.clone()));
+            self.tasks
+                .spawn(pool::dns::run(pool, self.shutdown.clone()));
         }
         let mut watched = self.watched.lock();
         watched.applied += 1;
@@ -265,9 +274,10 @@ impl Gateway {
         self.pool(name)?.set_weight(addr, weight)
     }
 
-    /// Replaces the instances of pool `name`; those that stay keep their state (health,
-    /// latency, ejections). A later reload of the file sets them as the file says.
-    pub fn set_instances(
+    /// Replaces the instances of pool `name` (names are resolved); those that stay keep their
+    /// state (health, latency, ejections). A reload that changes the pool's instances in the
+    /// file sets them as the file says.
+    pub async fn set_instances(
         &self,
         name: &str,
         instances: &[InstanceSpec],
@@ -276,7 +286,7 @@ impl Gateway {
         let mut check = pool.config.clone();
         check.instances = instances.to_vec();
         check.validate(&format!("pools.{name}"))?;
-        pool.set_instances(instances)
+        pool.declare(instances).await
     }
 
     /// Whether the canary of route `label` (its `name`, or host + path prefix) has been rolled

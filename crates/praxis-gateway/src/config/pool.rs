@@ -301,6 +301,9 @@ pub struct PoolConfig {
     pub max_idle_per_instance: usize,
     /// Speak HTTP/2 (prior knowledge, h2c) to the instances instead of HTTP/1.1.
     pub http2: bool,
+    /// How often instances written as names are resolved again (each address is an instance).
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub resolve_interval: Duration,
     /// Retries after the first attempt at most, for requests that may be retried.
     pub max_retries: u32,
     /// The pool's retry budget.
@@ -326,6 +329,7 @@ impl Default for PoolConfig {
             connect_timeout: Duration::from_secs(1),
             max_idle_per_instance: 64,
             http2: false,
+            resolve_interval: Duration::from_secs(5),
             max_retries: 2,
             retry_budget: RetryBudgetSettings::default(),
             health: HealthConfig::default(),
@@ -382,6 +386,12 @@ impl PoolConfig {
         }
         if self.ewma_decay.is_zero() {
             return err("ewma_decay", "must be longer than zero (e.g. 10s)".into());
+        }
+        if self.resolve_interval.is_zero() {
+            return err(
+                "resolve_interval",
+                "must be longer than zero (e.g. 5s)".into(),
+            );
         }
         if self.connect_timeout.is_zero() {
             return err(

@@ -2,6 +2,7 @@
 //! (latency, errors, ejections), its retry budget, its concurrency limit and its HTTP client.
 
 pub mod admission;
+pub mod dns;
 pub mod instance;
 
 use std::sync::Arc;
@@ -103,6 +104,8 @@ pub struct Pool {
     clock: Clock,
     /// Cancelled when the pool is dropped from the gateway (a reload): stops its checks.
     pub stop: CancellationToken,
+    /// The instances as the file wrote them (names unresolved).
+    declared: Mutex<Vec<InstanceSpec>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -115,10 +118,12 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// The pool `name` of `config` (already validated); `stop` ends its background work.
+    /// The pool `name` of `config` (already validated) over `resolved`, its instances with
+    /// names resolved ([`dns::resolve`]); `stop` ends its background work.
     pub fn new(
         name: &str,
         config: PoolConfig,
+        resolved: &[InstanceSpec],
         clock: Clock,
         stop: CancellationToken,
     ) -> Result<Arc<Pool>, GatewayError> {
@@ -131,7 +136,7 @@ impl Pool {
             .pool_max_idle_per_host(config.max_idle_per_instance)
             .http2_only(config.http2)
             .build(http);
-        let members = build_members(name, &config, &config.instances, None, clock)?;
+        let members = build_members(name, &config, resolved, None, clock)?;
         Ok(Arc::new(Pool {
             name: name.to_owned(),
             admission: Admission::new(config.max_concurrency, config.premium_reserve),
@@ -139,6 +144,7 @@ impl Pool {
             members: ArcSwap::from_pointee(members),
             client,
             clock,
+            declared: Mutex::new(config.instances.clone()),
             config,
             stop,
         }))
@@ -149,8 +155,42 @@ impl Pool {
         self.members.load_full()
     }
 
-    /// Replaces the instance list; instances that stay keep their health, latency, in-flight
-    /// count and outlier history.
+    /// The instances as declared (names unresolved).
+    pub fn declared(&self) -> Vec<InstanceSpec> {
+        self.declared.lock().clone()
+    }
+
+    /// Declares new instances (names resolved now and then every `resolve_interval`).
+    pub async fn declare(&self, declared: &[InstanceSpec]) -> Result<(), GatewayError> {
+        let resolved = dns::resolve(declared).await;
+        self.set_instances(&resolved)?;
+        *self.declared.lock() = declared.to_vec();
+        Ok(())
+    }
+
+    /// Resolves the declared names again and applies the addresses when they changed; whether
+    /// they did.
+    pub async fn refresh(&self) -> bool {
+        let resolved = dns::resolve(&self.declared()).await;
+        let current: Vec<(String, u32)> = self
+            .members()
+            .instances
+            .iter()
+            .map(|i| (i.addr.clone(), i.weight()))
+            .collect();
+        let now: Vec<(String, u32)> = resolved
+            .iter()
+            .map(|s| (s.addr().to_owned(), s.weight()))
+            .collect();
+        let addrs = |v: &[(String, u32)]| v.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>();
+        if addrs(&current) == addrs(&now) {
+            return false;
+        }
+        self.set_instances(&resolved).is_ok()
+    }
+
+    /// Replaces the instance list with these addresses; instances that stay keep their health,
+    /// latency, in-flight count and outlier history.
     pub fn set_instances(&self, specs: &[InstanceSpec]) -> Result<(), GatewayError> {
         let old = self.members();
         let members = build_members(&self.name, &self.config, specs, Some(&old), self.clock)?;

@@ -48,6 +48,7 @@ async fn adding_an_instance_moves_about_a_quarter_of_the_keys_all_to_it() {
         .collect();
     gw.gateway
         .set_instances("p", &specs)
+        .await
         .expect("add an instance");
     let after = owners(&http, &gw, keys).await;
     let moved: Vec<usize> = (0..keys).filter(|k| before[k] != after[k]).collect();

@@ -97,3 +97,25 @@ async fn a_post_is_retried_only_with_an_idempotency_key() {
     );
     assert_eq!(keyed.headers()["x-upstream-id"], "post1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_written_as_a_name_is_its_addresses() {
+    let ups = upstreams("dns", 1).await;
+    let port = ups[0].addr.rsplit_once(':').expect("port").1;
+    let file = format!(
+        "[pools.p]\ninstances = [\"localhost:{port}\"]\nhealth.check = \"none\"\nresolve_interval = \"100ms\"\n[[routes]]\npool = \"p\"\n"
+    );
+    let gw = gateway(&file).await;
+    let addrs: Vec<String> = gw
+        .gateway
+        .pool_status("p")
+        .expect("pool")
+        .into_iter()
+        .map(|s| s.addr)
+        .collect();
+    assert!(addrs.contains(&format!("127.0.0.1:{port}")), "{addrs:?}");
+    let http = client();
+    for _ in 0..5 {
+        assert_eq!(get(&http, &gw, "/").await, (200, Some("dns0".to_owned())));
+    }
+}
