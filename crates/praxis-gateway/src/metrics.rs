@@ -12,6 +12,8 @@ pub const UPSTREAM_REQUESTS_TOTAL: &str = "praxis_gateway_upstream_requests_tota
 pub const UPSTREAM_DURATION: &str = "praxis_gateway_upstream_duration_seconds";
 /// Retries sent, by pool.
 pub const RETRIES_TOTAL: &str = "praxis_gateway_retries_total";
+/// Hedged attempts sent, by pool.
+pub const HEDGES_TOTAL: &str = "praxis_gateway_hedges_total";
 /// Retries refused by the budget, by pool.
 pub const BUDGET_EXHAUSTED_TOTAL: &str = "praxis_gateway_retry_budget_exhausted_total";
 /// Requests shed at a pool's concurrency limit, by pool and tier.
@@ -50,6 +52,10 @@ pub const METRICS: &[MetricDoc] = &[
         "Seconds of one attempt to an upstream instance until its response head, by pool and upstream.",
     ),
     MetricDoc::counter(RETRIES_TOTAL, "Retries sent, by pool."),
+    MetricDoc::counter(
+        HEDGES_TOTAL,
+        "Hedged attempts sent (a second attempt when the first is slow), by pool.",
+    ),
     MetricDoc::counter(
         BUDGET_EXHAUSTED_TOTAL,
         "Retries not sent because the pool's retry budget was spent, by pool.",

@@ -24,6 +24,11 @@ pub struct RouteConfig {
     /// How long one attempt may take (at most what is left of `timeout`); unset: `timeout`.
     #[serde(with = "option_duration")]
     pub per_try_timeout: Option<Duration>,
+    /// Send a second attempt to another instance when the first has not answered after this
+    /// long (requests that may be retried only; a hedge spends the retry budget). Unset: no
+    /// hedging.
+    #[serde(with = "option_duration")]
+    pub hedge_after: Option<Duration>,
     /// Whether failed requests that may be retried (idempotent methods, or an
     /// `Idempotency-Key`) are retried within the pool's budget.
     pub retries: bool,
@@ -101,6 +106,7 @@ impl Default for RouteConfig {
             pool: String::new(),
             timeout: Duration::from_secs(15),
             per_try_timeout: None,
+            hedge_after: None,
             retries: true,
             retry_body_limit: 64 * 1024,
             canary: None,

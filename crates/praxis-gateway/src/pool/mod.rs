@@ -315,6 +315,14 @@ impl Pool {
             .observe(i, outcome, latency.as_secs_f64() * 1000.0, now_ms)
     }
 
+    /// Tells instance `i`'s latency estimate that a request took at least `latency` (a
+    /// cancelled hedge), without counting an outcome.
+    pub fn observe_latency(&self, m: &Members, i: usize, latency: Duration) {
+        if let Some(inst) = m.instances.get(i) {
+            inst.ewma.lock().observe(latency, self.clock.now_ns());
+        }
+    }
+
     /// Counts a request against the retry budget.
     pub fn deposit(&self) {
         self.budget.lock().deposit(self.clock.now_ms());

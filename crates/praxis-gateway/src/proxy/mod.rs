@@ -28,10 +28,10 @@ use praxis_kit::canary::Arm;
 use praxis_kit::outlier::Outcome;
 
 use crate::metrics::{
-    BUDGET_EXHAUSTED_TOTAL, EJECTIONS_TOTAL, POOL_IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL,
-    RETRIES_TOTAL, SHED_TOTAL, UPSTREAM_DURATION, UPSTREAM_REQUESTS_TOTAL,
+    BUDGET_EXHAUSTED_TOTAL, EJECTIONS_TOTAL, HEDGES_TOTAL, POOL_IN_FLIGHT, REQUEST_DURATION,
+    REQUESTS_TOTAL, RETRIES_TOTAL, SHED_TOTAL, UPSTREAM_DURATION, UPSTREAM_REQUESTS_TOTAL,
 };
-use crate::pool::Pool;
+use crate::pool::{InFlight, Members, Pool};
 use body::Guarded;
 use routes::{Route, RouteTable};
 
@@ -91,6 +91,184 @@ enum Failure {
     Timeout,
     Connect(String),
     Other(String),
+}
+
+/// How to build the request for an instance.
+struct Target<'a> {
+    parts: &'a http::request::Parts,
+    path_and_query: &'a str,
+    version: Version,
+}
+
+impl Target<'_> {
+    fn request(&self, addr: &str, body: &mut Outgoing) -> Result<Request<Body>, http::Error> {
+        let mut req = Request::builder()
+            .method(self.parts.method.clone())
+            .uri(format!("http://{addr}{}", self.path_and_query))
+            .version(self.version)
+            .body(body.next())?;
+        *req.headers_mut() = self.parts.headers.clone();
+        Ok(req)
+    }
+}
+
+fn bad_target(e: http::Error) -> Response<Body> {
+    problem(Problem::bad_request(
+        "bad-target",
+        format!("the request target cannot be forwarded: {e}"),
+    ))
+}
+
+/// One attempt at an instance: what came back and how long it took, and the instance's
+/// in-flight count, held until the response is done.
+struct Attempt {
+    i: usize,
+    in_flight: InFlight,
+    result: Result<Response<Incoming>, Failure>,
+    latency: std::time::Duration,
+}
+
+impl Attempt {
+    fn is_gateway_error(&self) -> bool {
+        match &self.result {
+            Ok(resp) => outcome_of(resp.status()) == Outcome::GatewayError,
+            Err(_) => true,
+        }
+    }
+}
+
+/// Sends `req` to instance `i` of `members` within `per_try`.
+async fn attempt(
+    pool: &Pool,
+    members: &Members,
+    i: usize,
+    req: Request<Body>,
+    per_try: std::time::Duration,
+) -> Attempt {
+    let in_flight = members.instances[i].start();
+    let sent = Instant::now();
+    let result = if per_try.is_zero() {
+        Err(Failure::Timeout)
+    } else {
+        match tokio::time::timeout(per_try, pool.client.request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) if e.is_connect() => Err(Failure::Connect(e.to_string())),
+            Ok(Err(e)) => Err(Failure::Other(e.to_string())),
+            Err(_) => Err(Failure::Timeout),
+        }
+    };
+    Attempt {
+        i,
+        in_flight,
+        result,
+        latency: sent.elapsed(),
+    }
+}
+
+/// Records an attempt's outcome: metrics, the instance's latency, outlier detection.
+fn record(pool: &Pool, members: &Members, a: &Attempt) {
+    let outcome = match &a.result {
+        Ok(resp) => outcome_of(resp.status()),
+        Err(_) => Outcome::GatewayError,
+    };
+    let addr = &members.instances[a.i].addr;
+    counter!(UPSTREAM_REQUESTS_TOTAL, "pool" => pool.name.clone(), "upstream" => addr.clone(), "outcome" => outcome_label(outcome))
+        .increment(1);
+    histogram!(UPSTREAM_DURATION, "pool" => pool.name.clone(), "upstream" => addr.clone())
+        .record(a.latency.as_secs_f64());
+    if let Some(e) = pool.report(members, a.i, outcome, a.latency) {
+        counter!(EJECTIONS_TOTAL, "pool" => pool.name.clone(), "upstream" => addr.clone(), "reason" => e.reason.as_str())
+            .increment(1);
+        tracing::warn!(
+            pool = %pool.name,
+            upstream = %addr,
+            reason = e.reason.as_str(),
+            times = e.times,
+            "gateway: instance ejected"
+        );
+    }
+}
+
+/// A hedged request: when the first attempt has not answered after `hedge_after`, a second
+/// goes to another instance (a retry for the budget), and the first answer that is not a
+/// gateway error wins; the other attempt is cancelled, and its instance's latency estimate
+/// learns how long it had taken so far.
+struct Hedge<'a> {
+    pool: &'a Pool,
+    members: &'a Members,
+    key: Option<&'a [u8]>,
+    target: &'a Target<'a>,
+    deadline: Instant,
+    per_try_timeout: std::time::Duration,
+}
+
+impl Hedge<'_> {
+    async fn run(
+        &self,
+        first: impl std::future::Future<Output = Attempt>,
+        after: std::time::Duration,
+        tried: &mut Vec<usize>,
+        outgoing: &mut Outgoing,
+    ) -> Attempt {
+        let first_i = tried.last().copied().unwrap_or(0);
+        let started = Instant::now();
+        tokio::pin!(first);
+        tokio::select! {
+            done = &mut first => return done,
+            _ = tokio::time::sleep(after) => {}
+        }
+        let pool = self.pool;
+        let second_i = match pool.pick(self.members, self.key, tried) {
+            Some(j) if j != first_i => j,
+            _ => return first.await,
+        };
+        if !pool.try_retry() {
+            counter!(BUDGET_EXHAUSTED_TOTAL, "pool" => pool.name.clone()).increment(1);
+            return first.await;
+        }
+        counter!(HEDGES_TOTAL, "pool" => pool.name.clone()).increment(1);
+        tried.push(second_i);
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let req = match self
+            .target
+            .request(&self.members.instances[second_i].addr, outgoing)
+        {
+            Ok(req) => req,
+            Err(_) => return first.await,
+        };
+        let second = attempt(
+            pool,
+            self.members,
+            second_i,
+            req,
+            self.per_try_timeout.min(remaining),
+        );
+        tokio::pin!(second);
+        let (winner, loser_i) = tokio::select! {
+            a = &mut first => {
+                if a.is_gateway_error() {
+                    record(pool, self.members, &a);
+                    return second.await;
+                }
+                (a, second_i)
+            }
+            b = &mut second => {
+                if b.is_gateway_error() {
+                    record(pool, self.members, &b);
+                    return first.await;
+                }
+                (b, first_i)
+            }
+        };
+        // The loser is cancelled when its future drops; it was at least this slow.
+        let so_far = if loser_i == first_i {
+            started.elapsed()
+        } else {
+            winner.latency
+        };
+        pool.observe_latency(self.members, loser_i, so_far);
+        winner
+    }
 }
 
 /// Answers one request.
@@ -230,6 +408,11 @@ async fn forward(
     };
     let mut tried: Vec<usize> = Vec::new();
     let mut retries = 0u32;
+    let target = Target {
+        parts: &parts,
+        path_and_query: &path_and_query,
+        version,
+    };
     loop {
         let Some(i) = pool.pick(&members, key.as_deref(), &tried) else {
             return problem(Problem::unavailable(format!(
@@ -238,57 +421,37 @@ async fn forward(
             )));
         };
         tried.push(i);
-        let instance = members.instances[i].clone();
-        let in_flight = instance.start();
-        let uri = format!("http://{}{}", instance.addr, path_and_query);
-        let mut upstream = match Request::builder()
-            .method(parts.method.clone())
-            .uri(uri)
-            .version(version)
-            .body(outgoing.next())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return problem(Problem::bad_request(
-                    "bad-target",
-                    format!("the request target cannot be forwarded: {e}"),
-                ));
-            }
-        };
-        *upstream.headers_mut() = parts.headers.clone();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let per_try = route.per_try_timeout.min(remaining);
-        let sent = Instant::now();
-        let result = if per_try.is_zero() {
-            Err(Failure::Timeout)
-        } else {
-            match tokio::time::timeout(per_try, pool.client.request(upstream)).await {
-                Ok(Ok(resp)) => Ok(resp),
-                Ok(Err(e)) if e.is_connect() => Err(Failure::Connect(e.to_string())),
-                Ok(Err(e)) => Err(Failure::Other(e.to_string())),
-                Err(_) => Err(Failure::Timeout),
+        let first = match target.request(&members.instances[i].addr, &mut outgoing) {
+            Ok(req) => attempt(pool, &members, i, req, per_try),
+            Err(e) => return bad_target(e),
+        };
+        let hedge = route
+            .hedge_after
+            .filter(|after| retryable && upgrade.is_none() && *after < per_try);
+        let done = match hedge {
+            None => first.await,
+            Some(after) => {
+                let hedged = Hedge {
+                    pool,
+                    members: &members,
+                    key: key.as_deref(),
+                    target: &target,
+                    deadline,
+                    per_try_timeout: route.per_try_timeout,
+                };
+                hedged.run(first, after, &mut tried, &mut outgoing).await
             }
         };
-        let latency = sent.elapsed();
+        record(pool, &members, &done);
+        let Attempt {
+            result, in_flight, ..
+        } = done;
         let outcome = match &result {
             Ok(resp) => outcome_of(resp.status()),
             Err(_) => Outcome::GatewayError,
         };
-        counter!(UPSTREAM_REQUESTS_TOTAL, "pool" => pool.name.clone(), "upstream" => instance.addr.clone(), "outcome" => outcome_label(outcome))
-            .increment(1);
-        histogram!(UPSTREAM_DURATION, "pool" => pool.name.clone(), "upstream" => instance.addr.clone())
-            .record(latency.as_secs_f64());
-        if let Some(e) = pool.report(&members, i, outcome, latency) {
-            counter!(EJECTIONS_TOTAL, "pool" => pool.name.clone(), "upstream" => instance.addr.clone(), "reason" => e.reason.as_str())
-                .increment(1);
-            tracing::warn!(
-                pool = %pool.name,
-                upstream = %instance.addr,
-                reason = e.reason.as_str(),
-                times = e.times,
-                "gateway: instance ejected"
-            );
-        }
         if outcome == Outcome::GatewayError
             && retryable
             && retries < pool.config.max_retries

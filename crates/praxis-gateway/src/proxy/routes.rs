@@ -27,6 +27,8 @@ pub struct Route {
     pub per_try_timeout: Duration,
     /// Whether retries are on.
     pub retries: bool,
+    /// When to hedge.
+    pub hedge_after: Option<Duration>,
     /// Bodies up to this size are kept for a retry.
     pub retry_body_limit: usize,
     /// Its canary, if it has one (shared with the next version of the table while its
@@ -75,6 +77,7 @@ impl RouteTable {
                     timeout: r.timeout,
                     per_try_timeout: r.per_try_timeout.unwrap_or(r.timeout).min(r.timeout),
                     retries: r.retries,
+                    hedge_after: r.hedge_after,
                     retry_body_limit: r.retry_body_limit,
                     canary,
                 })

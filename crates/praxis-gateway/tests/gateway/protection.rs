@@ -148,3 +148,29 @@ async fn premium_traffic_keeps_its_reserve_when_best_effort_saturates_the_pool()
         assert_eq!(h.await.expect("held"), 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hedged_request_is_answered_by_the_other_instance_when_the_first_is_slow() {
+    let ups = upstreams("hedge", 2).await;
+    ups[0].mode("delay_ms=5000").await;
+    let gw = gateway(&config(
+        &ups,
+        "algorithm = \"round_robin\"\nhealth.check = \"none\"\noutlier = { latency_factor = 0 }",
+        "hedge_after = \"50ms\"\ntimeout = \"20s\"",
+    ))
+    .await;
+    let http = client();
+    for i in 0..10 {
+        let (status, id) = get(&http, &gw, &format!("/h/{i}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            id.as_deref(),
+            Some("hedge1"),
+            "request {i} answered by the fast instance"
+        );
+    }
+    assert!(
+        ups[0].stats().await.served >= 5,
+        "the slow instance was tried first"
+    );
+}
