@@ -192,6 +192,10 @@ impl Gateway {
         for pool in started {
             self.tasks
                 .spawn(health::run(pool.clone(), self.shutdown.clone()));
+            if pool.config.dynamic_weights {
+                self.tasks
+                    .spawn(pool::dynamic::run(pool.clone(), self.shutdown.clone()));
+            }
             self.tasks
                 .spawn(pool::dns::run(pool, self.shutdown.clone()));
         }

@@ -284,7 +284,13 @@ pub struct PoolConfig {
     pub hash_balance_factor: f64,
     /// `ring_hash`: points per instance on the ring.
     pub hash_vnodes: u32,
-    /// `p2c_ewma`: the time constant of the latency average.
+    /// `weighted`: derive the weights from live latency and in-flight counts (each instance's
+    /// declared weight scaled by how cheap it is now), every `weight_interval`.
+    pub dynamic_weights: bool,
+    /// How often dynamic weights are derived again.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub weight_interval: Duration,
+    /// `p2c_ewma` (and dynamic weights): the time constant of the latency average.
     #[serde(with = "praxis_kit::text::serde_with::duration")]
     pub ewma_decay: Duration,
     /// `p2c_ewma`: the latency an error counts as (so fast failures do not attract traffic).
@@ -322,6 +328,8 @@ impl Default for PoolConfig {
             hash_key: None,
             hash_balance_factor: 1.25,
             hash_vnodes: 128,
+            dynamic_weights: false,
+            weight_interval: Duration::from_secs(1),
             ewma_decay: Duration::from_secs(10),
             error_penalty: Duration::from_secs(1),
             max_concurrency: 0,
@@ -386,6 +394,15 @@ impl PoolConfig {
         }
         if self.ewma_decay.is_zero() {
             return err("ewma_decay", "must be longer than zero (e.g. 10s)".into());
+        }
+        if self.dynamic_weights && self.algorithm != Algorithm::Weighted {
+            return err("dynamic_weights", "needs algorithm = \"weighted\"".into());
+        }
+        if self.weight_interval.is_zero() {
+            return err(
+                "weight_interval",
+                "must be longer than zero (e.g. 1s)".into(),
+            );
         }
         if self.resolve_interval.is_zero() {
             return err(

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod dns;
+pub mod dynamic;
 pub mod instance;
 
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
-use praxis_kit::balance::{HashRing, RoundRobin, SmoothWeighted, least_loaded, p2c};
+use praxis_kit::balance::{
+    HashRing, RoundRobin, SmoothWeighted, least_loaded, p2c, weights_from_costs,
+};
 use praxis_kit::outlier::{Ejection, Outcome, OutlierDetector};
 use praxis_kit::retry_budget::RetryBudget;
 use serde::Serialize;
@@ -85,8 +88,10 @@ pub struct InstanceStatus {
     pub ejected: bool,
     /// Requests in flight to it.
     pub in_flight: u32,
-    /// Its weight.
+    /// Its weight as declared (or set).
     pub weight: u32,
+    /// The weight the picker uses now (differs from `weight` with dynamic weights).
+    pub effective_weight: u32,
 }
 
 /// An upstream pool.
@@ -228,6 +233,10 @@ impl Pool {
     pub fn status(&self) -> Vec<InstanceStatus> {
         let m = self.members();
         let now = self.clock.now_ms();
+        let effective: Option<Vec<u32>> = match &*m.picker.lock() {
+            Picker::Weighted(w) => Some(w.weights().to_vec()),
+            _ => None,
+        };
         let outlier = m.outlier.lock();
         m.instances
             .iter()
@@ -238,6 +247,10 @@ impl Pool {
                 ejected: outlier.is_ejected(i, now),
                 in_flight: inst.in_flight(),
                 weight: inst.weight(),
+                effective_weight: effective
+                    .as_ref()
+                    .and_then(|w| w.get(i).copied())
+                    .unwrap_or_else(|| inst.weight()),
             })
             .collect()
     }
@@ -320,6 +333,25 @@ impl Pool {
     pub fn observe_latency(&self, m: &Members, i: usize, latency: Duration) {
         if let Some(inst) = m.instances.get(i) {
             inst.ewma.lock().observe(latency, self.clock.now_ns());
+        }
+    }
+
+    /// Derives the weights of a `weighted` pool from its instances' current cost (latency
+    /// estimate × (in flight + 1)) and declared weights.
+    pub fn refresh_weights(&self) {
+        let m = self.members();
+        let now_ns = self.clock.now_ns();
+        let base: Vec<u32> = m.instances.iter().map(|i| i.weight()).collect();
+        let costs: Vec<f64> = m
+            .instances
+            .iter()
+            .map(|i| i.ewma.lock().load(now_ns, i.in_flight()))
+            .collect();
+        let weights = weights_from_costs(&base, &costs, dynamic::RESOLUTION);
+        if let Picker::Weighted(w) = &mut *m.picker.lock()
+            && w.weights() != weights.as_slice()
+        {
+            w.set_weights(&weights);
         }
     }
 

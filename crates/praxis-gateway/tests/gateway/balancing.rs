@@ -160,3 +160,40 @@ async fn http2_pools_speak_h2c_to_their_instances() {
         "the upstream was spoken to in HTTP/2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_weights_follow_live_latency() {
+    let ups = upstreams("dyn", 2).await;
+    ups[1].mode("delay_ms=20").await;
+    let gw = gateway(&config(
+        &ups,
+        "algorithm = \"weighted\"\ndynamic_weights = true\nweight_interval = \"100ms\"\nhealth.check = \"none\"\noutlier = { latency_factor = 0 }",
+        "",
+    ))
+    .await;
+    let http = client();
+    // Equal weights until the first refresh has seen both instances.
+    for _ in 0..4 {
+        assert_eq!(get(&http, &gw, "/").await.0, 200);
+    }
+    let weights = || {
+        let s = gw.gateway.pool_status("p").expect("pool");
+        (s[0].effective_weight, s[1].effective_weight)
+    };
+    eventually(
+        "the weights to follow latency",
+        std::time::Duration::from_secs(10),
+        || async {
+            let (fast, slow) = weights();
+            fast > 4 * slow
+        },
+    )
+    .await;
+    eprintln!("dynamic weights (fast, slow): {:?}", weights());
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids.push(get(&http, &gw, "/").await.1);
+    }
+    let fast = tally(ids).get("dyn0").copied().unwrap_or(0);
+    assert!(fast >= 80, "the fast instance took {fast} of 100");
+}

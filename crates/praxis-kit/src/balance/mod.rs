@@ -3,7 +3,8 @@
 //! the caller passes. No clocks, no I/O, no locks: the gateway holds each in a mutex.
 //!
 //! - [`round_robin`]: each eligible instance in turn.
-//! - [`weighted`]: nginx's smooth weighted round robin, weights changeable at runtime.
+//! - [`weighted`]: nginx's smooth weighted round robin, weights changeable at runtime or
+//!   derived from live latency and in-flight counts ([`weights_from_costs`]).
 //! - [`least`]: the eligible instance with the fewest requests in flight, ties rotated.
 //! - [`ewma`]: a peak-sensitive, time-decayed moving average of latency (Finagle's and
 //!   Linkerd's "peak EWMA"), where an error is observed as a penalty latency.
@@ -25,4 +26,4 @@ pub use hash::HashRing;
 pub use least::least_loaded;
 pub use p2c::p2c;
 pub use round_robin::RoundRobin;
-pub use weighted::SmoothWeighted;
+pub use weighted::{SmoothWeighted, weights_from_costs};

@@ -31,6 +31,14 @@ impl SmoothWeighted {
         }
     }
 
+    /// Sets every weight at once (a list of another length is ignored) and restarts the cycle.
+    pub fn set_weights(&mut self, weights: &[u32]) {
+        if weights.len() == self.weights.len() {
+            self.weights.copy_from_slice(weights);
+            self.current.iter_mut().for_each(|c| *c = 0);
+        }
+    }
+
     /// The next eligible instance with a weight above zero; `None` when there is none.
     pub fn pick(&mut self, eligible: impl Fn(usize) -> bool) -> Option<usize> {
         let mut total: i64 = 0;
@@ -52,6 +60,35 @@ impl SmoothWeighted {
     }
 }
 
+/// Weights derived from live load ("dynamic weights"): instance `i` gets `base[i] × resolution
+/// × min(cost) / cost[i]`, rounded, at least 1 (0 for a base of 0), where a cost is what a balancer compares
+/// (latency × (in flight + 1)). Equal costs give weights in proportion to `base`; an instance
+/// twice as costly gets half the weight. Costs that are not positive numbers count as the
+/// cheapest.
+pub fn weights_from_costs(base: &[u32], costs: &[f64], resolution: u32) -> Vec<u32> {
+    let valid = |c: f64| c.is_finite() && c > 0.0;
+    let cheapest = costs
+        .iter()
+        .copied()
+        .filter(|&c| valid(c))
+        .fold(f64::INFINITY, f64::min);
+    base.iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if b == 0 {
+                return 0;
+            }
+            let cost = costs.get(i).copied().filter(|&c| valid(c));
+            let ratio = match cost {
+                Some(c) if cheapest.is_finite() => cheapest / c,
+                _ => 1.0,
+            };
+            let w = (f64::from(b) * f64::from(resolution.max(1)) * ratio).round();
+            (w.min(f64::from(u32::MAX)) as u32).max(1)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -66,6 +103,28 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn cheaper_instances_never_weigh_less(costs in prop::collection::vec(0.001f64..1000.0, 1..8)) {
+            let base = vec![1; costs.len()];
+            let w = weights_from_costs(&base, &costs, 100);
+            for i in 0..costs.len() {
+                prop_assert!(w[i] >= 1 && w[i] <= 100);
+                for j in 0..costs.len() {
+                    if costs[i] < costs[j] {
+                        prop_assert!(w[i] >= w[j], "{:?} -> {:?}", costs, w);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn equal_costs_keep_the_base_proportions(base in prop::collection::vec(0u32..10, 1..8), cost in 0.1f64..100.0) {
+            let costs = vec![cost; base.len()];
+            let w = weights_from_costs(&base, &costs, 10);
+            let expected: Vec<u32> = base.iter().map(|&b| b * 10).collect();
+            prop_assert_eq!(w, expected);
+        }
+
         #[test]
         fn a_cycle_gives_each_its_weight(weights in prop::collection::vec(0u32..20, 1..8), cycles in 1usize..4) {
             let total: u32 = weights.iter().sum();
