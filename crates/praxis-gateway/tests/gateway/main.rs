@@ -5,6 +5,7 @@ mod support;
 
 mod balancing;
 mod canary;
+mod envoy;
 mod hashing;
 mod health;
 mod protection;
