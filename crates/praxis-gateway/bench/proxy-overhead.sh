@@ -137,17 +137,19 @@ http {
 }
 CONF
 
+# Starts a proxy on core 0 and prints its pid (its output goes to files or nowhere, so that the
+# command substitution that reads the pid does not wait for it).
 start_proxy() {
     case "$1" in
         direct) echo "" ;;
         praxis)
-            taskset -c 0 "$GATEWAY" --routes "$WORK/gateway.toml" --listen "127.0.0.1:$GW_PORT" --threads 1 2>/dev/null &
+            taskset -c 0 "$GATEWAY" --routes "$WORK/gateway.toml" --listen "127.0.0.1:$GW_PORT" --threads 1 >/dev/null 2>&1 &
             echo $! ;;
         envoy)
             taskset -c 0 "$ENVOY" -c "$WORK/envoy.yaml" --concurrency 1 -l error --disable-hot-restart >"$WORK/envoy.log" 2>&1 &
             echo $! ;;
         nginx)
-            taskset -c 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>/dev/null &
+            taskset -c 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1 &
             echo $! ;;
     esac
 }
@@ -166,7 +168,7 @@ for rate in "${RATES[@]}"; do
             wait_port "$port"
             before=0
             [ -n "$pid" ] && before="$(cpu_ticks "$pid")"
-            taskset -c 1 "$BENCH" --url "http://127.0.0.1:$port/" --rate "$rate" --duration "$DURATION" \
+            taskset -c 1 "$BENCH" "http://127.0.0.1:$port/" --rate "$rate" --duration "$DURATION" \
                 --warmup 1s --connections 32 --expect-status 200 --quiet --json "$WORK/r.json" >/dev/null
             after=0
             [ -n "$pid" ] && after="$(cpu_ticks "$pid")"
