@@ -2,9 +2,11 @@
 //! shed), sent to an instance the pool chooses, retried on a gateway error when it may be and
 //! the budget allows, and answered with the upstream's response streamed back.
 
+mod attempt;
 pub mod body;
 pub mod canary;
 pub mod headers;
+mod hedge;
 pub mod key;
 pub mod routes;
 pub mod tier;
@@ -17,8 +19,6 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use axum::body::Body;
-use axum::response::IntoResponse;
-use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
@@ -28,11 +28,15 @@ use praxis_kit::canary::Arm;
 use praxis_kit::outlier::Outcome;
 
 use crate::metrics::{
-    BUDGET_EXHAUSTED_TOTAL, EJECTIONS_TOTAL, HEDGES_TOTAL, POOL_IN_FLIGHT, REQUEST_DURATION,
-    REQUESTS_TOTAL, RETRIES_TOTAL, SHED_TOTAL, UPSTREAM_DURATION, UPSTREAM_REQUESTS_TOTAL,
+    BUDGET_EXHAUSTED_TOTAL, POOL_IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL, RETRIES_TOTAL,
+    SHED_TOTAL,
 };
-use crate::pool::{InFlight, Members, Pool};
+use crate::pool::Pool;
+use attempt::{
+    Attempt, Failure, Outgoing, Target, attempt, bad_target, outcome_of, problem, record,
+};
 use body::Guarded;
+use hedge::Hedge;
 use routes::{Route, RouteTable};
 
 /// What every request handler shares.
@@ -49,226 +53,6 @@ pub fn may_retry(method: &Method, headers: &http::HeaderMap) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     ) || headers.contains_key("idempotency-key")
-}
-
-fn outcome_of(status: StatusCode) -> Outcome {
-    match status.as_u16() {
-        502..=504 => Outcome::GatewayError,
-        500..=599 => Outcome::ServerError,
-        _ => Outcome::Success,
-    }
-}
-
-fn outcome_label(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::ServerError => "server_error",
-        Outcome::GatewayError => "gateway_error",
-    }
-}
-
-fn problem(p: Problem) -> Response<Body> {
-    p.into_response()
-}
-
-/// The request body, kept for retries or streamed once.
-enum Outgoing {
-    Kept(Bytes),
-    Stream(Option<Incoming>),
-}
-
-impl Outgoing {
-    fn next(&mut self) -> Body {
-        match self {
-            Outgoing::Kept(b) => Body::from(b.clone()),
-            Outgoing::Stream(s) => s.take().map(Body::new).unwrap_or_else(Body::empty),
-        }
-    }
-}
-
-/// Why no upstream response came back.
-enum Failure {
-    Timeout,
-    Connect(String),
-    Other(String),
-}
-
-/// How to build the request for an instance.
-struct Target<'a> {
-    parts: &'a http::request::Parts,
-    path_and_query: &'a str,
-    version: Version,
-}
-
-impl Target<'_> {
-    fn request(&self, addr: &str, body: &mut Outgoing) -> Result<Request<Body>, http::Error> {
-        let mut req = Request::builder()
-            .method(self.parts.method.clone())
-            .uri(format!("http://{addr}{}", self.path_and_query))
-            .version(self.version)
-            .body(body.next())?;
-        *req.headers_mut() = self.parts.headers.clone();
-        Ok(req)
-    }
-}
-
-fn bad_target(e: http::Error) -> Response<Body> {
-    problem(Problem::bad_request(
-        "bad-target",
-        format!("the request target cannot be forwarded: {e}"),
-    ))
-}
-
-/// One attempt at an instance: what came back and how long it took, and the instance's
-/// in-flight count, held until the response is done.
-struct Attempt {
-    i: usize,
-    in_flight: InFlight,
-    result: Result<Response<Incoming>, Failure>,
-    latency: std::time::Duration,
-}
-
-impl Attempt {
-    fn is_gateway_error(&self) -> bool {
-        match &self.result {
-            Ok(resp) => outcome_of(resp.status()) == Outcome::GatewayError,
-            Err(_) => true,
-        }
-    }
-}
-
-/// Sends `req` to instance `i` of `members` within `per_try`.
-async fn attempt(
-    pool: &Pool,
-    members: &Members,
-    i: usize,
-    req: Request<Body>,
-    per_try: std::time::Duration,
-) -> Attempt {
-    let in_flight = members.instances[i].start();
-    let sent = Instant::now();
-    let result = if per_try.is_zero() {
-        Err(Failure::Timeout)
-    } else {
-        match tokio::time::timeout(per_try, pool.client.request(req)).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) if e.is_connect() => Err(Failure::Connect(e.to_string())),
-            Ok(Err(e)) => Err(Failure::Other(e.to_string())),
-            Err(_) => Err(Failure::Timeout),
-        }
-    };
-    Attempt {
-        i,
-        in_flight,
-        result,
-        latency: sent.elapsed(),
-    }
-}
-
-/// Records an attempt's outcome: metrics, the instance's latency, outlier detection.
-fn record(pool: &Pool, members: &Members, a: &Attempt) {
-    let outcome = match &a.result {
-        Ok(resp) => outcome_of(resp.status()),
-        Err(_) => Outcome::GatewayError,
-    };
-    let addr = &members.instances[a.i].addr;
-    counter!(UPSTREAM_REQUESTS_TOTAL, "pool" => pool.name.clone(), "upstream" => addr.clone(), "outcome" => outcome_label(outcome))
-        .increment(1);
-    histogram!(UPSTREAM_DURATION, "pool" => pool.name.clone(), "upstream" => addr.clone())
-        .record(a.latency.as_secs_f64());
-    if let Some(e) = pool.report(members, a.i, outcome, a.latency) {
-        counter!(EJECTIONS_TOTAL, "pool" => pool.name.clone(), "upstream" => addr.clone(), "reason" => e.reason.as_str())
-            .increment(1);
-        tracing::warn!(
-            pool = %pool.name,
-            upstream = %addr,
-            reason = e.reason.as_str(),
-            times = e.times,
-            "gateway: instance ejected"
-        );
-    }
-}
-
-/// A hedged request: when the first attempt has not answered after `hedge_after`, a second
-/// goes to another instance (a retry for the budget), and the first answer that is not a
-/// gateway error wins; the other attempt is cancelled, and its instance's latency estimate
-/// learns how long it had taken so far.
-struct Hedge<'a> {
-    pool: &'a Pool,
-    members: &'a Members,
-    key: Option<&'a [u8]>,
-    target: &'a Target<'a>,
-    deadline: Instant,
-    per_try_timeout: std::time::Duration,
-}
-
-impl Hedge<'_> {
-    async fn run(
-        &self,
-        first: impl std::future::Future<Output = Attempt>,
-        after: std::time::Duration,
-        tried: &mut Vec<usize>,
-        outgoing: &mut Outgoing,
-    ) -> Attempt {
-        let first_i = tried.last().copied().unwrap_or(0);
-        let started = Instant::now();
-        tokio::pin!(first);
-        tokio::select! {
-            done = &mut first => return done,
-            _ = tokio::time::sleep(after) => {}
-        }
-        let pool = self.pool;
-        let second_i = match pool.pick(self.members, self.key, tried) {
-            Some(j) if j != first_i => j,
-            _ => return first.await,
-        };
-        if !pool.try_retry() {
-            counter!(BUDGET_EXHAUSTED_TOTAL, "pool" => pool.name.clone()).increment(1);
-            return first.await;
-        }
-        counter!(HEDGES_TOTAL, "pool" => pool.name.clone()).increment(1);
-        tried.push(second_i);
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let req = match self
-            .target
-            .request(&self.members.instances[second_i].addr, outgoing)
-        {
-            Ok(req) => req,
-            Err(_) => return first.await,
-        };
-        let second = attempt(
-            pool,
-            self.members,
-            second_i,
-            req,
-            self.per_try_timeout.min(remaining),
-        );
-        tokio::pin!(second);
-        let (winner, loser_i) = tokio::select! {
-            a = &mut first => {
-                if a.is_gateway_error() {
-                    record(pool, self.members, &a);
-                    return second.await;
-                }
-                (a, second_i)
-            }
-            b = &mut second => {
-                if b.is_gateway_error() {
-                    record(pool, self.members, &b);
-                    return first.await;
-                }
-                (b, first_i)
-            }
-        };
-        // The loser is cancelled when its future drops; it was at least this slow.
-        let so_far = if loser_i == first_i {
-            started.elapsed()
-        } else {
-            winner.latency
-        };
-        pool.observe_latency(self.members, loser_i, so_far);
-        winner
-    }
 }
 
 /// Answers one request.
