@@ -8,6 +8,7 @@ mod canary;
 mod envoy;
 mod hashing;
 mod health;
+mod metrics;
 mod protection;
 mod proxying;
 mod reload;
