@@ -204,6 +204,7 @@ pub struct ShardAdmin {
     tasks: TaskTracker,
     vnodes: u32,
     suggested: Arc<Mutex<BTreeMap<String, MovePlan>>>,
+    driving: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 /// When the size trigger acts.
@@ -232,6 +233,7 @@ impl ShardAdmin {
             tasks,
             vnodes,
             suggested: Arc::default(),
+            driving: Arc::default(),
         }
     }
 
@@ -393,11 +395,18 @@ impl ShardAdmin {
         Ok(MoveView::from(&begun))
     }
 
-    /// Drives move `id` to its end in a task of this process.
+    /// Drives move `id` to its end in a task of this process, unless this process drives it
+    /// already (a slow driver's lease may lapse; it is not an orphan).
     pub fn drive(&self, id: String) {
+        if !self.driving.lock().insert(id.clone()) {
+            return;
+        }
         let rebalancer = self.rebalancer.clone();
+        let driving = self.driving.clone();
         self.tasks.spawn(async move {
-            match rebalancer.run(&id).await {
+            let ended = rebalancer.run(&id).await;
+            driving.lock().remove(&id);
+            match ended {
                 Ok(done) => tracing::info!(id, state = done.state.as_str(), "move ended"),
                 Err(ShardError::Leased(_)) => {
                     tracing::info!(id, "move driven by another process")

@@ -323,6 +323,28 @@ impl Rebalancer {
 
     /// Drives move `id` until it reaches `stop` (or ends).
     pub async fn run_until(&self, id: &str, stop: MoveState) -> Result<MoveStatus, ShardError> {
+        // Each run holds the lease under a name of its own: a second run of the same move in
+        // this process (or a stalled one that lost its lease) cannot take it from a live one.
+        let me = Rebalancer {
+            owner: format!("{}/{}", self.owner, uuid::Uuid::now_v7().simple()),
+            ..self.clone()
+        };
+        let ended = me.drive_until(id, stop).await;
+        // A run that stops (at `stop`, at the end, or on an error) lets go of the move at once,
+        // so an abort or another process need not wait for the lease to lapse.
+        if !matches!(ended, Err(ShardError::Leased(_))) {
+            let _ = sqlx::query(
+                "UPDATE shard_moves SET lease_until = 0 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(&me.owner)
+            .execute(self.control.pool())
+            .await;
+        }
+        ended
+    }
+
+    async fn drive_until(&self, id: &str, stop: MoveState) -> Result<MoveStatus, ShardError> {
         loop {
             let status = self.status(id).await?;
             if status.state == stop || matches!(status.state, MoveState::Done | MoveState::Aborted)
@@ -503,6 +525,7 @@ impl Rebalancer {
         // A change the tail could not see (on PostgreSQL a sequence number is taken before
         // its transaction commits, so a late commit can fall behind the mark) shows up here:
         // such an arc is copied again while it is fenced, then compared again.
+        self.renew(&status.id).await?;
         let differ = self.verify(&status.id).await?;
         for m in &differ {
             metrics::counter!("praxis_shard_arcs_recopied_total").increment(1);
@@ -526,6 +549,7 @@ impl Rebalancer {
                 reads: shadowed.shadow_differed,
             });
         }
+        self.renew(&status.id).await?;
         let mut incoming: BTreeMap<String, Vec<Move>> = BTreeMap::new();
         for m in &arcs {
             incoming.entry(m.to.clone()).or_default().push(m.clone());
@@ -571,6 +595,7 @@ impl Rebalancer {
             tokio::time::sleep(CLEANUP_DELAY - since).await;
         }
         for m in self.arcs(status).await? {
+            self.renew(&status.id).await?;
             let source = self.shards.db(&status.region, &m.from).await?;
             delete_arc(&source, &m).await?;
         }
@@ -581,6 +606,7 @@ impl Rebalancer {
 
     /// Empties arc `m` on its target, then copies it again (while it is fenced: exact).
     async fn recopy_arc(&self, status: &MoveStatus, m: &Move) -> Result<(), ShardError> {
+        self.renew(&status.id).await?;
         let target = self.shards.db(&status.region, &m.to).await?;
         delete_arc(&target, m).await?;
         self.copy_arc(status, m).await
@@ -620,6 +646,7 @@ impl Rebalancer {
     ) -> Result<usize, ShardError> {
         let mut found = 0;
         for (shard, mark) in marks.iter_mut() {
+            self.renew(&status.id).await?;
             let out: Vec<&Move> = arcs.iter().filter(|m| &m.from == shard).collect();
             let source = self.shards.db(&status.region, shard).await?;
             let rows = sqlx::query(
@@ -770,15 +797,51 @@ impl Rebalancer {
         Ok(())
     }
 
+    /// Records the move's next phase, only while this run holds its lease.
     async fn set_state(&self, id: &str, state: MoveState) -> Result<(), ShardError> {
-        sqlx::query(
-            "UPDATE shard_moves SET state = $2, updated_at = $3, error = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state.as_str())
-        .bind(now_ms())
-        .execute(self.control.pool())
-        .await?;
+        // Past the switch an abort can no longer be honoured: its request is dropped.
+        let sql = if matches!(state, MoveState::Switched | MoveState::Done) {
+            "UPDATE shard_moves SET state = $2, updated_at = $3, error = NULL, abort_requested = 0 \
+             WHERE id = $1 AND lease_owner = $4"
+        } else {
+            "UPDATE shard_moves SET state = $2, updated_at = $3, error = NULL \
+             WHERE id = $1 AND lease_owner = $4"
+        };
+        let set = sqlx::query(sql)
+            .bind(id)
+            .bind(state.as_str())
+            .bind(now_ms())
+            .bind(&self.owner)
+            .execute(self.control.pool())
+            .await?
+            .rows_affected();
+        if set == 0 {
+            return Err(ShardError::Leased(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Renews this run's lease before a step that writes: fails if another run took the move
+    /// (this one stalled past its lease) or an abort was asked for.
+    async fn renew(&self, id: &str) -> Result<(), ShardError> {
+        let now = self.control.backend().now_ms_sql();
+        let sql = format!(
+            "UPDATE shard_moves SET lease_until = {now} + $3 \
+             WHERE id = $1 AND lease_owner = $2 AND abort_requested = 0"
+        );
+        let renewed = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(&self.owner)
+            .bind(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX))
+            .execute(self.control.pool())
+            .await?
+            .rows_affected();
+        if renewed == 0 {
+            if self.abort_requested(id).await? {
+                return Err(ShardError::AbortRequested(id.to_owned()));
+            }
+            return Err(ShardError::Leased(id.to_owned()));
+        }
         Ok(())
     }
 

@@ -30,6 +30,7 @@ mod store {
 mod moves {
     praxis_testkit::backend_matrix!(crate::rebalance: [
         two_to_three_shards_under_load_loses_nothing_and_moves_a_third,
+        a_second_run_of_a_move_is_refused_while_one_drives_it,
         an_aborted_rebalance_leaves_the_data_exactly_as_before,
         a_move_whose_process_dies_is_resumed_by_another,
     ]);

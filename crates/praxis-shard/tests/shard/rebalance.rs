@@ -111,6 +111,16 @@ async fn count(r: &Region, shard: &str) -> i64 {
 }
 
 pub async fn two_to_three_shards_under_load_loses_nothing_and_moves_a_third(kind: Kind) {
+    under_load(kind, 1).await;
+}
+
+/// Two runs of one move at once in one process (an orphan sweep that found a slow driver, say):
+/// only one drives it, the other is refused, and nothing is lost.
+pub async fn a_second_run_of_a_move_is_refused_while_one_drives_it(kind: Kind) {
+    under_load(kind, 2).await;
+}
+
+async fn under_load(kind: Kind, runs: usize) {
     let backend = kind.start().await;
     let dbs = databases(kind).await;
     let r = Arc::new(region(&backend, &dbs, "p1", Duration::from_secs(30)).await);
@@ -173,7 +183,24 @@ pub async fn two_to_three_shards_under_load_loses_nothing_and_moves_a_third(kind
         r.rebalancer.begin("eu", &three_shards(), "again").await,
         Err(ShardError::Busy { .. })
     ));
-    let done = r.rebalancer.run(&started.id).await.unwrap();
+    let mut drivers = Vec::new();
+    for _ in 0..runs {
+        let (r, id) = (r.clone(), started.id.clone());
+        drivers.push(tokio::spawn(async move { r.rebalancer.run(&id).await }));
+    }
+    let mut ended = Vec::new();
+    for d in drivers {
+        ended.push(d.await.unwrap());
+    }
+    let refused = ended
+        .iter()
+        .filter(|e| matches!(e, Err(ShardError::Leased(_))))
+        .count();
+    assert_eq!(refused, runs - 1, "one run drives the move: {ended:?}");
+    let done = ended
+        .into_iter()
+        .find_map(Result::ok)
+        .expect("one run ends the move");
     assert_eq!(done.state, MoveState::Done, "{done:?}");
     assert!(done.copied >= started.total);
     // Keep the load on a moment after the cleanup, then stop it.
