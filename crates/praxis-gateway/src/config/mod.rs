@@ -204,3 +204,26 @@ mod tests {
         assert!(e.message.contains("unknown field"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod docs_example {
+    use super::GatewayConfig;
+
+    /// The gateway file shown in docs/gateway.md reads as it says.
+    #[test]
+    fn the_documented_file_reads() {
+        let doc = include_str!("../../../../docs/gateway.md");
+        let start = doc
+            .find("```toml\n[pools.api]")
+            .expect("the example in docs/gateway.md")
+            + 8;
+        let len = doc[start..].find("```").expect("its end");
+        let config = GatewayConfig::from_toml(&doc[start..start + len]);
+        let config = config.unwrap_or_else(|e| panic!("docs/gateway.md's example: {e}"));
+        let route = &config.routes[0];
+        assert_eq!(
+            route.canary.as_ref().map(|c| c.pool.as_str()),
+            Some("api-v2")
+        );
+    }
+}
