@@ -15,6 +15,7 @@
 //! the `[gateway]` section until a cancellation; [`GatewaySystem`] plugs it into the binary
 //! (`praxis serve --only gateway`).
 
+pub mod api;
 pub mod config;
 pub mod health;
 pub mod metrics;
@@ -291,6 +292,40 @@ impl Gateway {
         check.instances = instances.to_vec();
         check.validate(&format!("pools.{name}"))?;
         pool.declare(instances).await
+    }
+
+    /// Every pool with its instances, by name.
+    pub fn pools(&self) -> Vec<api::PoolView> {
+        let table = self.shared.table.load();
+        let mut pools: Vec<api::PoolView> = table
+            .pools
+            .iter()
+            .map(|(name, pool)| api::PoolView {
+                name: name.clone(),
+                algorithm: pool.config.algorithm.as_str().to_owned(),
+                in_flight: pool.admission.in_flight(),
+                instances: pool.status(),
+            })
+            .collect();
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
+        pools
+    }
+
+    /// Every route's canary.
+    pub fn canaries(&self) -> Vec<api::CanaryView> {
+        let table = self.shared.table.load();
+        table
+            .routes()
+            .iter()
+            .filter_map(|r| {
+                let c = r.canary.as_ref()?;
+                Some(api::CanaryView {
+                    route: r.label.clone(),
+                    pool: c.pool.name.clone(),
+                    rolled_back: c.is_rolled_back(),
+                })
+            })
+            .collect()
     }
 
     /// Whether the canary of route `label` (its `name`, or host + path prefix) has been rolled

@@ -1,5 +1,5 @@
 //! The gateway as a plug-in of the binary: its `[gateway]` section and its start (it keeps no
-//! tables and serves no API routes; its proxy listens on its own address).
+//! tables; its proxy listens on its own address, its admin API is served with the others').
 
 use praxis_http::Service;
 use praxis_http::system::{Key, StartContext, StartFuture, System};
@@ -34,14 +34,10 @@ impl System for GatewaySystem {
     /// Starts the proxy on the platform's tasks when a gateway file is set.
     fn start<'a>(&'a self, settings: GatewaySettings, ctx: &'a StartContext) -> StartFuture<'a> {
         Box::pin(async move {
-            let service = Service::new(
-                "gateway",
-                axum::Router::new(),
-                utoipa::openapi::OpenApi::default(),
-            );
             let Some(path) = &settings.routes else {
                 tracing::info!("gateway: no gateway file (gateway.routes); not listening");
-                return Ok(service.into());
+                let (router, openapi) = crate::api::router(None);
+                return Ok(Service::new("gateway", router, openapi).into());
             };
             let config = GatewayConfig::load(path)
                 .map_err(|e| InfraError::Config(format!("gateway.routes: {e}")))?;
@@ -55,7 +51,8 @@ impl System for GatewaySystem {
             .map_err(|e| InfraError::Config(e.to_string()))?;
             gateway.watch(path.clone(), settings.reload_interval);
             tracing::info!(addr = %gateway.local_addr(), "gateway listening");
-            Ok(service.into())
+            let (router, openapi) = crate::api::router(Some(gateway));
+            Ok(Service::new("gateway", router, openapi).into())
         })
     }
 }

@@ -78,7 +78,7 @@ pub struct Members {
 }
 
 /// What the gateway knows of one instance (for status pages and tests).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InstanceStatus {
     /// `host:port`.
     pub addr: String,

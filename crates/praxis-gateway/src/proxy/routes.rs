@@ -100,6 +100,11 @@ impl RouteTable {
         })
     }
 
+    /// The routes, most specific first.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
     /// The route named `label`.
     pub fn by_label(&self, label: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.label == label)

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api;
 mod balancing;
 mod canary;
 mod envoy;
