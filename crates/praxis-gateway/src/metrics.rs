@@ -30,6 +30,8 @@ pub const POOL_IN_FLIGHT: &str = "praxis_gateway_pool_in_flight";
 /// Canary verdicts, by route, verdict and reason.
 pub const CANARY_VERDICTS_TOTAL: &str = "praxis_gateway_canary_verdicts_total";
 
+/// Instances skipped because their circuit breaker was open, by pool and upstream.
+pub const BREAKER_REJECTIONS_TOTAL: &str = "praxis_gateway_breaker_rejections_total";
 /// Reloads of the gateway file, by result.
 pub const RELOADS_TOTAL: &str = "praxis_gateway_reloads_total";
 
@@ -79,6 +81,10 @@ pub const METRICS: &[MetricDoc] = &[
     MetricDoc::gauge(
         POOL_IN_FLIGHT,
         "Requests in flight to a pool when the last request was admitted, by pool.",
+    ),
+    MetricDoc::counter(
+        BREAKER_REJECTIONS_TOTAL,
+        "Instances skipped because their circuit breaker was open, by pool and upstream.",
     ),
     MetricDoc::counter(
         RELOADS_TOTAL,

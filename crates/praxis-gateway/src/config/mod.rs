@@ -27,8 +27,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use pool::{
-    Algorithm, HashKey, HealthCheck, HealthConfig, InstanceSpec, OutlierSettings, PoolConfig,
-    RetryBudgetSettings,
+    Algorithm, BreakerSettings, HashKey, HealthCheck, HealthConfig, InstanceSpec, OutlierSettings,
+    PoolConfig, RetryBudgetSettings,
 };
 pub use route::{CanarySettings, RouteConfig, TierConfig};
 

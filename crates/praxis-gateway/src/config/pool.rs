@@ -232,6 +232,45 @@ impl OutlierSettings {
     }
 }
 
+/// A circuit breaker per instance (see [`praxis_kit::breaker`]): `failures` failed requests
+/// in a row (5xx or no answer) open it; while open the gateway sends nothing to the instance;
+/// after `open_for` one probe goes, and its failure opens it again for twice as long (up to
+/// `max_open`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerSettings {
+    /// Failures in a row that open it.
+    pub failures: u32,
+    /// The first open period.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub open_for: Duration,
+    /// The longest open period.
+    #[serde(with = "praxis_kit::text::serde_with::duration")]
+    pub max_open: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        let k = praxis_kit::breaker::BreakerConfig::default();
+        Self {
+            failures: k.failure_threshold,
+            open_for: Duration::from_millis(k.open_for_ms),
+            max_open: Duration::from_millis(k.max_open_ms),
+        }
+    }
+}
+
+impl BreakerSettings {
+    /// The kit's configuration.
+    pub fn to_kit(&self) -> praxis_kit::breaker::BreakerConfig {
+        praxis_kit::breaker::BreakerConfig {
+            failure_threshold: self.failures,
+            open_for_ms: self.open_for.as_millis() as u64,
+            max_open_ms: self.max_open.as_millis() as u64,
+        }
+    }
+}
+
 /// A pool's retry budget (see [`praxis_kit::retry_budget`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -318,6 +357,8 @@ pub struct PoolConfig {
     pub health: HealthConfig,
     /// Passive outlier detection.
     pub outlier: OutlierSettings,
+    /// A circuit breaker per instance; unset: none (outlier detection still ejects).
+    pub breaker: Option<BreakerSettings>,
 }
 
 impl Default for PoolConfig {
@@ -342,6 +383,7 @@ impl Default for PoolConfig {
             retry_budget: RetryBudgetSettings::default(),
             health: HealthConfig::default(),
             outlier: OutlierSettings::default(),
+            breaker: None,
         }
     }
 }
@@ -442,6 +484,14 @@ impl PoolConfig {
             if h.check == HealthCheck::Http && !h.path.starts_with('/') {
                 return err("health.path", format!("{:?} must start with /", h.path));
             }
+        }
+        if let Some(b) = &self.breaker
+            && (b.failures == 0 || b.open_for.is_zero() || b.max_open < b.open_for)
+        {
+            return err(
+                "breaker",
+                "failures must be at least 1, open_for above zero and at most max_open".into(),
+            );
         }
         let o = &self.outlier;
         if o.max_ejection_percent > 100 {

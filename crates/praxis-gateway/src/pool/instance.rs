@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use praxis_kit::balance::PeakEwma;
+use praxis_kit::breaker::{Breaker, BreakerConfig, BreakerState, Permit};
 
 /// An upstream instance of a pool.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct Instance {
     pub ewma: Mutex<PeakEwma>,
     /// Active health check runs.
     pub health: Mutex<HealthRuns>,
+    /// Its circuit breaker, when the pool has one.
+    breaker: Option<Mutex<Breaker>>,
 }
 
 /// The name of `addr` on a hash ring: characters the ring does not allow become `_`.
@@ -39,8 +42,15 @@ pub fn ring_name(addr: &str) -> String {
 }
 
 impl Instance {
-    /// An instance that is up, idle, with `weight` and an EWMA starting at `initial_rtt`.
-    pub fn new(addr: &str, weight: u32, decay: Duration, now_ns: u64) -> Arc<Self> {
+    /// An instance that is up, idle, with `weight`, an EWMA starting at 1 ms, and a closed
+    /// breaker when `breaker` is set.
+    pub fn new(
+        addr: &str,
+        weight: u32,
+        decay: Duration,
+        breaker: Option<BreakerConfig>,
+        now_ns: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             addr: addr.to_owned(),
             ring_name: ring_name(addr),
@@ -49,7 +59,34 @@ impl Instance {
             weight: AtomicU32::new(weight),
             ewma: Mutex::new(PeakEwma::new(decay, Duration::from_millis(1), now_ns)),
             health: Mutex::new(HealthRuns::default()),
+            breaker: breaker.map(|cfg| Mutex::new(Breaker::new(cfg))),
         })
+    }
+
+    /// Asks its breaker for a call at `now_ms`: `None` to go ahead (the breaker is closed, or
+    /// this is its one probe), `Some(ms)` when it is open (ask again in `ms`).
+    pub fn breaker_refuses(&self, now_ms: u64) -> Option<u64> {
+        match self.breaker.as_ref()?.lock().acquire(now_ms) {
+            Permit::Allowed | Permit::Probe => None,
+            Permit::Rejected { retry_in_ms } => Some(retry_in_ms),
+        }
+    }
+
+    /// Tells its breaker how a call ended.
+    pub fn breaker_record(&self, success: bool, now_ms: u64) {
+        if let Some(b) = &self.breaker {
+            let mut b = b.lock();
+            if success {
+                b.record_success(now_ms);
+            } else {
+                b.record_failure(now_ms);
+            }
+        }
+    }
+
+    /// Its breaker's state (`None` without a breaker).
+    pub fn breaker_state(&self) -> Option<BreakerState> {
+        self.breaker.as_ref().map(|b| b.lock().state())
     }
 
     /// Whether the active checks consider it up.

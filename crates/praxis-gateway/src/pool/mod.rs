@@ -92,6 +92,8 @@ pub struct InstanceStatus {
     pub weight: u32,
     /// The weight the picker uses now (differs from `weight` with dynamic weights).
     pub effective_weight: u32,
+    /// Its circuit breaker's state (`closed`, `open`, `half_open`), when the pool has one.
+    pub breaker: Option<String>,
 }
 
 /// An upstream pool.
@@ -251,6 +253,7 @@ impl Pool {
                     .as_ref()
                     .and_then(|w| w.get(i).copied())
                     .unwrap_or_else(|| inst.weight()),
+                breaker: inst.breaker_state().map(|s| s.as_str().to_owned()),
             })
             .collect()
     }
@@ -355,6 +358,11 @@ impl Pool {
         }
     }
 
+    /// Milliseconds on the gateway's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     /// Counts a request against the retry budget.
     pub fn deposit(&self) {
         self.budget.lock().deposit(self.clock.now_ms());
@@ -385,12 +393,24 @@ fn build_members(
             Some(k) => {
                 let inst = old.map(|o| o.instances[k].clone());
                 let inst = inst.unwrap_or_else(|| {
-                    Instance::new(s.addr(), s.weight(), config.ewma_decay, clock.now_ns())
+                    Instance::new(
+                        s.addr(),
+                        s.weight(),
+                        config.ewma_decay,
+                        config.breaker.as_ref().map(|b| b.to_kit()),
+                        clock.now_ns(),
+                    )
                 });
                 inst.set_weight(s.weight());
                 inst
             }
-            None => Instance::new(s.addr(), s.weight(), config.ewma_decay, clock.now_ns()),
+            None => Instance::new(
+                s.addr(),
+                s.weight(),
+                config.ewma_decay,
+                config.breaker.as_ref().map(|b| b.to_kit()),
+                clock.now_ns(),
+            ),
         })
         .collect();
     let outlier = match old {

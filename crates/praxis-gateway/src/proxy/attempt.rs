@@ -145,6 +145,7 @@ pub(super) fn record(pool: &Pool, members: &Members, a: &Attempt) {
         Err(_) => Outcome::GatewayError,
     };
     let addr = &members.instances[a.i].addr;
+    members.instances[a.i].breaker_record(outcome == Outcome::Success, pool.now_ms());
     counter!(UPSTREAM_REQUESTS_TOTAL, "pool" => pool.name.clone(), "upstream" => addr.clone(), "outcome" => outcome_label(outcome))
         .increment(1);
     histogram!(UPSTREAM_DURATION, "pool" => pool.name.clone(), "upstream" => addr.clone())

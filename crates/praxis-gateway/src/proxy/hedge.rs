@@ -40,7 +40,14 @@ impl Hedge<'_> {
         }
         let pool = self.pool;
         let second_i = match pool.pick(self.members, self.key, tried) {
-            Some(j) if j != first_i => j,
+            Some(j)
+                if j != first_i
+                    && self.members.instances[j]
+                        .breaker_refuses(pool.now_ms())
+                        .is_none() =>
+            {
+                j
+            }
             _ => return first.await,
         };
         if !pool.try_retry() {

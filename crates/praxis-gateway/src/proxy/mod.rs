@@ -28,8 +28,8 @@ use praxis_kit::canary::Arm;
 use praxis_kit::outlier::Outcome;
 
 use crate::metrics::{
-    BUDGET_EXHAUSTED_TOTAL, POOL_IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL, RETRIES_TOTAL,
-    SHED_TOTAL,
+    BREAKER_REJECTIONS_TOTAL, BUDGET_EXHAUSTED_TOTAL, POOL_IN_FLIGHT, REQUEST_DURATION,
+    REQUESTS_TOTAL, RETRIES_TOTAL, SHED_TOTAL,
 };
 use crate::pool::Pool;
 use attempt::{
@@ -192,6 +192,7 @@ async fn forward(
     };
     let mut tried: Vec<usize> = Vec::new();
     let mut retries = 0u32;
+    let mut refused = 0usize;
     let target = Target {
         parts: &parts,
         path_and_query: &path_and_query,
@@ -205,6 +206,26 @@ async fn forward(
             )));
         };
         tried.push(i);
+        if let Some(wait_ms) = members.instances[i].breaker_refuses(pool.now_ms()) {
+            counter!(BREAKER_REJECTIONS_TOTAL, "pool" => pool.name.clone(), "upstream" => members.instances[i].addr.clone())
+                .increment(1);
+            refused += 1;
+            if refused >= members.instances.len() {
+                return problem(
+                    Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "circuit-open",
+                        "Circuit open",
+                        format!(
+                            "every instance of pool {} failed repeatedly and its circuit breaker is open; retry after the time in Retry-After",
+                            pool.name
+                        ),
+                    )
+                    .with_retry_after(u32::try_from(wait_ms.div_ceil(1000)).unwrap_or(u32::MAX).max(1)),
+                );
+            }
+            continue;
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         let per_try = route.per_try_timeout.min(remaining);
         let first = match target.request(&members.instances[i].addr, &mut outgoing) {

@@ -243,3 +243,51 @@ async fn kill_9_under_load_with_retries_costs_no_client_errors() {
 async fn kill_9_under_load_without_retries_errors_stop_once_it_is_out() {
     kill_9_under_load(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breakers_stop_calls_to_a_failing_instance_and_answer_503_when_all_are_open() {
+    let ups = upstreams("cb", 2).await;
+    ups[1].mode("status=500").await;
+    let gw = gateway(&config(
+        &ups,
+        "algorithm = \"round_robin\"\nhealth.check = \"none\"\noutlier = { consecutive_5xx = 0, consecutive_gateway_errors = 0, latency_factor = 0 }\nbreaker = { failures = 3, open_for = \"30s\", max_open = \"60s\" }",
+        "retries = false",
+    ))
+    .await;
+    let http = client();
+    for _ in 0..20 {
+        get(&http, &gw, "/").await;
+    }
+    assert_eq!(
+        ups[1].stats().await.served,
+        3,
+        "open after 3 failures in a row"
+    );
+    let status = gw.gateway.pool_status("p").expect("pool");
+    assert_eq!(status[1].breaker.as_deref(), Some("open"));
+    assert_eq!(status[0].breaker.as_deref(), Some("closed"));
+    for _ in 0..5 {
+        assert_eq!(get(&http, &gw, "/").await, (200, Some("cb0".to_owned())));
+    }
+
+    // Both failing: once both breakers are open the gateway answers at once.
+    ups[0].mode("status=500").await;
+    for _ in 0..3 {
+        get(&http, &gw, "/").await;
+    }
+    let served = ups[0].stats().await.served;
+    let resp = http
+        .get(format!("{}/", gw.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = resp.json().await.expect("problem");
+    assert_eq!(body["type"], "https://praxis.dev/problems/circuit-open");
+    assert_eq!(
+        ups[0].stats().await.served,
+        served,
+        "nothing sent while every breaker is open"
+    );
+}
