@@ -137,6 +137,7 @@ pub async fn status(State(state): State<ApiState>, _admin: Require<Admin>) -> Js
     request_body = WeightRequest,
     responses(
         (status = 200, description = "The instance with its new weight", body = InstanceStatus),
+        (status = 400, description = "The body is not {\"weight\": N}", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such pool or instance", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The gateway does not listen", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
