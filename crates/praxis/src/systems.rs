@@ -16,6 +16,7 @@ pub static SYSTEMS: &[&'static dyn Plugin] = &[
     &praxis_files::FilesSystem,
     &praxis_commerce::CommerceSystem,
     &praxis_orders::OrdersSystem,
+    &praxis_gateway::GatewaySystem,
 ];
 
 /// The migration sets of `systems`, each set once (the idempotency table is shared), in

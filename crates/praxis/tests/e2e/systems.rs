@@ -11,7 +11,7 @@ use praxis_testkit::TestBackend;
 use crate::support::{describe, run, temp_dir};
 
 /// The systems of the binary, in its order (checked against `praxis config` below).
-pub(crate) fn systems() -> [&'static dyn Plugin; 9] {
+pub(crate) fn systems() -> [&'static dyn Plugin; 10] {
     [
         &praxis_identity::IdentitySystem,
         &praxis_shortener::ShortenerSystem,
@@ -22,6 +22,7 @@ pub(crate) fn systems() -> [&'static dyn Plugin; 9] {
         &praxis_files::FilesSystem,
         &praxis_commerce::CommerceSystem,
         &praxis_orders::OrdersSystem,
+        &praxis_gateway::GatewaySystem,
     ]
 }
 
