@@ -92,8 +92,10 @@ pub struct ShadowView {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ShardView {
     /// Its name.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,15}$")]
     pub name: String,
-    /// Its virtual nodes.
+    /// Its virtual nodes (1 to 4096).
+    #[schema(minimum = 1, maximum = 4096)]
     pub vnodes: u32,
 }
 
@@ -346,7 +348,10 @@ impl ShardAdmin {
                 Ring::new(spec)
             }
         }
-        .map_err(|e| OrdersError::invalid("target", e.to_string()))?;
+        .map_err(|e| OrdersError::Unprocessable {
+            field: "target".to_owned(),
+            message: e.to_string(),
+        })?;
         Ok((current.version, ring))
     }
 

@@ -51,11 +51,14 @@ impl OrderStatus {
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderItem {
-    /// The SKU.
+    /// The SKU (1 to 64 characters, no control characters).
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^\\x00-\\x1F\\x7F]*$")]
     pub sku: String,
     /// How many (1 to 10000).
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
-    /// Price of one, in the currency's minor unit.
+    /// Price of one, in the currency's minor unit (0 to 1000000000).
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub unit_price_cents: i64,
 }
 
@@ -147,7 +150,8 @@ pub fn check_new(lines: &[OrderItem], currency: &str) -> Result<i64, OrdersError
     }
     let mut total: i64 = 0;
     for (i, line) in lines.iter().enumerate() {
-        if line.sku.is_empty() || line.sku.len() > 64 || line.sku.chars().any(char::is_control) {
+        let chars = line.sku.chars().count();
+        if !(1..=64).contains(&chars) || line.sku.chars().any(|c| c < ' ' || c == '\u{7f}') {
             return Err(OrdersError::invalid(
                 format!("lines[{i}].sku"),
                 "must be 1 to 64 printable characters",

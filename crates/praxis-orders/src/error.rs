@@ -15,6 +15,15 @@ pub enum OrdersError {
         /// What is wrong and what is allowed.
         message: String,
     },
+    /// Well-formed, but it cannot be done here: the field and why (a region this deployment
+    /// does not serve, a ring that is not one). 422.
+    #[error("{field}: {message}")]
+    Unprocessable {
+        /// The field.
+        field: String,
+        /// Why.
+        message: String,
+    },
     /// No such order, region or move.
     #[error("{0}")]
     NotFound(String),
@@ -50,6 +59,7 @@ impl From<OrdersError> for Problem {
         let detail = e.to_string();
         match e {
             OrdersError::Invalid { field, message } => Problem::invalid(field, message),
+            OrdersError::Unprocessable { field, message } => unprocessable(&field, &message),
             OrdersError::NotFound(detail) => Problem::not_found(detail),
             OrdersError::Conflict(detail) => Problem::conflict("conflict", detail),
             OrdersError::Infra(e) => e.into(),
@@ -60,7 +70,7 @@ impl From<OrdersError> for Problem {
                 ShardError::NoRing(_) | ShardError::UnknownShard { .. } | ShardError::NoMove(_) => {
                     Problem::not_found(detail)
                 }
-                ShardError::Ring(_) => Problem::invalid("target", detail),
+                ShardError::Ring(_) => unprocessable("target", &detail),
                 ShardError::Conflict { .. }
                 | ShardError::Placed { .. }
                 | ShardError::NothingToMove(_)
@@ -76,4 +86,15 @@ impl From<OrdersError> for Problem {
             },
         }
     }
+}
+
+/// 422 `unprocessable`, naming the field.
+pub fn unprocessable(field: &str, message: &str) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        "Unprocessable request",
+        format!("{field}: {message}"),
+    )
+    .with_field(field, message)
 }

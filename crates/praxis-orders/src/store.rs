@@ -85,10 +85,13 @@ impl OrderStore {
         if let Some(asked) = asked
             && !self.regions.iter().any(|r| r == asked)
         {
-            return Err(OrdersError::invalid(
-                "region",
-                format!("must be one of {}", self.regions.join(", ")),
-            ));
+            return Err(OrdersError::Unprocessable {
+                field: "region".to_owned(),
+                message: format!(
+                    "this deployment serves the regions {}",
+                    self.regions.join(", ")
+                ),
+            });
         }
         sqlx::query(
             "INSERT INTO orders_homes (user_id, region, created_at) VALUES ($1, $2, $3) \
@@ -142,7 +145,7 @@ impl OrderStore {
             .put(&region, ORDERS, &order.id, &encode(&order))
             .await?;
         self.written.notify_one();
-        self.index(&order, stored.version).await?;
+        self.index_after_write(&order, stored.version).await;
         metrics::counter!("praxis_orders_placed_total", "region" => region).increment(1);
         Ok(order)
     }
@@ -152,21 +155,25 @@ impl OrderStore {
     /// id's region must be the user's home region (pinned now if the user has none).
     pub async fn import(&self, id: &str, mut order: Order) -> Result<(Order, bool), OrdersError> {
         let region = region_of(id)
-            .filter(|r| self.regions.iter().any(|x| x == r))
-            .ok_or_else(|| {
-                OrdersError::invalid(
-                    "id",
-                    format!(
-                        "must be <region>_<32 hex digits> with a region of {}",
-                        self.regions.join(", ")
-                    ),
-                )
-            })?
-            .to_owned();
-        if order.user_id.is_empty() || order.user_id.len() > 128 || order.user_id.contains('/') {
+            .ok_or_else(|| OrdersError::invalid("id", "must be <region>_<32 hex digits>"))?;
+        if !self.regions.iter().any(|x| x == region) {
+            return Err(OrdersError::NotFound(format!(
+                "no region {region} here (this deployment serves {})",
+                self.regions.join(", ")
+            )));
+        }
+        let region = region.to_owned();
+        let user_chars = order.user_id.chars().count();
+        if !(1..=128).contains(&user_chars) || order.user_id.contains('/') {
             return Err(OrdersError::invalid(
                 "user_id",
                 "must be 1 to 128 characters without /",
+            ));
+        }
+        if order.created_at < 0 {
+            return Err(OrdersError::invalid(
+                "created_at",
+                "must be unix ms, 0 or more",
             ));
         }
         order.total_cents = check_new(&order.lines, &order.currency)?;
@@ -176,7 +183,7 @@ impl OrderStore {
         order.updated_at = now_ms();
         let stored = self.docs.put(&region, ORDERS, id, &encode(&order)).await?;
         self.written.notify_one();
-        self.index(&order, stored.version).await?;
+        self.index_after_write(&order, stored.version).await;
         metrics::counter!("praxis_orders_imported_total", "region" => region).increment(1);
         Ok((order, stored.version == 1))
     }
@@ -218,7 +225,7 @@ impl OrderStore {
             match written {
                 Ok(stored) => {
                     self.written.notify_one();
-                    self.index(&order, stored.version).await?;
+                    self.index_after_write(&order, stored.version).await;
                     return Ok(order);
                 }
                 Err(ShardError::Stale { .. }) => continue,
@@ -228,6 +235,16 @@ impl OrderStore {
         Err(OrdersError::Conflict(format!(
             "order {id} kept changing under {CAS_TRIES} tries; try again"
         )))
+    }
+
+    /// Indexes an order just written. The order is stored whatever happens here, so a failure
+    /// (the user's shard switching, say) must not fail the request, whose retry would place
+    /// the order twice: the index tail writes the entry instead.
+    async fn index_after_write(&self, order: &Order, version: i64) {
+        if let Err(e) = self.index(order, version).await {
+            metrics::counter!("praxis_orders_index_deferred_total").increment(1);
+            tracing::warn!(order = %order.id, error = %e, "order stored; its list entry is left to the index tail");
+        }
     }
 
     /// Writes the entry of `order` (at its stored `version`) in its user's list, unless the

@@ -18,6 +18,7 @@ pub struct NewOrder {
     #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
     /// What to order (1 to 100 lines).
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<OrderItem>,
 }
 
@@ -70,7 +71,9 @@ pub struct MoveRequest {
     /// Its virtual nodes (1 to 4096; default: the configured count).
     #[schema(minimum = 1, maximum = 4096)]
     pub vnodes: Option<u32>,
-    /// The whole ring to move to (instead of `add`): shards and their vnodes.
+    /// The whole ring to move to (instead of `add`): 1 to 1024 shards and their vnodes,
+    /// each registered (added before) or 404.
+    #[schema(min_items = 1, max_items = 1024)]
     pub target: Option<Vec<ShardView>>,
     /// Say what would move, move nothing.
     #[serde(default)]
@@ -90,7 +93,8 @@ pub struct AbortParams {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportedOrder {
-    /// Whose order (its home region must be the id's region).
+    /// Whose order (its home region must be the id's region; 1 to 128 characters, no /).
+    #[schema(pattern = "^[^/]{1,128}$")]
     pub user_id: String,
     /// Its status (default placed).
     pub status: Option<OrderStatus>,
@@ -98,6 +102,7 @@ pub struct ImportedOrder {
     #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
     /// What was ordered (1 to 100 lines).
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<OrderItem>,
     /// When it was placed (unix ms; default now).
     #[schema(minimum = 0)]

@@ -25,6 +25,7 @@ use crate::scopes::Write;
         (status = 201, description = "The order as stored", body = Order),
         (status = 400, description = "Bad region, currency or lines", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "My home region is another one", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A region this deployment does not serve", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The order's shard is switching (retry after a second)", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
@@ -111,12 +112,13 @@ pub async fn get(
     put,
     path = "/api/v1/orders/{id}",
     tag = TAG,
-    params(("id" = String, Path, description = "The order id (`<region>_<32 hex>`)")),
+    params(("id" = String, Path, description = "The order id (`<region>_<32 hex>`)", pattern = "^[a-z][a-z0-9_]{0,15}_[0-9a-f]{32}$")),
     request_body = ImportedOrder,
     responses(
         (status = 200, description = "Replaced", body = Order),
         (status = 201, description = "Created", body = Order),
         (status = 400, description = "Bad id, user, currency or lines", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The id's region is not served here", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The user's home region is another one", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The order's shard is switching (retry after a second)", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
@@ -185,7 +187,8 @@ pub async fn set_status(
     params(ReportParams),
     responses(
         (status = 200, description = "The report; `complete` is false when a shard did not answer", body = OrdersReport),
-        (status = 400, description = "Bad region or timeout", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad timeout", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A region this deployment does not serve", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))
@@ -197,11 +200,11 @@ pub async fn report(
 ) -> Result<Json<OrdersReport>, Problem> {
     let regions: Vec<String> = match q.region {
         Some(r) if state.store.regions().contains(&r) => vec![r],
-        Some(_) => {
-            return Err(Problem::invalid(
-                "region",
-                format!("must be one of {}", state.store.regions().join(", ")),
-            ));
+        Some(r) => {
+            return Err(Problem::not_found(format!(
+                "no region {r} here (this deployment serves {})",
+                state.store.regions().join(", ")
+            )));
         }
         None => state.store.regions().to_vec(),
     };

@@ -52,7 +52,7 @@ fn change_of(req: MoveRequest, vnodes: u32) -> Result<RingChange, Problem> {
                 })
                 .collect(),
         )),
-        _ => Err(Problem::invalid(
+        _ => Err(crate::error::unprocessable(
             "add",
             "give either add (a shard to add) or target (the whole ring), not both",
         )),
@@ -72,9 +72,10 @@ fn change_of(req: MoveRequest, vnodes: u32) -> Result<RingChange, Problem> {
     responses(
         (status = 200, description = "The dry run: what would move", body = MovePlan),
         (status = 202, description = "The move, begun", body = MoveView),
-        (status = 400, description = "Bad shard name, vnodes or ring", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad shard name or vnodes", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such region", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A move of the region is in progress, the shard exists, or nothing would move", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both or neither of add and target, or a target that is no ring (a shard twice)", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))

@@ -376,7 +376,7 @@ pub async fn bad_input_is_a_named_4xx(kind: Kind) {
     assert!(p.to_string().contains("lines[0].sku"), "{p}");
     let p = order(json!({"region": "mars", "currency": "EUR", "lines": line}))
         .await
-        .problem(400);
+        .problem(422);
     assert!(p.to_string().contains("region"), "{p}");
     let p = order(json!({"currency": "EUR", "lines": line, "colour": "red"})).await;
     assert!(
@@ -455,11 +455,24 @@ pub async fn bad_input_is_a_named_4xx(kind: Kind) {
         .await
         .problem(400);
     assert!(p.to_string().contains("vnodes"), "{p}");
-    moves("eu", json!({})).await.problem(400);
+    moves("eu", json!({})).await.problem(422);
     moves("eu", json!({"add": "s3", "target": []}))
         .await
-        .problem(400);
-    moves("eu", json!({"target": []})).await.problem(400);
+        .problem(422);
+    moves("eu", json!({"target": []})).await.problem(422);
+    let p = moves(
+        "eu",
+        json!({"target": [{"name": "s1", "vnodes": 8}, {"name": "s1", "vnodes": 9}]}),
+    )
+    .await
+    .problem(422);
+    assert!(p.to_string().contains("twice"), "{p}");
+    moves(
+        "eu",
+        json!({"target": [{"name": "s1", "vnodes": 8}, {"name": "s9", "vnodes": 9}]}),
+    )
+    .await
+    .problem(404);
     let p = moves("eu", json!({"add": "s1"})).await.problem(409);
     assert!(
         p["detail"]
@@ -500,7 +513,7 @@ pub async fn bad_input_is_a_named_4xx(kind: Kind) {
         None,
     )
     .await
-    .problem(400);
+    .problem(404);
     // The target ring moves nothing: a conflict that says so.
     let eu = api.region("eu").await;
     let same: Vec<serde_json::Value> = eu["shards"]
@@ -581,8 +594,8 @@ pub async fn an_order_made_elsewhere_is_stored_under_its_id(kind: Kind) {
             Some(body.clone()),
         )
         .await
-        .problem(400);
-    assert!(p.to_string().contains("id"), "{p}");
+        .problem(404);
+    assert!(p.to_string().contains("no region mars"), "{p}");
     api.call(
         Some("admin"),
         Method::PUT,
@@ -591,6 +604,13 @@ pub async fn an_order_made_elsewhere_is_stored_under_its_id(kind: Kind) {
     )
     .await
     .problem(400);
+    let mut early = body.clone();
+    early["created_at"] = json!(-1);
+    let p = api
+        .call(Some("admin"), Method::PUT, &path, Some(early))
+        .await
+        .problem(400);
+    assert!(p.to_string().contains("created_at"), "{p}");
     let mut bad = body.clone();
     bad["user_id"] = json!("a/b");
     let p = api
