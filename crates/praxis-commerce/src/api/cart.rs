@@ -49,6 +49,7 @@ pub async fn get(
         (status = 200, description = "The cart", body = CartView),
         (status = 400, description = "Bad sku, quantity or currency", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such SKU", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The cart would hold more than 1000000000 of the SKU", body = Problem, content_type = "application/problem+json"),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []))

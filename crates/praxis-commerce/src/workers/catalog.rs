@@ -310,10 +310,11 @@ impl Catalog {
             .await?
             .is_none()
         {
-            return Err(CommerceError::invalid(
-                "quantity",
-                format!("a cart holds at most {MAX_QUANTITY} of one sku"),
-            ));
+            // The request is valid; the cart's current line is what it conflicts with.
+            return Err(CommerceError::Conflict(format!(
+                "adding {quantity} of {sku} would pass the most a cart holds of one sku, \
+                 {MAX_QUANTITY}; set the quantity instead"
+            )));
         }
         Ok(self.store.cart(buyer, currency).await?)
     }

@@ -353,6 +353,35 @@ pub async fn bad_input_is_a_named_4xx(kind: Kind) {
     )
     .await
     .problem(404);
+    // A valid quantity that the cart's line would pass the most of: a conflict, not bad input.
+    api.call(
+        Some("ann"),
+        Method::POST,
+        "/api/v1/commerce/cart/items",
+        Some(json!({"sku": "CAP", "quantity": 1_000_000_000})),
+    )
+    .await
+    .ok(200);
+    let p = api
+        .call(
+            Some("ann"),
+            Method::POST,
+            "/api/v1/commerce/cart/items",
+            Some(json!({"sku": "CAP", "quantity": 1})),
+        )
+        .await
+        .problem(409);
+    assert!(
+        p["detail"].as_str().unwrap().contains("most a cart holds"),
+        "{p}"
+    );
+    api.call(
+        Some("ann"),
+        Method::DELETE,
+        "/api/v1/commerce/cart/items/CAP",
+        None,
+    )
+    .await;
     assert_eq!(
         field(
             api.call(
