@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use praxis_kit::ring::{Ring, ShardSpec};
-use praxis_shard::{MoveStatus, Rebalancer, RingWatch, ShardError, ShardSet};
+use praxis_shard::{Docs, MoveStatus, Rebalancer, RingWatch, ShardError, ShardSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -202,6 +202,7 @@ pub enum RingChange {
 pub struct ShardAdmin {
     rings: RingWatch,
     shards: ShardSet,
+    docs: Docs,
     rebalancer: Rebalancer,
     tasks: TaskTracker,
     vnodes: u32,
@@ -219,11 +220,12 @@ pub enum TriggerMode {
 }
 
 impl ShardAdmin {
-    /// The admin of `rings` over `shards`, driving moves with `rebalancer` in `tasks`,
-    /// giving a shard added without a count `vnodes`.
+    /// The admin of `rings` over `shards` (whose documents `docs` reads), driving moves with
+    /// `rebalancer` in `tasks`, giving a shard added without a count `vnodes`.
     pub fn new(
         rings: RingWatch,
         shards: ShardSet,
+        docs: Docs,
         rebalancer: Rebalancer,
         tasks: TaskTracker,
         vnodes: u32,
@@ -231,6 +233,7 @@ impl ShardAdmin {
         ShardAdmin {
             rings,
             shards,
+            docs,
             rebalancer,
             tasks,
             vnodes,
@@ -281,7 +284,8 @@ impl ShardAdmin {
             let mut shards = Vec::new();
             for spec in ring.ring.spec() {
                 let orders = self
-                    .docs_count(&ring.region, &spec.name)
+                    .docs
+                    .count_on(&ring.region, &spec.name, ORDERS)
                     .await
                     .unwrap_or(-1);
                 shards.push(ShardStatus {
@@ -302,16 +306,6 @@ impl ShardAdmin {
         }
         out.sort_by(|a, b| a.region.cmp(&b.region));
         Ok(out)
-    }
-
-    async fn docs_count(&self, region: &str, shard: &str) -> Result<i64, ShardError> {
-        let db = self.shards.db(region, shard).await?;
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM shard_docs WHERE collection = $1")
-                .bind(ORDERS)
-                .fetch_one(db.pool())
-                .await?,
-        )
     }
 
     /// The ring `change` makes of `region`'s current ring.
@@ -495,7 +489,7 @@ impl ShardAdmin {
             }
             let mut over = false;
             for shard in ring.ring.shards() {
-                over |= self.docs_count(&region, shard).await?
+                over |= self.docs.count_on(&region, shard, ORDERS).await?
                     > i64::try_from(limit).unwrap_or(i64::MAX);
             }
             if !over {

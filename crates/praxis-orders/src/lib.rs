@@ -114,6 +114,7 @@ impl OrdersApp {
         let admin = ShardAdmin::new(
             rings.clone(),
             shards.clone(),
+            store.docs().clone(),
             rebalancer,
             platform.tasks.clone(),
             settings.vnodes,
@@ -147,14 +148,6 @@ impl OrdersApp {
                 platform.shutdown.clone(),
             ));
         }
-        let closing = shards.clone();
-        let shutdown = platform.shutdown.clone();
-        platform.tasks.spawn(async move {
-            shutdown.cancelled().await;
-            // Give the tasks using the shards a moment to see the shutdown.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            closing.close().await;
-        });
         Ok(OrdersApp {
             store,
             admin,

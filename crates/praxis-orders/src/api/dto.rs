@@ -39,17 +39,6 @@ pub struct EntryPage {
     pub next_cursor: Option<String>,
 }
 
-/// Paging of a list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Opaque cursor from the previous page.
-    pub cursor: Option<String>,
-    /// Page size (1 to page_max).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-}
-
 /// The report's scope.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -5,11 +5,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use praxis_http::access::Admin;
-use praxis_http::pagination::{cursor_param, encode_cursor, page_limit};
+use praxis_http::pagination::{Page, PageParams, cursor_param, page_limit};
 use praxis_http::responses::{Forbidden, Unauthorized};
 use praxis_http::{Json, Path, Problem, Query, Require};
 
-use super::dto::{EntryPage, ImportedOrder, ListParams, NewOrder, ReportParams, StatusChange};
+use super::dto::{EntryPage, ImportedOrder, NewOrder, ReportParams, StatusChange};
 use super::{AppState, TAG};
 use crate::domain::{Order, OrderStatus};
 use crate::report::{OrdersReport, scatter};
@@ -53,7 +53,7 @@ pub async fn place(
     get,
     path = "/api/v1/orders",
     tag = TAG,
-    params(ListParams),
+    params(PageParams),
     responses(
         (status = 200, description = "A page of my orders", body = EntryPage),
         (status = 400, description = "Bad cursor or limit", body = Problem, content_type = "application/problem+json"),
@@ -64,21 +64,19 @@ pub async fn place(
 pub async fn list(
     State(state): State<AppState>,
     who: Require<Write>,
-    Query(q): Query<ListParams>,
+    Query(q): Query<PageParams>,
 ) -> Result<Json<EntryPage>, Problem> {
     let limit = page_limit(q.limit, 20, state.page_max)?;
     let before: Option<String> = cursor_param(q.cursor.as_deref())?;
-    let mut items = state
+    let items = state
         .store
         .list(who.subject(), before.as_deref(), i64::from(limit) + 1)
         .await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| items.last())
-        .flatten()
-        .map(|e| encode_cursor(&e.order_id));
-    Ok(Json(EntryPage { items, next_cursor }))
+    let page = Page::from_overfetch(items, limit, |e| e.order_id.clone());
+    Ok(Json(EntryPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One of my orders (any order for the admin).
