@@ -100,6 +100,10 @@ pub struct LoadArgs {
     /// Write a Markdown report (and FILE.svg beside it).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Write responses and errors per 10 ms of intended send time, warm-up included, as CSV
+    /// (`ms,responses,errors`): when errors began and ended around an event during the run.
+    #[arg(long, conflicts_with = "find_max")]
+    pub timeline: Option<PathBuf>,
     /// Skip the scenario's seeding step.
     #[arg(long, conflicts_with = "seed_only")]
     pub no_seed: bool,
@@ -268,6 +272,11 @@ async fn run_once(args: &LoadArgs, plan: &LoadPlan, stop: &Arc<AtomicBool>) -> a
     if let Some(path) = &args.report {
         let svg = write_report(path, &result)?;
         eprintln!("wrote {} and {}", path.display(), svg.display());
+    }
+    if let Some(path) = &args.timeline {
+        std::fs::write(path, outcome.recorder.timeline.to_csv())
+            .with_context(|| format!("cannot write the timeline to {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

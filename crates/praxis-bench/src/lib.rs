@@ -118,6 +118,7 @@ pub mod schedule;
 pub mod seed;
 pub mod summary;
 pub mod template;
+pub mod timeline;
 pub mod units;
 pub mod workload;
 pub mod ws;

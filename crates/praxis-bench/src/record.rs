@@ -9,6 +9,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::timeline::Timeline;
+
 /// The largest recordable value: one hour in nanoseconds.
 pub const MAX_TRACKABLE_NS: u64 = 3_600_000_000_000;
 const SIGFIG: u8 = 3;
@@ -154,6 +156,8 @@ pub struct Recorder {
     pub live_responses: u64,
     /// Errors since the last progress tick.
     pub live_errors: u64,
+    /// Outcomes per 10 ms of intended send time, warm-up included.
+    pub timeline: Timeline,
 }
 
 impl Recorder {
@@ -166,6 +170,7 @@ impl Recorder {
             live: new_histogram(),
             live_responses: 0,
             live_errors: 0,
+            timeline: Timeline::default(),
         }
     }
 
@@ -235,6 +240,7 @@ impl Recorder {
         let _ = self.live.add(&other.live);
         self.live_responses += other.live_responses;
         self.live_errors += other.live_errors;
+        self.timeline.merge(&other.timeline);
     }
 
     /// The kinds with their names, in kind-id order.

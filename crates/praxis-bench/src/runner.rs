@@ -348,15 +348,17 @@ async fn connection_loop(
         let (kind, mut req) = match requests.next_request() {
             Ok(r) => r,
             Err(_) => {
-                recorder.borrow_mut().failure(0, ErrorKind::Io, measured);
+                let mut rec = recorder.borrow_mut();
+                rec.failure(0, ErrorKind::Io, measured);
+                rec.timeline.record(intended - clock.t0, false, true);
                 continue;
             }
         };
         if Instant::now() > clock.drain_deadline {
             // The run is over and this request could not even be sent in time.
-            recorder
-                .borrow_mut()
-                .failure(kind, ErrorKind::Timeout, measured);
+            let mut rec = recorder.borrow_mut();
+            rec.failure(kind, ErrorKind::Timeout, measured);
+            rec.timeline.record(intended - clock.t0, false, true);
             continue;
         }
         let expect = plan.workload.kinds[kind].expect;
@@ -400,19 +402,25 @@ async fn connection_loop(
         let mut rec = recorder.borrow_mut();
         match outcome {
             Ok((sent, status)) => {
+                let error = ErrorKind::classify(status, expect);
                 rec.send_lag(sent.saturating_duration_since(intended), measured);
+                rec.timeline
+                    .record(intended - clock.t0, true, error.is_some());
                 rec.response(
                     kind,
                     done.saturating_duration_since(intended),
                     done.saturating_duration_since(sent),
-                    ErrorKind::classify(status, expect),
+                    error,
                     measured,
                 );
                 if measured {
                     last_done.set(last_done.get().max(Some(done)));
                 }
             }
-            Err(e) => rec.failure(kind, e, measured),
+            Err(e) => {
+                rec.failure(kind, e, measured);
+                rec.timeline.record(intended - clock.t0, false, true);
+            }
         }
     }
     scheduled

