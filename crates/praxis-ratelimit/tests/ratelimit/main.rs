@@ -1,9 +1,11 @@
 //! Integration suite of the rate-limit decision service: the same cases on the embedded
 //! backend (in-process limiter) and on the scaled backend (Redis limiter), through the full
-//! HTTP app (`tower::ServiceExt::oneshot`) and a real gRPC server and tonic client.
+//! HTTP app (`tower::ServiceExt::oneshot`) and a real gRPC server and tonic client; and the
+//! Envoy configuration of docs/ratelimit.md run by a real Envoy (`envoy`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cases;
+mod envoy;
 mod support;
 
 praxis_testkit::backend_matrix!(
