@@ -1,7 +1,8 @@
 //! Blob store port: the same cases on a local folder and on the S3 test bucket: whole objects
 //! (put, size, ranged reads, copy, delete), resumable writes (appends of every size, across
 //! parts, interrupted bodies, unrecorded appends, another process resuming from the
-//! serialized state, seal, zero-length seal, discard), and keys that are refused.
+//! serialized state, seal, zero-length seal, discard), whole writes sealed by their append,
+//! and keys that are refused.
 //!
 //! S3 cases never skip: without the bucket of `PRAXIS_TEST_S3_URL` (and the `AWS_*`
 //! credentials) they fail and say how to start the local server. Each case works under a key
@@ -41,6 +42,8 @@ pub async fn suite(make: impl AsyncFn() -> BlobsUnderTest) -> anyhow::Result<()>
         seal_is_idempotent,
         zero_length_objects,
         discard_drops_the_object_in_progress,
+        a_whole_write_is_sealed_by_its_append,
+        a_whole_write_that_falls_short_is_a_plain_append,
         bad_keys_are_refused,
     );
     if make().await.name == "s3" {
@@ -500,6 +503,135 @@ async fn discard_drops_the_object_in_progress(t: &BlobsUnderTest) -> anyhow::Res
     let state = append_ok(b, key, &Appending::default(), b"again", 5).await?;
     b.seal(key, &state).await?;
     same(&read_all(b, key, 0..5).await?, b"again", "rewritten")?;
+    b.delete(key).await?;
+    Ok(())
+}
+
+async fn a_whole_write_is_sealed_by_its_append(t: &BlobsUnderTest) -> anyhow::Result<()> {
+    let b = &t.blobs;
+    // A new write whose body is exactly the object: sealed by the append, readable at once.
+    let key = "uploads/whole";
+    let data = pattern(1024 * 1024 + 3, 20);
+    let len = data.len() as u64;
+    let appended = b
+        .append_whole(key, &Appending::default(), body(&data, 64 * 1024), len)
+        .await;
+    ensure!(appended.error.is_none(), "{:?}", appended.error);
+    ensure!(appended.sealed, "a whole write of {len} bytes is sealed");
+    ensure!(appended.state.len == len, "{:?}", appended.state);
+    ensure!(b.size(key).await? == Some(len));
+    same(&read_all(b, key, 0..len).await?, &data, "whole write")?;
+
+    // The caller never recorded it: the input state stays valid, and a new write from it,
+    // sealed by its append or by a seal, replaces the object.
+    let again = pattern(700_000, 21);
+    let appended = b
+        .append_whole(
+            key,
+            &Appending::default(),
+            body(&again, 50_000),
+            again.len() as u64,
+        )
+        .await;
+    ensure!(appended.error.is_none(), "{:?}", appended.error);
+    if !appended.sealed {
+        b.seal(key, &record(&appended.state)?).await?;
+    }
+    ensure!(b.size(key).await? == Some(again.len() as u64));
+    same(
+        &read_all(b, key, 0..again.len() as u64).await?,
+        &again,
+        "the write that replaced an unrecorded one",
+    )?;
+    b.delete(key).await?;
+
+    // Larger than a part: whole or not, the object reads back once sealed.
+    let key = "uploads/whole-large";
+    let data = pattern(PART + 4096, 22);
+    let len = data.len() as u64;
+    let appended = b
+        .append_whole(key, &Appending::default(), body(&data, 256 * 1024), len)
+        .await;
+    ensure!(appended.error.is_none(), "{:?}", appended.error);
+    ensure!(appended.state.len == len, "{:?}", appended.state);
+    if !appended.sealed {
+        b.seal(key, &record(&appended.state)?).await?;
+    }
+    same(&read_all(b, key, 0..len).await?, &data, "large whole write")?;
+    b.delete(key).await?;
+    Ok(())
+}
+
+async fn a_whole_write_that_falls_short_is_a_plain_append(
+    t: &BlobsUnderTest,
+) -> anyhow::Result<()> {
+    let b = &t.blobs;
+    let key = "uploads/whole-short";
+    let data = pattern(300_000, 23);
+    let len = data.len() as u64;
+    // The body ends early: not sealed, what arrived is kept, and nothing is readable yet.
+    let appended = b
+        .append_whole(
+            key,
+            &Appending::default(),
+            body(&data[..100_000], 10_000),
+            len,
+        )
+        .await;
+    ensure!(appended.error.is_none(), "{:?}", appended.error);
+    ensure!(
+        !appended.sealed,
+        "a body shorter than its length seals nothing"
+    );
+    ensure!(appended.state.len == 100_000, "{:?}", appended.state);
+    ensure!(
+        b.size(key).await?.is_none(),
+        "nothing is readable before the seal"
+    );
+    let state = record(&appended.state)?;
+
+    // A resumed write is never sealed by its append, even when it completes the object.
+    let appended = b
+        .append_whole(key, &state, body(&data[100_000..], 10_000), len)
+        .await;
+    ensure!(appended.error.is_none(), "{:?}", appended.error);
+    ensure!(
+        !appended.sealed,
+        "a resumed write is sealed by seal, not by its append"
+    );
+    ensure!(appended.state.len == len, "{:?}", appended.state);
+    b.seal(key, &record(&appended.state)?).await?;
+    same(
+        &read_all(b, key, 0..len).await?,
+        &data,
+        "resumed whole write",
+    )?;
+    b.delete(key).await?;
+
+    // A body that fails: not sealed, the bytes that arrived are kept.
+    let key = "uploads/whole-failed";
+    let appended = b
+        .append_whole(
+            key,
+            &Appending::default(),
+            failing_body(&data[..200_000], std::io::ErrorKind::ConnectionReset),
+            len,
+        )
+        .await;
+    ensure!(
+        matches!(appended.error, Some(BlobAppendError::Body(_))),
+        "{:?}",
+        appended.error
+    );
+    ensure!(!appended.sealed);
+    ensure!(appended.state.len == 200_000, "{:?}", appended.state);
+    let state = append_ok(b, key, &record(&appended.state)?, &data[200_000..], 30_000).await?;
+    b.seal(key, &state).await?;
+    same(
+        &read_all(b, key, 0..len).await?,
+        &data,
+        "whole write after a failed body",
+    )?;
     b.delete(key).await?;
     Ok(())
 }
