@@ -74,6 +74,20 @@ pub enum GatewayError {
         /// The address asked for.
         addr: String,
     },
+    /// No route of that name.
+    #[error("gateway: no route named {0:?} (a route's name, or its host and path prefix)")]
+    UnknownRoute(String),
+    /// The route has no blue/green section.
+    #[error("gateway: route {0:?} is not blue/green (it has no blue_green section)")]
+    NotBlueGreen(String),
+    /// The side asked for is already active.
+    #[error("gateway: {side} is already the active side of route {route:?}")]
+    AlreadyActive {
+        /// The route.
+        route: String,
+        /// The side.
+        side: &'static str,
+    },
 }
 
 impl From<ConfigError> for GatewayError {
@@ -314,18 +328,13 @@ impl Gateway {
     /// Every route's canary.
     pub fn canaries(&self) -> Vec<api::CanaryView> {
         let table = self.shared.table.load();
-        table
-            .routes()
-            .iter()
-            .filter_map(|r| {
-                let c = r.canary.as_ref()?;
-                Some(api::CanaryView {
-                    route: r.label.clone(),
-                    pool: c.pool.name.clone(),
-                    rolled_back: c.is_rolled_back(),
-                })
-            })
-            .collect()
+        table.routes().iter().filter_map(canary_view).collect()
+    }
+
+    /// The canary of route `label` (its `name`, or host + path prefix); `None` when there is
+    /// no such route or it has no canary.
+    pub fn canary(&self, label: &str) -> Option<api::CanaryView> {
+        canary_view(self.shared.table.load().by_label(label)?)
     }
 
     /// Whether the canary of route `label` (its `name`, or host + path prefix) has been rolled
@@ -335,6 +344,84 @@ impl Gateway {
         let route = table.by_label(label)?;
         route.canary.as_ref().map(|c| c.is_rolled_back())
     }
+
+    /// Every blue/green route.
+    pub fn blue_greens(&self) -> Vec<api::BlueGreenView> {
+        let table = self.shared.table.load();
+        table.routes().iter().filter_map(blue_green_view).collect()
+    }
+
+    /// The blue/green state of route `label`; `None` when there is no such route or it is not
+    /// blue/green.
+    pub fn blue_green(&self, label: &str) -> Option<api::BlueGreenView> {
+        blue_green_view(self.shared.table.load().by_label(label)?)
+    }
+
+    /// Switches blue/green route `label` to `to`: new requests go there at once (those in
+    /// flight finish where they are), and the check of the switch begins.
+    pub async fn switch(
+        &self,
+        label: &str,
+        to: config::Side,
+    ) -> Result<api::BlueGreenView, GatewayError> {
+        // Not during a reload: the switch would be made on a state the reload may replace.
+        let _one_at_a_time = self.reloading.lock().await;
+        let table = self.shared.table.load();
+        let route = table
+            .by_label(label)
+            .ok_or_else(|| GatewayError::UnknownRoute(label.to_owned()))?;
+        let bg = route
+            .blue_green
+            .as_ref()
+            .ok_or_else(|| GatewayError::NotBlueGreen(label.to_owned()))?;
+        bg.state.switch(&route.label, to, "admin").map_err(
+            |proxy::blue_green::SwitchRefused::AlreadyActive(side)| GatewayError::AlreadyActive {
+                route: label.to_owned(),
+                side: side.as_str(),
+            },
+        )?;
+        blue_green_view(route).ok_or_else(|| GatewayError::NotBlueGreen(label.to_owned()))
+    }
+}
+
+fn canary_view(r: &proxy::routes::Route) -> Option<api::CanaryView> {
+    let c = r.canary.as_ref()?;
+    let state = c.state();
+    Some(api::CanaryView {
+        route: r.label.clone(),
+        pool: c.pool.name.clone(),
+        rolled_back: c.is_rolled_back(),
+        state: state.state.to_owned(),
+        percent: state.percent,
+        step: state.step.map(|s| s as u32),
+        steps: state.steps,
+        checks_passed: state.checks_passed,
+        promote_after: state.promote_after,
+        last_verdict: state.last_verdict.map(Into::into),
+    })
+}
+
+fn blue_green_view(r: &proxy::routes::Route) -> Option<api::BlueGreenView> {
+    let bg = r.blue_green.as_ref()?;
+    let state = bg.state.state();
+    Some(api::BlueGreenView {
+        route: r.label.clone(),
+        blue: bg.pools[0].name.clone(),
+        green: bg.pools[1].name.clone(),
+        active: state.active,
+        active_pool: bg.pool(state.active).name.clone(),
+        file_active: state.file_active,
+        check: state.check.map(|c| api::SwitchCheckView {
+            from: c.from,
+            to: c.to,
+            trigger: c.trigger.to_owned(),
+            started_at: c.started_at,
+            candidate: c.candidate.into(),
+            baseline: c.baseline.into(),
+        }),
+        switches: state.switches,
+        last_verdict: state.last_verdict.map(Into::into),
+    })
 }
 
 /// Runs the gateway of the `[gateway]` section until `shutdown`, then waits for its tasks (a

@@ -27,8 +27,10 @@ pub const HEALTH_CHECKS_TOTAL: &str = "praxis_gateway_health_checks_total";
 /// Requests in flight to a pool, by pool.
 pub const POOL_IN_FLIGHT: &str = "praxis_gateway_pool_in_flight";
 
-/// Canary verdicts, by route, verdict and reason.
+/// Rollout verdicts (canary and blue/green), by route, verdict and reason.
 pub const CANARY_VERDICTS_TOTAL: &str = "praxis_gateway_canary_verdicts_total";
+/// Blue/green switches, by route, side switched to and trigger.
+pub const SWITCHES_TOTAL: &str = "praxis_gateway_switches_total";
 
 /// Instances skipped because their circuit breaker was open, by pool and upstream.
 pub const BREAKER_REJECTIONS_TOTAL: &str = "praxis_gateway_breaker_rejections_total";
@@ -92,6 +94,10 @@ pub const METRICS: &[MetricDoc] = &[
     ),
     MetricDoc::counter(
         CANARY_VERDICTS_TOTAL,
-        "Canary verdicts, by route, verdict (rollback) and reason (error_rate, latency).",
+        "Rollout verdicts, by route, verdict (canaries: step, promote, rollback; blue/green: switch_confirmed, switch_back) and reason (healthy, error_rate, latency).",
+    ),
+    MetricDoc::counter(
+        SWITCHES_TOTAL,
+        "Blue/green switches, by route, side switched to (blue, green) and trigger (admin, file, switch_back).",
     ),
 ];

@@ -12,7 +12,10 @@
 //! - [`retry_budget`]: retries limited to a share of requests in a sliding window.
 //! - [`outlier`]: passive outlier detection (consecutive errors, latency) with ejections that
 //!   grow and a cap on the share of a pool ejected.
-//! - [`canary`]: a canary judge that rolls back on error rate or p99 against the baseline.
+//! - [`canary`]: a canary judge that rolls back on error rate or p99 against the baseline, and
+//!   (optionally) steps the canary's share up and promotes it after healthy checks.
+//! - [`canary_switch`]: the check after a blue/green switch, against the old side's recorded
+//!   responses: confirmed, or switched back.
 //! - [`ratelimit`]: token bucket, GCRA, fixed window, sliding log and sliding-window counter as
 //!   pure state machines (the caller passes `now`).
 //! - [`breaker`]: a circuit breaker (closed, open, half-open with one probe, doubling open
@@ -27,6 +30,7 @@ pub mod balance;
 pub mod base62;
 pub mod breaker;
 pub mod canary;
+pub mod canary_switch;
 pub mod jitter;
 pub mod outlier;
 pub mod ratelimit;

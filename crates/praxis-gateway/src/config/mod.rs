@@ -30,7 +30,7 @@ pub use pool::{
     Algorithm, BreakerSettings, HashKey, HealthCheck, HealthConfig, InstanceSpec, OutlierSettings,
     PoolConfig, RetryBudgetSettings,
 };
-pub use route::{CanarySettings, RouteConfig, TierConfig};
+pub use route::{BlueGreenSettings, CanarySettings, RouteConfig, Side, TierConfig};
 
 /// What is wrong with a gateway file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,25 +105,40 @@ impl GatewayConfig {
         for (i, route) in self.routes.iter().enumerate() {
             let at = format!("routes[{i}]");
             route.validate(&at)?;
-            if let Some(c) = &route.canary
-                && !self.pools.contains_key(&c.pool)
+            let rollout = |r: &RouteConfig| r.canary.is_some() || r.blue_green.is_some();
+            if let Some(j) = self.routes[..i]
+                .iter()
+                .position(|r| r.label() == route.label() && (rollout(r) || rollout(route)))
             {
                 return Err(ConfigError::new(
-                    format!("{at}.canary.pool"),
-                    format!("no pool named {:?}; define [pools.{}]", c.pool, c.pool),
-                ));
-            }
-            if !self.pools.contains_key(&route.pool) {
-                let known: Vec<&str> = self.pools.keys().map(String::as_str).collect();
-                return Err(ConfigError::new(
-                    format!("{at}.pool"),
+                    format!("{at}.name"),
                     format!(
-                        "no pool named {:?} (pools: {}); define [pools.{}]",
-                        route.pool,
-                        known.join(", "),
-                        route.pool
+                        "routes[{j}] has the same name {:?}; a route with a canary or blue_green needs a name of its own (its state and the admin API go by it)",
+                        route.label()
                     ),
                 ));
+            }
+            let mut named: Vec<(String, &String)> = Vec::new();
+            if let Some(c) = &route.canary {
+                named.push((format!("{at}.canary.pool"), &c.pool));
+            }
+            if let Some(bg) = &route.blue_green {
+                named.push((format!("{at}.blue_green.blue"), &bg.blue));
+                named.push((format!("{at}.blue_green.green"), &bg.green));
+            } else {
+                named.push((format!("{at}.pool"), &route.pool));
+            }
+            for (field, pool) in named {
+                if !self.pools.contains_key(pool) {
+                    let known: Vec<&str> = self.pools.keys().map(String::as_str).collect();
+                    return Err(ConfigError::new(
+                        field,
+                        format!(
+                            "no pool named {pool:?} (pools: {}); define [pools.{pool}]",
+                            known.join(", "),
+                        ),
+                    ));
+                }
             }
         }
         Ok(())
@@ -202,6 +217,124 @@ mod tests {
         assert_eq!(e.field, "routes[0].canary.pool");
         let e = GatewayConfig::from_toml("[pools.a]\nalgoritm = 1\n").unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod rollout_tests {
+    use super::*;
+
+    const POOLS: &str =
+        "[pools.a]\ninstances = [\"127.0.0.1:1\"]\n[pools.b]\ninstances = [\"127.0.0.1:2\"]\n";
+
+    fn file(route: &str) -> Result<GatewayConfig, ConfigError> {
+        GatewayConfig::from_toml(&format!("{POOLS}[[routes]]\nname = \"r\"\n{route}\n"))
+    }
+
+    fn field(route: &str) -> String {
+        file(route).unwrap_err().field
+    }
+
+    #[test]
+    fn canary_steps_and_promote_after_read_and_are_checked() {
+        let c = file("pool = \"a\"\ncanary = { pool = \"b\", steps = [5, 25, 50, 100] }").unwrap();
+        let promotion = c.routes[0].canary.as_ref().unwrap().promotion().unwrap();
+        assert_eq!(promotion.steps, vec![5.0, 25.0, 50.0, 100.0]);
+        assert_eq!(promotion.checks, 1, "one healthy check per step by default");
+        let c = file("pool = \"a\"\ncanary = { pool = \"b\", percent = 10, promote_after = 3 }")
+            .unwrap();
+        let promotion = c.routes[0].canary.as_ref().unwrap().promotion().unwrap();
+        assert_eq!((promotion.steps, promotion.checks), (vec![10.0], 3));
+        let c = file("pool = \"a\"\ncanary = { pool = \"b\", percent = 10 }").unwrap();
+        assert_eq!(c.routes[0].canary.as_ref().unwrap().promotion(), None);
+
+        assert_eq!(
+            field("pool = \"a\"\ncanary = { pool = \"b\", steps = [5, 5] }"),
+            "routes[0].canary.steps[1]"
+        );
+        assert_eq!(
+            field("pool = \"a\"\ncanary = { pool = \"b\", steps = [0, 5] }"),
+            "routes[0].canary.steps[0]"
+        );
+        assert_eq!(
+            field("pool = \"a\"\ncanary = { pool = \"b\", steps = [5, 101] }"),
+            "routes[0].canary.steps[1]"
+        );
+        assert_eq!(
+            field("pool = \"a\"\ncanary = { pool = \"b\", percent = 10, steps = [5, 50] }"),
+            "routes[0].canary.percent"
+        );
+        assert_eq!(
+            field("pool = \"a\"\ncanary = { pool = \"b\", promote_after = 0 }"),
+            "routes[0].canary.promote_after"
+        );
+    }
+
+    #[test]
+    fn blue_green_reads_and_is_checked() {
+        let c = file(
+            "blue_green = { blue = \"a\", green = \"b\", active = \"green\", window = \"5s\" }",
+        )
+        .unwrap();
+        let bg = c.routes[0].blue_green.as_ref().unwrap();
+        assert_eq!(bg.active, Side::Green);
+        assert_eq!(bg.pool(bg.active), "b");
+        assert_eq!(bg.to_kit().window_ms, 5_000);
+
+        assert_eq!(
+            field("blue_green = { blue = \"a\" }"),
+            "routes[0].blue_green.green"
+        );
+        assert_eq!(
+            field("blue_green = { blue = \"a\", green = \"a\" }"),
+            "routes[0].blue_green.green"
+        );
+        assert_eq!(
+            field("blue_green = { blue = \"a\", green = \"c\" }"),
+            "routes[0].blue_green.green"
+        );
+        assert_eq!(
+            field("pool = \"a\"\nblue_green = { blue = \"a\", green = \"b\" }"),
+            "routes[0].pool"
+        );
+        assert_eq!(field(""), "routes[0].pool");
+        assert!(
+            file("blue_green = { blue = \"a\", green = \"b\", active = \"red\" }")
+                .unwrap_err()
+                .message
+                .contains("unknown variant")
+        );
+        assert_eq!(
+            field("blue_green = { blue = \"a\", green = \"b\", window = \"0s\" }"),
+            "routes[0].blue_green.window"
+        );
+    }
+
+    #[test]
+    fn a_route_with_a_rollout_needs_a_name_of_its_own() {
+        let e = GatewayConfig::from_toml(&format!(
+            "{POOLS}[[routes]]\npool = \"a\"\n[[routes]]\nblue_green = {{ blue = \"a\", green = \"b\" }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "routes[1].name");
+        assert!(
+            GatewayConfig::from_toml(&format!(
+                "{POOLS}[[routes]]\npool = \"a\"\n[[routes]]\nname = \"bg\"\nblue_green = {{ blue = \"a\", green = \"b\" }}\n"
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn settings_but_active_compare() {
+        let c = file("blue_green = { blue = \"a\", green = \"b\" }").unwrap();
+        let a = c.routes[0].blue_green.clone().unwrap();
+        let mut b = a.clone();
+        b.active = Side::Green;
+        assert!(a.same_but_active(&b));
+        b.min_requests += 1;
+        assert!(!a.same_but_active(&b));
     }
 }
 

@@ -79,6 +79,7 @@ pub struct Members {
 
 /// What the gateway knows of one instance (for status pages and tests).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = GatewayInstance)]
 pub struct InstanceStatus {
     /// `host:port`.
     pub addr: String,

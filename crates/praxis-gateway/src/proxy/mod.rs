@@ -3,6 +3,7 @@
 //! the budget allows, and answered with the upstream's response streamed back.
 
 mod attempt;
+pub mod blue_green;
 pub mod body;
 pub mod canary;
 pub mod headers;
@@ -11,6 +12,7 @@ pub mod key;
 pub mod routes;
 pub mod tier;
 pub mod upgrade;
+pub mod verdict;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,7 +26,6 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use metrics::{counter, gauge, histogram};
 use praxis_http::Problem;
-use praxis_kit::canary::Arm;
 use praxis_kit::outlier::Outcome;
 
 use crate::metrics::{
@@ -79,17 +80,13 @@ pub async fn handle(
             ),
         )));
     };
-    let arm = route.canary.as_ref().map(|c| c.choose(req.headers()));
-    let pool = match (&route.canary, arm) {
-        (Some(c), Some(Arm::Canary)) => &c.pool,
-        _ => &route.pool,
-    };
+    // The side is chosen once: a request finishes on it whatever a switch does meanwhile.
+    let split = route.split(req.headers());
+    let pool = route.pool_for(split);
     let response = forward(&table, route, pool, req, peer, host, started).await;
     let status = response.status();
     let elapsed = started.elapsed();
-    if let (Some(c), Some(arm)) = (&route.canary, arm) {
-        c.observe(&route.label, arm, status.is_server_error(), elapsed);
-    }
+    route.observe(split, status.is_server_error(), elapsed);
     counter!(REQUESTS_TOTAL, "route" => route.label.clone(), "pool" => pool.name.clone(), "status" => status.as_u16().to_string())
         .increment(1);
     histogram!(REQUEST_DURATION, "route" => route.label.clone(), "pool" => pool.name.clone())

@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{GatewayConfig, RouteConfig};
+use http::HeaderMap;
+use praxis_kit::canary::Arm;
+
+use crate::config::{GatewayConfig, RouteConfig, Side};
 use crate::pool::{Clock, Pool};
 
+use super::blue_green::{BlueGreen, SwitchState};
 use super::canary::Canary;
 use super::tier::Tiers;
 
@@ -19,7 +23,8 @@ pub struct Route {
     pub label: String,
     host: Option<String>,
     prefix: String,
-    /// Its pool.
+    /// Its pool (for a blue/green route, the side the file named when this version was
+    /// built: requests go by [`Route::split`]).
     pub pool: Arc<Pool>,
     /// The whole request's deadline.
     pub timeout: Duration,
@@ -34,6 +39,63 @@ pub struct Route {
     /// Its canary, if it has one (shared with the next version of the table while its
     /// settings and pool stay the same, so a rollback survives a reload).
     pub canary: Option<Arc<Canary>>,
+    /// Its blue and green sides, for a blue/green route.
+    pub blue_green: Option<BlueGreen>,
+}
+
+/// Where a request of a route goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The route's pool.
+    Plain,
+    /// An arm of the route's canary.
+    Canary(Arm),
+    /// A side of the blue/green route.
+    Side(Side),
+}
+
+impl Route {
+    /// Where a request with these headers goes.
+    pub fn split(&self, headers: &HeaderMap) -> Split {
+        if let Some(c) = &self.canary {
+            Split::Canary(c.choose(headers))
+        } else if let Some(bg) = &self.blue_green {
+            Split::Side(bg.state.active())
+        } else {
+            Split::Plain
+        }
+    }
+
+    /// The pool of `split`.
+    pub fn pool_for(&self, split: Split) -> &Arc<Pool> {
+        match (split, &self.canary, &self.blue_green) {
+            (Split::Canary(Arm::Canary), Some(c), _) => &c.pool,
+            (Split::Side(side), _, Some(bg)) => bg.pool(side),
+            _ => &self.pool,
+        }
+    }
+
+    /// The pool new requests without a canary header go to now.
+    pub fn effective_pool(&self) -> &Arc<Pool> {
+        if let Some(c) = &self.canary
+            && c.is_promoted()
+        {
+            return &c.pool;
+        }
+        if let Some(bg) = &self.blue_green {
+            return bg.pool(bg.state.active());
+        }
+        &self.pool
+    }
+
+    /// Records the response of a request that went to `split`.
+    pub fn observe(&self, split: Split, error: bool, latency: Duration) {
+        match (split, &self.canary, &self.blue_green) {
+            (Split::Canary(arm), Some(c), _) => c.observe(&self.label, arm, error, latency),
+            (Split::Side(side), _, Some(bg)) => bg.state.observe(&self.label, side, error, latency),
+            _ => {}
+        }
+    }
 }
 
 /// One version of the gateway file: routes (most specific first), pools and tiers.
@@ -61,25 +123,56 @@ impl RouteTable {
             let old = previous?.by_label(&r.label())?.canary.as_ref()?;
             (old.settings() == settings && Arc::ptr_eq(&old.pool, pool)).then(|| old.clone())
         };
+        let blue_green = |r: &RouteConfig, label: &str| -> Option<BlueGreen> {
+            let settings = r.blue_green.as_ref()?;
+            let sides = [
+                pools.get(&settings.blue)?.clone(),
+                pools.get(&settings.green)?.clone(),
+            ];
+            let kept = previous
+                .and_then(|p| p.by_label(label))
+                .and_then(|old| old.blue_green.as_ref())
+                .filter(|old| old.state.settings().same_but_active(settings))
+                .map(|old| old.state.clone());
+            let state = match kept {
+                Some(state) => {
+                    state.file_names(label, settings.active);
+                    state
+                }
+                None => Arc::new(SwitchState::new(settings, clock)),
+            };
+            Some(BlueGreen {
+                pools: sides,
+                state,
+            })
+        };
         let mut compiled: Vec<Route> = config
             .routes
             .iter()
             .filter_map(|r| {
+                let label = r.label();
                 let canary = kept_canary(r).or_else(|| {
                     let c = r.canary.as_ref()?;
                     Some(Arc::new(Canary::new(c, pools.get(&c.pool)?.clone(), clock)))
                 });
+                let blue_green = blue_green(r, &label);
+                let pool = match (&r.blue_green, &blue_green) {
+                    (Some(s), Some(bg)) => bg.pool(s.active).clone(),
+                    (Some(_), None) => return None,
+                    _ => pools.get(&r.pool)?.clone(),
+                };
                 Some(Route {
-                    label: r.label(),
+                    label,
                     host: r.host.as_ref().map(|h| h.to_ascii_lowercase()),
                     prefix: r.path_prefix.clone(),
-                    pool: pools.get(&r.pool)?.clone(),
+                    pool,
                     timeout: r.timeout,
                     per_try_timeout: r.per_try_timeout.unwrap_or(r.timeout).min(r.timeout),
                     retries: r.retries,
                     hedge_after: r.hedge_after,
                     retry_body_limit: r.retry_body_limit,
                     canary,
+                    blue_green,
                 })
             })
             .collect();
