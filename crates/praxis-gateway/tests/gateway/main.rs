@@ -13,4 +13,5 @@ mod metrics;
 mod protection;
 mod proxying;
 mod reload;
+mod rollout;
 mod websocket;
