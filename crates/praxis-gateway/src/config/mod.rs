@@ -358,5 +358,15 @@ mod docs_example {
             route.canary.as_ref().map(|c| c.pool.as_str()),
             Some("api-v2")
         );
+        let promotion = route.canary.as_ref().and_then(|c| c.promotion());
+        assert_eq!(
+            promotion.map(|p| p.steps),
+            Some(vec![5.0, 25.0, 50.0, 100.0])
+        );
+        let shop = &config.routes[1];
+        assert_eq!(
+            shop.blue_green.as_ref().map(|b| b.pool(b.active)),
+            Some("shop-blue")
+        );
     }
 }
