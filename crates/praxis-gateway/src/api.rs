@@ -350,3 +350,44 @@ pub fn router(gateway: Option<Gateway>) -> (axum::Router, OpenApi) {
         );
     (router, doc)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every schema the routes refer to is in the document, under a `Gateway` name (the app
+    /// merges every system's document, where another system's `StatusView` would collide).
+    #[test]
+    fn every_referenced_schema_is_defined_and_named_for_the_gateway() {
+        let (_, doc) = super::router(None);
+        let json = serde_json::to_value(&doc).expect("the document serializes");
+        let text = json.to_string();
+        let schemas = json["components"]["schemas"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let mut refs: Vec<&str> = text
+            .split("\"$ref\":\"#/components/schemas/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        refs.sort_unstable();
+        refs.dedup();
+        assert!(refs.contains(&"GatewayBlueGreen"), "{refs:?}");
+        assert!(refs.contains(&"GatewaySwitchRequest"), "{refs:?}");
+        for name in refs {
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referred to but not defined"
+            );
+        }
+        for name in schemas.keys() {
+            assert!(
+                name.starts_with("Gateway") || name == "Problem" || name == "FieldError",
+                "schema {name} is not named for the gateway"
+            );
+        }
+        assert!(
+            json["paths"]["/api/v1/gateway/routes/{route}/switch"]["post"].is_object(),
+            "the switch route is described"
+        );
+    }
+}
