@@ -24,7 +24,7 @@
 //! Each arm keeps at most `max_samples` responses (the oldest go first), which bounds memory
 //! and work.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// When a canary is rolled back.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,10 +137,23 @@ impl CanaryConfig {
 
 /// Responses of one arm: `(time, error, latency)`, oldest first, with their error count; the
 /// caller expires old ones (a sliding window) or clears them (a check).
+/// The latencies are also counted in an ordered multiset, so that the p99, asked for on every
+/// response once a window is judged, walks the top 1% instead of sorting the window.
 #[derive(Debug, Clone, Default)]
 pub struct Responses {
     samples: VecDeque<(u64, bool, f64)>,
     errors: usize,
+    latencies: BTreeMap<u64, usize>,
+}
+
+/// A latency's key in the ordered multiset: the bits of a non-negative float order as the float
+/// does (NaN and negatives count as 0, infinities as the largest).
+fn latency_key(latency_ms: f64) -> u64 {
+    if latency_ms.is_nan() || latency_ms <= 0.0 {
+        0
+    } else {
+        latency_ms.to_bits()
+    }
 }
 
 impl Responses {
@@ -153,14 +166,22 @@ impl Responses {
     pub fn push(&mut self, now_ms: u64, error: bool, latency_ms: f64, max: usize) {
         self.samples.push_back((now_ms, error, latency_ms));
         self.errors += usize::from(error);
+        *self.latencies.entry(latency_key(latency_ms)).or_insert(0) += 1;
         while self.samples.len() > max.max(1) {
             self.pop();
         }
     }
 
     fn pop(&mut self) {
-        if let Some((_, error, _)) = self.samples.pop_front() {
+        if let Some((_, error, latency_ms)) = self.samples.pop_front() {
             self.errors -= usize::from(error);
+            let key = latency_key(latency_ms);
+            if let Some(n) = self.latencies.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.latencies.remove(&key);
+                }
+            }
         }
     }
 
@@ -179,6 +200,7 @@ impl Responses {
     pub fn clear(&mut self) {
         self.samples.clear();
         self.errors = 0;
+        self.latencies.clear();
     }
 
     /// How many there are.
@@ -201,13 +223,20 @@ impl Responses {
 
     /// The nearest-rank p99.
     fn p99(&self) -> f64 {
-        let mut l: Vec<f64> = self.samples.iter().map(|s| s.2).collect();
-        if l.is_empty() {
+        let n = self.samples.len();
+        if n == 0 {
             return 0.0;
         }
-        l.sort_by(f64::total_cmp);
-        let rank = ((0.99 * l.len() as f64).ceil() as usize).clamp(1, l.len());
-        l[rank - 1]
+        let rank = ((0.99 * n as f64).ceil() as usize).clamp(1, n);
+        // The rank-th smallest is the (n - rank + 1)-th largest: walk down from the top.
+        let mut from_top = n - rank + 1;
+        for (&key, &count) in self.latencies.iter().rev() {
+            if count >= from_top {
+                return f64::from_bits(key);
+            }
+            from_top -= count;
+        }
+        0.0
     }
 
     /// Their count, error rate and p99.
@@ -465,6 +494,36 @@ mod tests {
             max_p99_ratio: 1.5,
             min_p99_gap_ms: 10.0,
             max_samples: 1_000,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_p99_is_the_nearest_rank_of_the_responses_kept(
+            events in prop::collection::vec((0u64..30, 0u16..500, 0u8..4), 1..600),
+            max in 1usize..200,
+        ) {
+            let mut r = Responses::new();
+            let mut now = 0;
+            for (step, tenths, kind) in events {
+                now += step;
+                let latency = f64::from(tenths) / 10.0;
+                match kind {
+                    0 => r.expire(now, 200),
+                    1 if now % 97 == 0 => r.clear(),
+                    _ => r.push(now, tenths % 7 == 0, latency, max),
+                }
+                let mut kept: Vec<f64> = r.samples.iter().map(|s| s.2).collect();
+                kept.sort_by(f64::total_cmp);
+                let want = if kept.is_empty() {
+                    0.0
+                } else {
+                    let rank = ((0.99 * kept.len() as f64).ceil() as usize).clamp(1, kept.len());
+                    kept[rank - 1]
+                };
+                prop_assert_eq!(r.p99(), want);
+                prop_assert_eq!(r.latencies.values().sum::<usize>(), r.len());
+            }
         }
     }
 

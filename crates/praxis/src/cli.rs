@@ -55,6 +55,17 @@ pub enum Command {
     )]
     Serve(ConfigFlags),
 
+    /// Run the gateway alone: `serve --only gateway`.
+    #[command(
+        long_about = "Run the load-balancing gateway (docs/gateway.md) alone: the same as \
+        `praxis serve --only gateway`, with every flag of serve. The gateway proxies on \
+        gateway_listen to the pools and routes of the file named by gateway_routes \
+        (PRAXIS_GATEWAY_ROUTES), reloaded when it changes; the API listener serves /healthz, \
+        /readyz, /metrics and the gateway's admin routes. --only names other systems to run \
+        beside it."
+    )]
+    Gateway(ConfigFlags),
+
     /// Apply the database migrations of every selected system, then exit.
     #[command(
         long_about = "Apply the database migrations of the shared infrastructure (event \
@@ -352,6 +363,7 @@ impl Command {
     pub fn flags(&self) -> Option<&ConfigFlags> {
         match self {
             Command::Serve(flags)
+            | Command::Gateway(flags)
             | Command::Migrate(flags)
             | Command::Config(flags)
             | Command::Backup(BackupArgs { flags, .. })
@@ -360,6 +372,16 @@ impl Command {
             Command::Shards(cmd) => Some(&cmd.server().flags),
             Command::Bench(_) => None,
         }
+    }
+
+    /// The configuration flags with what the subcommand implies: `gateway` runs only the
+    /// gateway unless `--only` says otherwise.
+    pub fn effective_flags(&self) -> ConfigFlags {
+        let mut flags = self.flags().cloned().unwrap_or_default();
+        if matches!(self, Command::Gateway(_)) && !flags.values.iter().any(|(k, _)| k == "only") {
+            flags.values.push(("only".to_owned(), "gateway".to_owned()));
+        }
+        flags
     }
 }
 
@@ -459,6 +481,26 @@ mod tests {
             assert!(help.contains(&key.env_var()), "{}", key.id());
         }
         assert!(help.contains("[feed] timeline_cap"), "{help}");
+    }
+
+    #[test]
+    fn the_gateway_command_runs_only_the_gateway_unless_told_otherwise() {
+        let only = |argv: &[&str]| {
+            let cli = Cli::try_parse_from(argv).expect("parses");
+            cli.command
+                .effective_flags()
+                .values
+                .into_iter()
+                .filter(|(k, _)| k == "only")
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(only(&["praxis", "gateway"]), ["gateway"]);
+        assert_eq!(
+            only(&["praxis", "gateway", "--only", "gateway,chat"]),
+            ["gateway,chat"]
+        );
+        assert!(only(&["praxis", "serve"]).is_empty());
     }
 
     #[test]

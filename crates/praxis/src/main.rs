@@ -1,4 +1,4 @@
-//! The praxis binary: `serve`, `migrate`, `config`, `backup`, `secrets`, `shards`, `bench`. See `praxis --help`.
+//! The praxis binary: `serve`, `gateway`, `migrate`, `config`, `backup`, `secrets`, `shards`, `bench`. See `praxis --help`.
 
 mod backup;
 mod cli;
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_args();
     let flags = match &cli.command {
         Command::Bench(args) => return run_bench((**args).clone()),
-        other => other.flags().cloned().unwrap_or_default(),
+        other => other.effective_flags(),
     };
     let loaded = config::load(&LoadOptions {
         env: &ProcessEnv,
@@ -54,7 +54,9 @@ fn main() -> ExitCode {
             print!("{}", config::render::render(&config));
             ExitCode::SUCCESS
         }
-        Command::Serve(_) => run_async(config, |c| async move { serve::run(c).await }),
+        Command::Serve(_) | Command::Gateway(_) => {
+            run_async(config, |c| async move { serve::run(c).await })
+        }
         Command::Migrate(_) => run_async(config, |c| async move { migrate::run(&c).await }),
         Command::Secrets(cmd) => secrets_cmd::run(&config, &cmd),
         Command::Shards(cmd) => shards_cmd::run(&config, &cmd),
