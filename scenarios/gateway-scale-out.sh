@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # praxis scaled out behind its gateway (issue 21): 1, 2 and 3 `praxis serve --only shortener`
-# instances on one PostgreSQL + Redis + NATS, each behind `praxis serve --only gateway` (one
+# instances on one PostgreSQL + Redis + NATS, each behind `praxis gateway` (one
 # gateway per pool size, P2C), measured with redirects of 1,000,000 links (Zipf 1.0,
 # scenarios/shortener-redirect-zipf.toml) in alternating rounds beside the bare axum reference
 # and one instance without the gateway:
@@ -48,7 +48,7 @@ instances=()
 for i in 0 1 2; do
   env PRAXIS_LOG_LEVEL=warn PRAXIS_ACCESS_LOG=false PRAXIS_DATABASE_URL="$url" \
     PRAXIS_REDIS_URL=redis://127.0.0.1:6379 PRAXIS_NATS_URL=nats://127.0.0.1:4222 \
-    PRAXIS_PREFIX="gso$$" PRAXIS_CACHE_CAPACITY=1100000 \
+    PRAXIS_PREFIX="gso$$" PRAXIS_CACHE_CAPACITY=1100000 PRAXIS_JWT_SECRET=gateway-scale-out-bench-jwt-secret-0123456789 \
     "$B" serve --only shortener --listen "127.0.0.1:${UP_PORTS[$i]}" --data-dir "$out/up$i" >>"$out/up$i.log" 2>&1 &
   instances+=($!)
   pids+=($!)
@@ -71,7 +71,7 @@ pool = "praxis"
 TOML
   env PRAXIS_LOG_LEVEL=warn PRAXIS_ACCESS_LOG=false PRAXIS_GATEWAY_ROUTES="$out/routes-$n.toml" \
     PRAXIS_GATEWAY_LISTEN="127.0.0.1:${GW_PORTS[$((n - 1))]}" \
-    "$B" serve --only gateway --listen "127.0.0.1:${GW_APIS[$((n - 1))]}" --data-dir "$out/gw$n" >>"$out/gw$n.log" 2>&1 &
+    "$B" gateway --listen "127.0.0.1:${GW_APIS[$((n - 1))]}" --data-dir "$out/gw$n" >>"$out/gw$n.log" 2>&1 &
   gateways+=($!)
   pids+=($!)
   wait_up "${GW_APIS[$((n - 1))]}"
@@ -135,7 +135,7 @@ PY
 done
 
 for i in 0 1 2; do
-  curl -s "http://127.0.0.1:${UP_PORTS[$i]}/metrics" | grep -E '^praxis_cache_(hits|misses)_total' | sed "s/^/instance $((i + 1)): /" || true
+  curl -s "http://127.0.0.1:${UP_PORTS[$i]}/metrics" | grep -E '^praxis_cache_(l2_)?requests_total' | sed "s/^/instance $((i + 1)): /" || true
 done | tee "$out/cache.txt"
 
 python3 - "$out/rows.tsv" "$FIXED_RATE" <<'PY'
