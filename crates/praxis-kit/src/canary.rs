@@ -482,11 +482,13 @@ impl CanaryJudge {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn cfg() -> CanaryConfig {
+    /// The judge's settings in the tests of this module and of `canary_switch`: a 10 s window,
+    /// 20 requests, 5 points of errors, 1.5x the p99 and 10 ms over it.
+    pub(crate) fn cfg() -> CanaryConfig {
         CanaryConfig {
             window_ms: 10_000,
             min_requests: 20,

@@ -126,18 +126,8 @@ impl SwitchJudge {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::canary::tests::cfg;
     use proptest::prelude::*;
-
-    fn cfg() -> CanaryConfig {
-        CanaryConfig {
-            window_ms: 10_000,
-            min_requests: 20,
-            max_error_rate_increase: 0.05,
-            max_p99_ratio: 1.5,
-            min_p99_gap_ms: 10.0,
-            max_samples: 1_000,
-        }
-    }
 
     fn recorded(responses: &[(bool, f64)]) -> Summary {
         let mut r = Responses::new();

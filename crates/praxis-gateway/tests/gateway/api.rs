@@ -2,14 +2,11 @@
 //! embedded platform) and its admin API behind the app's stack.
 
 use axum::http::Method;
-use praxis_gateway::GatewaySystem;
-use praxis_testkit::TestAuthenticator;
-use praxis_testkit::http::{app, bearer_request, send};
+use praxis_testkit::http::{bearer_request, send};
 use serde_json::json;
 
 use crate::support::*;
 
-static SYSTEM: GatewaySystem = GatewaySystem;
 const ADMIN: &str = "gateway-admin-key";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,22 +23,7 @@ async fn the_plug_in_starts_the_proxy_and_its_admin_api_shows_it_and_sets_weight
         ),
     )
     .expect("write the gateway file");
-    let path = file.to_string_lossy().into_owned();
-    let started = backend
-        .start_plugin(
-            &SYSTEM,
-            &[
-                ("routes", Some(path.as_str())),
-                ("listen", Some("127.0.0.1:0")),
-            ],
-        )
-        .await
-        .expect("the gateway starts");
-    let api = app(
-        vec![started.service],
-        &backend.platform,
-        TestAuthenticator::new().settings(ADMIN),
-    );
+    let api = plugin_api(&backend, Some(&file), ADMIN).await;
 
     let anonymous = send(
         &api,
@@ -121,12 +103,7 @@ async fn the_plug_in_starts_the_proxy_and_its_admin_api_shows_it_and_sets_weight
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_gateway_file_the_plug_in_does_not_listen() {
     let backend = praxis_testkit::embedded().await;
-    let started = backend.start_plugin(&SYSTEM, &[]).await.expect("starts");
-    let api = app(
-        vec![started.service],
-        &backend.platform,
-        TestAuthenticator::new().settings(ADMIN),
-    );
+    let api = plugin_api(&backend, None, ADMIN).await;
     let status = send(
         &api,
         bearer_request(Method::GET, "/api/v1/gateway/status", Some(ADMIN), None),

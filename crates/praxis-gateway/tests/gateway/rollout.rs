@@ -5,15 +5,12 @@
 use std::time::Duration;
 
 use axum::http::Method;
-use praxis_gateway::GatewaySystem;
 use praxis_gateway::config::Side;
-use praxis_testkit::TestAuthenticator;
-use praxis_testkit::http::{Resp, app, bearer_request, send};
+use praxis_testkit::http::{Resp, bearer_request, send};
 use serde_json::{Value, json};
 
 use crate::support::*;
 
-static SYSTEM: GatewaySystem = GatewaySystem;
 const ADMIN: &str = "gateway-rollout-admin-key";
 
 /// The value of the first rendered sample whose line contains every one of `parts`.
@@ -191,22 +188,7 @@ impl Admin {
             std::process::id()
         ));
         std::fs::write(&file, text).expect("write the gateway file");
-        let path = file.to_string_lossy().into_owned();
-        let started = backend
-            .start_plugin(
-                &SYSTEM,
-                &[
-                    ("routes", Some(path.as_str())),
-                    ("listen", Some("127.0.0.1:0")),
-                ],
-            )
-            .await
-            .expect("the gateway starts");
-        let api = app(
-            vec![started.service],
-            &backend.platform,
-            TestAuthenticator::new().settings(ADMIN),
-        );
+        let api = plugin_api(&backend, Some(&file), ADMIN).await;
         let mut admin = Admin {
             api,
             proxy: String::new(),
@@ -498,12 +480,7 @@ async fn bad_switch_requests_are_problems_that_name_what_is_wrong() {
 
     // Without a gateway file there is nothing to switch.
     let backend = praxis_testkit::embedded().await;
-    let started = backend.start_plugin(&SYSTEM, &[]).await.expect("starts");
-    let idle = app(
-        vec![started.service],
-        &backend.platform,
-        TestAuthenticator::new().settings(ADMIN),
-    );
+    let idle = plugin_api(&backend, None, ADMIN).await;
     let resp = send(
         &idle,
         bearer_request(

@@ -240,3 +240,31 @@ pub fn up(gw: &Gw, addr: &str) -> bool {
         .iter()
         .any(|s| s.addr == addr && s.up)
 }
+
+/// The gateway started as the binary starts it (the plug-in on an embedded `backend`), serving
+/// the gateway file at `routes` if there is one, and its admin API behind the app's stack, with
+/// `admin` as the admin's key.
+pub async fn plugin_api(
+    backend: &praxis_testkit::TestBackend,
+    routes: Option<&std::path::Path>,
+    admin: &str,
+) -> axum::Router {
+    static SYSTEM: praxis_gateway::GatewaySystem = praxis_gateway::GatewaySystem;
+    let path = routes.map(|p| p.to_string_lossy().into_owned());
+    let settings: Vec<(&str, Option<&str>)> = match &path {
+        Some(path) => vec![
+            ("routes", Some(path.as_str())),
+            ("listen", Some("127.0.0.1:0")),
+        ],
+        None => Vec::new(),
+    };
+    let started = backend
+        .start_plugin(&SYSTEM, &settings)
+        .await
+        .expect("the gateway starts");
+    praxis_testkit::http::app(
+        vec![started.service],
+        &backend.platform,
+        praxis_testkit::TestAuthenticator::new().settings(admin),
+    )
+}
